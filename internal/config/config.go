@@ -1,0 +1,50 @@
+package config
+
+import "time"
+
+// DefaultPath is where the daemon looks when --config is not given.
+const DefaultPath = "/etc/provisiond/config.yaml"
+
+// Config is a loaded, validated config file. Paths are absolute.
+type Config struct {
+	// Path is the file the config came from.
+	Path string
+
+	Endpoint          string // host:port (port defaults to 8883)
+	RootCA            string
+	Claim             Claim
+	Template          Template
+	PayloadFormat     string // json | cbor
+	CertificateMethod string // csr | create-keys
+	KeyType           string // ec-p256 | ec-p384 | rsa-2048 | rsa-3072
+	ClientID          string // "" means derive from /etc/machine-id
+	StateDirectory    string
+	LogLevel          string // debug | info | warn | error
+	Retry             Retry
+	// ConsumerGroup, if set, is the group given read access (0640) to the key files.
+	ConsumerGroup string
+}
+
+// Claim names the factory claim certificate and key.
+type Claim struct {
+	Certificate string
+	PrivateKey  string
+}
+
+// Template names the provisioning template and its parameters. Parameter
+// values may hold ${machine_id}, ${hostname}, ${mac:IFACE}, ${file:PATH} or
+// ${env:NAME}; Parameters returns them expanded.
+type Template struct {
+	Name       string
+	Parameters map[string]string
+}
+
+// Retry tunes backoff. Defaults: 1s initial, 5m max for transient errors,
+// 1h for permanent ones; token safe lifetime 55m; response timeout 30s.
+type Retry struct {
+	Initial           time.Duration
+	Max               time.Duration
+	Permanent         time.Duration
+	TokenSafeLifetime time.Duration
+	ResponseTimeout   time.Duration
+}

@@ -1,0 +1,66 @@
+package fleet
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Format is the payload format segment of a topic.
+type Format string
+
+// Payload formats accepted by the service.
+const (
+	JSON Format = "json"
+	CBOR Format = "cbor"
+)
+
+// Operation names one of the three API calls.
+type Operation string
+
+// The three operations of the Fleet Provisioning MQTT API.
+const (
+	OpCreateKeys    Operation = "CreateKeysAndCertificate"
+	OpCreateFromCSR Operation = "CreateCertificateFromCsr"
+	OpRegisterThing Operation = "RegisterThing"
+)
+
+// Options configure one MQTT connection to the endpoint.
+type Options struct {
+	// Endpoint is host:port. Port 443 selects ALPN x-amzn-mqtt-ca.
+	Endpoint string
+	// RootCAs verifies the server; it is never skipped.
+	RootCAs *x509.CertPool
+	// Certificate is the client certificate (the claim, or a device identity).
+	Certificate tls.Certificate
+	// ClientID is at most 128 bytes.
+	ClientID string
+	// Format selects JSON or CBOR payloads.
+	Format Format
+	// KeepAlive is clamped to 30s..1200s; zero means 60s.
+	KeepAlive time.Duration
+	// ConnectTimeout bounds the TLS handshake and CONNECT; zero means 10s.
+	ConnectTimeout time.Duration
+	// ResponseTimeout bounds each call when its context has no earlier deadline; zero means 30s.
+	ResponseTimeout time.Duration
+	// Logger may be nil.
+	Logger *zap.Logger
+}
+
+// Issued is a validated answer to CreateKeysAndCertificate or CreateCertificateFromCsr.
+type Issued struct {
+	CertificateID  string
+	CertificatePEM []byte
+	Certificate    *x509.Certificate
+	// PrivateKeyPEM is set only by CreateKeysAndCertificate. It is a secret.
+	PrivateKeyPEM  []byte
+	OwnershipToken string
+}
+
+// Registration is a validated answer to RegisterThing.
+type Registration struct {
+	ThingName           string
+	DeviceConfiguration map[string]string
+}

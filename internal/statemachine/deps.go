@@ -1,0 +1,44 @@
+package statemachine
+
+import (
+	"context"
+	"crypto"
+	"time"
+
+	"github.com/provisiond/provisiond/internal/fleet"
+)
+
+// Session is one claim-certificate connection to Fleet Provisioning.
+// *fleet.Client satisfies it.
+type Session interface {
+	CreateKeysAndCertificate(ctx context.Context) (*fleet.Issued, error)
+	CreateCertificateFromCSR(ctx context.Context, csrPEM []byte, key crypto.Signer) (*fleet.Issued, error)
+	RegisterThing(ctx context.Context, template, token string, parameters map[string]string) (*fleet.Registration, error)
+	Close() error
+}
+
+// Dialer opens claim sessions and proves new identities.
+type Dialer interface {
+	// Dial connects with the claim certificate.
+	Dial(ctx context.Context) (Session, error)
+	// Prove connects once with a new identity and reports whether the endpoint accepted it.
+	Prove(ctx context.Context, certPEM, keyPEM []byte) error
+}
+
+// Clock is injected so that token expiry and backoff are tested without sleeping.
+type Clock interface {
+	Now() time.Time
+	// NewTimer returns a channel that fires once after d, and a stop function.
+	NewTimer(d time.Duration) (<-chan time.Time, func() bool)
+}
+
+// KeyGenerator creates the private key for a CSR (ec-p256, ec-p384, rsa-2048, rsa-3072).
+type KeyGenerator func(keyType string) (crypto.Signer, error)
+
+// Notifier reports to the service manager. A nil-safe no-op is used when absent.
+type Notifier interface {
+	Ready()
+	Status(text string)
+	Watchdog()
+	Stopping()
+}

@@ -1,0 +1,79 @@
+package store
+
+import "time"
+
+// Phase is a state of the provisioning state machine, stored as a string.
+type Phase string
+
+// The phases, in order.
+const (
+	Unprovisioned Phase = "unprovisioned"
+	CertPending   Phase = "cert-pending"
+	Registered    Phase = "registered"
+)
+
+// StateVersion is the format version written to the state file.
+const StateVersion = 1
+
+// State is everything the daemon needs to resume after a restart.
+// File names are relative to the state directory.
+type State struct {
+	Version int   `json:"version"`
+	Phase   Phase `json:"state"`
+
+	// Identity numbers the per-identity folder; a new identity gets a new number,
+	// so files named by an older credentials.json never change.
+	Identity int `json:"identity"`
+	// KeyFile is the private key of the current identity (CSR mode: created
+	// before the CSR is sent and reused on retries).
+	KeyFile string `json:"keyFile,omitempty"`
+	// CertificateFile holds the issued certificate (PEM).
+	CertificateFile string `json:"certificateFile,omitempty"`
+	CertificateID   string `json:"certificateId,omitempty"`
+	// OwnershipToken is a secret: it is never logged.
+	OwnershipToken string    `json:"ownershipToken,omitempty"`
+	TokenIssuedAt  time.Time `json:"tokenIssuedAt,omitzero"`
+	// TokenBootID and TokenBootTime let the token's age be measured on the
+	// boot clock when the device has not rebooted, immune to wall-clock jumps.
+	TokenBootID   string        `json:"tokenBootId,omitempty"`
+	TokenBootTime time.Duration `json:"tokenBootTime,omitempty"`
+
+	ThingName           string            `json:"thingName,omitempty"`
+	DeviceConfiguration map[string]string `json:"deviceConfiguration,omitempty"`
+	ProvisionedAt       time.Time         `json:"provisionedAt,omitzero"`
+
+	Attempts      int       `json:"attempts"`
+	LastError     string    `json:"lastError,omitempty"`
+	NextAttemptAt time.Time `json:"nextAttemptAt,omitzero"`
+	// Waiting says what the daemon waits for besides time, e.g. "a plausible clock".
+	Waiting string `json:"waiting,omitempty"`
+
+	Orphans []Orphan `json:"orphans,omitempty"`
+}
+
+// Orphan is a certificate the device obtained and then abandoned.
+type Orphan struct {
+	CertificateID string    `json:"certificateId"`
+	Reason        string    `json:"reason"`
+	At            time.Time `json:"at"`
+}
+
+// Credentials is the handoff file, credentials.json, read by the rest of the device.
+// Paths are absolute. The files it names never change once it is written.
+type Credentials struct {
+	ThingName           string            `json:"thingName"`
+	CertificateID       string            `json:"certificateId"`
+	CertificateFile     string            `json:"certificateFile"`
+	PrivateKeyFile      string            `json:"privateKeyFile"`
+	RootCAFile          string            `json:"rootCaFile"`
+	Endpoint            string            `json:"endpoint"`
+	TemplateName        string            `json:"templateName"`
+	DeviceConfiguration map[string]string `json:"deviceConfiguration"`
+	ProvisionedAt       time.Time         `json:"provisionedAt"`
+}
+
+// File names inside the state directory.
+const (
+	StateFile       = "state.json"
+	CredentialsFile = "credentials.json"
+)
