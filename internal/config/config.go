@@ -21,8 +21,6 @@ type Config struct {
 	StateDirectory    string
 	LogLevel          string // debug | info | warn | error
 	Retry             Retry
-	// ConsumerGroup, if set, is the group given read access (0640) to the key files.
-	ConsumerGroup string
 }
 
 // Claim names the factory claim certificate and key.
