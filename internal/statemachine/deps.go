@@ -21,8 +21,10 @@ type Session interface {
 type Dialer interface {
 	// Dial connects with the claim certificate.
 	Dial(ctx context.Context) (Session, error)
-	// Prove connects once with a new identity and reports whether the endpoint accepted it.
-	Prove(ctx context.Context, certPEM, keyPEM []byte) error
+	// Prove connects once with a new identity and reports whether the endpoint
+	// accepted it. thingName is the client ID to use (device policies usually
+	// require it).
+	Prove(ctx context.Context, thingName string, certPEM, keyPEM []byte) error
 }
 
 // Clock is injected so that token expiry and backoff are tested without sleeping.
