@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# make demo: build both programs, start the emulator in a temp folder, run the
+# daemon until the device is registered, show what happened, stop everything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+go build -o bin/ ./cmd/provisiond ./cmd/fleetsim
+dir=$(mktemp -d -t provisiond-demo.XXXXXX)
+pids=()
+cleanup() {
+	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+
+bin/fleetsim init --dir "$dir" --listen 127.0.0.1:8883 >/dev/null
+# Serve on a free loopback port, then point the daemon's config at it.
+bin/fleetsim serve --dir "$dir" --listen 127.0.0.1:0 >"$dir/fleetsim.log" 2>&1 &
+pids+=($!)
+addr=""
+for _ in $(seq 1 100); do
+	addr=$(sed -n 's/^listening on //p' "$dir/fleetsim.log" | head -n1)
+	[ -n "$addr" ] && break
+	sleep 0.1
+done
+if [ -z "$addr" ]; then
+	echo "demo: fleetsim did not start:" >&2
+	cat "$dir/fleetsim.log" >&2
+	exit 1
+fi
+sed -i "s|^endpoint:.*|endpoint: $addr|" "$dir/provisiond.yaml"
+echo "== fleetsim listening on $addr (folder $dir)"
+
+bin/provisiond check --config "$dir/provisiond.yaml"
+bin/provisiond run --config "$dir/provisiond.yaml" >"$dir/provisiond.log" 2>&1 &
+pids+=($!)
+if ! bin/provisiond wait --config "$dir/provisiond.yaml" --timeout 45s; then
+	echo "demo: the device did not provision; daemon log:" >&2
+	cat "$dir/provisiond.log" >&2
+	exit 1
+fi
+
+echo "== states the daemon went through"
+grep -o 'state[=":]* *"*[a-z-]*' "$dir/provisiond.log" | sed 's/.*[=": ]//' | uniq | paste -sd' ' | sed 's/ / → /g'
+echo "== provisiond status --json"
+bin/provisiond status --json --config "$dir/provisiond.yaml"
+echo "== credentials.json"
+cat "$dir/state/credentials.json"
+echo
+echo "== fleetsim registry (certificates)"
+bin/fleetsim registry --dir "$dir" | grep -E '"(certificateId|status|thingName)"' || true
+state=$(bin/provisiond status --config "$dir/provisiond.yaml")
+echo "== $state"
+case "$state" in registered*) ;; *) exit 1 ;; esac
