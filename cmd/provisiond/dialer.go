@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"os"
+
+	"go.uber.org/zap"
+
+	"github.com/provisiond/provisiond/internal/config"
+	"github.com/provisiond/provisiond/internal/fleet"
+	"github.com/provisiond/provisiond/internal/statemachine"
+)
+
+// fleetDialer connects to Fleet Provisioning with the claim certificate. It
+// reads the root CA and claim files on every dial, so that files replaced
+// on disk are used on the next attempt without a restart.
+type fleetDialer struct {
+	cfg      *config.Config
+	clientID string
+	logger   *zap.Logger
+}
+
+var _ statemachine.Dialer = (*fleetDialer)(nil)
+
+func (d *fleetDialer) options(cert tls.Certificate, clientID string) (fleet.Options, error) {
+	pem, err := os.ReadFile(d.cfg.RootCA)
+	if err != nil {
+		return fleet.Options{}, fmt.Errorf("root_ca: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return fleet.Options{}, fmt.Errorf("root_ca: %s holds no PEM certificate", d.cfg.RootCA)
+	}
+	return fleet.Options{
+		Endpoint:        d.cfg.Endpoint,
+		RootCAs:         pool,
+		Certificate:     cert,
+		ClientID:        clientID,
+		Format:          fleet.Format(d.cfg.PayloadFormat),
+		ResponseTimeout: d.cfg.Retry.ResponseTimeout,
+		Logger:          d.logger,
+	}, nil
+}
+
+// Dial opens a claim session.
+func (d *fleetDialer) Dial(ctx context.Context) (statemachine.Session, error) {
+	cert, err := tls.LoadX509KeyPair(d.cfg.Claim.Certificate, d.cfg.Claim.PrivateKey)
+	if err != nil {
+		// The error text of LoadX509KeyPair names no key material.
+		return nil, fmt.Errorf("claim certificate %s / key %s: %w", d.cfg.Claim.Certificate, d.cfg.Claim.PrivateKey, err)
+	}
+	opts, err := d.options(cert, d.clientID)
+	if err != nil {
+		return nil, err
+	}
+	return fleet.Dial(ctx, opts)
+}
+
+// Prove connects once with a new identity. It uses the thing name as the
+// client ID, as the usual device policy (client/${iot:Connection.Thing.ThingName})
+// requires, and so that it never takes over the claim session.
+func (d *fleetDialer) Prove(ctx context.Context, thingName string, certPEM, keyPEM []byte) error {
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return fmt.Errorf("new identity: certificate and key do not form a pair: %w", err)
+	}
+	clientID := thingName
+	if clientID == "" {
+		clientID = d.clientID
+	}
+	opts, err := d.options(cert, clientID)
+	if err != nil {
+		return err
+	}
+	return fleet.Prove(ctx, opts)
+}

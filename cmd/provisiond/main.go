@@ -1,0 +1,67 @@
+// Command provisiond takes a device from its factory claim certificate to its
+// own AWS IoT identity through Fleet Provisioning over MQTT, and hands the
+// result to the rest of the device in credentials.json.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// Exit codes other programs rely on.
+const (
+	exitOK       = 0
+	exitFailure  = 1
+	exitUsage    = 64 // EX_USAGE
+	exitDataErr  = 65 // EX_DATAERR: a corrupt state file; restarting will not mend it
+	exitConfig   = 78 // EX_CONFIG: a bad config; restarting will not mend it
+	exitTimedOut = 75 // EX_TEMPFAIL: wait timed out
+)
+
+const usage = `usage: provisiond COMMAND [--config FILE] [options]
+
+commands:
+  run                      run the daemon
+  status [--json]          print the provisioning state
+  wait [--timeout D]       exit 0 once credentials.json is valid
+  reprovision              ask the running daemon for a new identity
+  check                    validate the config and the files it names
+  version                  print the version
+`
+
+func main() {
+	os.Exit(runCLI(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// runCLI dispatches a command and returns its exit code.
+func runCLI(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "run":
+		return cmdRun(rest, stderr)
+	case "status":
+		return cmdStatus(rest, stdout, stderr)
+	case "wait":
+		return cmdWait(rest, stdout, stderr)
+	case "reprovision":
+		return cmdReprovision(rest, stdout, stderr)
+	case "check":
+		return cmdCheck(rest, stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintf(stdout, "provisiond %s\n", version)
+		return exitOK
+	case "help", "--help", "-h":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "provisiond: unknown command %q\n\n%s", cmd, usage)
+	return exitUsage
+}

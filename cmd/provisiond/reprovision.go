@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+	"time"
+
+	"github.com/provisiond/provisiond/internal/statemachine"
+	"github.com/provisiond/provisiond/internal/store"
+)
+
+// cmdReprovision asks the running daemon for a new identity by dropping a
+// request file into its state folder, which the daemon watches. A request
+// left while the daemon is stopped is served when it starts.
+func cmdReprovision(args []string, stdout, stderr io.Writer) int {
+	fs, path := newFlags("reprovision", stderr)
+	wait := fs.Duration("wait", 0, "wait this long for the new identity (0: don't wait)")
+	if code := parseFlags(fs, args); code >= 0 {
+		return code
+	}
+	cfg, ok := loadConfig(*path, stderr)
+	if !ok {
+		return exitConfig
+	}
+	old, _ := store.ReadCredentials(filepath.Join(cfg.StateDirectory, store.CredentialsFile))
+	req := filepath.Join(cfg.StateDirectory, statemachine.ReprovisionRequestFile)
+	stamp := []byte(time.Now().UTC().Format(time.RFC3339Nano) + "\n")
+	if err := store.WriteFileAtomic(req, stamp, 0o600); err != nil {
+		fmt.Fprintf(stderr, "provisiond reprovision: %v\n", err)
+		return exitFailure
+	}
+	if *wait <= 0 {
+		fmt.Fprintln(stdout, "reprovision requested")
+		return exitOK
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *wait)
+	defer cancel()
+	creds, err := waitForCredentials(ctx, cfg.StateDirectory, old.CertificateID)
+	if err != nil {
+		fmt.Fprintf(stderr, "provisiond reprovision: %v\n", err)
+		return exitTimedOut
+	}
+	fmt.Fprintf(stdout, "reprovisioned as %s (certificate %s)\n", creds.ThingName, creds.CertificateID)
+	return exitOK
+}

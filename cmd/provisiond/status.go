@@ -1,0 +1,79 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/provisiond/provisiond/internal/statemachine"
+	"github.com/provisiond/provisiond/internal/store"
+)
+
+// tokenLifetime is how long AWS keeps an ownership token valid.
+const tokenLifetime = time.Hour
+
+// statusReport is the contract of `status --json`.
+type statusReport struct {
+	State          store.Phase `json:"state"`
+	ThingName      string      `json:"thingName"`
+	CertificateID  string      `json:"certificateId"`
+	TokenExpiresAt *time.Time  `json:"tokenExpiresAt"`
+	Attempts       int         `json:"attempts"`
+	LastError      string      `json:"lastError"`
+	NextAttemptAt  *time.Time  `json:"nextAttemptAt"`
+	Waiting        string      `json:"waiting,omitempty"`
+	Status         string      `json:"status"`
+}
+
+// cmdStatus prints the persisted state; it needs no running daemon.
+func cmdStatus(args []string, stdout, stderr io.Writer) int {
+	fs, path := newFlags("status", stderr)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if code := parseFlags(fs, args); code >= 0 {
+		return code
+	}
+	cfg, ok := loadConfig(*path, stderr)
+	if !ok {
+		return exitConfig
+	}
+	st, err := store.LoadState(readOnlyDir(cfg.StateDirectory))
+	if err != nil {
+		fmt.Fprintf(stderr, "provisiond: %v\n", err)
+		return exitDataErr
+	}
+	now := time.Now()
+	rep := newStatusReport(st, now)
+	if !*asJSON {
+		fmt.Fprintln(stdout, rep.Status)
+		return exitOK
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(rep); err != nil {
+		fmt.Fprintf(stderr, "provisiond: %v\n", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+func newStatusReport(st store.State, now time.Time) statusReport {
+	rep := statusReport{
+		State:         st.Phase,
+		ThingName:     st.ThingName,
+		CertificateID: st.CertificateID,
+		Attempts:      st.Attempts,
+		LastError:     st.LastError,
+		Waiting:       st.Waiting,
+		Status:        statemachine.StatusText(st, now),
+	}
+	if st.Phase == store.CertPending && !st.TokenIssuedAt.IsZero() {
+		t := st.TokenIssuedAt.Add(tokenLifetime).UTC()
+		rep.TokenExpiresAt = &t
+	}
+	if !st.NextAttemptAt.IsZero() && st.Phase != store.Registered {
+		t := st.NextAttemptAt.UTC()
+		rep.NextAttemptAt = &t
+	}
+	return rep
+}

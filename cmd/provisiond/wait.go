@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/provisiond/provisiond/internal/store"
+)
+
+// recheckEvery bounds how long wait can miss a change, e.g. while the state
+// directory does not exist yet and so cannot be watched.
+const recheckEvery = 2 * time.Second
+
+// cmdWait exits 0 once credentials.json is valid, or non-zero on timeout.
+func cmdWait(args []string, stdout, stderr io.Writer) int {
+	fs, path := newFlags("wait", stderr)
+	timeout := fs.Duration("timeout", 0, "give up after this long (0: wait forever)")
+	if code := parseFlags(fs, args); code >= 0 {
+		return code
+	}
+	cfg, ok := loadConfig(*path, stderr)
+	if !ok {
+		return exitConfig
+	}
+	ctx := context.Background()
+	if *timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *timeout)
+		defer cancel()
+	}
+	creds, err := waitForCredentials(ctx, cfg.StateDirectory, "")
+	if err != nil {
+		fmt.Fprintf(stderr, "provisiond wait: %v\n", err)
+		return exitTimedOut
+	}
+	fmt.Fprintf(stdout, "provisioned as %s (certificate %s)\n", creds.ThingName, creds.CertificateID)
+	return exitOK
+}
+
+// waitForCredentials returns once dir/credentials.json is valid and, when
+// notID is set, names another certificate. It watches the folder, not the file.
+func waitForCredentials(ctx context.Context, dir, notID string) (store.Credentials, error) {
+	path := filepath.Join(dir, store.CredentialsFile)
+	var lastErr error
+	check := func() (store.Credentials, bool) {
+		c, err := store.ReadCredentials(path)
+		if err != nil {
+			lastErr = err
+			return c, false
+		}
+		if notID != "" && c.CertificateID == notID {
+			lastErr = fmt.Errorf("%s still names certificate %s", path, notID)
+			return c, false
+		}
+		return c, true
+	}
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return store.Credentials{}, err
+	}
+	defer w.Close()
+	watching := false
+	ticker := time.NewTicker(recheckEvery)
+	defer ticker.Stop()
+	for {
+		if !watching {
+			watching = w.Add(dir) == nil
+		}
+		if c, ok := check(); ok {
+			return c, nil
+		}
+		select {
+		case <-ctx.Done():
+			return store.Credentials{}, fmt.Errorf("timed out: %v", lastErr)
+		case <-w.Events:
+		case <-w.Errors:
+		case <-ticker.C:
+		}
+	}
+}
