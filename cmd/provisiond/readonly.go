@@ -17,7 +17,9 @@ var _ store.Files = readOnlyDir("")
 var errReadOnly = errors.New("the state directory is read-only for this command")
 
 func (d readOnlyDir) Read(name string) ([]byte, error) { return os.ReadFile(d.Path(name)) }
-func (d readOnlyDir) Path(name string) string           { return filepath.Join(string(d), filepath.FromSlash(name)) }
+func (d readOnlyDir) Path(name string) string {
+	return filepath.Join(string(d), filepath.FromSlash(name))
+}
 func (d readOnlyDir) Write(string, []byte, fs.FileMode) error {
 	return errReadOnly
 }
