@@ -1,0 +1,140 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/provisiond/provisiond/internal/store/keypair"
+)
+
+// credentialFields are the keys of credentials.json, all required.
+var credentialFields = []string{
+	"thingName", "certificateId", "certificateFile", "privateKeyFile", "rootCaFile",
+	"endpoint", "templateName", "deviceConfiguration", "provisionedAt",
+}
+
+// WriteCredentials writes credentials.json (0644) atomically. The caller
+// writes the files it names first: consumers trust the bundle as soon as it
+// appears. Every field must be set and the paths absolute.
+func WriteCredentials(f Files, c Credentials) error {
+	if err := checkCredentialFields(c); err != nil {
+		return fmt.Errorf("write credentials: %w", err)
+	}
+	if c.DeviceConfiguration == nil {
+		c.DeviceConfiguration = map[string]string{}
+	}
+	c.ProvisionedAt = c.ProvisionedAt.UTC().Truncate(time.Second)
+	data, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return fmt.Errorf("write credentials: %w", err)
+	}
+	return f.Write(CredentialsFile, append(data, '\n'), 0o644)
+}
+
+// ReadCredentials parses and checks the credentials.json at path: every
+// field present, the named files exist, the certificate parses and matches
+// the private key, the root CA file holds certificates and certificateId is
+// the SHA-256 of the certificate's DER. Errors name the file and field; a
+// missing file gives an error matching fs.ErrNotExist.
+func ReadCredentials(path string) (Credentials, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Credentials{}, fmt.Errorf("credentials: %w", err)
+	}
+	c, err := parseCredentials(data)
+	if err == nil {
+		err = checkCredentialFiles(c)
+	}
+	if err != nil {
+		return Credentials{}, fmt.Errorf("credentials %s: %w", path, err)
+	}
+	return c, nil
+}
+
+func parseCredentials(data []byte) (Credentials, error) {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return Credentials{}, jsonError(err)
+	}
+	for _, field := range credentialFields {
+		if v, ok := raw[field]; !ok || bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
+			return Credentials{}, fmt.Errorf("%s: missing", field)
+		}
+	}
+	var c Credentials
+	if err := json.Unmarshal(raw["provisionedAt"], &c.ProvisionedAt); err != nil {
+		return Credentials{}, errors.New("provisionedAt: not an RFC 3339 time")
+	}
+	if err := json.Unmarshal(data, &c); err != nil {
+		return Credentials{}, jsonError(err)
+	}
+	return c, checkCredentialFields(c)
+}
+
+func checkCredentialFields(c Credentials) error {
+	for _, f := range []struct{ field, value string }{
+		{"thingName", c.ThingName},
+		{"certificateId", c.CertificateID},
+		{"certificateFile", c.CertificateFile},
+		{"privateKeyFile", c.PrivateKeyFile},
+		{"rootCaFile", c.RootCAFile},
+		{"endpoint", c.Endpoint},
+		{"templateName", c.TemplateName},
+	} {
+		if strings.TrimSpace(f.value) == "" {
+			return fmt.Errorf("%s: missing", f.field)
+		}
+	}
+	for _, f := range []struct{ field, path string }{
+		{"certificateFile", c.CertificateFile},
+		{"privateKeyFile", c.PrivateKeyFile},
+		{"rootCaFile", c.RootCAFile},
+	} {
+		if !filepath.IsAbs(f.path) {
+			return fmt.Errorf("%s: %s is not an absolute path", f.field, quoteShort(f.path))
+		}
+	}
+	if c.ProvisionedAt.IsZero() {
+		return errors.New("provisionedAt: missing")
+	}
+	return nil
+}
+
+func checkCredentialFiles(c Credentials) error {
+	certPEM, err := os.ReadFile(c.CertificateFile)
+	if err != nil {
+		return fmt.Errorf("certificateFile: %w", err)
+	}
+	cert, err := keypair.Certificate(certPEM)
+	if err != nil {
+		return fmt.Errorf("certificateFile %s: %w", c.CertificateFile, err)
+	}
+	keyPEM, err := os.ReadFile(c.PrivateKeyFile)
+	if err != nil {
+		return fmt.Errorf("privateKeyFile: %w", err)
+	}
+	key, err := keypair.PrivateKey(keyPEM)
+	if err != nil {
+		return fmt.Errorf("privateKeyFile %s: %w", c.PrivateKeyFile, err)
+	}
+	if err := keypair.Match(cert, key); err != nil {
+		return fmt.Errorf("privateKeyFile %s: %w in %s", c.PrivateKeyFile, err, c.CertificateFile)
+	}
+	if id := keypair.ID(cert); !strings.EqualFold(id, c.CertificateID) {
+		return fmt.Errorf("certificateId: %s is not the id of %s (%s)", quoteShort(c.CertificateID), c.CertificateFile, id)
+	}
+	caPEM, err := os.ReadFile(c.RootCAFile)
+	if err != nil {
+		return fmt.Errorf("rootCaFile: %w", err)
+	}
+	if _, err := keypair.Certificates(caPEM); err != nil {
+		return fmt.Errorf("rootCaFile %s: %w", c.RootCAFile, err)
+	}
+	return nil
+}

@@ -1,0 +1,91 @@
+package store
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// Dir is a Files kept in a real folder.
+type Dir struct {
+	root string
+}
+
+// OpenDir opens the folder at path as a store, creating it (0750) if needed,
+// and proves it is writable so that a read-only disk is reported at start
+// rather than at the first state change.
+func OpenDir(path string) (*Dir, error) {
+	root, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("state directory %s: %w", path, err)
+	}
+	if err := os.MkdirAll(root, 0o750); err != nil {
+		return nil, fmt.Errorf("state directory %s: %w", root, err)
+	}
+	probe, err := os.CreateTemp(root, ".probe-*")
+	if err != nil {
+		return nil, fmt.Errorf("state directory %s is not writable: %w", root, err)
+	}
+	name := probe.Name()
+	_, werr := probe.Write([]byte("ok"))
+	cerr := probe.Close()
+	os.Remove(name)
+	if werr != nil || cerr != nil {
+		return nil, fmt.Errorf("state directory %s is not writable: %w", root, firstErr(werr, cerr))
+	}
+	return &Dir{root: root}, nil
+}
+
+// Path returns the absolute path of name inside the folder.
+func (d *Dir) Path(name string) string {
+	return filepath.Join(d.root, filepath.FromSlash(name))
+}
+
+// Read returns the content of name.
+func (d *Dir) Read(name string) ([]byte, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	return os.ReadFile(d.Path(name))
+}
+
+// Write atomically replaces name, creating its parent folders (0750).
+func (d *Dir) Write(name string, data []byte, perm fs.FileMode) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	p := d.Path(name)
+	if err := mkdirs(d.root, filepath.Dir(p)); err != nil {
+		return fmt.Errorf("write %s: %w", p, err)
+	}
+	return WriteFileAtomic(p, data, perm)
+}
+
+// Remove deletes name and makes the removal durable; a missing name is not
+// an error.
+func (d *Dir) Remove(name string) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	p := d.Path(name)
+	if err := os.Remove(p); err != nil {
+		if os.IsNotExist(err) {
+			return nil
+		}
+		return err
+	}
+	if err := syncDir(filepath.Dir(p)); err != nil {
+		return fmt.Errorf("remove %s: sync folder: %w", p, err)
+	}
+	return nil
+}
+
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
