@@ -56,6 +56,13 @@ func startEmulator(t *testing.T, opts fleetsim.Options, yamlExtra string) (strin
 // provision runs the daemon's state machine until credentials.json is valid.
 func provision(t *testing.T, path string) *config.Config {
 	t.Helper()
+	return provisionWith(t, path, &daemon{logger: zaptest.NewLogger(t)})
+}
+
+// provisionWith runs d until credentials.json is valid.
+func provisionWith(t *testing.T, path string, d *daemon) *config.Config {
+	t.Helper()
+	d.path = path
 	cfg, err := config.Load(path)
 	if err != nil {
 		t.Fatalf("config: %v", err)
@@ -63,7 +70,7 @@ func provision(t *testing.T, path string) *config.Config {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- runDaemon(ctx, path, cfg, zaptest.NewLogger(t), nil)
+		done <- d.run(ctx, cfg)
 	}()
 	wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer wcancel()

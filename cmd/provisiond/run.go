@@ -43,7 +43,8 @@ func cmdRun(args []string, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	notify := systemd.NewNotifier(logger)
-	err = runDaemon(ctx, *path, cfg, logger, notify)
+	d := &daemon{path: *path, logger: logger, notify: notify}
+	err = d.run(ctx, cfg)
 	notify.Stopping()
 	var corrupt *store.CorruptError
 	switch {
@@ -66,15 +67,25 @@ func cmdRun(args []string, stderr io.Writer) int {
 
 var errConfig = errors.New("config")
 
-// runDaemon runs the state machine, and runs it anew with the new config
-// when the config file changes to a valid, different one.
-func runDaemon(ctx context.Context, path string, cfg *config.Config, logger *zap.Logger, notify statemachine.Notifier) error {
+// daemon is one `provisiond run`: a config path and what the state machine
+// reports to. It runs the state machine anew when the config changes.
+type daemon struct {
+	path   string
+	logger *zap.Logger
+	notify statemachine.Notifier // nil without systemd
+	// wrapDialer lets tests observe the calls; nil in production.
+	wrapDialer func(statemachine.Dialer) statemachine.Dialer
+}
+
+// run runs the state machine, and runs it anew with the new config when the
+// config file changes to a valid, different one.
+func (d *daemon) run(ctx context.Context, cfg *config.Config) error {
 	for {
 		reload := make(chan *config.Config, 1)
-		err := runOnce(ctx, path, cfg, logger, notify, reload)
+		err := d.runOnce(ctx, cfg, reload)
 		select {
 		case next := <-reload:
-			logger.Info("config changed: restarting the state machine", zap.String("config", path))
+			d.logger.Info("config changed: restarting the state machine", zap.String("config", d.path))
 			cfg = next
 			continue
 		default:
@@ -84,24 +95,20 @@ func runDaemon(ctx context.Context, path string, cfg *config.Config, logger *zap
 }
 
 // runOnce runs one state machine for one config, until ctx ends or the config changes.
-func runOnce(ctx context.Context, path string, cfg *config.Config, logger *zap.Logger,
-	notify statemachine.Notifier, reload chan<- *config.Config) error {
-	if notify != nil {
-		notify = keepRunning{notify}
-	}
-	runner, err := newRunner(cfg, logger, notify)
+func (d *daemon) runOnce(ctx context.Context, cfg *config.Config, reload chan<- *config.Config) error {
+	runner, err := d.newRunner(cfg)
 	if err != nil {
 		return err
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	onConfigChange := func() {
-		next, err := config.Load(path)
+		next, err := config.Load(d.path)
 		if err == nil {
 			err = next.CheckFiles()
 		}
 		if err != nil {
-			logger.Warn("config changed but is not valid: keeping the one in use", zap.Error(err))
+			d.logger.Warn("config changed but is not valid: keeping the one in use", zap.Error(err))
 			runner.Kick()
 			return
 		}
@@ -115,7 +122,7 @@ func runOnce(ctx context.Context, path string, cfg *config.Config, logger *zap.L
 		}
 		cancel()
 	}
-	stopWatch, err := watchDaemonFolders(runCtx, cfg, logger, runner, onConfigChange)
+	stopWatch, err := watchDaemonFolders(runCtx, cfg, d.logger, runner, onConfigChange)
 	if err != nil {
 		return err
 	}
@@ -124,7 +131,7 @@ func runOnce(ctx context.Context, path string, cfg *config.Config, logger *zap.L
 }
 
 // newRunner builds the state machine for cfg.
-func newRunner(cfg *config.Config, logger *zap.Logger, notify statemachine.Notifier) (*statemachine.Runner, error) {
+func (d *daemon) newRunner(cfg *config.Config) (*statemachine.Runner, error) {
 	params, err := cfg.Parameters(config.SystemFacts)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errConfig, err)
@@ -136,6 +143,14 @@ func newRunner(cfg *config.Config, logger *zap.Logger, notify statemachine.Notif
 	files, err := store.OpenDir(cfg.StateDirectory)
 	if err != nil {
 		return nil, fmt.Errorf("state_directory: %w", err)
+	}
+	var dialer statemachine.Dialer = &fleetDialer{cfg: cfg, clientID: clientID, logger: d.logger}
+	if d.wrapDialer != nil {
+		dialer = d.wrapDialer(dialer)
+	}
+	var notify statemachine.Notifier
+	if d.notify != nil {
+		notify = keepRunning{d.notify}
 	}
 	settings := statemachine.Settings{
 		Method:           cfg.CertificateMethod,
@@ -149,11 +164,11 @@ func newRunner(cfg *config.Config, logger *zap.Logger, notify statemachine.Notif
 	}
 	deps := statemachine.Deps{
 		Files:  files,
-		Dialer: &fleetDialer{cfg: cfg, clientID: clientID, logger: logger},
+		Dialer: dialer,
 		Clock:  statemachine.RealClock(),
 		Keys:   statemachine.GenerateKey,
 		Notify: notify,
-		Logger: logger,
+		Logger: d.logger,
 		Boot:   statemachine.SystemBootClock(),
 	}
 	return statemachine.New(settings, deps)
