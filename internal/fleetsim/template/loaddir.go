@@ -1,0 +1,70 @@
+package template
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Loaded is one template file and its settings.
+type Loaded struct {
+	Name     string
+	Template *Template
+	Settings Settings
+}
+
+const settingsSuffix = ".settings.json"
+
+// LoadDir reads every <Name>.json (and optional <Name>.settings.json) in dir. Names must
+// be 1-36 characters of [0-9A-Za-z_-]. Any bad file fails the whole load with an error
+// naming it, so that a typo never leaves a template silently missing. Other files and
+// folders are ignored.
+func LoadDir(dir string) (map[string]*Loaded, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("templates: %w", err)
+	}
+	out := map[string]*Loaded{}
+	var settingsFiles []string
+	for _, ent := range entries {
+		fname := ent.Name()
+		if ent.IsDir() || !strings.HasSuffix(fname, ".json") {
+			continue
+		}
+		path := filepath.Join(dir, fname)
+		if strings.HasSuffix(fname, settingsSuffix) {
+			settingsFiles = append(settingsFiles, fname)
+			continue
+		}
+		name := strings.TrimSuffix(fname, ".json")
+		if !ValidTemplateName(name) {
+			return nil, &ParseError{File: path, Message: "invalid template name (1-36 characters of [0-9A-Za-z_-])"}
+		}
+		body, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("templates: %w", err)
+		}
+		t, err := Parse(path, body)
+		if err != nil {
+			return nil, err
+		}
+		out[name] = &Loaded{Name: name, Template: t, Settings: DefaultSettings()}
+	}
+	for _, fname := range settingsFiles {
+		path := filepath.Join(dir, fname)
+		l, ok := out[strings.TrimSuffix(fname, settingsSuffix)]
+		if !ok {
+			return nil, &ParseError{File: path, Message: "settings for a template that does not exist (no " +
+				strings.TrimSuffix(fname, settingsSuffix) + ".json beside it)"}
+		}
+		body, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("templates: %w", err)
+		}
+		if l.Settings, err = ParseSettings(path, body); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}

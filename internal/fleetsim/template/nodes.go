@@ -1,0 +1,203 @@
+package template
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// node is a compiled expression.
+type node interface {
+	eval(e *env) (value, error)
+	kind() kind
+}
+
+// env is what one evaluation sees: the resolved declared parameters and the certificate.
+type env struct {
+	t      *Template
+	params map[string]string
+	cert   CertificateInfo
+}
+
+func evalErr(path, format string, args ...any) error {
+	return &EvalError{Path: path, Message: fmt.Sprintf(format, args...)}
+}
+
+// evalString evaluates n, which must give a string.
+func evalString(e *env, path string, n node) (string, error) {
+	v, err := n.eval(e)
+	if err != nil {
+		return "", err
+	}
+	if v.isList {
+		return "", evalErr(path, "expected a string, found a list")
+	}
+	return v.s, nil
+}
+
+// evalList evaluates n, which must give a list.
+func evalList(e *env, path string, n node) ([]string, error) {
+	v, err := n.eval(e)
+	if err != nil {
+		return nil, err
+	}
+	if !v.isList {
+		return nil, evalErr(path, "expected a list, found a string")
+	}
+	return v.list, nil
+}
+
+type litNode string
+
+func (n litNode) eval(*env) (value, error) { return str(string(n)), nil }
+func (litNode) kind() kind                 { return kindString }
+
+type listNode struct {
+	path  string
+	items []node
+}
+
+func (n *listNode) eval(e *env) (value, error) {
+	out := make([]string, len(n.items))
+	for i, item := range n.items {
+		s, err := evalString(e, fmt.Sprintf("%s[%d]", n.path, i), item)
+		if err != nil {
+			return value{}, err
+		}
+		out[i] = s
+	}
+	return value{list: out, isList: true}, nil
+}
+func (*listNode) kind() kind { return kindList }
+
+type refNode struct{ path, name string }
+
+func (n *refNode) eval(e *env) (value, error) {
+	if get, special := specialParams[n.name]; special {
+		if s := get(e.cert); s != "" {
+			return str(s), nil
+		}
+		if p, declared := e.t.byName[n.name]; declared && p.hasDefault {
+			return str(p.def), nil
+		}
+		return value{}, evalErr(n.path, "%s is not available: the certificate has no such value", n.name)
+	}
+	return str(e.params[n.name]), nil
+}
+func (*refNode) kind() kind { return kindString }
+
+type joinNode struct {
+	path  string
+	delim string
+	list  node
+}
+
+func (n *joinNode) eval(e *env) (value, error) {
+	l, err := evalList(e, n.path+"[1]", n.list)
+	if err != nil {
+		return value{}, err
+	}
+	return str(strings.Join(l, n.delim)), nil
+}
+func (*joinNode) kind() kind { return kindString }
+
+type selectNode struct {
+	path        string
+	index, list node
+}
+
+func (n *selectNode) eval(e *env) (value, error) {
+	s, err := evalString(e, n.path+"[0]", n.index)
+	if err != nil {
+		return value{}, err
+	}
+	i, err := parseIndex(s)
+	if err != nil {
+		return value{}, evalErr(n.path+"[0]", "%v", err)
+	}
+	l, err := evalList(e, n.path+"[1]", n.list)
+	if err != nil {
+		return value{}, err
+	}
+	if i >= len(l) {
+		return value{}, evalErr(n.path, "index %d is out of range for a list of %d", i, len(l))
+	}
+	return str(l[i]), nil
+}
+func (*selectNode) kind() kind { return kindString }
+
+// parseIndex reads an Fn::Select index, written as a number or a string.
+func parseIndex(s string) (int, error) {
+	i, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil || i < 0 {
+		return 0, fmt.Errorf("the index must be a non-negative integer, found %q", s)
+	}
+	return i, nil
+}
+
+type splitNode struct {
+	path  string
+	delim string
+	src   node
+}
+
+func (n *splitNode) eval(e *env) (value, error) {
+	s, err := evalString(e, n.path+"[1]", n.src)
+	if err != nil {
+		return value{}, err
+	}
+	return value{list: strings.Split(s, n.delim), isList: true}, nil
+}
+func (*splitNode) kind() kind { return kindList }
+
+type findInMapNode struct {
+	path                 string
+	mapName, top, second node
+}
+
+func (n *findInMapNode) eval(e *env) (value, error) {
+	var k [3]string
+	for i, kn := range []node{n.mapName, n.top, n.second} {
+		s, err := evalString(e, fmt.Sprintf("%s[%d]", n.path, i), kn)
+		if err != nil {
+			return value{}, err
+		}
+		k[i] = s
+	}
+	m, ok := e.t.mappings[k[0]]
+	if !ok {
+		return value{}, evalErr(n.path+"[0]", "no mapping named %q", k[0])
+	}
+	second, ok := m[k[1]]
+	if !ok {
+		return value{}, evalErr(n.path+"[1]", "mapping %q has no key %q", k[0], k[1])
+	}
+	v, ok := second[k[2]]
+	if !ok {
+		return value{}, evalErr(n.path+"[2]", "mapping %q.%q has no key %q", k[0], k[1], k[2])
+	}
+	return v, nil
+}
+func (*findInMapNode) kind() kind { return kindAny }
+
+type subNode struct {
+	path  string
+	parts []subPart
+}
+
+func (n *subNode) eval(e *env) (value, error) {
+	var b strings.Builder
+	for _, p := range n.parts {
+		if p.v == nil {
+			b.WriteString(p.text)
+			continue
+		}
+		s, err := evalString(e, n.path, p.v)
+		if err != nil {
+			return value{}, err
+		}
+		b.WriteString(s)
+	}
+	return str(b.String()), nil
+}
+func (*subNode) kind() kind { return kindString }

@@ -1,0 +1,73 @@
+package template
+
+import (
+	"encoding/json"
+	"strconv"
+)
+
+// value is what an expression evaluates to: a string, or a list of strings
+// (from Fn::Split, a literal list, or a list in Mappings).
+type value struct {
+	s      string
+	list   []string
+	isList bool
+}
+
+func str(s string) value { return value{s: s} }
+
+// kind is what an expression is known to produce before evaluation.
+type kind int
+
+const (
+	kindString kind = iota
+	kindList
+	kindAny // Fn::FindInMap: depends on the mapping entry
+)
+
+func (k kind) String() string {
+	switch k {
+	case kindString:
+		return "a string"
+	case kindList:
+		return "a list"
+	}
+	return "a string or a list"
+}
+
+// accepts reports whether an expression of kind got may stand where want is expected.
+func (want kind) accepts(got kind) bool {
+	return got == kindAny || want == kindAny || got == want
+}
+
+// scalarText gives the text of a JSON scalar as a template value: strings as they are,
+// numbers as written, booleans as true/false. ok is false for null, objects and arrays.
+func scalarText(v any) (string, bool) {
+	switch x := v.(type) {
+	case string:
+		return x, true
+	case json.Number:
+		return x.String(), true
+	case bool:
+		return strconv.FormatBool(x), true
+	}
+	return "", false
+}
+
+// describe names a JSON value's type for error messages.
+func describe(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return "a string"
+	case json.Number:
+		return "a number"
+	case bool:
+		return "a boolean"
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "an object"
+	}
+	return "an unknown value"
+}
