@@ -21,6 +21,10 @@ type Config struct {
 	StateDirectory    string
 	LogLevel          string // debug | info | warn | error
 	Retry             Retry
+
+	// lines maps a field ("claim.certificate", "template.parameters.Serial")
+	// to its line in the file, so later checks can point at it too.
+	lines map[string]int
 }
 
 // Claim names the factory claim certificate and key.

@@ -1,0 +1,97 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/provisiond/provisiond/internal/store/keypair"
+)
+
+// CheckFiles checks the files the config names: root_ca holds PEM
+// certificates, the claim certificate and key parse and match, and
+// state_directory exists or can be created. It reports every problem found,
+// each an *Error naming the field and file.
+func (c *Config) CheckFiles() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &Error{File: c.Path, Line: c.lines[field], Field: field, Message: fmt.Sprintf(format, args...)})
+	}
+
+	if data, err := readFile(c.RootCA); err != nil {
+		bad("root_ca", "%v", err)
+	} else if _, err := keypair.Certificates(data); err != nil {
+		bad("root_ca", "%s: %v", c.RootCA, err)
+	}
+
+	certData, certErr := readFile(c.Claim.Certificate)
+	if certErr != nil {
+		bad("claim.certificate", "%v", certErr)
+	}
+	cert, err := keypair.Certificate(certData)
+	if certErr == nil && err != nil {
+		bad("claim.certificate", "%s: %v", c.Claim.Certificate, err)
+	}
+	keyData, keyErr := readFile(c.Claim.PrivateKey)
+	if keyErr != nil {
+		bad("claim.private_key", "%v", keyErr)
+	}
+	key, err := keypair.PrivateKey(keyData)
+	if keyErr == nil && err != nil {
+		bad("claim.private_key", "%s: %v", c.Claim.PrivateKey, err)
+	}
+	if cert != nil && key != nil {
+		if err := keypair.Match(cert, key); err != nil {
+			bad("claim.private_key", "%s: %v %s", c.Claim.PrivateKey, err, c.Claim.Certificate)
+		}
+	}
+
+	if err := creatableDir(c.StateDirectory); err != nil {
+		bad("state_directory", "%v", err)
+	}
+	return errors.Join(errs...)
+}
+
+func readFile(path string) ([]byte, error) {
+	if path == "" {
+		return nil, errors.New("not set")
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			return nil, fmt.Errorf("%s: %v", path, pe.Err)
+		}
+		return nil, err
+	}
+	return data, nil
+}
+
+// creatableDir reports whether dir is a writable folder or could be made
+// one, without creating anything.
+func creatableDir(dir string) error {
+	if dir == "" {
+		return errors.New("not set")
+	}
+	const wOK = 0x2
+	for cur := dir; ; cur = filepath.Dir(cur) {
+		fi, err := os.Stat(cur)
+		if err == nil {
+			if !fi.IsDir() {
+				return fmt.Errorf("%s: not a folder", cur)
+			}
+			if err := syscall.Access(cur, wOK); err != nil {
+				return fmt.Errorf("%s: not writable: %v", cur, err)
+			}
+			return nil
+		}
+		if !os.IsNotExist(err) {
+			return fmt.Errorf("%s: %v", cur, err)
+		}
+		if parent := filepath.Dir(cur); parent == cur {
+			return fmt.Errorf("%s: cannot be created", dir)
+		}
+	}
+}
