@@ -51,3 +51,21 @@ type RejectedError struct {
 func (e *RejectedError) Error() string {
 	return fmt.Sprintf("%s rejected: %d %s: %s", e.Operation, e.StatusCode, e.ErrorCode, e.ErrorMessage)
 }
+
+// More sentinel errors, added with the client.
+var (
+	// ErrClosed is returned by calls on, or in flight during, Close.
+	ErrClosed = errors.New("client closed")
+	// ErrSubscriptionRefused is a SUBACK failure code: the claim policy does not allow the topic.
+	ErrSubscriptionRefused = errors.New("subscription refused by the endpoint")
+)
+
+// OptionsError is a bad Options field or call argument, found before anything is sent.
+type OptionsError struct {
+	Field  string
+	Reason string
+}
+
+func (e *OptionsError) Error() string {
+	return "fleet: " + e.Field + ": " + e.Reason
+}

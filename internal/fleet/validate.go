@@ -1,0 +1,192 @@
+package fleet
+
+import (
+	"crypto"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+)
+
+// InvalidAnswerError is an accepted (or rejected) payload that cannot be trusted.
+// It names the topic and the field, never the field's value.
+type InvalidAnswerError struct {
+	Topic  string
+	Field  string
+	Reason string
+	Err    error
+}
+
+func (e *InvalidAnswerError) Error() string {
+	msg := "invalid answer"
+	if e.Topic != "" {
+		msg += " on " + e.Topic
+	}
+	if e.Field != "" {
+		msg += ": field " + e.Field
+	}
+	msg += ": " + e.Reason
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+func (e *InvalidAnswerError) Unwrap() error { return e.Err }
+
+// errKeyMismatch marks an answer whose certificate is for another key: with CSR
+// calls it is someone else's answer, which the client ignores.
+var errKeyMismatch = errors.New("certificate public key does not match the expected key")
+
+func invalid(topic, field, reason string, err error) error {
+	return &InvalidAnswerError{Topic: topic, Field: field, Reason: reason, Err: err}
+}
+
+// ValidateCreateKeysAccepted checks a CreateKeysAndCertificate answer: the certificate
+// parses, the private key parses and matches it, the id is the certificate's SHA-256,
+// and the token is present. topic is only used in errors.
+func ValidateCreateKeysAccepted(topic string, a *CreateKeysAccepted) (*Issued, error) {
+	if a == nil {
+		return nil, invalid(topic, "", "empty answer", nil)
+	}
+	if a.PrivateKey == "" {
+		return nil, invalid(topic, "privateKey", "missing", nil)
+	}
+	key, err := parsePrivateKeyPEM([]byte(a.PrivateKey))
+	if err != nil {
+		return nil, invalid(topic, "privateKey", err.Error(), nil)
+	}
+	iss, err := validateIssued(topic, a.CertificateID, a.CertificatePEM, a.CertificateOwnershipToken, key.Public())
+	if err != nil {
+		return nil, err
+	}
+	iss.PrivateKeyPEM = []byte(a.PrivateKey)
+	return iss, nil
+}
+
+// ValidateCreateFromCSRAccepted checks a CreateCertificateFromCsr answer against the
+// public key of the CSR that was sent.
+func ValidateCreateFromCSRAccepted(topic string, a *CreateFromCSRAccepted, pub crypto.PublicKey) (*Issued, error) {
+	if a == nil {
+		return nil, invalid(topic, "", "empty answer", nil)
+	}
+	if pub == nil {
+		return nil, errors.New("validate CSR answer: no expected public key")
+	}
+	return validateIssued(topic, a.CertificateID, a.CertificatePEM, a.CertificateOwnershipToken, pub)
+}
+
+// ValidateRegisterThingAccepted checks a RegisterThing answer: thingName is present.
+func ValidateRegisterThingAccepted(topic string, a *RegisterThingAccepted) (*Registration, error) {
+	if a == nil {
+		return nil, invalid(topic, "", "empty answer", nil)
+	}
+	if a.ThingName == "" {
+		return nil, invalid(topic, "thingName", "missing or empty", nil)
+	}
+	cfg := make(map[string]string, len(a.DeviceConfiguration))
+	for k, v := range a.DeviceConfiguration {
+		cfg[k] = v
+	}
+	return &Registration{ThingName: a.ThingName, DeviceConfiguration: cfg}, nil
+}
+
+func validateIssued(topic, id, certPEM, token string, pub crypto.PublicKey) (*Issued, error) {
+	if certPEM == "" {
+		return nil, invalid(topic, "certificatePem", "missing or empty", nil)
+	}
+	cert, der, err := parseCertificatePEM([]byte(certPEM))
+	if err != nil {
+		return nil, invalid(topic, "certificatePem", "does not parse", err)
+	}
+	if !publicKeysEqual(cert.PublicKey, pub) {
+		return nil, invalid(topic, "certificatePem", "wrong key", errKeyMismatch)
+	}
+	if err := checkCertificateID(id); err != nil {
+		return nil, invalid(topic, "certificateId", err.Error(), nil)
+	}
+	sum := sha256.Sum256(der)
+	if want := hex.EncodeToString(sum[:]); id != want {
+		return nil, invalid(topic, "certificateId", fmt.Sprintf("%s is not the SHA-256 of the certificate (%s)", id, want), nil)
+	}
+	if token == "" {
+		return nil, invalid(topic, "certificateOwnershipToken", "missing or empty", nil)
+	}
+	return &Issued{
+		CertificateID:  id,
+		CertificatePEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		Certificate:    cert,
+		OwnershipToken: token,
+	}, nil
+}
+
+func checkCertificateID(id string) error {
+	if id == "" {
+		return errors.New("missing or empty")
+	}
+	if len(id) != 64 {
+		return fmt.Errorf("is %d characters long, want 64 lowercase hex", len(id))
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return fmt.Errorf("has a character that is not lowercase hex at position %d", i+1)
+		}
+	}
+	return nil
+}
+
+// parseCertificatePEM returns the first CERTIFICATE block, parsed.
+func parseCertificatePEM(data []byte) (*x509.Certificate, []byte, error) {
+	for {
+		var block *pem.Block
+		block, data = pem.Decode(data)
+		if block == nil {
+			return nil, nil, errors.New("no CERTIFICATE PEM block")
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, nil, err
+		}
+		return cert, block.Bytes, nil
+	}
+}
+
+// parsePrivateKeyPEM accepts PKCS#1 RSA, SEC 1 EC and PKCS#8 keys. Its errors never
+// quote the key material.
+func parsePrivateKeyPEM(data []byte) (crypto.Signer, error) {
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return nil, errors.New("no PEM block")
+	}
+	var key any
+	var err error
+	switch block.Type {
+	case "RSA PRIVATE KEY":
+		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
+	case "EC PRIVATE KEY":
+		key, err = x509.ParseECPrivateKey(block.Bytes)
+	case "PRIVATE KEY":
+		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
+	default:
+		return nil, fmt.Errorf("unsupported PEM block type %q", block.Type)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s block does not parse", block.Type)
+	}
+	signer, ok := key.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("%s block holds a %T, not a signing key", block.Type, key)
+	}
+	return signer, nil
+}
+
+func publicKeysEqual(a, b crypto.PublicKey) bool {
+	eq, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && b != nil && eq.Equal(b)
+}
