@@ -63,7 +63,7 @@ func ParseLevel(s string) (zapcore.Level, error) {
 	case "error":
 		return zapcore.ErrorLevel, nil
 	}
-	return zapcore.InfoLevel, fmt.Errorf("log level %q: want debug, info, warn or error", s)
+	return zapcore.InfoLevel, fmt.Errorf("log_level %q: want debug, info, warn or error", s)
 }
 
 // consoleEncoderConfig is a one-line human-readable format with ISO 8601 times.

@@ -42,7 +42,7 @@ func TestNewConsole(t *testing.T) {
 
 func TestNewRejectsUnknownLevel(t *testing.T) {
 	_, err := New("verbose", os.Stderr)
-	if err == nil || !strings.Contains(err.Error(), `"verbose"`) || !strings.Contains(err.Error(), "debug, info, warn or error") {
+	if err == nil || !strings.Contains(err.Error(), `log_level "verbose"`) || !strings.Contains(err.Error(), "debug, info, warn or error") {
 		t.Fatalf("New(verbose) error = %v", err)
 	}
 }

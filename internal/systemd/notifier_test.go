@@ -150,3 +150,12 @@ func TestSendErrorNamesTheNotification(t *testing.T) {
 		t.Fatalf("log = %+v", e)
 	}
 }
+
+// The state machine's Notifier interface, restated so that this package does
+// not import the state machine.
+var _ interface {
+	Ready()
+	Status(text string)
+	Watchdog()
+	Stopping()
+} = (*Notifier)(nil)
