@@ -1,0 +1,33 @@
+package statemachine
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// SystemBootClock reads the kernel's boot id and CLOCK_BOOTTIME.
+func SystemBootClock() BootClock { return systemBootClock{} }
+
+type systemBootClock struct{}
+
+const bootIDFile = "/proc/sys/kernel/random/boot_id"
+
+func (systemBootClock) Boot() (string, time.Duration, error) {
+	data, err := os.ReadFile(bootIDFile)
+	if err != nil {
+		return "", 0, fmt.Errorf("boot id: %w", err)
+	}
+	id := strings.TrimSpace(string(data))
+	if id == "" {
+		return "", 0, fmt.Errorf("boot id: %s is empty", bootIDFile)
+	}
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		return "", 0, fmt.Errorf("boot time: %w", err)
+	}
+	return id, time.Duration(ts.Nano()), nil
+}

@@ -1,0 +1,192 @@
+package statemachine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/provisiond/provisiond/internal/fleet"
+	"github.com/provisiond/provisiond/internal/store"
+)
+
+// absurdTokenAge is a wall-clock age past which the measurement is not
+// trusted to decide alone: a clock set years ahead must not wedge the device
+// on a token it could still use. RegisterThing decides instead.
+const absurdTokenAge = 30 * 24 * time.Hour
+
+const opProve = "connect with the new certificate"
+
+// register is the cert-pending handler: RegisterThing once per token, then
+// prove the new identity, hand it over in credentials.json and move to
+// registered.
+func (r *Runner) register(ctx context.Context) (string, error) {
+	certPEM, keyPEM, err := r.identityFiles()
+	if err != nil {
+		var bad *unusableError
+		if errors.As(err, &bad) {
+			// Registering or using this certificate would be pointless:
+			// only a new identity can help.
+			return "save state", r.abandonCertificate("identity files unusable: " + err.Error())
+		}
+		return "read identity", &localError{op: "read identity", err: err}
+	}
+	if r.st.ThingName == "" {
+		if age, known := r.tokenAge(); known && age > r.set.Retry.TokenSafeLifetime {
+			return "save state", r.abandonCertificate(fmt.Sprintf(
+				"ownership token expired: %s old, safe lifetime %s", shortDuration(age), shortDuration(r.set.Retry.TokenSafeLifetime)))
+		}
+		sess, err := r.dial(ctx)
+		if err != nil {
+			return "connect", err
+		}
+		callCtx, cancel := context.WithTimeout(ctx, r.set.Retry.ResponseTimeout)
+		reg, err := sess.RegisterThing(callCtx, r.set.Template, r.st.OwnershipToken, r.set.Parameters)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil && classify(err) == fleet.KindInvalidToken {
+				r.closeSession()
+				return "save state", r.abandonCertificate(describe(string(fleet.OpRegisterThing), err))
+			}
+			return string(fleet.OpRegisterThing), err
+		}
+		if reg == nil || reg.ThingName == "" {
+			return string(fleet.OpRegisterThing), errors.New("accepted answer without a thing name")
+		}
+		// The claim session has done its job.
+		r.closeSession()
+		err = r.transition(store.CertPending, PointRegistrationSaved, func(s *store.State) {
+			succeeded(s)
+			s.ThingName = reg.ThingName
+			s.DeviceConfiguration = maps.Clone(reg.DeviceConfiguration)
+			s.OwnershipToken = "" // spent: keep no secret longer than needed
+		})
+		if err != nil {
+			return "save state", err
+		}
+		r.log.Info("thing registered", r.fields()...)
+	}
+
+	pctx, cancel := context.WithTimeout(ctx, r.set.Retry.ResponseTimeout)
+	err = r.dialer.Prove(pctx, r.st.ThingName, certPEM, keyPEM)
+	cancel()
+	if err != nil {
+		return opProve, err
+	}
+	provisionedAt := r.clock.Now().UTC().Truncate(time.Second)
+	creds := r.credentials()
+	creds.ProvisionedAt = provisionedAt
+	if err := store.WriteCredentials(r.files, creds); err != nil {
+		return "write credentials", &localError{op: "write credentials", err: err}
+	}
+	r.crashPoint(PointCredentials)
+	err = r.transition(store.Registered, PointRegistered, func(s *store.State) {
+		succeeded(s)
+		s.ProvisionedAt = provisionedAt
+	})
+	if err != nil {
+		return "save state", err
+	}
+	r.log.Info("provisioned: credentials handed over", append(r.fields(),
+		zap.String("credentials", r.files.Path(store.CredentialsFile)))...)
+	return "", nil
+}
+
+// tokenAge measures the ownership token's age: on the boot clock when the
+// device has not rebooted since it was issued (immune to wall-clock jumps),
+// on the wall clock otherwise. A negative or absurd wall-clock age is
+// reported as unknown.
+func (r *Runner) tokenAge() (time.Duration, bool) {
+	if r.st.TokenBootID != "" {
+		id, since, err := r.boot.Boot()
+		if err == nil && id == r.st.TokenBootID && since >= r.st.TokenBootTime {
+			return since - r.st.TokenBootTime, true
+		}
+	}
+	if r.st.TokenIssuedAt.IsZero() {
+		return 0, false
+	}
+	age := r.clock.Now().Sub(r.st.TokenIssuedAt)
+	if age < 0 || age > absurdTokenAge {
+		r.log.Warn("the wall clock gives the ownership token an implausible age: trying it",
+			append(r.fields(), zap.Duration("age", age))...)
+		return age, false
+	}
+	return age, true
+}
+
+// abandonCertificate records the current certificate as orphaned and goes
+// back to unprovisioned with a new identity number.
+func (r *Runner) abandonCertificate(reason string) error {
+	now := r.clock.Now()
+	r.log.Warn("abandoning the certificate", append(r.fields(), zap.String("reason", reason))...)
+	id := r.st.CertificateID
+	err := r.transition(store.Unprovisioned, PointOrphaned, func(s *store.State) {
+		addOrphan(s, id, reason, now)
+		forgetIdentity(s)
+		succeeded(s)
+		s.LastError = reason
+	})
+	if err == nil {
+		r.wait = 0
+	}
+	return err
+}
+
+// unusableError says the identity's files are missing or do not form a
+// pair: no retry will fix that.
+type unusableError struct{ err error }
+
+func (e *unusableError) Error() string { return e.err.Error() }
+func (e *unusableError) Unwrap() error { return e.err }
+
+// identityFiles reads the current certificate and key and checks they pair.
+// Missing or mismatched files give an *unusableError; other read errors may
+// pass.
+func (r *Runner) identityFiles() (certPEM, keyPEM []byte, err error) {
+	if r.st.CertificateFile == "" || r.st.KeyFile == "" {
+		return nil, nil, &unusableError{errors.New("no certificate or key recorded")}
+	}
+	read := func(name string) ([]byte, error) {
+		data, err := r.files.Read(name)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, &unusableError{err}
+		}
+		return data, err
+	}
+	if certPEM, err = read(r.st.CertificateFile); err != nil {
+		return nil, nil, err
+	}
+	if keyPEM, err = read(r.st.KeyFile); err != nil {
+		return nil, nil, err
+	}
+	if err := checkPair(certPEM, keyPEM); err != nil {
+		return nil, nil, &unusableError{fmt.Errorf("%s and %s: %w",
+			r.files.Path(r.st.CertificateFile), r.files.Path(r.st.KeyFile), err)}
+	}
+	return certPEM, keyPEM, nil
+}
+
+// credentials is the handoff for the current identity, ProvisionedAt from
+// the state.
+func (r *Runner) credentials() store.Credentials {
+	dc := r.st.DeviceConfiguration
+	if dc == nil {
+		dc = map[string]string{}
+	}
+	return store.Credentials{
+		ThingName:           r.st.ThingName,
+		CertificateID:       r.st.CertificateID,
+		CertificateFile:     r.files.Path(r.st.CertificateFile),
+		PrivateKeyFile:      r.files.Path(r.st.KeyFile),
+		RootCAFile:          r.set.RootCAFile,
+		Endpoint:            r.set.Endpoint,
+		TemplateName:        r.set.Template,
+		DeviceConfiguration: dc,
+		ProvisionedAt:       r.st.ProvisionedAt,
+	}
+}

@@ -1,0 +1,102 @@
+package statemachine
+
+import (
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"maps"
+
+	"go.uber.org/zap"
+
+	"github.com/provisiond/provisiond/internal/store"
+)
+
+// keepHandoff makes sure credentials.json describes the registered identity,
+// restoring it from the state when it is missing or damaged. When the
+// identity's own files are gone, only a new identity can help.
+func (r *Runner) keepHandoff() {
+	want := r.credentials()
+	data, err := r.files.Read(store.CredentialsFile)
+	if err == nil && sameCredentials(data, want) {
+		return
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		r.log.Warn("cannot read credentials.json", zap.Error(err))
+	}
+	if _, _, ierr := r.identityFiles(); ierr != nil {
+		var bad *unusableError
+		if errors.As(ierr, &bad) {
+			r.startReprovision("identity files unusable: " + ierr.Error())
+			return
+		}
+		r.log.Error("cannot read the identity to restore credentials.json", zap.Error(ierr))
+		return
+	}
+	if err := store.WriteCredentials(r.files, want); err != nil {
+		r.log.Error("cannot restore credentials.json", zap.Error(err))
+		return
+	}
+	r.log.Info("credentials.json restored", r.fields()...)
+	r.crashPoint(PointRestored)
+}
+
+// sameCredentials reports whether data is a credentials.json equal to want.
+func sameCredentials(data []byte, want store.Credentials) bool {
+	var got store.Credentials
+	if err := json.Unmarshal(data, &got); err != nil {
+		return false
+	}
+	return got.ThingName == want.ThingName &&
+		got.CertificateID == want.CertificateID &&
+		got.CertificateFile == want.CertificateFile &&
+		got.PrivateKeyFile == want.PrivateKeyFile &&
+		got.RootCAFile == want.RootCAFile &&
+		got.Endpoint == want.Endpoint &&
+		got.TemplateName == want.TemplateName &&
+		maps.Equal(got.DeviceConfiguration, want.DeviceConfiguration) &&
+		got.ProvisionedAt.Equal(want.ProvisionedAt)
+}
+
+// startReprovision gives up the registered identity and starts getting a
+// new one. credentials.json keeps naming the old, unchanged files until the
+// new identity replaces it.
+func (r *Runner) startReprovision(reason string) {
+	if r.st.Phase != store.Registered {
+		return
+	}
+	now := r.clock.Now()
+	id, thing := r.st.CertificateID, r.st.ThingName
+	r.log.Info("reprovisioning", append(r.fields(), zap.String("reason", reason))...)
+	err := r.transition(store.Unprovisioned, PointReprovisioned, func(s *store.State) {
+		addOrphan(s, id, reason+" (was "+thing+")", now)
+		forgetIdentity(s)
+		succeeded(s)
+	})
+	if err != nil {
+		r.log.Error("cannot start reprovisioning", zap.Error(err))
+		return
+	}
+	r.wait = 0
+	r.removeRequestFile()
+}
+
+// serveRequestFile serves a ReprovisionRequestFile left in the state
+// directory. It reports whether there was one.
+func (r *Runner) serveRequestFile() bool {
+	if !r.exists(ReprovisionRequestFile) {
+		return false
+	}
+	if r.st.Phase == store.Registered {
+		r.startReprovision("reprovision requested")
+	} else {
+		// A new identity is on its way already.
+		r.removeRequestFile()
+	}
+	return true
+}
+
+func (r *Runner) removeRequestFile() {
+	if err := r.files.Remove(ReprovisionRequestFile); err != nil {
+		r.log.Warn("cannot remove the reprovision request", zap.Error(err))
+	}
+}

@@ -1,0 +1,289 @@
+package statemachine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/provisiond/provisiond/internal/store"
+)
+
+// Runner drives the state machine. Run owns the state; Kick, Reprovision
+// and HandoffChanged may be called from any goroutine.
+type Runner struct {
+	set     Settings
+	files   store.Files
+	dialer  Dialer
+	clock   Clock
+	keys    KeyGenerator
+	notify  Notifier
+	log     *zap.Logger
+	boot    BootClock
+	crash   func(string)
+	backoff *backoff
+
+	kick, reprovision, handoff chan struct{}
+
+	// Owned by the Run goroutine.
+	st      store.State
+	session Session
+	wait    time.Duration // before the next attempt; 0: at once
+
+	// busySince is the Clock time (UnixNano) at which the current step
+	// started, 0 while the loop waits; the watchdog reads it.
+	busySince atomic.Int64
+	running   atomic.Bool
+}
+
+// New checks the settings and fills in default dependencies.
+func New(s Settings, d Deps) (*Runner, error) {
+	if err := s.check(); err != nil {
+		return nil, fmt.Errorf("statemachine: %w", err)
+	}
+	if d.Files == nil {
+		return nil, errors.New("statemachine: no store")
+	}
+	if d.Dialer == nil {
+		return nil, errors.New("statemachine: no dialer")
+	}
+	r := &Runner{
+		set:         s,
+		files:       d.Files,
+		dialer:      d.Dialer,
+		clock:       d.Clock,
+		keys:        d.Keys,
+		notify:      d.Notify,
+		log:         d.Logger,
+		boot:        d.Boot,
+		crash:       d.Crash,
+		backoff:     newBackoff(s.Retry.Initial, s.Retry.Max, d.Rand),
+		kick:        make(chan struct{}, 1),
+		reprovision: make(chan struct{}, 1),
+		handoff:     make(chan struct{}, 1),
+	}
+	if r.clock == nil {
+		r.clock = RealClock()
+	}
+	if r.keys == nil {
+		r.keys = GenerateKey
+	}
+	if r.notify == nil {
+		r.notify = nopNotifier{}
+	}
+	if r.log == nil {
+		r.log = zap.NewNop()
+	}
+	if r.boot == nil {
+		r.boot = SystemBootClock()
+	}
+	return r, nil
+}
+
+// Kick asks for an attempt now: the config or claim files changed.
+func (r *Runner) Kick() { signal(r.kick) }
+
+// Reprovision asks for a new identity. The old one stays in use by
+// consumers until the new credentials.json replaces it.
+func (r *Runner) Reprovision() { signal(r.reprovision) }
+
+// HandoffChanged tells the runner that the state folder changed: it
+// restores a missing or damaged credentials.json and serves a
+// ReprovisionRequestFile.
+func (r *Runner) HandoffChanged() { signal(r.handoff) }
+
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default: // one pending signal is as good as many
+	}
+}
+
+// Run loads the state and provisions until ctx is done. A corrupt state file
+// is returned as an error, never overwritten. It returns nil on a clean stop.
+func (r *Runner) Run(ctx context.Context) error {
+	if !r.running.CompareAndSwap(false, true) {
+		return errors.New("statemachine: Run called twice")
+	}
+	defer r.running.Store(false)
+	st, err := store.LoadState(r.files)
+	if err != nil {
+		return err
+	}
+	r.st = st
+	if r.st.Identity < 1 {
+		r.st.Identity = 1
+	}
+	// Saving what was loaded proves the store is writable before READY=1.
+	if err := store.SaveState(r.files, r.st); err != nil {
+		return fmt.Errorf("state directory is not writable: %w", err)
+	}
+	r.wait = r.resumeWait()
+	r.log.Info("state loaded", r.fields()...)
+	r.notify.Ready()
+	r.publishStatus()
+
+	defer r.startWatchdog()()
+	defer r.closeSession()
+	r.loop(ctx)
+
+	r.closeSession()
+	err = store.SaveState(r.files, r.st)
+	r.notify.Stopping()
+	if err != nil {
+		return fmt.Errorf("save state on stop: %w", err)
+	}
+	r.log.Info("stopped", r.fields()...)
+	return nil
+}
+
+// resumeWait honours a NextAttemptAt saved before a restart, so that a
+// crash loop cannot hammer the service, but caps it at Retry.Max so that a
+// wall clock that jumped back cannot wedge the daemon.
+func (r *Runner) resumeWait() time.Duration {
+	if r.st.Phase == store.Registered || r.st.NextAttemptAt.IsZero() {
+		return 0
+	}
+	d := r.st.NextAttemptAt.Sub(r.clock.Now())
+	return min(max(d, 0), r.set.Retry.Max)
+}
+
+func (r *Runner) loop(ctx context.Context) {
+	for ctx.Err() == nil {
+		r.serveRequestFile()
+		if r.st.Phase == store.Registered {
+			r.keepHandoff()
+			if r.st.Phase == store.Registered {
+				r.idle(ctx)
+			}
+			continue
+		}
+		if !r.sleep(ctx) {
+			return
+		}
+		r.step(ctx)
+	}
+}
+
+// idle waits, registered, for something to do. Idle means idle: no timers.
+func (r *Runner) idle(ctx context.Context) {
+	select {
+	case <-ctx.Done():
+	case <-r.kick:
+		// Config or claim changes do not concern a registered device.
+	case <-r.handoff:
+	case <-r.reprovision:
+		r.startReprovision("reprovision requested")
+	}
+}
+
+// sleep waits r.wait before the next attempt. A Kick, a reprovision request
+// (a new identity is being obtained anyway) or ctx end it early. It reports
+// false when ctx is done.
+func (r *Runner) sleep(ctx context.Context) bool {
+	if r.wait <= 0 {
+		drain(r.kick) // this attempt serves it
+		return ctx.Err() == nil
+	}
+	fire, stop := r.clock.NewTimer(r.wait)
+	defer stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-fire:
+		case <-r.kick:
+			r.log.Info("retrying now: configuration changed", r.fields()...)
+		case <-r.reprovision:
+		case <-r.handoff:
+			if !r.serveRequestFile() {
+				continue
+			}
+		}
+		r.wait = 0
+		return true
+	}
+}
+
+func drain(c chan struct{}) {
+	select {
+	case <-c:
+	default:
+	}
+}
+
+// step makes one attempt in the current phase.
+func (r *Runner) step(ctx context.Context) {
+	r.busySince.Store(r.clock.Now().UnixNano())
+	defer r.busySince.Store(0)
+	if r.st.Attempts > 0 || r.st.Waiting != "" {
+		r.publishStatus()
+	}
+	var op string
+	var err error
+	switch r.st.Phase {
+	case store.Unprovisioned:
+		op, err = r.obtainCertificate(ctx)
+	case store.CertPending:
+		op, err = r.register(ctx)
+	}
+	if err == nil {
+		return
+	}
+	if ctx.Err() != nil {
+		// Stopping: an interrupted call is not a failure of the service.
+		r.closeSession()
+		return
+	}
+	r.failed(op, err)
+}
+
+// stepBudget bounds one step: connect, one call and a proof connection,
+// each bounded by the response timeout. The watchdog stops being fed when a
+// step overruns it, so that a wedged call gets the daemon restarted.
+func (r *Runner) stepBudget() time.Duration {
+	return 4*r.set.Retry.ResponseTimeout + 10*time.Second
+}
+
+// startWatchdog feeds the service manager's watchdog every interval while
+// the loop is alive: waiting, or in a step younger than its budget.
+func (r *Runner) startWatchdog() (stop func()) {
+	if r.set.WatchdogInterval <= 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		for {
+			fire, stopTimer := r.clock.NewTimer(r.set.WatchdogInterval)
+			select {
+			case <-done:
+				stopTimer()
+				return
+			case <-fire:
+			}
+			busy := r.busySince.Load()
+			if busy == 0 || r.clock.Now().Sub(time.Unix(0, busy)) <= r.stepBudget() {
+				r.notify.Watchdog()
+			} else {
+				r.log.Error("step overran its budget: no longer feeding the watchdog",
+					zap.Duration("budget", r.stepBudget()))
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-exited
+	}
+}
+
+type nopNotifier struct{}
+
+func (nopNotifier) Ready()        {}
+func (nopNotifier) Status(string) {}
+func (nopNotifier) Watchdog()     {}
+func (nopNotifier) Stopping()     {}

@@ -1,0 +1,119 @@
+package statemachine
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/provisiond/provisiond/internal/config"
+	"github.com/provisiond/provisiond/internal/store"
+)
+
+// Certificate methods.
+const (
+	MethodCSR        = "csr"
+	MethodCreateKeys = "create-keys"
+)
+
+// ReprovisionRequestFile is created in the state directory by
+// `provisiond reprovision`. The runner notices it (at start and on
+// HandoffChanged), gets a new identity and removes it once the request is
+// persisted in the state file, so that a request made while the daemon is
+// down is served at its next start.
+const ReprovisionRequestFile = "reprovision.request"
+
+// Settings is the part of the config the runner acts on, already validated
+// and expanded.
+type Settings struct {
+	Method     string            // MethodCSR or MethodCreateKeys
+	KeyType    string            // for MethodCSR: ec-p256, ec-p384, rsa-2048, rsa-3072
+	Template   string            // provisioning template name
+	Parameters map[string]string // template parameters, already expanded
+	Endpoint   string            // written to credentials.json
+	RootCAFile string            // absolute; written to credentials.json
+	// CommonName is the subject of the CSR; empty means "provisiond". AWS
+	// may replace it, so nothing relies on it.
+	CommonName string
+	Retry      config.Retry
+	// WatchdogInterval is how often Notifier.Watchdog is called while the
+	// loop is alive; 0 disables it.
+	WatchdogInterval time.Duration
+}
+
+// Deps are the runner's connections to the world. Files and Dialer are
+// required; the rest have production defaults.
+type Deps struct {
+	Files  store.Files
+	Dialer Dialer
+	Clock  Clock        // nil: RealClock
+	Keys   KeyGenerator // nil: GenerateKey
+	Notify Notifier     // nil: no service manager
+	Logger *zap.Logger  // nil: no logs
+	// Rand returns a number in [0, 1) for backoff jitter; nil: math/rand/v2.
+	Rand func() float64
+	Boot BootClock // nil: SystemBootClock
+	// Crash, when set by a test, is called after each persisted step with
+	// the name of that point; nil in production.
+	Crash func(point string)
+}
+
+// Retry defaults, used where the config leaves a value zero.
+const (
+	defaultInitial           = time.Second
+	defaultMax               = 5 * time.Minute
+	defaultPermanent         = time.Hour
+	defaultTokenSafeLifetime = 55 * time.Minute
+	defaultResponseTimeout   = 30 * time.Second
+)
+
+// clockRetry is how soon a clock failure is retried: the clock usually
+// becomes plausible when NTP syncs, which takes seconds to minutes.
+const clockRetry = 30 * time.Second
+
+func (s *Settings) check() error {
+	switch s.Method {
+	case MethodCSR:
+		if !validKeyType(s.KeyType) {
+			return fmt.Errorf("key type: must be ec-p256, ec-p384, rsa-2048 or rsa-3072, got %q", s.KeyType)
+		}
+	case MethodCreateKeys:
+	default:
+		return fmt.Errorf("certificate method: must be %s or %s, got %q", MethodCSR, MethodCreateKeys, s.Method)
+	}
+	if s.Template == "" {
+		return errors.New("template name is empty")
+	}
+	if s.Endpoint == "" {
+		return errors.New("endpoint is empty")
+	}
+	if s.RootCAFile == "" {
+		return errors.New("root CA file is empty")
+	}
+	if s.WatchdogInterval < 0 {
+		return fmt.Errorf("watchdog interval must not be negative, got %s", s.WatchdogInterval)
+	}
+	r := &s.Retry
+	for _, d := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{
+		{&r.Initial, defaultInitial},
+		{&r.Max, defaultMax},
+		{&r.Permanent, defaultPermanent},
+		{&r.TokenSafeLifetime, defaultTokenSafeLifetime},
+		{&r.ResponseTimeout, defaultResponseTimeout},
+	} {
+		if *d.v <= 0 {
+			*d.v = d.def
+		}
+	}
+	if r.Max < r.Initial {
+		r.Max = r.Initial
+	}
+	if s.CommonName == "" {
+		s.CommonName = "provisiond"
+	}
+	return nil
+}

@@ -1,0 +1,203 @@
+package statemachine
+
+import (
+	"context"
+	"crypto"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strconv"
+
+	"go.uber.org/zap"
+
+	"github.com/provisiond/provisiond/internal/fleet"
+	"github.com/provisiond/provisiond/internal/store"
+)
+
+// Crash points, named after the step just persisted.
+const (
+	PointKeySaved          = "key-saved"          // CSR key written and recorded
+	PointCertificateSaved  = "certificate-saved"  // issued files written, state not yet
+	PointCertPending       = "cert-pending"       // certificate and token recorded
+	PointOrphaned          = "orphaned"           // certificate given up, new identity number
+	PointRegistrationSaved = "registration-saved" // RegisterThing answer recorded
+	PointCredentials       = "credentials-written"
+	PointRegistered        = "registered"
+	PointRestored          = "credentials-restored"
+	PointReprovisioned     = "reprovisioned"
+)
+
+// Per-identity file names inside the state directory.
+const (
+	keyFileName  = "private.key"
+	certFileName = "certificate.pem"
+)
+
+func identityFile(identity int, name string) string {
+	return "identities/" + strconv.Itoa(identity) + "/" + name
+}
+
+// obtainCertificate is the unprovisioned handler: it gets a certificate and
+// its ownership token and moves to cert-pending.
+func (r *Runner) obtainCertificate(ctx context.Context) (string, error) {
+	if err := r.claimIdentityNumber(); err != nil {
+		return "save state", err
+	}
+	var key crypto.Signer
+	var csrPEM []byte
+	op := fleet.OpCreateKeys
+	if r.set.Method == MethodCSR {
+		op = fleet.OpCreateFromCSR
+		var err error
+		if key, err = r.csrKey(); err != nil {
+			return "private key", err
+		}
+		if csrPEM, err = makeCSR(key, r.set.CommonName); err != nil {
+			return "private key", &localError{op: "create CSR", err: err}
+		}
+	}
+	sess, err := r.dial(ctx)
+	if err != nil {
+		return "connect", err
+	}
+	issuedAt := r.clock.Now()
+	bootID, bootTime, bootErr := r.boot.Boot()
+	callCtx, cancel := context.WithTimeout(ctx, r.set.Retry.ResponseTimeout)
+	defer cancel()
+	var issued *fleet.Issued
+	if key != nil {
+		issued, err = sess.CreateCertificateFromCSR(callCtx, csrPEM, key)
+	} else {
+		issued, err = sess.CreateKeysAndCertificate(callCtx)
+	}
+	if err != nil {
+		return string(op), err
+	}
+	if issued == nil || issued.OwnershipToken == "" || len(issued.CertificatePEM) == 0 {
+		return string(op), errors.New("accepted answer without certificate or token")
+	}
+
+	keyFile := r.st.KeyFile
+	if key == nil {
+		if len(issued.PrivateKeyPEM) == 0 {
+			return string(op), errors.New("accepted answer without private key")
+		}
+		keyFile = identityFile(r.st.Identity, keyFileName)
+		if err := r.files.Write(keyFile, issued.PrivateKeyPEM, 0o600); err != nil {
+			return string(op), &localError{op: "save private key", err: err}
+		}
+	}
+	certFile := identityFile(r.st.Identity, certFileName)
+	if err := r.files.Write(certFile, issued.CertificatePEM, 0o644); err != nil {
+		return string(op), &localError{op: "save certificate", err: err}
+	}
+	r.crashPoint(PointCertificateSaved)
+	if bootErr != nil {
+		r.log.Warn("no boot clock: the token's age will be measured on the wall clock", zap.Error(bootErr))
+		bootID, bootTime = "", 0
+	}
+	err = r.transition(store.CertPending, PointCertPending, func(s *store.State) {
+		succeeded(s)
+		s.KeyFile = keyFile
+		s.CertificateFile = certFile
+		s.CertificateID = issued.CertificateID
+		s.OwnershipToken = issued.OwnershipToken
+		s.TokenIssuedAt = issuedAt
+		s.TokenBootID = bootID
+		s.TokenBootTime = bootTime
+	})
+	if err != nil {
+		return string(op), err
+	}
+	return "", nil
+}
+
+// claimIdentityNumber makes sure the current identity number names no
+// files the state does not account for: a state file that was moved aside
+// restarts the count, and files an older credentials.json names must never
+// be overwritten.
+func (r *Runner) claimIdentityNumber() error {
+	if r.st.KeyFile != "" {
+		return nil // this identity's key is ours already
+	}
+	n := r.st.Identity
+	for r.exists(identityFile(n, keyFileName)) || r.exists(identityFile(n, certFileName)) {
+		n++
+	}
+	if n == r.st.Identity {
+		return nil
+	}
+	r.log.Info("skipping identity numbers already used on disk", zap.Int("from", r.st.Identity), zap.Int("to", n))
+	return r.transition(r.st.Phase, "", func(s *store.State) { s.Identity = n })
+}
+
+func (r *Runner) exists(name string) bool {
+	_, err := r.files.Read(name)
+	return !errors.Is(err, fs.ErrNotExist)
+}
+
+// csrKey returns this identity's CSR key, generating and saving it (0600)
+// the first time, so that every retry sends a CSR for the same key.
+func (r *Runner) csrKey() (crypto.Signer, error) {
+	if r.st.KeyFile != "" {
+		data, err := r.files.Read(r.st.KeyFile)
+		if err == nil {
+			key, perr := decodeKey(data)
+			if perr == nil {
+				return key, nil
+			}
+			err = perr
+		}
+		// No certificate was issued for it that this device kept, so a new
+		// key costs nothing.
+		r.log.Warn("the saved CSR key is unusable: generating a new one",
+			zap.String("file", r.files.Path(r.st.KeyFile)), zap.Error(err))
+	}
+	key, err := r.keys(r.set.KeyType)
+	if err != nil {
+		return nil, &localError{op: "generate key", err: err}
+	}
+	pemKey, err := encodeKey(key)
+	if err != nil {
+		return nil, &localError{op: "encode key", err: err}
+	}
+	name := identityFile(r.st.Identity, keyFileName)
+	if err := r.files.Write(name, pemKey, 0o600); err != nil {
+		return nil, &localError{op: "save private key", err: err}
+	}
+	if err := r.transition(r.st.Phase, PointKeySaved, func(s *store.State) { s.KeyFile = name }); err != nil {
+		return nil, err
+	}
+	r.log.Info("generated the private key", append(r.fields(),
+		zap.String("keyType", r.set.KeyType), zap.String("file", r.files.Path(name)))...)
+	return key, nil
+}
+
+// dial returns the open claim session, connecting if needed.
+func (r *Runner) dial(ctx context.Context) (Session, error) {
+	if r.session != nil {
+		return r.session, nil
+	}
+	dctx, cancel := context.WithTimeout(ctx, r.set.Retry.ResponseTimeout)
+	defer cancel()
+	s, err := r.dialer.Dial(dctx)
+	if err != nil {
+		return nil, err
+	}
+	if s == nil {
+		return nil, fmt.Errorf("dialer returned no session")
+	}
+	r.session = s
+	return s, nil
+}
+
+// closeSession drops the claim session; the next call connects again.
+func (r *Runner) closeSession() {
+	if r.session == nil {
+		return
+	}
+	if err := r.session.Close(); err != nil {
+		r.log.Debug("closing the claim session", zap.Error(err))
+	}
+	r.session = nil
+}
