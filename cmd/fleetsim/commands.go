@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/provisiond/provisiond/internal/fleetsim"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+func newFlags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return fs
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	return nil
+}
+
+func cmdInit(args []string, stdout io.Writer) error {
+	fs := newFlags("init")
+	dir := fs.String("dir", "", "folder to create")
+	listen := fs.String("listen", fleetsim.DefaultListen, "address serve will listen on; the daemon config's endpoint")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *dir == "" {
+		return usageError{errors.New("--dir is required")}
+	}
+	if err := fleetsim.Init(*dir, fleetsim.InitOptions{Listen: *listen}); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "initialised %s: run `fleetsim serve --dir %s`, then provisiond with --config %s\n",
+		*dir, *dir, filepath.Join(*dir, "provisiond.yaml"))
+	return nil
+}
+
+// multi collects a repeated flag.
+type multi []string
+
+func (m *multi) String() string     { return strings.Join(*m, ",") }
+func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
+
+func cmdServe(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("serve")
+	dir := fs.String("dir", "", "folder made by fleetsim init")
+	listen := fs.String("listen", "", "address to listen on (default: the one init recorded)")
+	alpn := fs.String("alpn-listen", "", "optional second listener that requires ALPN x-amzn-mqtt-ca")
+	ttl := fs.Duration("token-ttl", time.Hour, "ownership token lifetime")
+	logLevel := fs.String("log-level", "info", "debug|info|warn|error")
+	var faults, rates multi
+	fs.Var(&faults, "fault", "OPERATION:ACTION[:COUNT] (repeatable)")
+	fs.Var(&rates, "rate", "OPERATION=REQUESTS_PER_SECOND (repeatable)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *dir == "" {
+		return usageError{errors.New("--dir is required")}
+	}
+	opts := fleetsim.Options{Dir: *dir, Listen: *listen, ALPNListen: *alpn, TokenTTL: *ttl, Rates: map[string]float64{}}
+	for _, spec := range faults {
+		f, err := fleetsim.ParseFault(spec)
+		if err != nil {
+			return usageError{err}
+		}
+		opts.Faults = append(opts.Faults, f)
+	}
+	for _, spec := range rates {
+		op, n, ok := strings.Cut(spec, "=")
+		v, err := strconv.ParseFloat(n, 64)
+		if !ok || err != nil || v < 0 {
+			return usageError{fmt.Errorf("--rate %q: want OPERATION=REQUESTS_PER_SECOND, e.g. register=50", spec)}
+		}
+		opts.Rates[op] = v
+	}
+	log, err := newLogger(*logLevel, stderr)
+	if err != nil {
+		return usageError{err}
+	}
+	defer func() { _ = log.Sync() }()
+	opts.Logger = log
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv, err := fleetsim.Start(ctx, opts)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "listening on %s\n", srv.Addr())
+	if a := srv.ALPNAddr(); a != "" {
+		log.Info("ALPN listener", zap.String("address", a))
+	}
+	<-ctx.Done()
+	log.Info("stopping")
+	return srv.Close()
+}
+
+func newLogger(level string, w io.Writer) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	enc := zap.NewDevelopmentEncoderConfig()
+	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.AddSync(w), lvl)
+	return zap.New(core), nil
+}
+
+func cmdRegistry(args []string, stdout io.Writer) error {
+	fs := newFlags("registry")
+	dir := fs.String("dir", "", "folder made by fleetsim init")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *dir == "" {
+		return usageError{errors.New("--dir is required")}
+	}
+	reg, err := fleetsim.ReadRegistry(*dir)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(reg)
+}

@@ -1,0 +1,61 @@
+// Command fleetsim is an offline emulator of AWS IoT Fleet Provisioning over MQTT.
+//
+//	fleetsim init --dir D [--listen HOST:PORT]
+//	fleetsim serve --dir D [--listen HOST:PORT] [--alpn-listen HOST:PORT] [--token-ttl D] [--fault SPEC]... [--rate OP=N]...
+//	fleetsim registry --dir D
+//	fleetsim storm --dir D --devices N --concurrency C [--method csr|create-keys] [--format json|cbor] [--endpoint HOST:PORT]
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+const usage = `usage:
+  fleetsim init --dir D [--listen HOST:PORT]
+  fleetsim serve --dir D [--listen HOST:PORT] [--alpn-listen HOST:PORT] [--token-ttl D] [--fault SPEC]... [--rate OP=N]... [--log-level L]
+  fleetsim registry --dir D
+  fleetsim storm --dir D --devices N --concurrency C [--method csr|create-keys] [--format json|cbor] [--endpoint HOST:PORT]
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes one command and returns the exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "init":
+		err = cmdInit(args[1:], stdout)
+	case "serve":
+		err = cmdServe(args[1:], stdout, stderr)
+	case "registry":
+		err = cmdRegistry(args[1:], stdout)
+	case "storm":
+		err = cmdStorm(args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "fleetsim: unknown command %q\n%s", args[0], usage)
+		return 2
+	}
+	if err != nil {
+		if _, ok := err.(usageError); ok {
+			fmt.Fprintf(stderr, "fleetsim %s: %v\n%s", args[0], err, usage)
+			return 2
+		}
+		fmt.Fprintf(stderr, "fleetsim %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}
+
+// usageError is a bad command line.
+type usageError struct{ error }

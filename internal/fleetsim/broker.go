@@ -1,0 +1,205 @@
+package fleetsim
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+	"go.uber.org/zap"
+)
+
+// AWS IoT's connection limits.
+const (
+	maxClientID     = 128
+	minKeepalive    = 30
+	maxKeepalive    = 1200
+	noKeepaliveUsed = 1200 // a client asking for no keepalive gets the longest one (ours)
+)
+
+// brokerHook plugs the emulator into mochi: who may connect, what they may use, and the
+// request topics, which are answered by the emulator and never fanned out.
+type brokerHook struct {
+	mqtt.HookBase
+	s *Server
+}
+
+func (h *brokerHook) ID() string { return "fleetsim" }
+
+func (h *brokerHook) Provides(b byte) bool {
+	return bytes.Contains([]byte{
+		mqtt.OnConnect,
+		mqtt.OnConnectAuthenticate,
+		mqtt.OnACLCheck,
+		mqtt.OnPublish,
+		mqtt.OnDisconnect,
+	}, []byte{b})
+}
+
+// OnConnect checks the client certificate against the registry and AWS's limits, and
+// answers CONNACK itself when it refuses.
+func (h *brokerHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
+	s := h.s
+	v5 := cl.Properties.ProtocolVersion == 5
+	refuse := func(v5code packets.Code, v3code packets.Code, why string, fields ...zap.Field) error {
+		code := v3code
+		if v5 {
+			code = v5code
+			code.Reason = why
+		}
+		_ = s.broker.SendConnack(cl, code, false, nil)
+		s.log.Info("connection refused", append(fields, zap.String("clientId", cl.ID), zap.String("reason", why))...)
+		return fmt.Errorf("connection refused: %s", why)
+	}
+	v, ok := s.peers.Load(cl.Net.Conn)
+	if !ok {
+		return refuse(packets.ErrNotAuthorized, packets.ErrBadUsernameOrPassword, errNoPeer.Error())
+	}
+	p := v.(*peer)
+	if len(pk.Connect.ClientIdentifier) > maxClientID {
+		return refuse(packets.ErrClientIdentifierNotValid, packets.ErrClientIdentifierNotValid,
+			fmt.Sprintf("client ID is %d bytes long, the limit is %d", len(pk.Connect.ClientIdentifier), maxClientID))
+	}
+	ka := pk.Connect.Keepalive
+	if ka > maxKeepalive {
+		return refuse(packets.ErrImplementationSpecificError, packets.ErrBadUsernameOrPassword,
+			fmt.Sprintf("keepalive %ds is above the limit of %ds", ka, maxKeepalive))
+	}
+	cert, known := s.reg.certificate(p.certID)
+	switch {
+	case !known:
+		return refuse(packets.ErrNotAuthorized, packets.ErrBadUsernameOrPassword,
+			"certificate is not registered (unknown or deleted)", zap.String("certificateId", p.certID))
+	case cert.Status != StatusActive:
+		return refuse(packets.ErrNotAuthorized, packets.ErrBadUsernameOrPassword,
+			"certificate is "+cert.Status, zap.String("certificateId", p.certID))
+	}
+	switch {
+	case ka == 0:
+		cl.State.Keepalive = noKeepaliveUsed
+		cl.State.ServerKeepalive = true
+	case ka < minKeepalive:
+		cl.State.Keepalive = minKeepalive
+		cl.State.ServerKeepalive = true
+	}
+	s.clients.Store(cl, &clientInfo{peer: p, kind: cert.Kind})
+	return nil
+}
+
+// clientInfo is what the emulator knows about an accepted connection.
+type clientInfo struct {
+	*peer
+	kind string // claim | device
+}
+
+// OnConnectAuthenticate accepts any username: OnConnect already checked the certificate.
+func (h *brokerHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+	_, ok := h.s.clients.Load(cl)
+	return ok
+}
+
+// OnACLCheck applies the claim policy: a claim certificate may only use the provisioning
+// topics. Device certificates may use anything but the service's reserved $aws topics.
+func (h *brokerHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	v, ok := h.s.clients.Load(cl)
+	if !ok {
+		return false
+	}
+	if v.(*clientInfo).kind == KindClaim {
+		return claimMayUse(topic)
+	}
+	return true
+}
+
+// OnPublish takes the request topics out of the broker: they are answered only to the
+// publishing connection, off its read path, and never delivered to other subscribers.
+func (h *brokerHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	s := h.s
+	if len(pk.Payload) > maxPayload {
+		s.log.Info("payload too large: disconnecting", zap.String("clientId", cl.ID),
+			zap.String("topic", pk.TopicName), zap.Int("bytes", len(pk.Payload)))
+		_ = s.broker.DisconnectClient(cl, packets.ErrPacketTooLarge)
+		return pk, packets.ErrRejectPacket
+	}
+	req, ok := parseRequestTopic(pk.TopicName)
+	if !ok {
+		if strings.HasPrefix(pk.TopicName, "$aws/") {
+			// Reserved: nobody may forge the service's answers.
+			return pk, packets.CodeSuccessIgnore
+		}
+		return pk, nil
+	}
+	v, ok := s.clients.Load(cl)
+	if !ok {
+		return pk, packets.CodeSuccessIgnore
+	}
+	payload := bytes.Clone(pk.Payload)
+	if !s.dispatch(func() { s.handle(cl, v.(*clientInfo), req, payload) }) {
+		return pk, packets.CodeSuccessIgnore
+	}
+	return pk, packets.CodeSuccessIgnore
+}
+
+// OnDisconnect forgets the connection.
+func (h *brokerHook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
+	h.s.clients.Delete(cl)
+}
+
+// dispatch runs f on its own goroutine unless the server is closing.
+func (s *Server) dispatch(f func()) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return false
+	}
+	s.work.Add(1)
+	go func() {
+		defer s.work.Done()
+		f()
+	}()
+	return true
+}
+
+// respond writes one answer to the connection that asked, and only if it holds a
+// subscription matching the topic, at that subscription's QoS (at most 1).
+func (s *Server) respond(cl *mqtt.Client, topic string, payload []byte) error {
+	if cl.Closed() {
+		return errClientGone
+	}
+	qos := -1
+	for filter, sub := range cl.State.Subscriptions.GetAll() {
+		if filterMatches(filter, topic) && int(sub.Qos) > qos {
+			qos = int(sub.Qos)
+		}
+	}
+	if qos < 0 {
+		return errNotSubscribed
+	}
+	if qos > 1 {
+		qos = 1
+	}
+	out := packets.Packet{
+		FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: byte(qos)},
+		TopicName:   topic,
+		Payload:     payload,
+		Created:     s.now().Unix(),
+	}
+	if qos == 1 {
+		id, err := cl.NextPacketID()
+		if err != nil {
+			return err
+		}
+		out.PacketID = uint16(id)
+		if cl.State.Inflight.Set(out) {
+			cl.State.Inflight.DecreaseSendQuota()
+		}
+	}
+	return cl.WritePacket(out)
+}
+
+var (
+	errClientGone    = errors.New("the connection that asked is closed")
+	errNotSubscribed = errors.New("the connection that asked holds no matching subscription")
+)

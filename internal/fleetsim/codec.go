@@ -1,0 +1,107 @@
+package fleetsim
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/fxamacker/cbor/v2"
+)
+
+// Request and response bodies, with the field names of the AWS documentation.
+type (
+	createFromCSRRequest struct {
+		CertificateSigningRequest string `json:"certificateSigningRequest" cbor:"certificateSigningRequest"`
+	}
+	registerRequest struct {
+		CertificateOwnershipToken string            `json:"certificateOwnershipToken" cbor:"certificateOwnershipToken"`
+		Parameters                map[string]string `json:"parameters,omitempty" cbor:"parameters,omitempty"`
+	}
+	createKeysResponse struct {
+		CertificateID             string `json:"certificateId" cbor:"certificateId"`
+		CertificatePEM            string `json:"certificatePem" cbor:"certificatePem"`
+		PrivateKey                string `json:"privateKey" cbor:"privateKey"`
+		CertificateOwnershipToken string `json:"certificateOwnershipToken" cbor:"certificateOwnershipToken"`
+	}
+	createFromCSRResponse struct {
+		CertificateOwnershipToken string `json:"certificateOwnershipToken" cbor:"certificateOwnershipToken"`
+		CertificateID             string `json:"certificateId" cbor:"certificateId"`
+		CertificatePEM            string `json:"certificatePem" cbor:"certificatePem"`
+	}
+	registerResponse struct {
+		DeviceConfiguration map[string]string `json:"deviceConfiguration" cbor:"deviceConfiguration"`
+		ThingName           string            `json:"thingName" cbor:"thingName"`
+	}
+	rejectedResponse struct {
+		StatusCode   int    `json:"statusCode" cbor:"statusCode"`
+		ErrorCode    string `json:"errorCode" cbor:"errorCode"`
+		ErrorMessage string `json:"errorMessage" cbor:"errorMessage"`
+	}
+)
+
+var cborDec = func() cbor.DecMode {
+	m, err := cbor.DecOptions{
+		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
+		MaxNestedLevels:  16,
+		MaxArrayElements: 4096,
+		MaxMapPairs:      4096,
+	}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+	return m
+}()
+
+// decode reads a request body in the topic's format into v. Unknown fields are tolerated;
+// anything else that is not the documented shape is an error saying what was wrong.
+func decode(format string, payload []byte, v any) error {
+	switch format {
+	case formatCBOR:
+		if err := cborDec.Unmarshal(payload, v); err != nil {
+			return fmt.Errorf("payload is not a valid CBOR request: %v", err)
+		}
+		if rest := cborTrailing(payload); rest {
+			return errors.New("payload has data after the CBOR request")
+		}
+		return nil
+	default:
+		dec := json.NewDecoder(bytes.NewReader(payload))
+		if err := dec.Decode(v); err != nil {
+			return fmt.Errorf("payload is not a valid JSON request: %v", describeJSONError(err))
+		}
+		if dec.More() {
+			return errors.New("payload has data after the JSON request")
+		}
+		return nil
+	}
+}
+
+// cborTrailing reports whether payload holds more than one CBOR item.
+func cborTrailing(payload []byte) bool {
+	var raw cbor.RawMessage
+	rest, err := cborDec.UnmarshalFirst(payload, &raw)
+	return err == nil && len(rest) > 0
+}
+
+func describeJSONError(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("field %q must be %s, not %s", te.Field, te.Type.String(), te.Value)
+	}
+	return err.Error()
+}
+
+// encode writes a response body in the request's format.
+func encode(format string, v any) ([]byte, error) {
+	if format == formatCBOR {
+		return cbor.Marshal(v)
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}

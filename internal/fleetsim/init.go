@@ -1,0 +1,154 @@
+package fleetsim
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// settings is fleetsim.json: what Init recorded for serve.
+type settings struct {
+	Listen string `json:"listen"`
+}
+
+// Init writes a ready-to-serve emulator folder into dir (created if needed). It refuses
+// to overwrite an existing CA. See the package documentation of the contract for the files.
+func Init(dir string, opts InitOptions) error {
+	listen := opts.Listen
+	if listen == "" {
+		listen = DefaultListen
+	}
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return fmt.Errorf("listen address %q: %w", listen, err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, templatesDir), 0o755); err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(dir, caCertFile)); err == nil {
+		return fmt.Errorf("%s already exists: refusing to overwrite the emulator's CA", filepath.Join(dir, caCertFile))
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	now := time.Now()
+	ca, err := newAuthority(now)
+	if err != nil {
+		return err
+	}
+	caKey, err := marshalKeyPEM(ca.key)
+	if err != nil {
+		return err
+	}
+
+	serverKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	hosts := []string{"localhost", "127.0.0.1", "::1"}
+	if host != "" && host != "localhost" && host != "127.0.0.1" && host != "::1" && host != "0.0.0.0" && host != "::" {
+		hosts = append(hosts, host)
+	}
+	serverDER, err := ca.issueServer(serverKey.Public(), hosts, now)
+	if err != nil {
+		return err
+	}
+	serverKeyPEM, err := marshalKeyPEM(serverKey)
+	if err != nil {
+		return err
+	}
+
+	claimKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	claimDER, err := ca.issueClaim(claimKey.Public(), now)
+	if err != nil {
+		return err
+	}
+	claimKeyPEM, err := marshalKeyPEM(claimKey)
+	if err != nil {
+		return err
+	}
+	claimPEM := pemBlock("CERTIFICATE", claimDER)
+
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return err
+	}
+	set, err := json.MarshalIndent(settings{Listen: listen}, "", "  ")
+	if err != nil {
+		return err
+	}
+	reg := Registry{
+		Things: []Thing{},
+		Certificates: []Certificate{{
+			CertificateID:  certificateID(claimDER),
+			Status:         StatusActive,
+			Kind:           KindClaim,
+			Policies:       []string{claimPolicyName},
+			CreatedAt:      now.UTC(),
+			CertificatePEM: string(claimPEM),
+		}},
+		Policies: []Policy{{PolicyName: claimPolicyName, PolicyDocument: claimPolicyDocument}},
+		Orphans:  []Certificate{},
+	}
+	regJSON, err := encodeRegistry(reg)
+	if err != nil {
+		return err
+	}
+
+	files := []struct {
+		name string
+		data []byte
+		mode os.FileMode
+	}{
+		{caKeyFile, caKey, 0o600},
+		{serverCertFile, pemBlock("CERTIFICATE", serverDER), 0o644},
+		{serverKeyFile, serverKeyPEM, 0o600},
+		{claimCertFile, claimPEM, 0o644},
+		{claimKeyFile, claimKeyPEM, 0o600},
+		{tokenSecretFile, []byte(hex.EncodeToString(secret) + "\n"), 0o600},
+		{filepath.Join(templatesDir, DemoTemplate+".json"), []byte(demoTemplateBody), 0o644},
+		{daemonConfig, []byte(fmt.Sprintf(daemonConfigBody, listen)), 0o644},
+		{settingsFile, append(set, '\n'), 0o644},
+		{registryFile, regJSON, 0o644},
+		// The CA certificate goes last: its presence marks a finished folder.
+		{caCertFile, ca.pem, 0o644},
+	}
+	for _, f := range files {
+		if err := writeFileAtomic(filepath.Join(dir, f.name), f.data, f.mode); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// claimPolicyName is the policy Init attaches to the claim certificate.
+const claimPolicyName = "FleetsimClaimPolicy"
+
+// claimPolicyDocument is what the emulator enforces for claim certificates.
+const claimPolicyDocument = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iot:Connect"],"Resource":"*"},{"Effect":"Allow","Action":["iot:Publish","iot:Receive","iot:Subscribe"],"Resource":["arn:aws:iot:*:*:topic/$aws/certificates/create/*","arn:aws:iot:*:*:topic/$aws/certificates/create-from-csr/*","arn:aws:iot:*:*:topic/$aws/provisioning-templates/*/provision/*"]}]}`
+
+func readSettings(dir string) (settings, error) {
+	var s settings
+	b, err := os.ReadFile(filepath.Join(dir, settingsFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return settings{Listen: DefaultListen}, nil
+	}
+	if err != nil {
+		return s, err
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return s, fmt.Errorf("%s: %w", filepath.Join(dir, settingsFile), err)
+	}
+	return s, nil
+}

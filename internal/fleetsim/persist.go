@@ -1,0 +1,180 @@
+package fleetsim
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// writeFileAtomic replaces path with data: temp file in the same folder, write, fsync,
+// rename, fsync the folder. A reader sees the old file or the new one, never a mix.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			_ = os.Remove(tmp)
+		}
+	}()
+	if _, err = f.Write(data); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = f.Chmod(mode); err != nil {
+		_ = f.Close()
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("sync %s: %w", path, err)
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(tmp, path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err = d.Sync(); err != nil {
+		return fmt.Errorf("sync folder %s: %w", dir, err)
+	}
+	return nil
+}
+
+func encodeRegistry(r Registry) ([]byte, error) {
+	if r.Things == nil {
+		r.Things = []Thing{}
+	}
+	if r.Certificates == nil {
+		r.Certificates = []Certificate{}
+	}
+	if r.Policies == nil {
+		r.Policies = []Policy{}
+	}
+	if r.Orphans == nil {
+		r.Orphans = []Certificate{}
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(r); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// ReadRegistry reads dir/registry.json without starting a server (for `fleetsim registry`).
+func ReadRegistry(dir string) (Registry, error) {
+	path := filepath.Join(dir, registryFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Registry{}, err
+	}
+	var r Registry
+	if err := json.Unmarshal(b, &r); err != nil {
+		return Registry{}, fmt.Errorf("%s: %w", path, err)
+	}
+	if r.Things == nil {
+		r.Things = []Thing{}
+	}
+	if r.Certificates == nil {
+		r.Certificates = []Certificate{}
+	}
+	if r.Policies == nil {
+		r.Policies = []Policy{}
+	}
+	if r.Orphans == nil {
+		r.Orphans = []Certificate{}
+	}
+	return r, nil
+}
+
+// flusher writes the registry to disk after changes, coalescing bursts so that a storm
+// of provisioning does not fsync once per device.
+type flusher struct {
+	path   string
+	snap   func() Registry
+	log    *zap.Logger
+	delay  time.Duration
+	kick   chan struct{}
+	stop   chan struct{}
+	done   chan struct{}
+	mu     sync.Mutex // serialises writes
+	closed sync.Once
+}
+
+func newFlusher(path string, snap func() Registry, log *zap.Logger) *flusher {
+	f := &flusher{
+		path:  path,
+		snap:  snap,
+		log:   log,
+		delay: 200 * time.Millisecond,
+		kick:  make(chan struct{}, 1),
+		stop:  make(chan struct{}),
+		done:  make(chan struct{}),
+	}
+	go f.loop()
+	return f
+}
+
+// changed asks for a write soon.
+func (f *flusher) changed() {
+	select {
+	case f.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (f *flusher) loop() {
+	defer close(f.done)
+	for {
+		select {
+		case <-f.stop:
+			return
+		case <-f.kick:
+		}
+		t := time.NewTimer(f.delay)
+		select {
+		case <-f.stop:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		if err := f.flush(); err != nil {
+			f.log.Error("cannot save the registry", zap.String("file", f.path), zap.Error(err))
+		}
+	}
+}
+
+// flush writes the registry now.
+func (f *flusher) flush() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	data, err := encodeRegistry(f.snap())
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(f.path, data, 0o644)
+}
+
+// close stops the loop and writes a final time.
+func (f *flusher) close() error {
+	f.closed.Do(func() { close(f.stop) })
+	<-f.done
+	return f.flush()
+}

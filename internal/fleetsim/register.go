@@ -1,0 +1,196 @@
+package fleetsim
+
+import (
+	"crypto/sha256"
+	"encoding/asn1"
+	"encoding/hex"
+	"errors"
+	"maps"
+	"slices"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/provisiond/provisiond/internal/fleetsim/template"
+	"go.uber.org/zap"
+)
+
+// registerThing is RegisterThing: check the token, ask the hook, evaluate the template and
+// provision what it says, all or nothing.
+func (s *Server) registerThing(cl *mqtt.Client, ci *clientInfo, req requestTopic, payload []byte) (any, *apiError) {
+	var r registerRequest
+	if err := decode(req.format, payload, &r); err != nil {
+		return nil, errorf(400, codeInvalidPayload, "%v", err)
+	}
+	if r.CertificateOwnershipToken == "" {
+		return nil, errorf(400, codeInvalidToken, "Certificate ownership token cannot be empty.")
+	}
+	tpl, ok := s.templates[req.template]
+	if !ok {
+		return nil, errorf(404, codeNotFound, "Template %s does not exist.", req.template)
+	}
+	if !tpl.enabled {
+		return nil, errorf(403, codeAccessDenied, "Template %s is disabled.", req.template)
+	}
+	certID, ok := s.tokenCertificate(r.CertificateOwnershipToken)
+	if !ok {
+		return nil, errorf(400, codeInvalidToken, "Certificate ownership token is not valid.")
+	}
+	cert, ok := s.reg.reserve(certID, s.now(), s.ttl)
+	if !ok {
+		return nil, errorf(400, codeInvalidToken, "Certificate ownership token is expired, already used, or its certificate no longer exists.")
+	}
+	done := false
+	defer func() {
+		if !done {
+			s.reg.release(certID)
+		}
+	}()
+
+	params := maps.Clone(r.Parameters)
+	if params == nil {
+		params = map[string]string{}
+	}
+	if tpl.hookURL != "" {
+		overrides, err := s.callHook(s.ctx, tpl.hookURL, hookRequest{
+			ClaimCertificateID: ci.certID,
+			CertificateID:      certID,
+			CertificatePEM:     cert.CertificatePEM,
+			TemplateARN:        templateARN(req.template),
+			ClientID:           cl.ID,
+			Parameters:         maps.Clone(params),
+		})
+		if err != nil {
+			return nil, errorf(403, codeAccessDenied, "%v", err)
+		}
+		maps.Copy(params, overrides)
+	}
+	info, err := certificateInfo(certID, cert.CertificatePEM)
+	if err != nil {
+		return nil, errorf(500, codeInternalFailure, "stored certificate %s cannot be read: %v", certID, err)
+	}
+	res, err := tpl.tpl.Evaluate(template.Input{Parameters: params, Certificate: info})
+	if err != nil {
+		return nil, errorf(400, codeInvalidRequest, "template %s: %v", req.template, err)
+	}
+	thingName, aerr := s.reg.provision(certID, res)
+	if aerr != nil {
+		return nil, aerr
+	}
+	done = true
+	s.log.Debug("thing registered", zap.String("thingName", thingName), zap.String("certificateId", certID),
+		zap.String("template", req.template))
+	conf := res.DeviceConfiguration
+	if conf == nil {
+		conf = map[string]string{}
+	}
+	return registerResponse{DeviceConfiguration: conf, ThingName: thingName}, nil
+}
+
+// certificateInfo fills the AWS::IoT::Certificate::* parameters from the certificate.
+func certificateInfo(id, certPEM string) (template.CertificateInfo, error) {
+	c, err := parseCertPEM([]byte(certPEM))
+	if err != nil {
+		return template.CertificateInfo{}, err
+	}
+	first := func(s []string) string {
+		if len(s) > 0 {
+			return s[0]
+		}
+		return ""
+	}
+	info := template.CertificateInfo{
+		ID:                 id,
+		CommonName:         c.Subject.CommonName,
+		Country:            first(c.Subject.Country),
+		Organization:       first(c.Subject.Organization),
+		OrganizationalUnit: first(c.Subject.OrganizationalUnit),
+		StateName:          first(c.Subject.Province),
+		SerialNumber:       c.Subject.SerialNumber,
+	}
+	dnQualifier := asn1.ObjectIdentifier{2, 5, 4, 46}
+	for _, n := range c.Subject.Names {
+		if n.Type.Equal(dnQualifier) {
+			if v, ok := n.Value.(string); ok {
+				info.DistinguishedNameQualifier = v
+			}
+		}
+	}
+	return info, nil
+}
+
+// provision applies an evaluated template for a reserved certificate, atomically: the
+// thing (following OverrideSettings), the policies, the certificate's status and its
+// attachment. It returns the thing's name.
+func (g *registry) provision(certID string, res *template.Result) (string, *apiError) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	c, ok := g.certs[certID]
+	if !ok || !g.busy[certID] {
+		return "", errorf(400, codeInvalidToken, "Certificate ownership token is expired or already used.")
+	}
+
+	// Work out everything first, so that a refusal changes nothing.
+	var thing *Thing
+	if res.Thing != nil {
+		name := res.Thing.Thing.Name
+		var existing *template.Thing
+		var certs []string
+		if t, ok := g.things[name]; ok {
+			existing = &template.Thing{Name: t.ThingName, ThingType: t.ThingType, Attributes: maps.Clone(t.Attributes),
+				Groups: slices.Clone(t.Groups), BillingGroup: t.BillingGroup}
+			certs = slices.Clone(t.Certificates)
+		}
+		applied, err := res.Thing.Apply(existing)
+		if err != nil {
+			var ce *template.ConflictError
+			if errors.As(err, &ce) {
+				return "", errorf(409, codeConflict, "thing %s: %v", name, err)
+			}
+			return "", errorf(400, codeInvalidRequest, "thing %s: %v", name, err)
+		}
+		thing = &Thing{
+			ThingName:    applied.Name,
+			ThingType:    applied.ThingType,
+			Attributes:   applied.Attributes,
+			Groups:       applied.Groups,
+			BillingGroup: applied.BillingGroup,
+			Certificates: append(certs, certID),
+		}
+	}
+	var policies []Policy
+	for _, p := range res.Policies {
+		if p.Name != "" {
+			if _, ok := g.policies[p.Name]; !ok {
+				return "", errorf(400, codeInvalidRequest, "policy %s does not exist", p.Name)
+			}
+			policies = append(policies, Policy{PolicyName: p.Name})
+			continue
+		}
+		// AWS names a template's inline policy after the hash of its document.
+		sum := sha256.Sum256([]byte(p.Document))
+		policies = append(policies, Policy{PolicyName: hex.EncodeToString(sum[:]), PolicyDocument: p.Document})
+	}
+
+	status := StatusActive
+	if res.Certificate != nil && res.Certificate.Status != "" {
+		status = res.Certificate.Status
+	}
+	for _, p := range policies {
+		if p.PolicyDocument != "" {
+			g.policies[p.PolicyName] = p
+		}
+		if !slices.Contains(c.Policies, p.PolicyName) {
+			c.Policies = append(c.Policies, p.PolicyName)
+		}
+	}
+	name := ""
+	if thing != nil {
+		g.things[thing.ThingName] = thing
+		name = thing.ThingName
+		c.ThingName = name
+	}
+	c.Status = status
+	delete(g.pending, certID)
+	delete(g.busy, certID)
+	g.changedLocked()
+	return name, nil
+}

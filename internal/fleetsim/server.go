@@ -1,0 +1,279 @@
+package fleetsim
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"go.uber.org/zap"
+)
+
+// Server is a running emulator.
+type Server struct {
+	opts      Options
+	log       *zap.Logger
+	now       func() time.Time
+	ttl       time.Duration
+	ca        *authority
+	secret    []byte
+	reg       *registry
+	flush     *flusher
+	templates map[string]*tmplEntry
+	faults    *faultSet
+	rates     map[operation]*bucket
+	keys      *keyPool
+	hookHTTP  *http.Client
+
+	broker    *mqtt.Server
+	main      *tlsListener
+	alpn      *tlsListener
+	peers     sync.Map // net.Conn -> *peer, filled by the listeners
+	clients   sync.Map // *mqtt.Client -> *peer, once CONNECT is accepted
+	ctx       context.Context
+	cancel    context.CancelFunc
+	mu        sync.RWMutex // guards closed and work.Add
+	closed    bool
+	work      sync.WaitGroup
+	sweepDone chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start loads the folder and accepts connections before it returns.
+func Start(ctx context.Context, opts Options) (*Server, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("fleetsim: Options.Dir is empty")
+	}
+	log := opts.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	ttl := opts.TokenTTL
+	if ttl <= 0 {
+		ttl = time.Hour
+	}
+	if opts.HookTimeout <= 0 {
+		opts.HookTimeout = 5 * time.Second
+	}
+	ca, err := loadAuthority(opts.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("load the CA (run fleetsim init first?): %w", err)
+	}
+	secret, err := loadTokenSecret(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	serverCert, err := tls.LoadX509KeyPair(filepath.Join(opts.Dir, serverCertFile), filepath.Join(opts.Dir, serverKeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("load the server certificate: %w", err)
+	}
+	regData, err := ReadRegistry(opts.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("load the registry: %w", err)
+	}
+	tmpls, err := loadTemplates(filepath.Join(opts.Dir, templatesDir))
+	if err != nil {
+		return nil, err
+	}
+	listen := opts.Listen
+	if listen == "" {
+		set, err := readSettings(opts.Dir)
+		if err != nil {
+			return nil, err
+		}
+		listen = set.Listen
+	}
+	rates := make(map[operation]*bucket)
+	for name, r := range opts.Rates {
+		switch operation(name) {
+		case opCreateKeys, opCreateFromCSR, opRegister:
+		default:
+			return nil, fmt.Errorf("rate for %q: operation must be create-keys, create-from-csr or register", name)
+		}
+		if r < 0 {
+			return nil, fmt.Errorf("rate for %q must not be negative", name)
+		}
+		if r > 0 {
+			rates[operation(name)] = newBucket(r, now())
+		}
+	}
+
+	s := &Server{
+		opts:      opts,
+		log:       log,
+		now:       now,
+		ttl:       ttl,
+		ca:        ca,
+		secret:    secret,
+		templates: tmpls,
+		faults:    newFaultSet(opts.Faults),
+		rates:     rates,
+		hookHTTP:  &http.Client{Timeout: opts.HookTimeout},
+		sweepDone: make(chan struct{}),
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.keys = newKeyPool(s.ctx)
+	s.flush = newFlusher(filepath.Join(opts.Dir, registryFile), func() Registry { return s.reg.snapshot() }, log)
+	s.reg = newRegistry(regData, s.flush.changed)
+
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.cert)
+	s.broker = mqtt.New(&mqtt.Options{
+		Capabilities: brokerCapabilities(),
+		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+		// $SYS topics are not part of AWS IoT; publish them rarely.
+		SysTopicResendInterval: 3600,
+	})
+	if err := s.broker.AddHook(&brokerHook{s: s}, nil); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		s.abort()
+		return nil, fmt.Errorf("listen on %s: %w", listen, err)
+	}
+	s.main = &tlsListener{id: "mtls", ln: ln, config: serverTLS(serverCert, roots, false), peers: &s.peers, log: log}
+	if err := s.broker.AddListener(s.main); err != nil {
+		_ = ln.Close()
+		s.abort()
+		return nil, err
+	}
+	if opts.ALPNListen != "" {
+		aln, err := net.Listen("tcp", opts.ALPNListen)
+		if err != nil {
+			_ = ln.Close()
+			s.abort()
+			return nil, fmt.Errorf("listen on %s: %w", opts.ALPNListen, err)
+		}
+		s.alpn = &tlsListener{id: "alpn", ln: aln, config: serverTLS(serverCert, roots, true), peers: &s.peers, log: log}
+		if err := s.broker.AddListener(s.alpn); err != nil {
+			_ = ln.Close()
+			_ = aln.Close()
+			s.abort()
+			return nil, err
+		}
+	}
+	go s.sweepLoop()
+	if err := s.broker.Serve(); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	log.Info("fleetsim listening", zap.String("address", s.Addr()), zap.Int("templates", len(tmpls)))
+	return s, nil
+}
+
+// abort undoes a Start that failed before the broker served.
+func (s *Server) abort() {
+	s.cancel()
+	_ = s.flush.close()
+	close(s.sweepDone)
+}
+
+// brokerCapabilities are AWS IoT's MQTT limits.
+func brokerCapabilities() *mqtt.Capabilities {
+	c := mqtt.NewDefaultServerCapabilities()
+	c.MaximumQos = 1
+	// Room for a 128 KB payload plus topic and properties; larger payloads are refused
+	// by the publish hook with a clear reason.
+	c.MaximumPacketSize = maxPayload + 64*1024
+	c.MaximumSessionExpiryInterval = 3600
+	return c
+}
+
+// maxPayload is AWS IoT's message size limit.
+const maxPayload = 128 * 1024
+
+// Addr is the address the main (mutual TLS) listener is bound to.
+func (s *Server) Addr() string { return s.main.Address() }
+
+// ALPNAddr is the address of the ALPN listener, "" when there is none.
+func (s *Server) ALPNAddr() string {
+	if s.alpn == nil {
+		return ""
+	}
+	return s.alpn.Address()
+}
+
+// Snapshot is a deep copy of the registry, with expired tokens' certificates deleted first.
+func (s *Server) Snapshot() Registry {
+	s.reg.sweep(s.now(), s.ttl)
+	return s.reg.snapshot()
+}
+
+// Close stops the broker, waits for requests being processed and saves the registry.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		s.cancel()
+		_ = s.broker.Close()
+		s.main.accepted.Wait()
+		if s.alpn != nil {
+			s.alpn.accepted.Wait()
+		}
+		s.work.Wait()
+		<-s.sweepDone
+		s.reg.sweep(s.now(), s.ttl)
+		s.closeErr = s.flush.close()
+	})
+	return s.closeErr
+}
+
+// sweepLoop deletes certificates whose token expired unused, once a second.
+func (s *Server) sweepLoop() {
+	defer close(s.sweepDone)
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+			if n := s.reg.sweep(s.now(), s.ttl); n > 0 {
+				s.log.Info("deleted certificates whose ownership token expired unused", zap.Int("count", n))
+			}
+		}
+	}
+}
+
+// loadTokenSecret reads dir/token.key, creating it for folders made before it existed.
+func loadTokenSecret(dir string) ([]byte, error) {
+	path := filepath.Join(dir, tokenSecretFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		secret := make([]byte, 32)
+		if _, err := randRead(secret); err != nil {
+			return nil, err
+		}
+		if err := writeFileAtomic(path, []byte(hex.EncodeToString(secret)+"\n"), 0o600); err != nil {
+			return nil, err
+		}
+		return secret, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	secret, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(secret) < 16 {
+		return nil, fmt.Errorf("%s: want at least 16 bytes in hex", path)
+	}
+	return secret, nil
+}

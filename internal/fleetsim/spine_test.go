@@ -1,0 +1,73 @@
+package fleetsim
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
+	"testing"
+	"time"
+)
+
+func TestProvisionWithCSRThenConnectAsDevice(t *testing.T) {
+	for _, format := range []string{"json", "cbor"} {
+		t.Run(format, func(t *testing.T) {
+			dir := newDir(t)
+			s := start(t, dir, nil)
+			c := dial(t, s.Addr(), claimTLS(t, dir), "claim-"+format)
+			key, iss, reg := provisionCSR(t, c, format, "0001")
+
+			cert, err := parseCertPEM([]byte(iss.CertificatePEM))
+			if err != nil {
+				t.Fatalf("certificatePem: %v", err)
+			}
+			sum := sha256.Sum256(cert.Raw)
+			if iss.CertificateID != hex.EncodeToString(sum[:]) {
+				t.Errorf("certificateId %s is not the SHA-256 of the DER", iss.CertificateID)
+			}
+			if cert.Subject.CommonName != "AWS IoT Certificate" || cert.IsCA ||
+				!cert.NotAfter.Equal(time.Date(2049, 12, 31, 23, 59, 59, 0, time.UTC)) {
+				t.Errorf("issued certificate: subject %q, CA %v, NotAfter %v", cert.Subject, cert.IsCA, cert.NotAfter)
+			}
+			if reg.ThingName != "gw-0001" || reg.DeviceConfiguration["FallbackUrl"] == "" {
+				t.Errorf("RegisterThing answered %+v", reg)
+			}
+			snap := s.Snapshot()
+			rc, ok := findCert(snap, iss.CertificateID)
+			if !ok || rc.Status != StatusActive || rc.ThingName != "gw-0001" || rc.Kind != KindDevice {
+				t.Errorf("registry certificate %+v (found %v)", rc, ok)
+			}
+			th, ok := findThing(snap, "gw-0001")
+			if !ok || !slices.Contains(th.Certificates, iss.CertificateID) || th.Attributes["serialNumber"] != "0001" {
+				t.Errorf("registry thing %+v (found %v)", th, ok)
+			}
+			c.Disconnect(0)
+			// The device connects with its new identity.
+			d := dial(t, s.Addr(), deviceTLS(t, dir, key, iss.CertificatePEM), "gw-0001")
+			d.Disconnect(0)
+		})
+	}
+}
+
+func TestRegistrySurvivesRestart(t *testing.T) {
+	dir := newDir(t)
+	s := start(t, dir, nil)
+	c := dial(t, s.Addr(), claimTLS(t, dir), "claim")
+	key, iss, _ := provisionCSR(t, c, "json", "0042")
+	c.Disconnect(0)
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	onDisk, err := ReadRegistry(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := findCert(onDisk, iss.CertificateID); !ok || got.Status != StatusActive {
+		t.Fatalf("registry.json after Close: certificate %+v found %v", got, ok)
+	}
+	s2 := start(t, dir, nil)
+	if _, ok := findThing(s2.Snapshot(), "gw-0042"); !ok {
+		t.Fatal("thing gw-0042 lost across restart")
+	}
+	d := dial(t, s2.Addr(), deviceTLS(t, dir, key, iss.CertificatePEM), "gw-0042")
+	d.Disconnect(0)
+}
