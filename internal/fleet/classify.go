@@ -37,6 +37,9 @@ func Classify(err error) Kind {
 	if errors.As(err, &rej) {
 		return classifyRejected(rej)
 	}
+	if errors.Is(err, ErrEmptyToken) {
+		return KindInvalidToken
+	}
 	if isClockError(err) {
 		return KindClock
 	}

@@ -1,0 +1,130 @@
+package fleet
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+
+	"go.uber.org/zap"
+)
+
+// ErrEmptyToken is RegisterThing called without an ownership token; the
+// service would refuse it as InvalidCertificateOwnershipToken, so it is not sent.
+var ErrEmptyToken = errors.New("certificate ownership token is empty")
+
+// CreateKeysAndCertificate asks the service for a new key pair and certificate.
+// The answer is validated; its PrivateKeyPEM is a secret.
+func (c *Client) CreateKeysAndCertificate(ctx context.Context) (*Issued, error) {
+	var issued *Issued
+	err := c.call(ctx, OpCreateKeys, "", nil, func(in inbound) (verdict, error) {
+		a, err := DecodeCreateKeysAccepted(c.s.Format, in.payload)
+		if err != nil {
+			return verdictDone, invalid(in.name, "", "accepted payload does not decode", err)
+		}
+		iss, err := ValidateCreateKeysAccepted(in.name, a)
+		if err != nil {
+			return verdictDone, err
+		}
+		issued = iss
+		c.log.Debug("certificate issued", zap.String("certificateId", iss.CertificateID))
+		return verdictDone, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return issued, nil
+}
+
+// CreateCertificateFromCSR sends csrPEM, which must be signed by key, and returns the
+// certificate once its public key is checked against key.Public(). An accepted answer
+// for another key is someone else's and is ignored.
+func (c *Client) CreateCertificateFromCSR(ctx context.Context, csrPEM []byte, key crypto.Signer) (*Issued, error) {
+	if key == nil {
+		return nil, &OptionsError{Field: "key", Reason: "nil"}
+	}
+	pub := key.Public()
+	if err := checkCSR(csrPEM, pub); err != nil {
+		return nil, err
+	}
+	payload, err := Encode(c.s.Format, &CreateFromCSRRequest{CertificateSigningRequest: string(csrPEM)})
+	if err != nil {
+		return nil, fmt.Errorf("%s: encode request: %w", OpCreateFromCSR, err)
+	}
+	var issued *Issued
+	err = c.call(ctx, OpCreateFromCSR, "", payload, func(in inbound) (verdict, error) {
+		a, err := DecodeCreateFromCSRAccepted(c.s.Format, in.payload)
+		if err != nil {
+			return verdictDone, invalid(in.name, "", "accepted payload does not decode", err)
+		}
+		iss, err := ValidateCreateFromCSRAccepted(in.name, a, pub)
+		if errors.Is(err, errKeyMismatch) {
+			return verdictIgnore, err
+		}
+		if err != nil {
+			return verdictDone, err
+		}
+		issued = iss
+		c.log.Debug("certificate issued", zap.String("certificateId", iss.CertificateID))
+		return verdictDone, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return issued, nil
+}
+
+// checkCSR refuses, before sending, a CSR that does not parse, is not self-signed
+// correctly, or is for another key than the one we will check the answer against.
+func checkCSR(csrPEM []byte, pub crypto.PublicKey) error {
+	block, _ := pem.Decode(csrPEM)
+	if block == nil || block.Type != "CERTIFICATE REQUEST" {
+		return &OptionsError{Field: "csr", Reason: "no CERTIFICATE REQUEST PEM block"}
+	}
+	csr, err := x509.ParseCertificateRequest(block.Bytes)
+	if err != nil {
+		return &OptionsError{Field: "csr", Reason: "does not parse: " + err.Error()}
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return &OptionsError{Field: "csr", Reason: "bad signature: " + err.Error()}
+	}
+	if !publicKeysEqual(csr.PublicKey, pub) {
+		return &OptionsError{Field: "csr", Reason: "its public key is not the key's"}
+	}
+	return nil
+}
+
+// RegisterThing provisions a thing with the template, the ownership token of the
+// certificate issued on this connection or an earlier one, and optional parameters.
+func (c *Client) RegisterThing(ctx context.Context, template, token string, parameters map[string]string) (*Registration, error) {
+	if err := ValidateTemplateName(template); err != nil {
+		return nil, &OptionsError{Field: "template", Reason: err.Error()}
+	}
+	if token == "" {
+		return nil, fmt.Errorf("%s: %w", OpRegisterThing, ErrEmptyToken)
+	}
+	payload, err := Encode(c.s.Format, &RegisterThingRequest{CertificateOwnershipToken: token, Parameters: parameters})
+	if err != nil {
+		return nil, fmt.Errorf("%s: encode request: %w", OpRegisterThing, err)
+	}
+	var reg *Registration
+	err = c.call(ctx, OpRegisterThing, template, payload, func(in inbound) (verdict, error) {
+		a, err := DecodeRegisterThingAccepted(c.s.Format, in.payload)
+		if err != nil {
+			return verdictDone, invalid(in.name, "", "accepted payload does not decode", err)
+		}
+		r, err := ValidateRegisterThingAccepted(in.name, a)
+		if err != nil {
+			return verdictDone, err
+		}
+		reg = r
+		c.log.Debug("thing registered", zap.String("thingName", r.ThingName))
+		return verdictDone, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return reg, nil
+}

@@ -1,0 +1,110 @@
+package fleet
+
+import (
+	"crypto/tls"
+	"net"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Limits and defaults from the AWS IoT Core quotas.
+const (
+	MaxClientIDLen         = 128
+	MinKeepAlive           = 30 * time.Second
+	MaxKeepAlive           = 1200 * time.Second
+	DefaultKeepAlive       = 60 * time.Second
+	DefaultConnectTimeout  = 10 * time.Second
+	DefaultResponseTimeout = 30 * time.Second
+	// DefaultPort is the mutual-TLS MQTT port; 443 is the ALPN alternative.
+	DefaultPort = "8883"
+	// ALPNProtocol is what AWS IoT Core expects for MQTT with client certificates on port 443.
+	ALPNProtocol = "x-amzn-mqtt-ca"
+)
+
+// settings are Options checked and completed with defaults.
+type settings struct {
+	Options
+	host, port string
+}
+
+// ClampKeepAlive applies the service's keepalive range: zero means the default,
+// shorter values become 30s (as the service itself does) and longer ones 1200s.
+func ClampKeepAlive(d time.Duration) time.Duration {
+	switch {
+	case d == 0:
+		return DefaultKeepAlive
+	case d < MinKeepAlive:
+		return MinKeepAlive
+	case d > MaxKeepAlive:
+		return MaxKeepAlive
+	}
+	return d
+}
+
+func (o Options) settle() (settings, error) {
+	s := settings{Options: o}
+	if o.Endpoint == "" {
+		return s, &OptionsError{Field: "Endpoint", Reason: "empty"}
+	}
+	host, port, err := net.SplitHostPort(o.Endpoint)
+	if err != nil {
+		// A bare host name means the default port.
+		host, port = o.Endpoint, DefaultPort
+		if _, _, err2 := net.SplitHostPort(net.JoinHostPort(host, port)); err2 != nil {
+			return s, &OptionsError{Field: "Endpoint", Reason: "not host[:port]: " + err.Error()}
+		}
+	}
+	if host == "" {
+		return s, &OptionsError{Field: "Endpoint", Reason: "no host in " + strconv.Quote(o.Endpoint)}
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return s, &OptionsError{Field: "Endpoint", Reason: "bad port " + strconv.Quote(port)}
+	}
+	s.host, s.port = host, port
+	if o.RootCAs == nil {
+		return s, &OptionsError{Field: "RootCAs", Reason: "no root certificates to verify the server with"}
+	}
+	if len(o.Certificate.Certificate) == 0 || o.Certificate.PrivateKey == nil {
+		return s, &OptionsError{Field: "Certificate", Reason: "no client certificate and key"}
+	}
+	if o.ClientID == "" {
+		return s, &OptionsError{Field: "ClientID", Reason: "empty"}
+	}
+	if len(o.ClientID) > MaxClientIDLen {
+		return s, &OptionsError{Field: "ClientID", Reason: "is " + strconv.Itoa(len(o.ClientID)) + " bytes, the limit is 128"}
+	}
+	switch o.Format {
+	case JSON, CBOR:
+	case "":
+		s.Format = JSON
+	default:
+		return s, &OptionsError{Field: "Format", Reason: "unknown payload format " + strconv.Quote(string(o.Format))}
+	}
+	s.KeepAlive = ClampKeepAlive(o.KeepAlive)
+	if s.ConnectTimeout <= 0 {
+		s.ConnectTimeout = DefaultConnectTimeout
+	}
+	if s.ResponseTimeout <= 0 {
+		s.ResponseTimeout = DefaultResponseTimeout
+	}
+	if s.Logger == nil {
+		s.Logger = zap.NewNop()
+	}
+	return s, nil
+}
+
+// tlsConfig verifies the server against RootCAs with SNI, and offers ALPN on port 443.
+func (s settings) tlsConfig() *tls.Config {
+	cfg := &tls.Config{
+		Certificates: []tls.Certificate{s.Certificate},
+		RootCAs:      s.RootCAs,
+		ServerName:   s.host,
+		MinVersion:   tls.VersionTLS12,
+	}
+	if s.port == "443" {
+		cfg.NextProtos = []string{ALPNProtocol}
+	}
+	return cfg
+}
