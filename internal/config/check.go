@@ -80,6 +80,9 @@ func creatableDir(dir string) error {
 		fi, err := os.Stat(cur)
 		if err == nil {
 			if !fi.IsDir() {
+				if cur != dir {
+					return fmt.Errorf("%s cannot be created: %s is not a folder", dir, cur)
+				}
 				return fmt.Errorf("%s: not a folder", cur)
 			}
 			if err := syscall.Access(cur, wOK); err != nil {
@@ -87,7 +90,12 @@ func creatableDir(dir string) error {
 			}
 			return nil
 		}
-		if !os.IsNotExist(err) {
+		// ENOTDIR: something on the way is a file; the walk up finds it.
+		if !os.IsNotExist(err) && !errors.Is(err, syscall.ENOTDIR) {
+			var pe *os.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
 			return fmt.Errorf("%s: %v", cur, err)
 		}
 		if parent := filepath.Dir(cur); parent == cur {
