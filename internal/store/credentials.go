@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/provisiond/provisiond/internal/store/keypair"
 )
@@ -29,7 +28,9 @@ func WriteCredentials(f Files, c Credentials) error {
 	if c.DeviceConfiguration == nil {
 		c.DeviceConfiguration = map[string]string{}
 	}
-	c.ProvisionedAt = c.ProvisionedAt.UTC().Truncate(time.Second)
+	// UTC for readers; full precision kept so that the file decodes to a
+	// time Equal to the one given, which callers compare against.
+	c.ProvisionedAt = c.ProvisionedAt.UTC()
 	data, err := json.MarshalIndent(c, "", "  ")
 	if err != nil {
 		return fmt.Errorf("write credentials: %w", err)

@@ -73,6 +73,21 @@ func TestCredentialsFileFormat(t *testing.T) {
 	}
 }
 
+func TestCredentialsKeepProvisionedAtExactly(t *testing.T) {
+	d, c, _ := provisioned(t)
+	c.ProvisionedAt = time.Date(2026, 11, 26, 13, 30, 0, 123456789, time.FixedZone("CET", 3600))
+	if err := WriteCredentials(d, c); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadCredentials(d.Path(CredentialsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.ProvisionedAt.Equal(c.ProvisionedAt) || got.ProvisionedAt.Location() != time.UTC {
+		t.Fatalf("ProvisionedAt = %v, want %v in UTC", got.ProvisionedAt, c.ProvisionedAt)
+	}
+}
+
 func TestWriteCredentialsRejectsIncomplete(t *testing.T) {
 	_, full, _ := provisioned(t)
 	for _, tc := range []struct {
