@@ -20,7 +20,6 @@ import (
 	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
@@ -116,6 +115,34 @@ type testBroker struct {
 	mu       sync.Mutex
 	respond  responder
 	requests []Topic
+	// allow decides CONNECT by the client certificate; nil allows all.
+	allow func(*x509.Certificate) bool
+}
+
+// authHook lets every subscription and publish through, and CONNECT as allow says.
+type authHook struct {
+	mochi.HookBase
+	b *testBroker
+}
+
+func (h *authHook) ID() string { return "test-auth" }
+func (h *authHook) Provides(b byte) bool {
+	return b == mochi.OnConnectAuthenticate || b == mochi.OnACLCheck
+}
+func (h *authHook) OnACLCheck(*mochi.Client, string, bool) bool { return true }
+func (h *authHook) OnConnectAuthenticate(cl *mochi.Client, _ packets.Packet) bool {
+	h.b.mu.Lock()
+	allow := h.b.allow
+	h.b.mu.Unlock()
+	if allow == nil {
+		return true
+	}
+	tc, ok := cl.Net.Conn.(*tls.Conn)
+	if !ok {
+		return false
+	}
+	certs := tc.ConnectionState().PeerCertificates
+	return len(certs) > 0 && allow(certs[0])
 }
 
 type responderHook struct {
@@ -157,16 +184,22 @@ func (h *responderHook) OnPublished(cl *mochi.Client, pk packets.Packet) {
 
 func startTestBroker(t testing.TB, p *testPKI, respond responder) *testBroker {
 	t.Helper()
+	return startTestBrokerWith(t, p, p.server, respond)
+}
+
+// startTestBrokerWith serves with a given server certificate (e.g. an expired one).
+func startTestBrokerWith(t testing.TB, p *testPKI, server tls.Certificate, respond responder) *testBroker {
+	t.Helper()
 	b := &testBroker{respond: respond}
 	b.srv = mochi.New(&mochi.Options{InlineClient: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err := b.srv.AddHook(new(auth.AllowHook), nil); err != nil {
+	if err := b.srv.AddHook(&authHook{b: b}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.srv.AddHook(&responderHook{b: b}, nil); err != nil {
 		t.Fatal(err)
 	}
 	ln := listeners.NewTCP(listeners.Config{ID: "tls", Address: "127.0.0.1:0", TLSConfig: &tls.Config{
-		Certificates: []tls.Certificate{p.server},
+		Certificates: []tls.Certificate{server},
 		ClientAuth:   tls.RequireAndVerifyClientCert,
 		ClientCAs:    p.pool,
 		MinVersion:   tls.VersionTLS12,
@@ -192,4 +225,10 @@ func (b *testBroker) requestCount() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return len(b.requests)
+}
+
+func (b *testBroker) setAllow(allow func(*x509.Certificate) bool) {
+	b.mu.Lock()
+	b.allow = allow
+	b.mu.Unlock()
 }
