@@ -1,7 +1,9 @@
 package config
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -38,8 +40,17 @@ func Load(path string) (*Config, error) {
 // and relative paths resolve against its folder.
 func Parse(path string, data []byte) (*Config, error) {
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil && err != io.EOF {
 		return nil, syntaxError(path, err)
+	}
+	// A second document would be ignored silently, hiding whatever it sets.
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err != io.EOF {
+		if err != nil {
+			return nil, syntaxError(path, err)
+		}
+		return nil, &Error{File: path, Line: extra.Line, Message: "only one YAML document is allowed"}
 	}
 	p := &parser{file: path, dir: filepath.Dir(path), lines: map[string]int{}}
 	c, err := p.config(&doc)

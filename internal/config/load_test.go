@@ -265,3 +265,31 @@ func TestErrorString(t *testing.T) {
 		}
 	}
 }
+
+func TestParseDocuments(t *testing.T) {
+	for _, tc := range []struct {
+		name, src string
+		line      int
+		want      string
+	}{
+		{"empty file", "", 0, "endpoint: required"},
+		{"comments only", "# nothing yet\n", 0, "endpoint: required"},
+		{"two documents", base + "---\nendpoint: other.example.com\n", 14, "only one YAML document"},
+		{"scalar document", "hello\n", 1, "must be a mapping"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("/c.yaml", []byte(tc.src))
+			var e *Error
+			if !errors.As(err, &e) || e.Line != tc.line || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Parse = %v (line %d), want line %d and %q", err, lineOf(e), tc.line, tc.want)
+			}
+		})
+	}
+}
+
+func lineOf(e *Error) int {
+	if e == nil {
+		return -1
+	}
+	return e.Line
+}
