@@ -62,7 +62,7 @@ func (d *thingDef) eval(e *env) (*ThingSpec, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !thingNameRE.MatchString(name) {
+	if !thingNameChars.Match(name) {
 		return nil, evalErr(d.path+".ThingName", "%q is not a valid thing name (1-128 characters of [a-zA-Z0-9:_-])", name)
 	}
 	spec := &ThingSpec{Thing: Thing{Name: name}, Overrides: make(map[string]string, len(d.overrides))}
@@ -76,7 +76,7 @@ func (d *thingDef) eval(e *env) (*ThingSpec, error) {
 			if err != nil {
 				return nil, err
 			}
-			if !attrValueRE.MatchString(v) {
+			if !attrValueChars.Match(v) {
 				return nil, evalErr(kv.path, "%q is not a valid attribute value (up to 800 characters of [a-zA-Z0-9_.,@/:#=[]-])", v)
 			}
 			spec.Thing.Attributes[kv.key] = v
@@ -96,7 +96,7 @@ func (d *thingDef) eval(e *env) (*ThingSpec, error) {
 		}
 		spec.Thing.Groups = make([]string, 0, len(groups))
 		for _, g := range groups {
-			if !thingNameRE.MatchString(g) {
+			if !thingNameChars.Match(g) {
 				return nil, evalErr(path, "%q is not a valid thing group name (1-128 characters of [a-zA-Z0-9:_-])", g)
 			}
 			if !slices.Contains(spec.Thing.Groups, g) {
@@ -116,7 +116,7 @@ func evalName(e *env, path string, n node) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if !thingNameRE.MatchString(s) {
+	if !thingNameChars.Match(s) {
 		return "", evalErr(path, "%q is not a valid name (1-128 characters of [a-zA-Z0-9:_-])", s)
 	}
 	return s, nil
@@ -129,7 +129,7 @@ func (d *policyDef) eval(e *env) (PolicySpec, error) {
 		if err != nil {
 			return PolicySpec{}, err
 		}
-		if !policyNameRE.MatchString(name) {
+		if !policyNameChars.Match(name) {
 			return PolicySpec{}, evalErr(d.path+".PolicyName", "%q is not a valid policy name (1-128 characters of [a-zA-Z0-9_+=,.@-])", name)
 		}
 		return PolicySpec{Name: name}, nil

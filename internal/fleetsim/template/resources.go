@@ -146,7 +146,7 @@ func (c *compiler) attributes(path string, v any) ([]keyedNode, error) {
 	out := make([]keyedNode, 0, len(m))
 	for _, k := range sortedKeys(m) {
 		kp := path + "." + k
-		if !attrNameRE.MatchString(k) {
+		if !attrNameChars.Match(k) {
 			return nil, c.errf(kp, "invalid attribute name (1-128 characters of [a-zA-Z0-9_.,@/:#-])")
 		}
 		n, err := c.expr(kp, m[k], kindString)
