@@ -2,14 +2,11 @@ package config
 
 import (
 	"fmt"
-	"net"
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -338,124 +335,4 @@ func (p *parser) resolve(path string) string {
 		return filepath.Clean(path)
 	}
 	return filepath.Join(p.dir, path)
-}
-
-// parseEndpoint checks host[:port] and adds the default port.
-func parseEndpoint(s string) (string, error) {
-	if strings.Contains(s, "://") {
-		return "", fmt.Errorf("must be host[:port], not a URL, got %q", s)
-	}
-	if strings.ContainsAny(s, "/ \t?#@") {
-		return "", fmt.Errorf("must be host[:port], got %q", s)
-	}
-	host, port := s, DefaultPort
-	if h, pt, err := net.SplitHostPort(s); err == nil {
-		host, port = h, pt
-	} else if net.ParseIP(s) == nil && strings.Contains(s, ":") {
-		return "", fmt.Errorf("must be host[:port], got %q", s)
-	}
-	if host == "" {
-		return "", fmt.Errorf("missing host in %q", s)
-	}
-	if net.ParseIP(host) == nil && !validHostname(host) {
-		return "", fmt.Errorf("%q is not a valid host name", host)
-	}
-	n, err := strconv.Atoi(port)
-	if err != nil || n < 1 || n > 65535 {
-		return "", fmt.Errorf("port must be a number from 1 to 65535, got %q", port)
-	}
-	return net.JoinHostPort(host, port), nil
-}
-
-func validHostname(h string) bool {
-	if len(h) > 253 {
-		return false
-	}
-	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
-		if label == "" || len(label) > 63 {
-			return false
-		}
-		for _, r := range label {
-			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-// checkClientID applies the AWS IoT limit on MQTT client ids.
-func checkClientID(id string) error {
-	if len(id) > 128 {
-		return fmt.Errorf("must be at most 128 bytes, got %d", len(id))
-	}
-	if !utf8.ValidString(id) {
-		return fmt.Errorf("must be valid UTF-8")
-	}
-	if strings.TrimSpace(id) != id {
-		return fmt.Errorf("must not start or end with spaces")
-	}
-	return nil
-}
-
-func deref(n *yaml.Node) *yaml.Node {
-	for n != nil && n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
-	return n
-}
-
-func isNull(n *yaml.Node) bool {
-	return n != nil && n.Kind == yaml.ScalarNode && n.Tag == "!!null"
-}
-
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		return fmt.Sprintf("%q", n.Value)
-	default:
-		return "nothing"
-	}
-}
-
-func orList(items []string) string {
-	if len(items) == 1 {
-		return items[0]
-	}
-	return strings.Join(items[:len(items)-1], ", ") + " or " + items[len(items)-1]
-}
-
-// suggest returns the known key closest to a misspelt one, if close enough.
-func suggest(key string, known []string) string {
-	best, bestDist := "", 3
-	for _, k := range known {
-		if d := editDistance(strings.ToLower(strings.ReplaceAll(key, "-", "_")), k); d < bestDist {
-			best, bestDist = k, d
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
