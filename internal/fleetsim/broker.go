@@ -136,9 +136,7 @@ func (h *brokerHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 		return pk, packets.CodeSuccessIgnore
 	}
 	payload := bytes.Clone(pk.Payload)
-	if !s.dispatch(func() { s.handle(cl, v.(*clientInfo), req, payload) }) {
-		return pk, packets.CodeSuccessIgnore
-	}
+	s.dispatch(func() { s.handle(cl, v.(*clientInfo), req, payload) })
 	return pk, packets.CodeSuccessIgnore
 }
 

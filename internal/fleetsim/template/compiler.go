@@ -41,11 +41,12 @@ var specialParams = map[string]func(CertificateInfo) string{
 // or starting with "Fn::". ok is false for a plain object.
 func intrinsicName(m map[string]any) (name string, ok bool) {
 	for k := range m {
-		if k == intrinsicRef || strings.HasPrefix(k, "Fn::") {
-			return k, true
+		// The smallest such key, so that errors about an object with several are stable.
+		if (k == intrinsicRef || strings.HasPrefix(k, "Fn::")) && (!ok || k < name) {
+			name, ok = k, true
 		}
 	}
-	return "", false
+	return name, ok
 }
 
 // sortedKeys gives a map's keys in order so that errors and outputs are deterministic.

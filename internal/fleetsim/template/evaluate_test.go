@@ -2,6 +2,7 @@ package template
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -124,5 +125,38 @@ func TestEvaluateCertificateParameterDefault(t *testing.T) {
 		if err != nil || r.DeviceConfiguration["c"] != want {
 			t.Errorf("certificate country %q: got %+v, %v; want %q", cert, r, err, want)
 		}
+	}
+}
+
+func TestEvaluateNameLimits(t *testing.T) {
+	tpl := mustParse(t, withResources(thingWith(`, "AttributePayload": {"x": {"Ref": "A"}}`, "")))
+	for _, tc := range []struct {
+		a  string
+		ok bool
+	}{
+		{strings.Repeat("v", 800), true},
+		{strings.Repeat("v", 801), false},
+		{"", true},
+		{"a=[b]:c/d#e@f,g.h_i-j", true},
+		{"é", false},
+	} {
+		_, err := tpl.Evaluate(Input{Parameters: map[string]string{"A": tc.a}})
+		if (err == nil) != tc.ok {
+			t.Errorf("attribute value of %d bytes: error %v, want ok=%v", len(tc.a), err, tc.ok)
+		}
+	}
+	tpl = mustParse(t, withResources(thingRes))
+	for name, ok := range map[string]bool{strings.Repeat("n", 128): true, strings.Repeat("n", 129): false, "a:b_c-D9": true, "a.b": false} {
+		_, err := tpl.Evaluate(Input{Parameters: map[string]string{"A": name}})
+		if (err == nil) != ok {
+			t.Errorf("thing name of %d bytes: error %v, want ok=%v", len(name), err, ok)
+		}
+	}
+}
+
+func TestIntrinsicObjectWithTwoFunctions(t *testing.T) {
+	for range 5 {
+		_, err := Parse("t.json", []byte(`{"Resources": {}, "DeviceConfiguration": {"x": {"Fn::Sub": "a", "Fn::Join": ["", []]}}}`))
+		assertParseError(t, err, "t.json", "DeviceConfiguration.x", "Fn::Join must be the only key")
 	}
 }

@@ -64,7 +64,7 @@ func Parse(file string, body []byte) (*Template, error) {
 			return nil, c.errf(k, "unknown section (expected Parameters, Mappings, Resources or DeviceConfiguration)")
 		}
 	}
-	t := &Template{file: file}
+	t := &Template{}
 	if t.params, t.byName, err = c.parameters(top[secParameters]); err != nil {
 		return nil, err
 	}

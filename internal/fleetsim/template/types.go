@@ -5,7 +5,6 @@ import "fmt"
 // Template is a parsed provisioning template, ready to evaluate any number of times
 // concurrently; Evaluate does not modify it.
 type Template struct {
-	file     string
 	params   []*paramDef // sorted by name
 	byName   map[string]*paramDef
 	mappings map[string]map[string]map[string]value
