@@ -15,6 +15,15 @@ import (
 // restoring it from the state when it is missing or damaged. When the
 // identity's own files are gone, only a new identity can help.
 func (r *Runner) keepHandoff() {
+	if _, _, err := r.identityFiles(); err != nil {
+		var bad *unusableError
+		if errors.As(err, &bad) {
+			r.startReprovision("identity files unusable: " + err.Error())
+			return
+		}
+		r.log.Error("cannot read the registered identity", zap.Error(err))
+		return
+	}
 	want := r.credentials()
 	data, err := r.files.Read(store.CredentialsFile)
 	if err == nil && sameCredentials(data, want) {
@@ -22,15 +31,6 @@ func (r *Runner) keepHandoff() {
 	}
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		r.log.Warn("cannot read credentials.json", zap.Error(err))
-	}
-	if _, _, ierr := r.identityFiles(); ierr != nil {
-		var bad *unusableError
-		if errors.As(ierr, &bad) {
-			r.startReprovision("identity files unusable: " + ierr.Error())
-			return
-		}
-		r.log.Error("cannot read the identity to restore credentials.json", zap.Error(ierr))
-		return
 	}
 	if err := store.WriteCredentials(r.files, want); err != nil {
 		r.log.Error("cannot restore credentials.json", zap.Error(err))

@@ -1,0 +1,251 @@
+package statemachine
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/provisiond/provisiond/internal/store"
+)
+
+// registeredHarness runs a Runner to registered and leaves it running.
+// Passes through the named points are sent on the returned channel.
+func registeredHarness(t *testing.T, auto bool) (*harness, *Runner, chan string) {
+	t.Helper()
+	h := newHarness(t, MethodCSR, auto)
+	points := make(chan string, 100)
+	h.crash = func(p string) { points <- p }
+	r := h.start()
+	h.waitStatus("registered as thing-1")
+	return h, r, points
+}
+
+func waitPoint(t *testing.T, points chan string, want string) {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case p := <-points:
+			if p == want {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("point %s not reached", want)
+		}
+	}
+}
+
+func TestReprovision(t *testing.T) {
+	for _, how := range []string{"Reprovision", "request file", "request file at start"} {
+		t.Run(how, func(t *testing.T) {
+			h, r, _ := registeredHarness(t, true)
+			first := h.state()
+			oldCert, _ := h.files.Read(first.CertificateFile)
+			oldKey, _ := h.files.Read(first.KeyFile)
+			switch how {
+			case "Reprovision":
+				r.Reprovision()
+			case "request file":
+				if err := h.files.Write(ReprovisionRequestFile, []byte("now\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				r.HandoffChanged()
+			case "request file at start":
+				if err := h.stop(); err != nil {
+					t.Fatal(err)
+				}
+				if err := h.files.Write(ReprovisionRequestFile, []byte("now\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				h.start()
+			}
+			h.waitStatus("registered as thing-2")
+			if err := h.stop(); err != nil {
+				t.Fatal(err)
+			}
+			st := checkRegistered(t, h)
+			want := []store.Phase{unprov, pending, regd, unprov, pending, regd}
+			if got := h.files.Phases(); !slices.Equal(got, want) {
+				t.Errorf("phases = %v, want %v", got, want)
+			}
+			if st.Identity != 2 || st.CertificateID == first.CertificateID {
+				t.Errorf("identity %d certificate %s: not a new identity", st.Identity, st.CertificateID)
+			}
+			if len(st.Orphans) != 1 || st.Orphans[0].CertificateID != first.CertificateID ||
+				!strings.Contains(st.Orphans[0].Reason, "reprovision") || !strings.Contains(st.Orphans[0].Reason, "thing-1") {
+				t.Errorf("orphans %+v, want the old identity recorded", st.Orphans)
+			}
+			// Files an older credentials.json named never change.
+			if c, _ := h.files.Read(first.CertificateFile); string(c) != string(oldCert) {
+				t.Error("the old certificate file changed")
+			}
+			if k, _ := h.files.Read(first.KeyFile); string(k) != string(oldKey) {
+				t.Error("the old key file changed")
+			}
+			if h.exists(ReprovisionRequestFile) {
+				t.Error("the request file was not removed")
+			}
+		})
+	}
+}
+
+func (h *harness) exists(name string) bool {
+	_, err := h.files.Read(name)
+	return err == nil
+}
+
+func TestRequestFileWhileUnprovisionedIsServedByTheComingIdentity(t *testing.T) {
+	h := newHarness(t, MethodCSR, true)
+	if err := h.files.Write(ReprovisionRequestFile, []byte("now\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.start()
+	h.waitStatus("registered as thing-1")
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	st := checkRegistered(t, h)
+	if st.Identity != 1 || len(st.Orphans) != 0 || h.exists(ReprovisionRequestFile) {
+		t.Errorf("identity %d orphans %v request left %v", st.Identity, st.Orphans, h.exists(ReprovisionRequestFile))
+	}
+}
+
+func TestHandoffRestore(t *testing.T) {
+	tests := []struct {
+		name   string
+		damage func(h *harness) error
+	}{
+		{"removed", func(h *harness) error { return h.files.Remove(store.CredentialsFile) }},
+		{"garbage", func(h *harness) error { return h.files.Write(store.CredentialsFile, []byte("{\"thingN"), 0o644) }},
+		{"another identity", func(h *harness) error {
+			data, _ := h.files.Read(store.CredentialsFile)
+			return h.files.Write(store.CredentialsFile, []byte(strings.ReplaceAll(string(data), "thing-1", "thing-9")), 0o644)
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h, r, points := registeredHarness(t, true)
+			orig, err := h.files.Read(store.CredentialsFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.damage(h); err != nil {
+				t.Fatal(err)
+			}
+			calls := len(h.svc.Calls())
+			r.HandoffChanged()
+			waitPoint(t, points, PointRestored)
+			if got, _ := h.files.Read(store.CredentialsFile); string(got) != string(orig) {
+				t.Errorf("restored credentials.json:\n%s\nwant:\n%s", got, orig)
+			}
+			if err := h.stop(); err != nil {
+				t.Fatal(err)
+			}
+			st := checkRegistered(t, h)
+			if st.Identity != 1 || len(h.svc.Calls()) != calls {
+				t.Error("restoring the handoff touched the service or the identity")
+			}
+		})
+	}
+}
+
+func TestLostIdentityFilesGetANewIdentity(t *testing.T) {
+	h, r, _ := registeredHarness(t, true)
+	first := h.state()
+	if err := h.files.Remove(first.KeyFile); err != nil {
+		t.Fatal(err)
+	}
+	r.HandoffChanged()
+	h.waitStatus("registered as thing-2")
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	st := checkRegistered(t, h)
+	if len(st.Orphans) != 1 || !strings.Contains(st.Orphans[0].Reason, "identity files unusable") {
+		t.Errorf("orphans %+v", st.Orphans)
+	}
+}
+
+func TestRegisteredIsIdle(t *testing.T) {
+	h, r, points := registeredHarness(t, false)
+	calls := len(h.svc.Calls())
+	r.Kick()
+	h.clock.Advance(24 * time.Hour)
+	r.Kick()
+	// A restore proves the loop went round after the kicks.
+	if err := h.files.Remove(store.CredentialsFile); err != nil {
+		t.Fatal(err)
+	}
+	r.HandoffChanged()
+	waitPoint(t, points, PointRestored)
+	if n := len(h.svc.Calls()); n != calls {
+		t.Errorf("%d service calls while registered", n-calls)
+	}
+	if w := h.clock.Waits(); len(w) != 0 {
+		t.Errorf("timers armed while registered: %v", w)
+	}
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestWatchdogWhileIdle(t *testing.T) {
+	h := newHarness(t, MethodCSR, false)
+	h.settings.WatchdogInterval = 10 * time.Second
+	h.start()
+	h.waitStatus("registered as ")
+	for i := 1; i <= 3; i++ {
+		if d := h.clock.waitArmed(t); d != 10*time.Second {
+			t.Fatalf("armed %s, want the watchdog interval", d)
+		}
+		h.clock.Advance(10 * time.Second)
+		select {
+		case <-h.notify.dogs:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no watchdog after %d intervals", i)
+		}
+	}
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, dogs := h.notify.counts(); dogs != 3 {
+		t.Errorf("%d watchdog notifications for 3 intervals", dogs)
+	}
+}
+
+func TestWatchdogStopsWhenAStepHangs(t *testing.T) {
+	h := newHarness(t, MethodCSR, false)
+	h.settings.WatchdogInterval = 10 * time.Second
+	// Budget: 4×30s + 10s = 130s.
+	release := make(chan struct{})
+	h.svc.block["register"] = release
+	h.start()
+	for op := range h.svc.entered {
+		if op == "register" {
+			break
+		}
+	}
+	fed := func() int { _, _, n := h.notify.counts(); return n }
+	for i := 1; i <= 20; i++ {
+		h.clock.waitArmed(t)
+		h.clock.Advance(10 * time.Second)
+	}
+	h.clock.waitArmed(t) // the 20th interval has been judged
+	if n := fed(); n != 13 {
+		t.Errorf("fed %d times in 200s of a hung step, want 13 (130s budget)", n)
+	}
+	close(release)
+	h.waitStatus("registered as ")
+	// The step ends just after the status; a few intervals at most.
+	for i := 0; i < 5 && fed() == 13; i++ {
+		h.clock.Advance(10 * time.Second)
+		h.clock.waitArmed(t)
+	}
+	if n := fed(); n != 14 {
+		t.Errorf("fed %d times, want feeding to resume once the loop is alive", n)
+	}
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+}
