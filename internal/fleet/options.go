@@ -95,7 +95,8 @@ func (o Options) settle() (settings, error) {
 	return s, nil
 }
 
-// tlsConfig verifies the server against RootCAs with SNI, and offers ALPN on port 443.
+// tlsConfig verifies the server against RootCAs with SNI, and offers ALPN on port 443
+// (or always, if asked).
 func (s settings) tlsConfig() *tls.Config {
 	cfg := &tls.Config{
 		Certificates: []tls.Certificate{s.Certificate},
@@ -103,7 +104,7 @@ func (s settings) tlsConfig() *tls.Config {
 		ServerName:   s.host,
 		MinVersion:   tls.VersionTLS12,
 	}
-	if s.port == "443" {
+	if s.port == "443" || s.AlwaysALPN {
 		cfg.NextProtos = []string{ALPNProtocol}
 	}
 	return cfg

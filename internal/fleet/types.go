@@ -31,6 +31,8 @@ const (
 type Options struct {
 	// Endpoint is host:port. Port 443 selects ALPN x-amzn-mqtt-ca.
 	Endpoint string
+	// AlwaysALPN offers ALPN x-amzn-mqtt-ca on any port, as AWS's SDKs do.
+	AlwaysALPN bool
 	// RootCAs verifies the server; it is never skipped.
 	RootCAs *x509.CertPool
 	// Certificate is the client certificate (the claim, or a device identity).
