@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 )
 
 // Dir is a Files kept in a real folder.
@@ -14,7 +15,8 @@ type Dir struct {
 
 // OpenDir opens the folder at path as a store, creating it (0750) if needed,
 // and proves it is writable so that a read-only disk is reported at start
-// rather than at the first state change.
+// rather than at the first state change. Temp files left by an interrupted
+// write are removed. One process owns a Dir at a time.
 func OpenDir(path string) (*Dir, error) {
 	root, err := filepath.Abs(path)
 	if err != nil {
@@ -34,10 +36,34 @@ func OpenDir(path string) (*Dir, error) {
 	if werr != nil || cerr != nil {
 		return nil, fmt.Errorf("state directory %s is not writable: %w", root, firstErr(werr, cerr))
 	}
+	if err := removeStaleTemps(root); err != nil {
+		return nil, fmt.Errorf("state directory %s: %w", root, err)
+	}
 	return &Dir{root: root}, nil
 }
 
-// Path returns the absolute path of name inside the folder.
+// staleTemp matches the temp files WriteFileAtomic creates.
+var staleTemp = regexp.MustCompile(`^\..+\.tmp-[0-9]+$`)
+
+// removeStaleTemps deletes temp files left by a write that was killed
+// before its rename; they were never visible under their real name, and
+// may hold a copy of a private key.
+func removeStaleTemps(root string) error {
+	return filepath.WalkDir(root, func(path string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if e.Type().IsRegular() && staleTemp.MatchString(e.Name()) {
+			if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Path returns the absolute path of name inside the folder; Path("") is
+// the folder itself.
 func (d *Dir) Path(name string) string {
 	return filepath.Join(d.root, filepath.FromSlash(name))
 }
