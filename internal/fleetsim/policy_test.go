@@ -1,0 +1,177 @@
+package fleetsim
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"strings"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+)
+
+func TestTokenExpiryDeletesTheUnusedCertificate(t *testing.T) {
+	clock := &fakeClock{t: time.Now()}
+	dir := newDir(t)
+	s := start(t, dir, func(o *Options) {
+		o.Now = clock.Now
+		o.TokenTTL = time.Minute
+	})
+	c := dial(t, s.Addr(), claimTLS(t, dir), "claim")
+	key, csr := newCSR(t)
+	var iss issued
+	wantAccepted(t, "json", call(t, c, "$aws/certificates/create-from-csr/json",
+		marshal(t, "json", map[string]string{"certificateSigningRequest": csr})), &iss)
+
+	clock.Add(59 * time.Second)
+	if got, ok := findCert(s.Snapshot(), iss.CertificateID); !ok || got.Status != StatusPendingActivation {
+		t.Fatalf("before expiry: %+v %v", got, ok)
+	}
+	clock.Add(time.Second)
+	snap := s.Snapshot()
+	if _, ok := findCert(snap, iss.CertificateID); ok {
+		t.Fatal("certificate still registered after its token expired")
+	}
+	if len(snap.Orphans) != 1 || snap.Orphans[0].CertificateID != iss.CertificateID || snap.Orphans[0].Status != StatusDeleted {
+		t.Fatalf("orphans: %+v", snap.Orphans)
+	}
+	wantRejected(t, "json", call(t, c, "$aws/provisioning-templates/GatewayTemplate/provision/json",
+		marshal(t, "json", map[string]any{"certificateOwnershipToken": iss.CertificateOwnershipToken,
+			"parameters": map[string]string{"SerialNumber": "1"}})), 400, codeInvalidToken)
+	// A deleted certificate cannot connect.
+	if d, err := tryDial(s.Addr(), deviceTLS(t, dir, key, iss.CertificatePEM), "deleted", nil); err == nil {
+		d.Disconnect(0)
+		t.Fatal("a deleted certificate connected")
+	}
+	// The same CSR again gives a new certificate.
+	var again issued
+	wantAccepted(t, "json", call(t, c, "$aws/certificates/create-from-csr/json",
+		marshal(t, "json", map[string]string{"certificateSigningRequest": csr})), &again)
+	if again.CertificateID == iss.CertificateID || again.CertificateOwnershipToken == iss.CertificateOwnershipToken {
+		t.Fatal("the same CSR gave the same certificate again")
+	}
+}
+
+func TestTokenExpiryWithSmallTTL(t *testing.T) {
+	// The real clock, as `fleetsim serve --token-ttl 1ms` runs.
+	dir := newDir(t)
+	s := start(t, dir, func(o *Options) { o.TokenTTL = time.Millisecond })
+	c := dial(t, s.Addr(), claimTLS(t, dir), "claim")
+	_, csr := newCSR(t)
+	var iss issued
+	wantAccepted(t, "json", call(t, c, "$aws/certificates/create-from-csr/json",
+		marshal(t, "json", map[string]string{"certificateSigningRequest": csr})), &iss)
+	deadline := time.Now().Add(waitFor)
+	for {
+		if _, ok := findCert(s.Snapshot(), iss.CertificateID); !ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("certificate not deleted after its token expired")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	wantRejected(t, "json", call(t, c, "$aws/provisioning-templates/GatewayTemplate/provision/json",
+		marshal(t, "json", map[string]any{"certificateOwnershipToken": iss.CertificateOwnershipToken,
+			"parameters": map[string]string{"SerialNumber": "1"}})), 400, codeInvalidToken)
+}
+
+func TestClaimPolicy(t *testing.T) {
+	dir := newDir(t)
+	s := start(t, dir, nil)
+
+	t.Run("subscribe outside the provisioning topics is refused", func(t *testing.T) {
+		c := dial(t, s.Addr(), claimTLS(t, dir), "claim-sub")
+		tok := c.Subscribe("devices/gw-0001/commands", 1, func(paho.Client, paho.Message) {})
+		if !tok.WaitTimeout(waitFor) {
+			t.Fatal("no SUBACK")
+		}
+		if code := tok.(*paho.SubscribeToken).Result()["devices/gw-0001/commands"]; code != 0x80 {
+			t.Fatalf("SUBACK code %#x, want 0x80 (failure)", code)
+		}
+	})
+	t.Run("publish outside the provisioning topics drops the connection", func(t *testing.T) {
+		lost := make(chan error, 1)
+		c, err := tryDial(s.Addr(), claimTLS(t, dir), "claim-pub", func(o *paho.ClientOptions) {
+			o.SetConnectionLostHandler(func(_ paho.Client, err error) { lost <- err })
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Disconnect(0)
+		c.Publish("devices/gw-0001/telemetry", 1, false, []byte("{}"))
+		select {
+		case <-lost:
+		case <-time.After(waitFor):
+			t.Fatal("the claim published outside its policy and kept its connection")
+		}
+	})
+	t.Run("service topics of a template are allowed", func(t *testing.T) {
+		for _, f := range []string{"$aws/provisioning-templates/GatewayTemplate/provision/json/+", "$aws/certificates/create/cbor/accepted"} {
+			if !claimMayUse(f) {
+				t.Errorf("claimMayUse(%q) = false", f)
+			}
+		}
+		for _, f := range []string{"#", "$aws/things/x/shadow/update", "$aws/provisioning-templates/+/provision/json", "$aws/certificates/#"} {
+			if claimMayUse(f) {
+				t.Errorf("claimMayUse(%q) = true", f)
+			}
+		}
+	})
+}
+
+func TestDeviceCertificatesConnectOnlyWhileActive(t *testing.T) {
+	dir := newDir(t)
+	writeTemplate(t, dir, "Inactive", inactiveTemplate, "")
+	s := start(t, dir, nil)
+	c := dial(t, s.Addr(), claimTLS(t, dir), "claim")
+
+	refused := func(t *testing.T, cfg *tls.Config, what string) {
+		t.Helper()
+		d, err := tryDial(s.Addr(), cfg, "device-"+strings.ReplaceAll(what, " ", "-"), nil)
+		if err == nil {
+			d.Disconnect(0)
+			t.Fatalf("a %s certificate connected", what)
+		}
+	}
+	t.Run("pending activation", func(t *testing.T) {
+		key, csr := newCSR(t)
+		var iss issued
+		wantAccepted(t, "json", call(t, c, "$aws/certificates/create-from-csr/json",
+			marshal(t, "json", map[string]string{"certificateSigningRequest": csr})), &iss)
+		refused(t, deviceTLS(t, dir, key, iss.CertificatePEM), "pending")
+	})
+	t.Run("inactive", func(t *testing.T) {
+		key, csr := newCSR(t)
+		var iss issued
+		wantAccepted(t, "json", call(t, c, "$aws/certificates/create-from-csr/json",
+			marshal(t, "json", map[string]string{"certificateSigningRequest": csr})), &iss)
+		var reg registered
+		wantAccepted(t, "json", call(t, c, "$aws/provisioning-templates/Inactive/provision/json",
+			marshal(t, "json", map[string]any{"certificateOwnershipToken": iss.CertificateOwnershipToken,
+				"parameters": map[string]string{"SerialNumber": "9"}})), &reg)
+		if got, _ := findCert(s.Snapshot(), iss.CertificateID); got.Status != StatusInactive || got.ThingName != "off-9" {
+			t.Fatalf("registry: %+v", got)
+		}
+		refused(t, deviceTLS(t, dir, key, iss.CertificatePEM), "inactive")
+	})
+	t.Run("unknown, signed by the CA", func(t *testing.T) {
+		ca, err := loadAuthority(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		der, err := ca.issueDevice(key.Public(), nil, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		refused(t, deviceTLS(t, dir, key, string(pemBlock("CERTIFICATE", der))), "unregistered")
+	})
+	t.Run("no client certificate", func(t *testing.T) {
+		cfg := claimTLS(t, dir)
+		cfg.Certificates = nil
+		refused(t, cfg, "missing")
+	})
+}
