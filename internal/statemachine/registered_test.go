@@ -237,8 +237,10 @@ func TestWatchdogStopsWhenAStepHangs(t *testing.T) {
 	}
 	close(release)
 	h.waitStatus("registered as ")
-	// The step ends just after the status; a few intervals at most.
-	for i := 0; i < 5 && fed() == 13; i++ {
+	// The step ends just after the status: keep the intervals coming until
+	// the runner is back in its loop.
+	deadline := time.Now().Add(10 * time.Second)
+	for fed() == 13 && time.Now().Before(deadline) {
 		h.clock.Advance(10 * time.Second)
 		h.clock.waitArmed(t)
 	}

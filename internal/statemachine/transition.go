@@ -80,6 +80,7 @@ func (r *Runner) failed(op string, err error) {
 		zap.String("error", next.LastError),
 		zap.Duration("retryIn", wait))...)
 	r.publishStatus()
+	r.crashPoint(PointRetryScheduled)
 }
 
 // localError is a failure on this device (a store write), never the

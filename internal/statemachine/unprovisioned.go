@@ -25,6 +25,7 @@ const (
 	PointRegistered        = "registered"
 	PointRestored          = "credentials-restored"
 	PointReprovisioned     = "reprovisioned"
+	PointRetryScheduled    = "retry-scheduled" // a failure and its wait recorded
 )
 
 // Per-identity file names inside the state directory.

@@ -1,0 +1,187 @@
+package statemachine
+
+import (
+	"fmt"
+	"runtime"
+	"slices"
+	"sort"
+	"sync"
+	"testing"
+
+	"github.com/provisiond/provisiond/internal/store"
+)
+
+// crashScenario is a provisioning story in which a crash is injected.
+type crashScenario struct {
+	name   string
+	method string
+	faults map[string][]error
+	// reprovision starts from a registered device and asks for a new identity.
+	reprovision bool
+	// orphans is how many certificates the story gives up without a crash.
+	orphans int
+}
+
+func crashScenarios() []crashScenario {
+	var out []crashScenario
+	for _, m := range []string{MethodCSR, MethodCreateKeys} {
+		out = append(out,
+			crashScenario{name: m + "/clean", method: m},
+			crashScenario{name: m + "/token refused", method: m, faults: map[string][]error{"register": {errToken}}, orphans: 1},
+			crashScenario{name: m + "/transient failures", method: m, faults: map[string][]error{"register": {err503}, "prove": {err503}}},
+			crashScenario{name: m + "/reprovision", method: m, reprovision: true, orphans: 1},
+		)
+	}
+	return out
+}
+
+// prepare builds the harness for a scenario, registered first when it
+// reprovisions.
+func (sc crashScenario) prepare(t *testing.T) *harness {
+	t.Helper()
+	h := newHarness(t, sc.method, true)
+	if sc.reprovision {
+		h.start()
+		h.waitStatus("registered as ")
+		if err := h.stop(); err != nil {
+			t.Fatal(err)
+		}
+		h.notify = newFakeNotifier()
+	}
+	for op, errs := range sc.faults {
+		h.svc.fail(op, errs...)
+	}
+	return h
+}
+
+// run starts one Runner of the story; it asks for the reprovision.
+func (sc crashScenario) run(h *harness) {
+	r := h.start()
+	if sc.reprovision {
+		r.Reprovision()
+	}
+}
+
+// points runs the story without a crash and counts passes through each point.
+func (sc crashScenario) points(t *testing.T) map[string]int {
+	t.Helper()
+	h := sc.prepare(t)
+	var mu sync.Mutex
+	seen := map[string]int{}
+	h.crash = func(p string) {
+		mu.Lock()
+		seen[p]++
+		mu.Unlock()
+	}
+	sc.run(h)
+	h.waitStatus(sc.finalStatus())
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	return seen
+}
+
+func (sc crashScenario) finalStatus() string {
+	if sc.reprovision {
+		return "registered as thing-2"
+	}
+	return "registered as thing-"
+}
+
+// checkAfterCrashes asserts what must hold however many crashes happened.
+func (sc crashScenario) checkAfterCrashes(t *testing.T, h *harness, crashes int) {
+	t.Helper()
+	st := checkRegistered(t, h)
+	if n := h.svc.maxRegisterCallsPerToken(); n > 1 {
+		t.Errorf("RegisterThing called %d times for one token", n)
+	}
+	if n := len(st.Orphans); n > sc.orphans+crashes {
+		t.Errorf("%d orphans recorded after %d crashes, want at most %d: %+v", n, crashes, sc.orphans+crashes, st.Orphans)
+	}
+	if n := h.svc.unregistered(); n > sc.orphans+crashes {
+		t.Errorf("%d certificates left unregistered at the service after %d crashes", n, crashes)
+	}
+	if sc.reprovision && st.Identity < 2 {
+		t.Errorf("identity %d: the reprovision was lost", st.Identity)
+	}
+}
+
+func TestCrashAtEveryPoint(t *testing.T) {
+	for _, sc := range crashScenarios() {
+		seen := sc.points(t)
+		names := make([]string, 0, len(seen))
+		for p := range seen {
+			names = append(names, p)
+		}
+		sort.Strings(names)
+		for _, point := range names {
+			for n := 1; n <= seen[point]; n++ {
+				t.Run(fmt.Sprintf("%s/%s#%d", sc.name, point, n), func(t *testing.T) {
+					h := sc.prepare(t)
+					h.crash = crashAt(point, n)
+					sc.run(h)
+					if err := h.wait(); err != errCrashed {
+						t.Fatalf("first run ended with %v, want a crash at %s", err, point)
+					}
+					// A fresh Runner on the same store resumes.
+					h.crash = nil
+					h.notify = newFakeNotifier()
+					h.start()
+					h.waitStatus(sc.finalStatus())
+					if err := h.stop(); err != nil {
+						t.Fatal(err)
+					}
+					sc.checkAfterCrashes(t, h, 1)
+				})
+			}
+		}
+	}
+}
+
+// TestCrashLoop crashes at each new point it reaches, restarting each time,
+// until a run gets through: many crashes, still one consistent identity.
+func TestCrashLoop(t *testing.T) {
+	for _, sc := range crashScenarios() {
+		t.Run(sc.name, func(t *testing.T) {
+			h := sc.prepare(t)
+			crashed := map[string]bool{}
+			h.crash = func(p string) {
+				if !crashed[p] {
+					crashed[p] = true
+					runtime.Goexit()
+				}
+			}
+			crashes := 0
+			for first := true; ; first = false {
+				h.notify = newFakeNotifier()
+				if first {
+					sc.run(h)
+				} else {
+					h.start()
+				}
+				if h.waitStatusOrCrash(sc.finalStatus()) {
+					// The status comes just before the last crash point.
+					err := h.stop()
+					if err == nil {
+						break
+					}
+					if err != errCrashed {
+						t.Fatal(err)
+					}
+				}
+				crashes++
+				if crashes > 50 {
+					t.Fatal("no progress across restarts")
+				}
+			}
+			if crashes < 4 {
+				t.Errorf("only %d crashes", crashes)
+			}
+			phases := h.files.Phases()
+			if phases[len(phases)-1] != store.Registered || !slices.Contains(phases, store.CertPending) {
+				t.Errorf("phases %v", phases)
+			}
+			sc.checkAfterCrashes(t, h, crashes)
+		})
+	}
+}
