@@ -183,6 +183,10 @@ func (c *Client) wait(ctx, parent context.Context, op Operation, what string, to
 				return c.lostError(op)
 			default:
 			}
+			if errors.Is(err, mqtt.ErrNotConnected) {
+				// paho can fail the token before it reports the loss.
+				return fmt.Errorf("%s: %s: %w: %w", op, what, ErrConnectionLost, err)
+			}
 			return fmt.Errorf("%s: %s: %w", op, what, err)
 		}
 		return nil

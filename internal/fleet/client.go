@@ -17,7 +17,8 @@ import (
 //
 // Calls of different operations may run at the same time. The API has no
 // correlation token, so a second call of an operation already in flight waits
-// (bounded by its context) until the first one ends.
+// until the first one ends; the wait counts against its context and its
+// response timeout.
 type Client struct {
 	s    settings
 	log  *zap.Logger
@@ -79,7 +80,12 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	c.log.Debug("connecting")
 	tok := c.mqtt.Connect()
 	<-tok.Done() // bounded: dctx ends the dial, and the open connection with it
-	d.release()
+	detached := d.release()
+	if tok.Error() == nil && !detached {
+		// The connect deadline closed the connection just as CONNACK arrived.
+		c.mqtt.Disconnect(0)
+		return nil, fmt.Errorf("connect to %s: %w after %s", s.Endpoint, ErrTimeout, s.ConnectTimeout)
+	}
 	if err := tok.Error(); err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, fmt.Errorf("connect to %s: %w (%w)", s.Endpoint, ctxErr, err)
@@ -120,12 +126,11 @@ func (d *connDialer) open(_ *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
 }
 
 // release detaches the connection from the dial context once CONNACK is in.
-func (d *connDialer) release() {
+// It reports false if the context already closed the connection.
+func (d *connDialer) release() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.stop != nil {
-		d.stop()
-	}
+	return d.stop == nil || d.stop()
 }
 
 func (c *Client) connectionLost(err error) {

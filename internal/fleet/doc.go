@@ -6,3 +6,20 @@
 // this package has been checked (certificate parses, key matches, id is the
 // SHA-256 of the DER, token and thing name are present).
 package fleet
+
+// # Calls and answers
+//
+// A Client subscribes (QoS 1, SUBACK awaited) to an operation's accepted and
+// rejected topics before its first request, and keeps the subscriptions for the
+// life of the connection. The API carries no correlation token, so each
+// operation has one call in flight per connection; a second call waits its turn.
+// Messages that arrive when no call of their operation waits, or on another
+// template's topics, are dropped (logged at debug). A CreateCertificateFromCsr
+// answer whose certificate is not for our key is someone else's and is ignored.
+// An answer delayed past its call's timeout can still be taken by the next call
+// of the same operation: it is valid for this connection, and the caller treats
+// a rejection it did not expect like any other.
+//
+// Errors wrap ErrTimeout, ErrConnectionLost, ErrClosed, *RejectedError,
+// *InvalidAnswerError or *OptionsError, and the TLS and x509 errors keep their
+// types; Classify maps any of them to a Kind once.
