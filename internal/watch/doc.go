@@ -1,0 +1,9 @@
+// Package watch calls a function when watched files or folders change.
+//
+// It watches folders, never single files: an editor or an atomic writer
+// replaces a file by renaming another over it, which ends a watch on the file
+// itself, while a watch on its folder sees the rename, a removal and a
+// re-creation alike. A burst of events (a write in several steps, a temp file
+// and its rename) is gathered into one call, after which the caller re-reads
+// whatever it cares about.
+package watch
