@@ -10,7 +10,7 @@ pids=()
 cleanup() {
 	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
 	wait 2>/dev/null || true
-	rm -rf "$dir"
+	[ -n "${KEEP:-}" ] && echo "kept $dir" || rm -rf "$dir"
 }
 trap cleanup EXIT
 
@@ -42,7 +42,9 @@ if ! bin/provisiond wait --config "$dir/provisiond.yaml" --timeout 45s; then
 fi
 
 echo "== states the daemon went through"
-grep -o 'state[=":]* *"*[a-z-]*' "$dir/provisiond.log" | sed 's/.*[=": ]//' | uniq | paste -sd' ' | sed 's/ / → /g'
+grep -E 'state (loaded|changed)' "$dir/provisiond.log" | sed -E 's/.*"state": "([a-z-]+)".*/\1/' | paste -sd' ' | sed 's/ / → /g'
+echo "== daemon log"
+cat "$dir/provisiond.log"
 echo "== provisiond status --json"
 bin/provisiond status --json --config "$dir/provisiond.yaml"
 echo "== credentials.json"

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"reflect"
 	"syscall"
 
 	"go.uber.org/zap"
@@ -112,7 +111,7 @@ func (d *daemon) runOnce(ctx context.Context, cfg *config.Config, reload chan<- 
 			runner.Kick()
 			return
 		}
-		if reflect.DeepEqual(next, cfg) {
+		if next.Equal(cfg) {
 			runner.Kick()
 			return
 		}

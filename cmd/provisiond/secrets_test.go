@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,10 +40,6 @@ func (s *sessionSpy) RegisterThing(ctx context.Context, template, token string, 
 	s.spy.tokens = append(s.spy.tokens, token)
 	s.spy.mu.Unlock()
 	return s.Session.RegisterThing(ctx, template, token, p)
-}
-
-func (s *sessionSpy) CreateCertificateFromCSR(ctx context.Context, csr []byte, key crypto.Signer) (*fleet.Issued, error) {
-	return s.Session.CreateCertificateFromCSR(ctx, csr, key)
 }
 
 // With log_level debug and create-keys, no key material and no token reach the log,
