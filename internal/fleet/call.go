@@ -181,10 +181,12 @@ func (c *Client) wait(ctx, parent context.Context, op Operation, what string, to
 			select {
 			case <-c.lost:
 				return c.lostError(op)
+			case <-c.closed:
+				return fmt.Errorf("%s: %w", op, ErrClosed)
 			default:
 			}
-			if errors.Is(err, mqtt.ErrNotConnected) {
-				// paho can fail the token before it reports the loss.
+			if errors.Is(err, mqtt.ErrNotConnected) || !c.mqtt.IsConnectionOpen() {
+				// paho fails pending tokens before it reports the loss.
 				return fmt.Errorf("%s: %s: %w: %w", op, what, ErrConnectionLost, err)
 			}
 			return fmt.Errorf("%s: %s: %w", op, what, err)

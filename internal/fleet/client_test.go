@@ -9,12 +9,15 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // fakeService answers like Fleet Provisioning: CSR and create-keys issue a
@@ -393,5 +396,63 @@ func TestClientArgumentErrors(t *testing.T) {
 	}
 	if n := h.broker.requestCount(); n != 0 {
 		t.Errorf("%d requests sent for bad arguments", n)
+	}
+}
+
+func TestClientDropsUnsolicitedAnswers(t *testing.T) {
+	h := newHarness(t)
+	core, logs := observer.New(zap.DebugLevel)
+	opts := h.options(t, JSON)
+	opts.Logger = zap.New(core)
+	c, err := Dial(testContext(t), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := testContext(t)
+	iss, err := c.CreateKeysAndCertificate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.RegisterThing(ctx, "GatewayTemplate", iss.OwnershipToken, map[string]string{"SerialNumber": "1"}); err != nil {
+		t.Fatal(err)
+	}
+	// An answer nobody asked for, on a topic the client is subscribed to.
+	topic := "$aws/provisioning-templates/GatewayTemplate/provision/json/accepted"
+	if err := h.broker.srv.Publish(topic, []byte(`{"thingName":"stray"}`), false, 1); err != nil {
+		t.Fatal(err)
+	}
+	for logs.FilterMessage("ignored message: no call waits for it").Len() == 0 {
+		select {
+		case <-ctx.Done():
+			t.Fatal("the stray answer was never seen")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	reg, err := c.RegisterThing(ctx, "GatewayTemplate", iss.OwnershipToken, map[string]string{"SerialNumber": "2"})
+	if err != nil || reg.ThingName != "gw-2" {
+		t.Fatalf("got %+v, %v; want gw-2", reg, err)
+	}
+	if logs.Len() == 0 {
+		t.Fatal("no debug logs to check")
+	}
+	for _, e := range logs.All() {
+		line := fmt.Sprint(e.Message, e.ContextMap())
+		if strings.Contains(line, iss.OwnershipToken) || strings.Contains(line, "PRIVATE KEY") {
+			t.Errorf("log line leaks a secret: %s", line)
+		}
+	}
+}
+
+func TestClientUndecodableRejection(t *testing.T) {
+	h := newHarness(t)
+	c := h.dial(t, CBOR)
+	h.broker.setResponder(func(Topic, []byte) ([]reply, bool) {
+		return []reply{{kind: TopicRejected, payload: []byte("not cbor")}}, false
+	})
+	_, err := c.CreateKeysAndCertificate(testContext(t))
+	var inv *InvalidAnswerError
+	if !errors.As(err, &inv) || inv.Topic != "$aws/certificates/create/cbor/rejected" || Classify(err) != KindPermanent {
+		t.Fatalf("got %v, want an invalid answer on the rejected topic", err)
 	}
 }
