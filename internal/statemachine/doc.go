@@ -2,4 +2,17 @@
 // identity: unprovisioned → cert-pending → registered. It talks only to
 // interfaces (a fleet session dialer, a store, a clock, a key generator, a
 // notifier), so every transition is tested without a network or sleeping.
+//
+// Every change of state goes through one transition function, which saves
+// the new state before anything relies on it; each handler first looks at
+// what the saved state says is done and skips it. So a restart at any
+// instant resumes: a CSR key is generated once per identity and reused on
+// retries, RegisterThing is never repeated once its answer is saved, and an
+// interruption costs at most one certificate. Tests stop a Runner at every
+// named crash point (the Point constants) and resume with a fresh one.
+//
+// Files live in the state directory: state.json, credentials.json (the
+// handoff, written last), and identities/<N>/private.key (0600) and
+// certificate.pem for each identity N. A new identity gets a new N, so the
+// files an older credentials.json names never change.
 package statemachine
