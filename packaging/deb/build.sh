@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Builds dist/provisiond_<version>_<arch>.deb and dist/fleetsim_<version>_<arch>.deb
+# for amd64, arm64 and armhf with nfpm (a pinned tool, not a module of ours),
+# checks them with lintian, and smoke-tests the ARM binaries under qemu-user.
+#
+# Environment:
+#   ARCHES="amd64 arm64 armhf"   Debian architectures to build
+#   LINTIAN=0                    skip lintian
+#   QEMU_SMOKE=0                 skip the qemu-user smoke test
+set -euo pipefail
+
+NFPM_VERSION=v2.45.2
+# The Debian revision of this packaging of the upstream VERSION.
+REVISION=1
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+pkg=packaging
+cache=$pkg/.cache
+build=$cache/build
+arches=${ARCHES:-amd64 arm64 armhf}
+
+say() { printf 'deb: %s\n' "$*" >&2; }
+die() { say "FAIL: $*"; exit 1; }
+
+version=$(tr -d ' \n' <"$pkg/VERSION")
+[[ $version =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "$pkg/VERSION: want MAJOR.MINOR.PATCH, got '$version'"
+debversion=$version-$REVISION
+changelog_version=$(sed -n 's/^- semver: *//p' "$pkg/deb/changelog.yaml" | head -n1)
+[[ $changelog_version == "$debversion" ]] ||
+	die "$pkg/deb/changelog.yaml: newest entry is $changelog_version, want $debversion; add an entry"
+
+# Reproducible timestamps in the packages: the last commit's time.
+SOURCE_DATE_EPOCH=$(git log -1 --format=%ct 2>/dev/null || date +%s)
+export SOURCE_DATE_EPOCH
+
+# nfpm, compiled once into the git-ignored cache.
+nfpm=$cache/bin/nfpm
+if ! go version -m "$nfpm" 2>/dev/null | grep -q "nfpm/v2[[:space:]]*$NFPM_VERSION[[:space:]]"; then
+	say "installing nfpm $NFPM_VERSION into $cache/bin (first run only)"
+	GOFLAGS= GOBIN="$root/$cache/bin" go install "github.com/goreleaser/nfpm/v2/cmd/nfpm@$NFPM_VERSION"
+fi
+
+goarch() {
+	case $1 in
+	amd64) echo "GOARCH=amd64" ;;
+	arm64) echo "GOARCH=arm64" ;;
+	armhf) echo "GOARCH=arm GOARM=7" ;;
+	*) die "unknown architecture $1" ;;
+	esac
+}
+
+mkdir -p dist
+rm -rf "$build"
+mkdir -p "$build/doc"
+
+# Architecture-independent files: compressed man pages and the copyright.
+gzip -9n -c "$pkg/man/provisiond.8" >"$build/doc/provisiond.8.gz"
+gzip -9n -c "$pkg/man/fleetsim.1" >"$build/doc/fleetsim.1.gz"
+
+ldflags="-s -w -X main.version=$version"
+for arch in $arches; do
+	out=$build/$arch
+	mkdir -p "$out"
+	say "building $arch binaries"
+	for cmd in provisiond fleetsim; do
+		env CGO_ENABLED=0 GOOS=linux $(goarch "$arch") \
+			go build -trimpath -ldflags "$ldflags" -o "$out/$cmd" "./cmd/$cmd"
+	done
+	for name in provisiond fleetsim; do
+		target=dist/${name}_${debversion}_${arch}.deb
+		rm -f "$target"
+		BUILD=$build ARCH=$arch VERSION=$version REVISION=$REVISION \
+			"$nfpm" package --packager deb --config "$pkg/deb/$name.nfpm.yaml" --target "$target" >/dev/null
+		say "wrote $target"
+	done
+done
+
+# The daemon's package must not carry the emulator.
+for arch in $arches; do
+	if dpkg-deb -c "dist/provisiond_${debversion}_${arch}.deb" | grep -q fleetsim; then
+		die "dist/provisiond_${debversion}_${arch}.deb contains fleetsim"
+	fi
+done
+
+if [[ ${LINTIAN:-1} != 0 ]]; then
+	if ! command -v lintian >/dev/null; then
+		say "installing lintian"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lintian >/dev/null
+	fi
+	say "lintian"
+	debs=()
+	for arch in $arches; do
+		debs+=("dist/provisiond_${debversion}_${arch}.deb" "dist/fleetsim_${debversion}_${arch}.deb")
+	done
+	# --fail-on warning also fails on errors; info and pedantic tags are shown.
+	lintian --fail-on error,warning --display-info "${debs[@]}" || die "lintian"
+fi
+
+if [[ ${QEMU_SMOKE:-1} != 0 ]]; then
+	"$pkg/deb/qemu-smoke.sh" "$build" $arches
+fi
+
+say "done: $(cd dist && ls ./*_"${debversion}"_*.deb | tr '\n' ' ')"
