@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,11 +34,17 @@ type emulator struct {
 
 func startEmulator(t *testing.T, faults ...string) *emulator {
 	t.Helper()
+	return startEmulatorWith(t, nil, faults...)
+}
+
+// startEmulatorWith runs the emulator on the clock now (nil: the real one).
+func startEmulatorWith(t *testing.T, now func() time.Time, faults ...string) *emulator {
+	t.Helper()
 	dir := t.TempDir()
 	if err := fleetsim.Init(dir, fleetsim.InitOptions{Listen: "127.0.0.1:0"}); err != nil {
 		t.Fatalf("fleetsim.Init: %v", err)
 	}
-	opts := fleetsim.Options{Dir: dir, Listen: "127.0.0.1:0", ALPNListen: "127.0.0.1:0", Logger: zaptest.NewLogger(t)}
+	opts := fleetsim.Options{Dir: dir, Listen: "127.0.0.1:0", ALPNListen: "127.0.0.1:0", Logger: zaptest.NewLogger(t), Now: now}
 	for _, spec := range faults {
 		f, err := fleetsim.ParseFault(spec)
 		if err != nil {
@@ -356,3 +363,20 @@ func TestEmulatorUnknownCertificateRefused(t *testing.T) {
 }
 
 func big1() *big.Int { return big.NewInt(time.Now().UnixNano()) }
+
+func TestEmulatorExpiredToken(t *testing.T) {
+	var offset atomic.Int64
+	e := startEmulatorWith(t, func() time.Time { return time.Now().Add(time.Duration(offset.Load())) })
+	ctx := ctxFor(t)
+	c := e.dial(t, e.options(t, fleet.CBOR))
+	key := newKey(t)
+	iss, err := c.CreateCertificateFromCSR(ctx, csrFor(t, key), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	offset.Store(int64(time.Hour + time.Minute))
+	_, err = c.RegisterThing(ctx, fleetsim.DemoTemplate, iss.OwnershipToken, map[string]string{"SerialNumber": "late"})
+	if fleet.Classify(err) != fleet.KindInvalidToken {
+		t.Fatalf("RegisterThing with an expired token: %v (%v), want invalid-token", err, fleet.Classify(err))
+	}
+}
