@@ -1,10 +1,52 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/provisiond/provisiond/internal/fleetsim/storm"
 )
 
+// maxFailuresShown bounds the failure lines printed before the summary.
+const maxFailuresShown = 20
+
 func cmdStorm(args []string, stdout, stderr io.Writer) error {
-	return errors.New("storm is not available yet")
+	fs := newFlags("storm")
+	dir := fs.String("dir", "", "folder made by fleetsim init (its CA and claim are used)")
+	devices := fs.Int("devices", 0, "number of devices to provision")
+	concurrency := fs.Int("concurrency", 0, "devices provisioning at the same time")
+	method := fs.String("method", "csr", "csr | create-keys")
+	format := fs.String("format", "json", "json | cbor")
+	endpoint := fs.String("endpoint", "", "HOST:PORT of a running emulator; default: start one in-process from --dir")
+	tmpl := fs.String("template", "GatewayTemplate", "provisioning template")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *dir == "" || *devices < 1 || *concurrency < 1 {
+		return usageError{errors.New("--dir, --devices N (N >= 1) and --concurrency C (C >= 1) are required")}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := storm.Run(ctx, storm.Options{Dir: *dir, Endpoint: *endpoint, Devices: *devices,
+		Concurrency: *concurrency, Method: *method, Format: *format, Template: *tmpl})
+	if err != nil {
+		return err
+	}
+	for i, f := range res.Failures {
+		if i == maxFailuresShown {
+			fmt.Fprintf(stdout, "... and %d more failures\n", len(res.Failures)-maxFailuresShown)
+			break
+		}
+		fmt.Fprintf(stdout, "device %d failed: %v\n", f.Device, f.Err)
+	}
+	fmt.Fprintln(stdout, res.Summary())
+	if len(res.Failures) > 0 {
+		return fmt.Errorf("%d of %d devices failed", len(res.Failures), res.Devices)
+	}
+	return nil
 }

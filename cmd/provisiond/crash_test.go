@@ -3,16 +3,20 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/provisiond/provisiond/internal/config"
 	"github.com/provisiond/provisiond/internal/fleetsim"
+	"github.com/provisiond/provisiond/internal/statemachine"
 	"github.com/provisiond/provisiond/internal/store"
 )
 
@@ -51,26 +55,51 @@ func TestSIGKILLAtRandomInstantsNeverLosesTheIdentity(t *testing.T) {
 		}
 		return cmd
 	}
-	for i := 0; i < kills; i++ {
+	// Kill until 20 kills have landed mid-provisioning. Once a run gets
+	// through, a reprovision request makes the next run provision anew.
+	files := readOnlyDir(cfg.StateDirectory)
+	var midway, reprovisions, runs int
+	for midway < kills {
+		if runs++; runs > 10*kills {
+			t.Fatalf("only %d of %d runs were killed mid-provisioning", midway, runs)
+		}
+		if st, _ := store.LoadState(files); st.Phase == store.Registered {
+			req := filepath.Join(cfg.StateDirectory, statemachine.ReprovisionRequestFile)
+			if err := store.WriteFileAtomic(req, []byte("test\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			reprovisions++
+		}
 		cmd := start()
-		// Spread the kill over start-up, the two calls and the proving connect.
-		time.Sleep(time.Duration(rng.IntN(250)) * time.Millisecond)
+		time.Sleep(time.Duration(rng.IntN(150)) * time.Millisecond)
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		_ = cmd.Wait()
-		files := readOnlyDir(cfg.StateDirectory)
-		if _, err := store.LoadState(files); err != nil {
-			t.Fatalf("kill %d: state unreadable after SIGKILL: %v", i+1, err)
+		st, err := store.LoadState(files)
+		if err != nil {
+			t.Fatalf("run %d: state unreadable after SIGKILL: %v", runs, err)
+		}
+		if st.Phase != store.Registered {
+			midway++
 		}
 	}
 
-	cmd := start()
+	// The last run reports to a fake service manager, so that SIGTERM comes
+	// once it is READY, as it would from systemd.
+	notify := listenNotify(t)
+	cmd := exec.Command(bin, "run", "--config", path)
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+notify.LocalAddr().String())
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	creds, err := waitForCredentials(ctx, cfg.StateDirectory, "")
+	awaitNotify(t, notify, "READY=1")
+	creds, err := waitForRegistered(ctx, cfg.StateDirectory)
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	if werr := cmd.Wait(); werr != nil {
 		t.Errorf("daemon did not stop cleanly on SIGTERM: %v", werr)
 	}
+	awaitNotify(t, notify, "STOPPING=1")
 	if err != nil {
 		t.Fatalf("not registered after %d kills: %v", kills, err)
 	}
@@ -91,8 +120,60 @@ func TestSIGKILLAtRandomInstantsNeverLosesTheIdentity(t *testing.T) {
 		}
 	}
 	orphans := len(abandoned)
-	if orphans > kills {
-		t.Fatalf("%d orphaned certificates after %d kills", orphans, kills)
+	if orphans > runs+reprovisions {
+		t.Fatalf("%d abandoned certificates after %d kills and %d reprovisions", orphans, runs, reprovisions)
 	}
-	t.Logf("%d kills, %d orphaned certificates, registered as %s", kills, orphans, creds.ThingName)
+	t.Logf("%d kills (%d mid-provisioning), %d reprovisions, %d abandoned certificates, registered as %s",
+		runs, midway, reprovisions, orphans, creds.ThingName)
+}
+
+// listenNotify is a fake NOTIFY_SOCKET.
+func listenNotify(t *testing.T) *net.UnixConn {
+	t.Helper()
+	addr := &net.UnixAddr{Name: filepath.Join(t.TempDir(), "notify"), Net: "unixgram"}
+	conn, err := net.ListenUnixgram("unixgram", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// awaitNotify reads notifications until one holds want, for at most 30 s.
+func awaitNotify(t *testing.T, conn *net.UnixConn, want string) {
+	t.Helper()
+	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	buf := make([]byte, 4096)
+	for {
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("no %s from the daemon: %v", want, err)
+		}
+		for _, line := range strings.Split(string(buf[:n]), "\n") {
+			if line == want {
+				return
+			}
+		}
+	}
+}
+
+// waitForRegistered waits until the state is registered and credentials.json
+// names the state's certificate (a reprovision keeps the old bundle until the
+// new one is ready).
+func waitForRegistered(ctx context.Context, dir string) (store.Credentials, error) {
+	for {
+		creds, err := waitForCredentials(ctx, dir, "")
+		if err != nil {
+			return creds, err
+		}
+		st, err := store.LoadState(readOnlyDir(dir))
+		if err == nil && st.Phase == store.Registered && st.CertificateID == creds.CertificateID {
+			return creds, nil
+		}
+		select {
+		case <-ctx.Done():
+			return creds, fmt.Errorf("state %s, credentials for %s: %w", st.Phase, creds.CertificateID, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }

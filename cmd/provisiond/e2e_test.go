@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,7 +47,7 @@ func startEmulator(t *testing.T, opts fleetsim.Options, yamlExtra string) (strin
 		t.Fatal(err)
 	}
 	body = regexp.MustCompile(`(?m)^endpoint:.*$`).ReplaceAll(body, []byte("endpoint: "+srv.Addr()))
-	body = append(body, []byte("\n"+yamlExtra)...)
+	body = []byte(overrideYAML(string(body), yamlExtra))
 	if err := os.WriteFile(path, body, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -158,4 +159,27 @@ func TestEndToEndProvisionsAgainstEmulator(t *testing.T) {
 			}
 		})
 	}
+}
+
+// overrideYAML replaces the top-level keys of body that extra sets (a key
+// with its indented block) and appends the rest.
+func overrideYAML(body, extra string) string {
+	var chunks []string
+	for _, line := range strings.Split(extra, "\n") {
+		switch {
+		case strings.TrimSpace(line) == "":
+		case line[0] == ' ' || line[0] == '\t':
+			if len(chunks) > 0 {
+				chunks[len(chunks)-1] += "\n" + line
+			}
+		default:
+			chunks = append(chunks, line)
+		}
+	}
+	for _, chunk := range chunks {
+		key := chunk[:strings.Index(chunk, ":")]
+		body = regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(key)+`:.*(\n[ \t]+.*)*\n?`).ReplaceAllString(body, "")
+		body = strings.TrimRight(body, "\n") + "\n" + chunk + "\n"
+	}
+	return body
 }

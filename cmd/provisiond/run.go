@@ -20,6 +20,9 @@ import (
 
 // cmdRun runs the daemon until SIGTERM or SIGINT.
 func cmdRun(args []string, stderr io.Writer) int {
+	// Catch signals first, so that a SIGTERM during start-up still stops cleanly.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
 	fs, path := newFlags("run", stderr)
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
@@ -39,8 +42,6 @@ func cmdRun(args []string, stderr io.Writer) int {
 	}
 	defer logger.Sync() //nolint:errcheck // nothing to do if the log cannot be flushed
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
 	notify := systemd.NewNotifier(logger)
 	d := &daemon{path: *path, logger: logger, notify: notify}
 	err = d.run(ctx, cfg)
