@@ -2,6 +2,7 @@ package fleetsim
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -96,12 +97,18 @@ func (l *tlsListener) Close(closeClients listeners.CloseFn) {
 // serverTLS builds the TLS configuration: mutual TLS against the emulator's CA, TLS 1.2 or
 // later. With requireALPN the handshake fails unless the client offers x-amzn-mqtt-ca (the
 // port 443 style); otherwise the protocol is agreed when offered and never required.
-func serverTLS(cert tls.Certificate, roots *x509.CertPool, requireALPN bool) *tls.Config {
+func serverTLS(cert tls.Certificate, v *clientVerifier, requireALPN bool) *tls.Config {
 	base := &tls.Config{
 		Certificates: []tls.Certificate{cert},
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-		ClientCAs:    roots,
-		MinVersion:   tls.VersionTLS12,
+		// The chain is verified by v (against the CA, as RequireAndVerifyClientCert
+		// would), which remembers certificates it has verified: a storm of devices
+		// presenting the same claim costs one verification, not one per handshake.
+		ClientAuth:            tls.RequireAnyClientCert,
+		VerifyPeerCertificate: v.verify,
+		MinVersion:            tls.VersionTLS12,
+		// Classical key exchange only, as AWS IoT offers; it also spares the hybrid
+		// post-quantum exchange's cost in storms.
+		CurvePreferences: []tls.CurveID{tls.X25519, tls.CurveP256, tls.CurveP384},
 	}
 	if requireALPN {
 		base.NextProtos = []string{alpnProtocol}
@@ -124,6 +131,66 @@ func serverTLS(cert tls.Certificate, roots *x509.CertPool, requireALPN bool) *tl
 		return nil, nil
 	}
 	return base
+}
+
+// clientVerifier verifies client certificate chains against the CA and remembers the
+// leaves it has verified.
+type clientVerifier struct {
+	roots *x509.CertPool
+	now   func() time.Time
+	mu    sync.RWMutex
+	ok    map[[32]byte]*x509.Certificate
+}
+
+// maxVerified bounds the memory of verified certificates; it is forgotten when full.
+const maxVerified = 1 << 16
+
+func newClientVerifier(roots *x509.CertPool, now func() time.Time) *clientVerifier {
+	return &clientVerifier{roots: roots, now: now, ok: make(map[[32]byte]*x509.Certificate)}
+}
+
+func (v *clientVerifier) verify(raw [][]byte, _ [][]*x509.Certificate) error {
+	if len(raw) == 0 {
+		return errors.New("no client certificate")
+	}
+	key := sha256.Sum256(raw[0])
+	now := v.now()
+	v.mu.RLock()
+	leaf := v.ok[key]
+	v.mu.RUnlock()
+	if leaf != nil {
+		if now.Before(leaf.NotBefore) || now.After(leaf.NotAfter) {
+			return fmt.Errorf("client certificate is not valid at %s", now.UTC().Format(time.RFC3339))
+		}
+		return nil
+	}
+	certs := make([]*x509.Certificate, 0, len(raw))
+	for _, r := range raw {
+		c, err := x509.ParseCertificate(r)
+		if err != nil {
+			return fmt.Errorf("client certificate: %w", err)
+		}
+		certs = append(certs, c)
+	}
+	inter := x509.NewCertPool()
+	for _, c := range certs[1:] {
+		inter.AddCert(c)
+	}
+	if _, err := certs[0].Verify(x509.VerifyOptions{
+		Roots:         v.roots,
+		Intermediates: inter,
+		CurrentTime:   now,
+		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}); err != nil {
+		return err
+	}
+	v.mu.Lock()
+	if len(v.ok) >= maxVerified {
+		clear(v.ok)
+	}
+	v.ok[key] = certs[0]
+	v.mu.Unlock()
+	return nil
 }
 
 // errNoPeer is a connection that reached CONNECT without a recorded client certificate.

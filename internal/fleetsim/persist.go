@@ -107,15 +107,17 @@ func ReadRegistry(dir string) (Registry, error) {
 // flusher writes the registry to disk after changes, coalescing bursts so that a storm
 // of provisioning does not fsync once per device.
 type flusher struct {
-	path   string
-	snap   func() Registry
-	log    *zap.Logger
-	delay  time.Duration
-	kick   chan struct{}
-	stop   chan struct{}
-	done   chan struct{}
-	mu     sync.Mutex // serialises writes
-	closed sync.Once
+	path  string
+	snap  func() Registry
+	log   *zap.Logger
+	delay time.Duration
+	kick  chan struct{}
+	stop  chan struct{}
+	done  chan struct{}
+	mu    sync.Mutex // serialises writes
+	// lastWrite is how long the last save took (read by loop, written under mu by flush).
+	lastWrite time.Duration
+	closed    sync.Once
 }
 
 func newFlusher(path string, snap func() Registry, log *zap.Logger) *flusher {
@@ -148,7 +150,9 @@ func (f *flusher) loop() {
 			return
 		case <-f.kick:
 		}
-		t := time.NewTimer(f.delay)
+		// Wait at least delay, and ten times the last write's duration, so that saving
+		// a large registry takes at most a tenth of the time.
+		t := time.NewTimer(max(f.delay, 10*f.lastWrite))
 		select {
 		case <-f.stop:
 			t.Stop()
@@ -165,11 +169,14 @@ func (f *flusher) loop() {
 func (f *flusher) flush() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	t0 := time.Now()
 	data, err := encodeRegistry(f.snap())
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(f.path, data, 0o644)
+	err = writeFileAtomic(f.path, data, 0o644)
+	f.lastWrite = time.Since(t0)
+	return err
 }
 
 // close stops the loop and writes a final time.

@@ -135,6 +135,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 
 	roots := x509.NewCertPool()
 	roots.AddCert(ca.cert)
+	verifier := newClientVerifier(roots, now)
 	s.broker = mqtt.New(&mqtt.Options{
 		Capabilities: brokerCapabilities(),
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -149,7 +150,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		s.abort()
 		return nil, fmt.Errorf("listen on %s: %w", listen, err)
 	}
-	s.main = &tlsListener{id: "mtls", ln: ln, config: serverTLS(serverCert, roots, false), peers: &s.peers, log: log}
+	s.main = &tlsListener{id: "mtls", ln: ln, config: serverTLS(serverCert, verifier, false), peers: &s.peers, log: log}
 	if err := s.broker.AddListener(s.main); err != nil {
 		_ = ln.Close()
 		s.abort()
@@ -162,7 +163,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			s.abort()
 			return nil, fmt.Errorf("listen on %s: %w", opts.ALPNListen, err)
 		}
-		s.alpn = &tlsListener{id: "alpn", ln: aln, config: serverTLS(serverCert, roots, true), peers: &s.peers, log: log}
+		s.alpn = &tlsListener{id: "alpn", ln: aln, config: serverTLS(serverCert, verifier, true), peers: &s.peers, log: log}
 		if err := s.broker.AddListener(s.alpn); err != nil {
 			_ = ln.Close()
 			_ = aln.Close()

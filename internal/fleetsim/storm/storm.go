@@ -1,0 +1,231 @@
+// Package storm provisions many simulated devices at once against a Fleet Provisioning
+// endpoint (the emulator, started in-process by default), through the device-side client
+// in internal/fleet, and measures throughput and latency.
+package storm
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/provisiond/provisiond/internal/fleet"
+	"github.com/provisiond/provisiond/internal/fleetsim"
+	"go.uber.org/zap"
+)
+
+// Options for Run.
+type Options struct {
+	Dir         string // emulator folder: ca.pem, claim.pem.crt, claim.pem.key (and the emulator itself)
+	Endpoint    string // host:port; "" starts the emulator from Dir in-process on 127.0.0.1:0
+	Devices     int
+	Concurrency int
+	Method      string // csr (default) | create-keys
+	Format      string // json (default) | cbor
+	Template    string // default GatewayTemplate
+	// Prefix makes client IDs and serial numbers unique to this run; "" picks one from the clock.
+	Prefix string
+	Logger *zap.Logger
+}
+
+// Failure is one device that did not provision.
+type Failure struct {
+	Device int
+	Err    error
+}
+
+// Result is what a storm achieved.
+type Result struct {
+	Devices     int
+	Provisioned int
+	Elapsed     time.Duration
+	Latencies   []time.Duration // per provisioned device, sorted
+	Failures    []Failure       // in device order
+}
+
+// Rate is provisioned devices per second.
+func (r Result) Rate() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.Provisioned) / r.Elapsed.Seconds()
+}
+
+// Percentile returns the p-th percentile (0-100) of the latencies, 0 if there are none.
+func (r Result) Percentile(p float64) time.Duration {
+	if len(r.Latencies) == 0 {
+		return 0
+	}
+	i := int(float64(len(r.Latencies))*p/100+0.5) - 1
+	if i < 0 {
+		i = 0
+	}
+	if i >= len(r.Latencies) {
+		i = len(r.Latencies) - 1
+	}
+	return r.Latencies[i]
+}
+
+// Summary is the last line `fleetsim storm` prints, e.g.
+// "provisioned 2000/2000 devices in 1.9s: 1052 devices/s, p50 41ms, p99 160ms".
+func (r Result) Summary() string {
+	return fmt.Sprintf("provisioned %d/%d devices in %.1fs: %.0f devices/s, p50 %dms, p99 %dms",
+		r.Provisioned, r.Devices, r.Elapsed.Seconds(), r.Rate(),
+		r.Percentile(50).Milliseconds(), r.Percentile(99).Milliseconds())
+}
+
+// Run provisions opts.Devices devices, opts.Concurrency at a time. Each device has its own
+// connection, client ID and SerialNumber parameter. Device failures are in the Result;
+// the error is for a storm that could not run at all.
+func Run(ctx context.Context, opts Options) (Result, error) {
+	if opts.Devices < 1 {
+		return Result{}, errors.New("--devices must be at least 1")
+	}
+	if opts.Concurrency < 1 {
+		return Result{}, errors.New("--concurrency must be at least 1")
+	}
+	if opts.Method == "" {
+		opts.Method = "csr"
+	}
+	if opts.Method != "csr" && opts.Method != "create-keys" {
+		return Result{}, fmt.Errorf("--method %q: want csr or create-keys", opts.Method)
+	}
+	if opts.Format == "" {
+		opts.Format = "json"
+	}
+	if opts.Format != "json" && opts.Format != "cbor" {
+		return Result{}, fmt.Errorf("--format %q: want json or cbor", opts.Format)
+	}
+	if opts.Template == "" {
+		opts.Template = fleetsim.DemoTemplate
+	}
+	if opts.Prefix == "" {
+		opts.Prefix = "storm-" + strconv.FormatInt(time.Now().Unix(), 36)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	roots, claim, err := loadClaim(opts.Dir)
+	if err != nil {
+		return Result{}, err
+	}
+	endpoint := opts.Endpoint
+	if endpoint == "" {
+		srv, err := fleetsim.Start(ctx, fleetsim.Options{Dir: opts.Dir, Listen: "127.0.0.1:0", Logger: log.Named("emulator")})
+		if err != nil {
+			return Result{}, err
+		}
+		defer srv.Close()
+		endpoint = srv.Addr()
+	}
+
+	res := Result{Devices: opts.Devices}
+	lat := make([]time.Duration, opts.Devices)
+	errs := make([]error, opts.Devices)
+	next := make(chan int)
+	var wg sync.WaitGroup
+	begin := time.Now()
+	for w := 0; w < opts.Concurrency && w < opts.Devices; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				t0 := time.Now()
+				errs[i] = provision(ctx, opts, endpoint, roots, claim, i, log)
+				lat[i] = time.Since(t0)
+			}
+		}()
+	}
+feed:
+	for i := 0; i < opts.Devices; i++ {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			for j := i; j < opts.Devices; j++ {
+				errs[j] = ctx.Err()
+			}
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	res.Elapsed = time.Since(begin)
+	for i, err := range errs {
+		if err != nil {
+			res.Failures = append(res.Failures, Failure{Device: i, Err: err})
+			continue
+		}
+		res.Provisioned++
+		res.Latencies = append(res.Latencies, lat[i])
+	}
+	sort.Slice(res.Latencies, func(a, b int) bool { return res.Latencies[a] < res.Latencies[b] })
+	return res, nil
+}
+
+// provision runs one device: connect with the claim, get a certificate, register.
+func provision(ctx context.Context, opts Options, endpoint string, roots *x509.CertPool, claim tls.Certificate, i int, log *zap.Logger) error {
+	serial := fmt.Sprintf("%s-%06d", opts.Prefix, i)
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	c, err := fleet.Dial(ctx, fleet.Options{
+		Endpoint:    endpoint,
+		RootCAs:     roots,
+		Certificate: claim,
+		ClientID:    serial,
+		Format:      fleet.Format(opts.Format),
+		Logger:      log,
+	})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	var iss *fleet.Issued
+	if opts.Method == "create-keys" {
+		iss, err = c.CreateKeysAndCertificate(ctx)
+	} else {
+		key, kerr := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if kerr != nil {
+			return kerr
+		}
+		der, kerr := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: serial}}, key)
+		if kerr != nil {
+			return kerr
+		}
+		iss, err = c.CreateCertificateFromCSR(ctx, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}), key)
+	}
+	if err != nil {
+		return err
+	}
+	_, err = c.RegisterThing(ctx, opts.Template, iss.OwnershipToken, map[string]string{"SerialNumber": serial})
+	return err
+}
+
+// loadClaim reads the CA and the claim certificate from an emulator folder.
+func loadClaim(dir string) (*x509.CertPool, tls.Certificate, error) {
+	caPEM, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
+	if err != nil {
+		return nil, tls.Certificate{}, err
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(caPEM) {
+		return nil, tls.Certificate{}, fmt.Errorf("%s: no PEM certificate", filepath.Join(dir, "ca.pem"))
+	}
+	claim, err := tls.LoadX509KeyPair(filepath.Join(dir, "claim.pem.crt"), filepath.Join(dir, "claim.pem.key"))
+	if err != nil {
+		return nil, tls.Certificate{}, fmt.Errorf("load the claim from %s: %w", dir, err)
+	}
+	return roots, claim, nil
+}
