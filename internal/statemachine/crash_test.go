@@ -101,6 +101,9 @@ func (sc crashScenario) checkAfterCrashes(t *testing.T, h *harness, crashes int)
 	if n := h.svc.unregistered(); n > sc.orphans+crashes {
 		t.Errorf("%d certificates left unregistered at the service after %d crashes", n, crashes)
 	}
+	if n := int(h.keyGens.Load()); sc.method == MethodCSR && n > st.Identity {
+		t.Errorf("%d CSR keys generated for %d identities: a saved key was not reused", n, st.Identity)
+	}
 	if sc.reprovision && st.Identity < 2 {
 		t.Errorf("identity %d: the reprovision was lost", st.Identity)
 	}

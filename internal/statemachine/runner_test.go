@@ -160,6 +160,14 @@ func TestSequences(t *testing.T) {
 			if n := h.svc.maxRegisterCallsPerToken(); n != 1 {
 				t.Errorf("RegisterThing called %d times for one token", n)
 			}
+			// A CSR key is made once per identity and reused on retries.
+			wantKeys := int32(0)
+			if tc.method == MethodCSR {
+				wantKeys = int32(st.Identity)
+			}
+			if n := h.keyGens.Load(); n != wantKeys {
+				t.Errorf("%d keys generated, want %d", n, wantKeys)
+			}
 			if st.Attempts != 0 || st.LastError != "" || !st.NextAttemptAt.IsZero() || st.Waiting != "" {
 				t.Errorf("failure bookkeeping not reset: %+v", st)
 			}
