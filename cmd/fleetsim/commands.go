@@ -7,12 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/provisiond/provisiond/internal/fleetsim"
@@ -60,7 +57,7 @@ type multi []string
 func (m *multi) String() string     { return strings.Join(*m, ",") }
 func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
 
-func cmdServe(args []string, stdout, stderr io.Writer) error {
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve")
 	dir := fs.String("dir", "", "folder made by fleetsim init")
 	listen := fs.String("listen", "", "address to listen on (default: the one init recorded)")
@@ -99,8 +96,6 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	defer func() { _ = log.Sync() }()
 	opts.Logger = log
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	srv, err := fleetsim.Start(ctx, opts)
 	if err != nil {
 		return err

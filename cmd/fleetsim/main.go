@@ -7,9 +7,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 )
 
 const usage = `usage:
@@ -20,11 +23,15 @@ const usage = `usage:
 `
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	// SIGINT and SIGTERM stop serve and storm cleanly.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
-// run executes one command and returns the exit code.
-func run(args []string, stdout, stderr io.Writer) int {
+// run executes one command and returns the exit code; ctx ending stops it.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -34,11 +41,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "init":
 		err = cmdInit(args[1:], stdout)
 	case "serve":
-		err = cmdServe(args[1:], stdout, stderr)
+		err = cmdServe(ctx, args[1:], stdout, stderr)
 	case "registry":
 		err = cmdRegistry(args[1:], stdout)
 	case "storm":
-		err = cmdStorm(args[1:], stdout, stderr)
+		err = cmdStorm(ctx, args[1:], stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

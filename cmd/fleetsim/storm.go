@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/provisiond/provisiond/internal/fleetsim/storm"
 )
@@ -15,7 +12,7 @@ import (
 // maxFailuresShown bounds the failure lines printed before the summary.
 const maxFailuresShown = 20
 
-func cmdStorm(args []string, stdout, stderr io.Writer) error {
+func cmdStorm(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := newFlags("storm")
 	dir := fs.String("dir", "", "folder made by fleetsim init (its CA and claim are used)")
 	devices := fs.Int("devices", 0, "number of devices to provision")
@@ -30,8 +27,6 @@ func cmdStorm(args []string, stdout, stderr io.Writer) error {
 	if *dir == "" || *devices < 1 || *concurrency < 1 {
 		return usageError{errors.New("--dir, --devices N (N >= 1) and --concurrency C (C >= 1) are required")}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	res, err := storm.Run(ctx, storm.Options{Dir: *dir, Endpoint: *endpoint, Devices: *devices,
 		Concurrency: *concurrency, Method: *method, Format: *format, Template: *tmpl})
 	if err != nil {
