@@ -2,6 +2,7 @@ package statemachine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -124,17 +125,38 @@ func (r *Runner) tokenAge() (time.Duration, bool) {
 func (r *Runner) abandonCertificate(reason string) error {
 	now := r.clock.Now()
 	r.log.Warn("abandoning the certificate", append(r.fields(), zap.String("reason", reason))...)
-	id := r.st.CertificateID
+	id, keyFile, certFile := r.st.CertificateID, r.st.KeyFile, r.st.CertificateFile
 	err := r.transition(store.Unprovisioned, PointOrphaned, func(s *store.State) {
 		addOrphan(s, id, reason, now)
 		forgetIdentity(s)
 		succeeded(s)
 		s.LastError = reason
 	})
-	if err == nil {
-		r.wait = 0
+	if err != nil {
+		return err
 	}
-	return err
+	r.wait = 0
+	r.removeAbandoned(keyFile, certFile)
+	return nil
+}
+
+// removeAbandoned deletes an abandoned identity's files, so that no unused
+// private key lingers, unless credentials.json names them (it never should:
+// only registered identities are handed over). A crash before this leaves
+// harmless files behind.
+func (r *Runner) removeAbandoned(names ...string) {
+	var handed store.Credentials
+	if data, err := r.files.Read(store.CredentialsFile); err == nil {
+		_ = json.Unmarshal(data, &handed) // unreadable: names nothing
+	}
+	for _, name := range names {
+		if name == "" || r.files.Path(name) == handed.CertificateFile || r.files.Path(name) == handed.PrivateKeyFile {
+			continue
+		}
+		if err := r.files.Remove(name); err != nil {
+			r.log.Warn("cannot remove an abandoned identity file", zap.String("file", r.files.Path(name)), zap.Error(err))
+		}
+	}
 }
 
 // unusableError says the identity's files are missing or do not form a

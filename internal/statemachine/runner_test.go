@@ -157,6 +157,12 @@ func TestSequences(t *testing.T) {
 			if want := 1 + tc.orphans; st.Identity != want {
 				t.Errorf("identity = %d, want %d", st.Identity, want)
 			}
+			// An abandoned identity leaves no private key behind.
+			for n := 1; n < st.Identity; n++ {
+				if h.exists(identityFile(n, keyFileName)) || h.exists(identityFile(n, certFileName)) {
+					t.Errorf("files of abandoned identity %d remain: %v", n, h.files.Names())
+				}
+			}
 			if n := h.svc.maxRegisterCallsPerToken(); n != 1 {
 				t.Errorf("RegisterThing called %d times for one token", n)
 			}

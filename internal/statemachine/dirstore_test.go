@@ -1,0 +1,70 @@
+package statemachine
+
+import (
+	"context"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/provisiond/provisiond/internal/store"
+)
+
+// TestOnDiskHandoff provisions into a real state directory and reads the
+// handoff the way a consumer does, with every check store.ReadCredentials
+// makes.
+func TestOnDiskHandoff(t *testing.T) {
+	for _, method := range []string{MethodCSR, MethodCreateKeys} {
+		t.Run(method, func(t *testing.T) {
+			dir := t.TempDir()
+			rootCA := filepath.Join(dir, "AmazonRootCA1.pem")
+			caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: testCA().cert.Raw})
+			if err := os.WriteFile(rootCA, caPEM, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			files, err := store.OpenDir(filepath.Join(dir, "state"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := newHarness(t, method, true)
+			h.settings.RootCAFile = rootCA
+			notify := newFakeNotifier()
+			r, err := New(h.settings, Deps{Files: files, Dialer: h.svc, Clock: h.clock, Notify: notify,
+				Logger: zaptest.NewLogger(t), Boot: h.clock, Rand: h.rand})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- r.Run(ctx) }()
+			h.notify = notify
+			h.waitStatus("registered as ")
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("Run did not return")
+			}
+			c, err := store.ReadCredentials(files.Path(store.CredentialsFile))
+			if err != nil {
+				t.Fatalf("a consumer cannot use the handoff: %v", err)
+			}
+			if c.ThingName != "thing-1" || c.RootCAFile != rootCA || !filepath.IsAbs(c.PrivateKeyFile) {
+				t.Errorf("credentials %+v", c)
+			}
+			fi, err := os.Stat(c.PrivateKeyFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Mode().Perm() != 0o600 {
+				t.Errorf("private key mode %o, want 600", fi.Mode().Perm())
+			}
+		})
+	}
+}
