@@ -33,6 +33,7 @@ func (h *brokerHook) Provides(b byte) bool {
 		mqtt.OnConnect,
 		mqtt.OnConnectAuthenticate,
 		mqtt.OnACLCheck,
+		mqtt.OnPacketRead,
 		mqtt.OnPublish,
 		mqtt.OnDisconnect,
 	}, []byte{b})
@@ -111,6 +112,17 @@ func (h *brokerHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool 
 		return claimMayUse(topic)
 	}
 	return true
+}
+
+// OnPacketRead refuses QoS 2 publishes as AWS IoT does: it supports QoS 0 and 1 only,
+// and closes the connection of a client that publishes with QoS 2.
+func (h *brokerHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if pk.FixedHeader.Type == packets.Publish && pk.FixedHeader.Qos > 1 {
+		h.s.log.Info("QoS 2 publish: disconnecting", zap.String("clientId", cl.ID), zap.String("topic", pk.TopicName))
+		_ = h.s.broker.DisconnectClient(cl, packets.ErrQosNotSupported)
+		return pk, packets.ErrRejectPacket
+	}
+	return pk, nil
 }
 
 // OnPublish takes the request topics out of the broker: they are answered only to the

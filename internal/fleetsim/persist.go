@@ -150,17 +150,19 @@ func (f *flusher) loop() {
 			return
 		case <-f.kick:
 		}
-		// Wait at least delay, and ten times the last write's duration, so that saving
-		// a large registry takes at most a tenth of the time.
+		// Save at once, so that a single change is on disk quickly (`fleetsim registry`
+		// reads the file); changes during the pause below are saved together after it.
+		if err := f.flush(); err != nil {
+			f.log.Error("cannot save the registry", zap.String("file", f.path), zap.Error(err))
+		}
+		// Pause at least delay, and ten times the last save's duration, so that saving a
+		// large registry during a storm takes at most a tenth of the time.
 		t := time.NewTimer(max(f.delay, 10*f.lastWrite))
 		select {
 		case <-f.stop:
 			t.Stop()
 			return
 		case <-t.C:
-		}
-		if err := f.flush(); err != nil {
-			f.log.Error("cannot save the registry", zap.String("file", f.path), zap.Error(err))
 		}
 	}
 }

@@ -338,3 +338,20 @@ func TestPreProvisioningHookOverridesWin(t *testing.T) {
 		t.Errorf("hook request %+v", got)
 	}
 }
+
+func TestQoS2PublishIsRefused(t *testing.T) {
+	dir := newDir(t)
+	s := start(t, dir, nil)
+	c := rawDial(t, s.Addr(), claimTLS(t, dir))
+	c.connect(4, "qos2", 60)
+	c.publish("$aws/certificates/create/json", 2, []byte(`{}`))
+	for {
+		pk, err := c.read()
+		if err != nil {
+			return // closed, as wanted
+		}
+		if pk.FixedHeader.Type == packets.Pubrec || pk.FixedHeader.Type == packets.Puback {
+			t.Fatalf("QoS 2 publish acknowledged with packet type %d", pk.FixedHeader.Type)
+		}
+	}
+}
