@@ -251,3 +251,40 @@ func TestWatchdogStopsWhenAStepHangs(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestStartingOverKeepsHandedOverFiles moves the state file aside, as the
+// corrupt-state message suggests: the next identity must not overwrite the
+// files the existing credentials.json names.
+func TestStartingOverKeepsHandedOverFiles(t *testing.T) {
+	for _, method := range []string{MethodCSR, MethodCreateKeys} {
+		t.Run(method, func(t *testing.T) {
+			h := newHarness(t, method, true)
+			h.start()
+			h.waitStatus("registered as thing-1")
+			if err := h.stop(); err != nil {
+				t.Fatal(err)
+			}
+			first := h.state()
+			oldKey, _ := h.files.Read(first.KeyFile)
+			oldCert, _ := h.files.Read(first.CertificateFile)
+			if err := h.files.Remove(store.StateFile); err != nil {
+				t.Fatal(err)
+			}
+			h.start()
+			h.waitStatus("registered as thing-2")
+			if err := h.stop(); err != nil {
+				t.Fatal(err)
+			}
+			st := checkRegistered(t, h)
+			if st.Identity != 2 {
+				t.Errorf("identity %d, want 2: number 1 is taken on disk", st.Identity)
+			}
+			if k, _ := h.files.Read(first.KeyFile); string(k) != string(oldKey) {
+				t.Error("the handed-over key was overwritten")
+			}
+			if c, _ := h.files.Read(first.CertificateFile); string(c) != string(oldCert) {
+				t.Error("the handed-over certificate was overwritten")
+			}
+		})
+	}
+}

@@ -148,7 +148,7 @@ func (r *Runner) fields() []zap.Field {
 }
 
 func (r *Runner) crashPoint(point string) {
-	if r.crash != nil {
+	if r.crash != nil && point != "" {
 		r.crash(point)
 	}
 }

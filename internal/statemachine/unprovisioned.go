@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto"
 	"errors"
-	"fmt"
 	"io/fs"
 	"strconv"
 
@@ -186,7 +185,7 @@ func (r *Runner) dial(ctx context.Context) (Session, error) {
 		return nil, err
 	}
 	if s == nil {
-		return nil, fmt.Errorf("dialer returned no session")
+		return nil, errors.New("dialer returned no session")
 	}
 	r.session = s
 	return s, nil
