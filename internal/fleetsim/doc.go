@@ -4,7 +4,22 @@
 // registry of things, certificates and policies persisted to disk, single-use ownership
 // tokens with expiry, provisioning templates (package template), pre-provisioning hooks,
 // rate limits and injectable faults. It answers the six request topics of the API in JSON
-// and CBOR, only to the connection that asked, as the service does.
+// and CBOR, only to the connection that asked and only if it holds a matching
+// subscription, as the service does; request topics are never delivered to subscribers.
+//
+// Where AWS documents nothing, the emulator chooses (see also PROTOCOL.md):
+//   - A claim certificate may publish and subscribe on the provisioning topics of any valid
+//     template name; a name with no template in the folder is answered 404 ResourceNotFound.
+//   - A CONNECT keepalive of 0 becomes 1200 s; 1 to 29 becomes 30 s; above 1200 s is refused.
+//   - Ownership tokens are opaque strings sealed with the folder's token.key; they name their
+//     certificate, so they survive a restart of the emulator. A token stays usable after a
+//     rejected RegisterThing, until it is used or expires.
+//   - A template without an AWS::IoT::Certificate resource activates the certificate.
+//   - A template's inline policy is named after the SHA-256 of its document.
+//   - CreateKeysAndCertificate returns a PKCS#1 RSA-2048 key, generated ahead in a small pool.
+//   - Issued certificates have subject CN=AWS IoT Certificate unless Options.KeepCSRSubject.
+//   - A payload over 128 KB, a QoS 2 publish or a claim publishing outside its policy ends
+//     the connection.
 //
 // The emulator never imports the daemon's packages; the daemon never imports it.
 package fleetsim

@@ -228,7 +228,10 @@ func TestRejections(t *testing.T) {
 		wantRejected(t, "json", call(t, c2, "$aws/provisioning-templates/GatewayTemplate/provision/json",
 			marshal(t, "json", params(iss.CertificateOwnershipToken, nil))), 400, codeInvalidRequest)
 		var ok registered
+		// Unknown fields are tolerated.
+		body := params(iss.CertificateOwnershipToken, map[string]string{"SerialNumber": "0200"})
+		body["clientToken"] = 42
 		wantAccepted(t, "json", call(t, c2, "$aws/provisioning-templates/GatewayTemplate/provision/json",
-			marshal(t, "json", params(iss.CertificateOwnershipToken, map[string]string{"SerialNumber": "0200"}))), &ok)
+			marshal(t, "json", body)), &ok)
 	})
 }
