@@ -1,0 +1,38 @@
+#!/bin/sh
+# boot-test reporter, run inside the booted image by boot-test-report.service:
+# writes /var/lib/boot-test/report-N (N counts boots) as NAME=VALUE lines
+# for run.sh to assert on, then powers the container off.
+set -u
+dir=/var/lib/boot-test
+mkdir -p "$dir"
+n=$(($(ls "$dir" | grep -c '^report-[0-9]*$') + 1))
+state=/var/lib/provisiond
+creds=$state/credentials.json
+
+# json NAME: a string field of credentials.json (minbase has no jq).
+json() { grep -o "\"$1\": *\"[^\"]*\"" "$creds" 2>/dev/null | head -n1 | sed 's/.*: *"\(.*\)"/\1/'; }
+mode() { stat -c '%U %G %a %A' "$1" 2>/dev/null || echo missing; }
+
+{
+	echo "boot_id=$(cat /proc/sys/kernel/random/boot_id)"
+	for p in ActiveState SubState StatusText NRestarts ExecMainStatus; do
+		echo "provisiond.$p=$(systemctl show -P "$p" provisiond.service)"
+	done
+	for p in ActiveState Result ExecMainStatus; do
+		echo "wait-online.$p=$(systemctl show -P "$p" provisiond-wait-online.service)"
+	done
+	echo "state_directory=$(mode "$state")"
+	echo "credentials=$(mode "$creds")"
+	echo "credentials.thingName=$(json thingName)"
+	echo "credentials.certificateId=$(json certificateId)"
+	key=$(json privateKeyFile)
+	echo "privateKey=$(mode "${key:-/nonexistent}")"
+	wr=$(find "$state" -perm -o+r -type f 2>/dev/null | tr '\n' ' ')
+	echo "world_readable_files=${wr:-none}"
+	keys=$(find "$state" -type f \( -name '*.key' -o -name '*key*.pem' \) -perm /o+rwx 2>/dev/null | tr '\n' ' ')
+	echo "world_accessible_keys=${keys:-none}"
+	echo "status=$(provisiond status 2>&1 | tr '\n' ' ')"
+} >"$dir/report-$n.tmp" 2>&1
+mv "$dir/report-$n.tmp" "$dir/report-$n"
+sync
+systemctl --no-block poweroff
