@@ -1,0 +1,82 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/provisiond/provisiond/internal/config"
+	"github.com/provisiond/provisiond/internal/fleetsim"
+	"github.com/provisiond/provisiond/internal/store"
+)
+
+// While the daemon runs registered: a removed credentials.json comes back,
+// and `provisiond reprovision` gets a new identity without a restart.
+func TestRunningDaemonRestoresHandoffAndReprovisions(t *testing.T) {
+	path, _ := startEmulator(t, fleetsim.Options{}, fastRetry)
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		d := &daemon{path: path, logger: zaptest.NewLogger(t)}
+		done <- d.run(ctx, cfg)
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("daemon stopped with %v", err)
+		}
+	}()
+	wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer wcancel()
+	first, err := waitForRegistered(wctx, cfg.StateDirectory)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	credsPath := filepath.Join(cfg.StateDirectory, store.CredentialsFile)
+	if err := os.Remove(credsPath); err != nil {
+		t.Fatal(err)
+	}
+	restored, err := waitForCredentials(wctx, cfg.StateDirectory, "")
+	if err != nil {
+		t.Fatalf("credentials.json not restored: %v", err)
+	}
+	if restored.CertificateID != first.CertificateID {
+		t.Fatalf("restored bundle names %s, want %s", restored.CertificateID, first.CertificateID)
+	}
+
+	var out, errOut bytes.Buffer
+	if code := runCLI([]string{"reprovision", "--wait", "20s", "--config", path}, &out, &errOut); code != 0 {
+		t.Fatalf("reprovision exit %d: %s", code, errOut.String())
+	}
+	second, err := waitForRegistered(wctx, cfg.StateDirectory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.CertificateID == first.CertificateID || second.CertificateFile == first.CertificateFile {
+		t.Fatalf("reprovision kept the identity: %+v", second)
+	}
+	if _, err := os.Stat(first.CertificateFile); err != nil {
+		t.Fatalf("the old identity's files must stay for readers of the old bundle: %v", err)
+	}
+	st, err := store.LoadState(readOnlyDir(cfg.StateDirectory))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recorded bool
+	for _, o := range st.Orphans {
+		recorded = recorded || o.CertificateID == first.CertificateID
+	}
+	if !recorded {
+		t.Fatalf("the old certificate is not recorded as abandoned: %+v", st.Orphans)
+	}
+}
