@@ -3,6 +3,7 @@ package statemachine
 import (
 	"context"
 	"encoding/pem"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -17,8 +18,12 @@ import (
 // handoff the way a consumer does, with every check store.ReadCredentials
 // makes.
 func TestOnDiskHandoff(t *testing.T) {
-	for _, method := range []string{MethodCSR, MethodCreateKeys} {
-		t.Run(method, func(t *testing.T) {
+	for _, tc := range []struct {
+		method  string
+		refused bool // the first token is refused: identity 1 is abandoned
+	}{{MethodCSR, false}, {MethodCreateKeys, false}, {MethodCSR, true}} {
+		method := tc.method
+		t.Run(fmt.Sprintf("%s refused=%v", method, tc.refused), func(t *testing.T) {
 			dir := t.TempDir()
 			rootCA := filepath.Join(dir, "AmazonRootCA1.pem")
 			caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: testCA().cert.Raw})
@@ -31,6 +36,9 @@ func TestOnDiskHandoff(t *testing.T) {
 			}
 			h := newHarness(t, method, true)
 			h.settings.RootCAFile = rootCA
+			if tc.refused {
+				h.svc.fail("register", errToken)
+			}
 			notify := newFakeNotifier()
 			r, err := New(h.settings, Deps{Files: files, Dialer: h.svc, Clock: h.clock, Notify: notify,
 				Logger: zaptest.NewLogger(t), Boot: h.clock, Rand: h.rand})
@@ -54,6 +62,11 @@ func TestOnDiskHandoff(t *testing.T) {
 			c, err := store.ReadCredentials(files.Path(store.CredentialsFile))
 			if err != nil {
 				t.Fatalf("a consumer cannot use the handoff: %v", err)
+			}
+			if tc.refused {
+				if _, err := os.Stat(filepath.Join(dir, "state", "identities", "1")); !os.IsNotExist(err) {
+					t.Errorf("the abandoned identity's folder remains: %v", err)
+				}
 			}
 			if c.ThingName != "thing-1" || c.RootCAFile != rootCA || !filepath.IsAbs(c.PrivateKeyFile) {
 				t.Errorf("credentials %+v", c)

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	"path"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -149,12 +151,21 @@ func (r *Runner) removeAbandoned(names ...string) {
 	if data, err := r.files.Read(store.CredentialsFile); err == nil {
 		_ = json.Unmarshal(data, &handed) // unreadable: names nothing
 	}
+	folders := map[string]bool{}
 	for _, name := range names {
 		if name == "" || r.files.Path(name) == handed.CertificateFile || r.files.Path(name) == handed.PrivateKeyFile {
 			continue
 		}
 		if err := r.files.Remove(name); err != nil {
 			r.log.Warn("cannot remove an abandoned identity file", zap.String("file", r.files.Path(name)), zap.Error(err))
+			continue
+		}
+		folders[path.Dir(name)] = true
+	}
+	for folder := range folders {
+		if strings.HasPrefix(folder, "identities/") {
+			// Fails harmlessly if something else is still in it.
+			_ = r.files.Remove(folder)
 		}
 	}
 }
