@@ -196,7 +196,7 @@ func (r *Runner) sleep(ctx context.Context) bool {
 			return false
 		case <-fire:
 		case <-r.kick:
-			r.log.Info("retrying now: configuration changed", r.fields()...)
+			r.log.Info("retrying now: the config or claim files changed", r.fields()...)
 		case <-r.reprovision:
 		case <-r.handoff:
 			if !r.serveRequestFile() {
