@@ -155,6 +155,7 @@ func (d *daemon) newRunner(cfg *config.Config) (*statemachine.Runner, error) {
 	settings := statemachine.Settings{
 		Method:           cfg.CertificateMethod,
 		KeyType:          cfg.KeyType,
+		CommonName:       clientID,
 		Template:         cfg.Template.Name,
 		Parameters:       params,
 		Endpoint:         cfg.Endpoint,
