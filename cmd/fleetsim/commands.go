@@ -64,6 +64,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	alpn := fs.String("alpn-listen", "", "optional second listener that requires ALPN x-amzn-mqtt-ca")
 	ttl := fs.Duration("token-ttl", time.Hour, "ownership token lifetime")
 	logLevel := fs.String("log-level", "info", "debug|info|warn|error")
+	keepSubject := fs.Bool("keep-csr-subject", false, "keep the CSR's subject in issued certificates (default: CN=AWS IoT Certificate)")
 	var faults, rates multi
 	fs.Var(&faults, "fault", "OPERATION:ACTION[:COUNT] (repeatable)")
 	fs.Var(&rates, "rate", "OPERATION=REQUESTS_PER_SECOND (repeatable)")
@@ -73,7 +74,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *dir == "" {
 		return usageError{errors.New("--dir is required")}
 	}
-	opts := fleetsim.Options{Dir: *dir, Listen: *listen, ALPNListen: *alpn, TokenTTL: *ttl, Rates: map[string]float64{}}
+	opts := fleetsim.Options{Dir: *dir, Listen: *listen, ALPNListen: *alpn, TokenTTL: *ttl, Rates: map[string]float64{},
+		KeepCSRSubject: *keepSubject}
 	for _, spec := range faults {
 		f, err := fleetsim.ParseFault(spec)
 		if err != nil {

@@ -17,7 +17,8 @@ import (
 
 const usage = `usage:
   fleetsim init --dir D [--listen HOST:PORT]
-  fleetsim serve --dir D [--listen HOST:PORT] [--alpn-listen HOST:PORT] [--token-ttl D] [--fault SPEC]... [--rate OP=N]... [--log-level L]
+  fleetsim serve --dir D [--listen HOST:PORT] [--alpn-listen HOST:PORT] [--token-ttl D] [--fault SPEC]... [--rate OP=N]...
+                 [--keep-csr-subject] [--log-level L]
   fleetsim registry --dir D
   fleetsim storm --dir D --devices N --concurrency C [--method csr|create-keys] [--format json|cbor] [--endpoint HOST:PORT]
 `

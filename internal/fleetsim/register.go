@@ -23,7 +23,7 @@ func (s *Server) registerThing(cl *mqtt.Client, ci *clientInfo, req requestTopic
 	if r.CertificateOwnershipToken == "" {
 		return nil, errorf(400, codeInvalidToken, "Certificate ownership token cannot be empty.")
 	}
-	tpl, ok := s.templates[req.template]
+	tpl, ok := s.templates.get(req.template, s.now())
 	if !ok {
 		return nil, errorf(404, codeNotFound, "Template %s does not exist.", req.template)
 	}

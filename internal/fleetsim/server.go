@@ -31,7 +31,7 @@ type Server struct {
 	secret    []byte
 	reg       *registry
 	flush     *flusher
-	templates map[string]*tmplEntry
+	templates *templateSet
 	faults    *faultSet
 	rates     map[operation]*bucket
 	keys      *keyPool
@@ -88,7 +88,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load the registry: %w", err)
 	}
-	tmpls, err := loadTemplates(filepath.Join(opts.Dir, templatesDir))
+	tmpls, err := newTemplateSet(filepath.Join(opts.Dir, templatesDir), log, now())
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +176,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		_ = s.Close()
 		return nil, err
 	}
-	log.Info("fleetsim listening", zap.String("address", s.Addr()), zap.Int("templates", len(tmpls)))
+	log.Info("fleetsim listening", zap.String("address", s.Addr()), zap.Int("templates", tmpls.len()))
 	return s, nil
 }
 

@@ -71,3 +71,17 @@ func TestRegistrySurvivesRestart(t *testing.T) {
 	d := dial(t, s2.Addr(), deviceTLS(t, dir, key, iss.CertificatePEM), "gw-0042")
 	d.Disconnect(0)
 }
+
+func TestKeepCSRSubject(t *testing.T) {
+	dir := newDir(t)
+	s := start(t, dir, func(o *Options) { o.KeepCSRSubject = true })
+	c := dial(t, s.Addr(), claimTLS(t, dir), "keep")
+	_, csr := newCSR(t) // subject CN=device
+	var iss issued
+	wantAccepted(t, "json", call(t, c, "$aws/certificates/create-from-csr/json",
+		marshal(t, "json", map[string]string{"certificateSigningRequest": csr})), &iss)
+	cert, err := parseCertPEM([]byte(iss.CertificatePEM))
+	if err != nil || cert.Subject.CommonName != "device" {
+		t.Fatalf("subject %v, %v", cert.Subject, err)
+	}
+}
