@@ -22,6 +22,12 @@ arches=${ARCHES:-amd64 arm64 armhf}
 
 say() { printf 'deb: %s\n' "$*" >&2; }
 die() { say "FAIL: $*"; exit 1; }
+# apt_install PKG...: quietly, refreshing the package lists once if needed.
+apt_install() {
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get install -y -qq "$@" >/dev/null 2>&1 ||
+		{ apt-get update -qq && apt-get install -y -qq "$@" >/dev/null; }
+}
 
 version=$(tr -d ' \n' <"$pkg/VERSION")
 [[ $version =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "$pkg/VERSION: want MAJOR.MINOR.PATCH, got '$version'"
@@ -86,7 +92,7 @@ done
 if [[ ${LINTIAN:-1} != 0 ]]; then
 	if ! command -v lintian >/dev/null; then
 		say "installing lintian"
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lintian >/dev/null
+		apt_install lintian
 	fi
 	say "lintian"
 	debs=()
@@ -95,6 +101,15 @@ if [[ ${LINTIAN:-1} != 0 ]]; then
 	done
 	# --fail-on warning also fails on errors; info and pedantic tags are shown.
 	lintian --fail-on error,warning --display-info "${debs[@]}" || die "lintian"
+fi
+
+# The units' hardening, as systemd itself scores it: exposure 2.0 at most.
+if command -v systemd-analyze >/dev/null; then
+	for unit in provisiond.service provisiond-wait-online.service; do
+		systemd-analyze security --offline=yes --threshold=20 "$pkg/systemd/$unit" >"$build/security-$unit.txt" 2>&1 ||
+			{ cat "$build/security-$unit.txt" >&2; die "$unit: exposure above 2.0"; }
+		say "$(tail -n1 "$build/security-$unit.txt")"
+	done
 fi
 
 if [[ ${QEMU_SMOKE:-1} != 0 ]]; then

@@ -30,7 +30,9 @@ for arch in "$@"; do
 done
 if ((need_qemu)); then
 	say "installing qemu-user-static"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user-static >/dev/null
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get install -y -qq qemu-user-static >/dev/null 2>&1 ||
+		{ apt-get update -qq && apt-get install -y -qq qemu-user-static >/dev/null; }
 fi
 
 work=$(mktemp -d)
