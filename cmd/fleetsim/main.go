@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 )
 
@@ -24,6 +25,11 @@ const usage = `usage:
 `
 
 func main() {
+	// The emulator's heap is small and its work allocation-heavy (TLS, x509): collecting
+	// less often buys throughput in storms for little memory, unless GOGC says otherwise.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
 	// SIGINT and SIGTERM stop serve and storm cleanly.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)

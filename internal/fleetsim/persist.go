@@ -155,9 +155,9 @@ func (f *flusher) loop() {
 		if err := f.flush(); err != nil {
 			f.log.Error("cannot save the registry", zap.String("file", f.path), zap.Error(err))
 		}
-		// Pause at least delay, and ten times the last save's duration, so that saving a
-		// large registry during a storm takes at most a tenth of the time.
-		t := time.NewTimer(max(f.delay, 10*f.lastWrite))
+		// Pause at least delay, and twenty times the last save's duration, so that saving
+		// a large registry during a storm takes at most a twentieth of the time.
+		t := time.NewTimer(max(f.delay, 20*f.lastWrite))
 		select {
 		case <-f.stop:
 			t.Stop()
