@@ -38,7 +38,6 @@ type tlsListener struct {
 // peer is the verified client certificate of one TLS connection.
 type peer struct {
 	certID string
-	cert   *x509.Certificate
 }
 
 func (l *tlsListener) ID() string              { return l.id }
@@ -76,8 +75,7 @@ func (l *tlsListener) serveConn(raw net.Conn, establish listeners.EstablishFn) {
 		_ = conn.Close()
 		return
 	}
-	leaf := state.PeerCertificates[0]
-	l.peers.Store(conn, &peer{certID: certificateID(leaf.Raw), cert: leaf})
+	l.peers.Store(conn, &peer{certID: certificateID(state.PeerCertificates[0].Raw)})
 	defer l.peers.Delete(conn)
 	// The broker replaces this deadline with the keepalive once CONNECT is accepted.
 	_ = conn.SetDeadline(time.Now().Add(handshakeTimeout))

@@ -52,8 +52,12 @@ type Server struct {
 	closeErr  error
 }
 
-// Start loads the folder and accepts connections before it returns.
+// Start loads the folder and accepts connections before it returns. The server runs until
+// Close, whatever becomes of ctx (callers commonly bound only the start with it).
 func Start(ctx context.Context, opts Options) (*Server, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if opts.Dir == "" {
 		return nil, errors.New("fleetsim: Options.Dir is empty")
 	}
