@@ -2,12 +2,14 @@
 # make boot-test: a real first boot of the provisiond .deb under systemd.
 #
 # Builds (or reuses) a Debian bookworm minbase image with mmdebstrap, installs
-# dist/provisiond_*.deb into a copy of it offline with chroot dpkg -i, points
-# it at a fleetsim on the host's loopback, and boots it twice with
-# systemd-nspawn. It asserts, from inside (a reporter unit ordered after
+# dist/provisiond_*.deb into a copy of it offline with chroot dpkg -i, and
+# boots it with systemd-nspawn: once as shipped (the service must stop with
+# 78 and not loop), then twice pointed at a fleetsim on the host's loopback.
+# It asserts, from inside (a reporter unit ordered after
 # provisiond-wait-online.service) and from the host (journalctl -D), that the
-# device provisions at first boot and keeps the same identity at the second,
-# then purges the package. Needs root. Exits non-zero on any failure.
+# device provisions at its first configured boot and keeps the same identity
+# at the next, then purges the package. Needs root. Exits non-zero on any
+# failure.
 #
 # Environment:
 #   BOOT_TEST_CACHE=/var/cache/provisiond-boot-test   image cache
@@ -164,64 +166,11 @@ rm "$img/tmp/provisiond.deb"
 	die "dpkg -i did not enable provisiond.service"
 say "installed $(basename "$deb") offline; provisiond.service enabled"
 
-# --- fleetsim on the host's loopback ----------------------------------------
-# The host runs the emulator from its own package, so that .deb is used too.
-dpkg-deb -x "$simdeb" "$work/fleetsim-pkg"
-fleetsim=$work/fleetsim-pkg/usr/bin/fleetsim
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$fleetsim" init --dir "$sim" --listen "127.0.0.1:$port" >/dev/null
-endpoint=$(sed -n 's/^endpoint:[[:space:]]*//p' "$sim/provisiond.yaml")
-[[ $endpoint == "127.0.0.1:$port" ]] || die "fleetsim init wrote endpoint '$endpoint', want 127.0.0.1:$port"
-
-faults=()
-for f in ${FLEETSIM_FAULTS:-}; do faults+=(--fault "$f"); done
-"$fleetsim" serve --dir "$sim" "${faults[@]}" >"$work/fleetsim.log" 2>&1 &
-fleetsim_pid=$!
-for _ in $(seq 1 100); do
-	grep -q "^listening on " "$work/fleetsim.log" && break
-	kill -0 "$fleetsim_pid" 2>/dev/null || die "fleetsim serve exited: $(cat "$work/fleetsim.log")"
-	sleep 0.1
-done
-grep -q "^listening on " "$work/fleetsim.log" || die "fleetsim serve did not start listening"
-say "fleetsim: $(grep -m1 '^listening on ' "$work/fleetsim.log")"
-
-# --- the device's configuration ---------------------------------------------
-etc=$img/etc/provisiond
-cp "$sim/ca.pem" "$etc/ca.pem"
-cp "$sim/claim.pem.crt" "$etc/claim.pem.crt"
-cp "$sim/claim.pem.key" "$etc/claim.pem.key"
-cat >"$etc/config.yaml" <<EOF
-# boot-test: a device of the fleetsim on the host's loopback.
-endpoint: $endpoint
-root_ca: ca.pem
-claim:
-  certificate: claim.pem.crt
-  private_key: claim.pem.key
-template:
-  name: GatewayTemplate
-  parameters:
-    SerialNumber: "\${machine_id}"
-payload_format: json
-certificate_method: csr
-key_type: ec-p256
-state_directory: /var/lib/provisiond
-EOF
-in_root chown root:provisiond /etc/provisiond/claim.pem.key
-chmod 0640 "$etc/claim.pem.key"
-in_root provisiond check --config /etc/provisiond/config.yaml >/dev/null ||
-	die "provisiond check rejects the boot-test config"
-thing=gw-$machine_id
-
 # --- the reporter, inside the image -----------------------------------------
 install -m 0755 "$here/report.sh" "$img/usr/local/sbin/boot-test-report"
 install -m 0644 "$here/boot-test-report.service" "$img/etc/systemd/system/boot-test-report.service"
 ln -sf /etc/systemd/system/boot-test-report.service \
 	"$img/etc/systemd/system/multi-user.target.wants/boot-test-report.service"
-
-registry_certs() {
-	"$fleetsim" registry --dir "$sim" |
-		python3 -c 'import json,sys; print(len(json.load(sys.stdin)["certificates"]))'
-}
 
 # boot N: boots the image until the reporter powers it off.
 boot() {
@@ -299,29 +248,97 @@ check_boot() {
 # writes it (no dashes).
 boot_id_of() { field boot_id "$img/var/lib/boot-test/report-$1" | tr -d -; }
 
-# --- first boot -------------------------------------------------------------
-certs0=$(registry_certs)
+# --- boot 1: not yet configured ---------------------------------------------
+# The packaged example config names claim files that are not there: the
+# service must stop with 78 (EX_CONFIG), not be restarted, and the boot must
+# go on.
 boot 1
-check_boot 1
-cert1=$(field credentials.certificateId "$img/var/lib/boot-test/report-1")
-status1=$(field provisiond.StatusText "$img/var/lib/boot-test/report-1")
-key1=$(field privateKey "$img/var/lib/boot-test/report-1" | cut -d' ' -f1-3)
-[[ -n $cert1 ]] || die "boot 1: no certificateId in credentials.json"
-certs1=$(registry_certs)
-((certs1 > certs0)) || die "boot 1: fleetsim issued no certificate ($certs0 before, $certs1 after)"
-say "boot 1: provisioned as $thing, certificate $cert1 (fleetsim: $certs0 → $certs1 certificates)"
+r1=$img/var/lib/boot-test/report-1
+sed "s/^/  [inside, boot 1] /" "$r1" >&2
+[[ $(field provisiond.ActiveState "$r1") == failed && $(field provisiond.ExecMainStatus "$r1") == 78 ]] ||
+	die "boot 1 (unconfigured): provisiond.service is $(field provisiond.ActiveState "$r1") with status $(field provisiond.ExecMainStatus "$r1"), want failed with 78"
+[[ $(field provisiond.NRestarts "$r1") == 0 ]] ||
+	die "boot 1 (unconfigured): provisiond.service was restarted $(field provisiond.NRestarts "$r1") times despite RestartPreventExitStatus=78"
+[[ $(field wait-online.ActiveState "$r1") != active ]] ||
+	die "boot 1 (unconfigured): provisiond-wait-online.service is active without an identity"
+say "boot 1 (unconfigured): provisiond.service failed with 78 and was not restarted; provisiond-wait-online.service not active; the boot went on"
 
-# --- second boot: the identity survives, nothing new is issued --------------
+# --- fleetsim on the host's loopback ----------------------------------------
+# The host runs the emulator from its own package, so that .deb is used too.
+dpkg-deb -x "$simdeb" "$work/fleetsim-pkg"
+fleetsim=$work/fleetsim-pkg/usr/bin/fleetsim
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$fleetsim" init --dir "$sim" --listen "127.0.0.1:$port" >/dev/null
+endpoint=$(sed -n 's/^endpoint:[[:space:]]*//p' "$sim/provisiond.yaml")
+[[ $endpoint == "127.0.0.1:$port" ]] || die "fleetsim init wrote endpoint '$endpoint', want 127.0.0.1:$port"
+
+faults=()
+for f in ${FLEETSIM_FAULTS:-}; do faults+=(--fault "$f"); done
+"$fleetsim" serve --dir "$sim" "${faults[@]}" >"$work/fleetsim.log" 2>&1 &
+fleetsim_pid=$!
+for _ in $(seq 1 100); do
+	grep -q "^listening on " "$work/fleetsim.log" && break
+	kill -0 "$fleetsim_pid" 2>/dev/null || die "fleetsim serve exited: $(cat "$work/fleetsim.log")"
+	sleep 0.1
+done
+grep -q "^listening on " "$work/fleetsim.log" || die "fleetsim serve did not start listening"
+
+registry_certs() {
+	"$fleetsim" registry --dir "$sim" |
+		python3 -c 'import json,sys; print(len(json.load(sys.stdin)["certificates"]))'
+}
+say "fleetsim: $(grep -m1 '^listening on ' "$work/fleetsim.log")"
+
+# --- the device's configuration ---------------------------------------------
+etc=$img/etc/provisiond
+cp "$sim/ca.pem" "$etc/ca.pem"
+cp "$sim/claim.pem.crt" "$etc/claim.pem.crt"
+cp "$sim/claim.pem.key" "$etc/claim.pem.key"
+cat >"$etc/config.yaml" <<EOF
+# boot-test: a device of the fleetsim on the host's loopback.
+endpoint: $endpoint
+root_ca: ca.pem
+claim:
+  certificate: claim.pem.crt
+  private_key: claim.pem.key
+template:
+  name: GatewayTemplate
+  parameters:
+    SerialNumber: "\${machine_id}"
+payload_format: json
+certificate_method: csr
+key_type: ec-p256
+state_directory: /var/lib/provisiond
+EOF
+in_root chown root:provisiond /etc/provisiond/claim.pem.key
+chmod 0640 "$etc/claim.pem.key"
+in_root provisiond check --config /etc/provisiond/config.yaml >/dev/null ||
+	die "provisiond check rejects the boot-test config"
+thing=gw-$machine_id
+
+# --- boot 2: the first boot with a configuration ----------------------------
+certs0=$(registry_certs)
 boot 2
 check_boot 2
-cert2=$(field credentials.certificateId "$img/var/lib/boot-test/report-2")
-[[ $cert2 == "$cert1" ]] || die "boot 2: certificateId changed from $cert1 to $cert2"
+cert1=$(field credentials.certificateId "$img/var/lib/boot-test/report-2")
+status1=$(field provisiond.StatusText "$img/var/lib/boot-test/report-2")
+key1=$(field privateKey "$img/var/lib/boot-test/report-2" | cut -d' ' -f1-3)
+[[ -n $cert1 ]] || die "boot 2: no certificateId in credentials.json"
+certs1=$(registry_certs)
+((certs1 > certs0)) || die "boot 2: fleetsim issued no certificate ($certs0 before, $certs1 after)"
+say "boot 2: provisioned as $thing, certificate $cert1 (fleetsim: $certs0 → $certs1 certificates)"
+
+# --- boot 3: the identity survives, nothing new is issued -------------------
+boot 3
+check_boot 3
+cert2=$(field credentials.certificateId "$img/var/lib/boot-test/report-3")
+[[ $cert2 == "$cert1" ]] || die "boot 3: certificateId changed from $cert1 to $cert2"
 certs2=$(registry_certs)
-[[ $certs2 == "$certs1" ]] || die "boot 2: fleetsim issued certificates again ($certs1 → $certs2)"
-pending=$(journalctl -D "$img/var/log/journal" --no-pager -o json _BOOT_ID="$(boot_id_of 2)" \
+[[ $certs2 == "$certs1" ]] || die "boot 3: fleetsim issued certificates again ($certs1 → $certs2)"
+pending=$(journalctl -D "$img/var/log/journal" --no-pager -o json _BOOT_ID="$(boot_id_of 3)" \
 	_SYSTEMD_UNIT=provisiond.service PROVISIOND_STATE=cert-pending 2>/dev/null | wc -l)
-((pending == 0)) || die "boot 2: the daemon went through cert-pending again"
-say "boot 2: still registered with certificate $cert2; fleetsim still has $certs2 certificates"
+((pending == 0)) || die "boot 3: the daemon went through cert-pending again"
+say "boot 3: still registered with certificate $cert2; fleetsim still has $certs2 certificates"
 
 # --- purge decommissions the device -----------------------------------------
 in_root dpkg --purge provisiond >"$work/dpkg-purge.log" 2>&1 ||
@@ -329,4 +346,4 @@ in_root dpkg --purge provisiond >"$work/dpkg-purge.log" 2>&1 ||
 [[ ! -e $img/var/lib/provisiond ]] || die "dpkg --purge left /var/lib/provisiond (the device identity)"
 say "purge: /var/lib/provisiond and the device key are gone"
 
-say "PASS in $((SECONDS - started))s: $(basename "$deb"), installed offline into Debian bookworm and booted with systemd-nspawn, was enabled and provisioned at first boot against fleetsim (provisiond.service active with no restart, StatusText '$status1', provisiond-wait-online.service succeeded, credentials.json for $thing owned by provisiond in a 0750 folder, private key $key1, PROVISIOND_STATE=registered with THING_NAME in the journal); a second boot kept certificate ${cert1:0:12}… and fleetsim issued no new one ($certs1 certificates before and after); dpkg -r kept the identity, dpkg --purge deleted it and left no files or dangling links"
+say "PASS in $((SECONDS - started))s: $(basename "$deb"), installed offline into Debian bookworm and booted with systemd-nspawn, was enabled, stopped with 78 and no restart while unconfigured, and provisioned at its first configured boot against fleetsim (provisiond.service active with no restart, StatusText '$status1', provisiond-wait-online.service succeeded, credentials.json for $thing owned by provisiond in a 0750 folder, private key $key1, PROVISIOND_STATE=registered with THING_NAME in the journal); the next boot kept certificate ${cert1:0:12}… and fleetsim issued no new one ($certs1 certificates before and after); dpkg -r kept the identity, dpkg --purge deleted it and left no files or dangling links"
