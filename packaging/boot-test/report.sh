@@ -13,9 +13,23 @@ creds=$state/credentials.json
 json() { grep -o "\"$1\": *\"[^\"]*\"" "$creds" 2>/dev/null | head -n1 | sed 's/.*: *"\(.*\)"/\1/'; }
 mode() { stat -c '%U %G %a %A' "$1" 2>/dev/null || echo missing; }
 
+# Optional steps for this boot, set by run.sh in /etc/boot-test.conf:
+# LINGER=SECONDS stays up that long first (to see the watchdog fed),
+# REPROVISION=1 asks the running daemon for a new identity.
+LINGER=0
+REPROVISION=0
+[ -f /etc/boot-test.conf ] && . /etc/boot-test.conf
+
 {
 	echo "boot_id=$(cat /proc/sys/kernel/random/boot_id)"
-	for p in ActiveState SubState StatusText NRestarts ExecMainStatus; do
+	if [ "$LINGER" -gt 0 ]; then
+		echo "linger_from_usec=$(systemctl show -P ExecMainStartTimestampMonotonic boot-test-report.service)"
+		sleep "$LINGER"
+	fi
+	if [ "$REPROVISION" = 1 ]; then
+		echo "reprovision=$(provisiond reprovision --wait 60s 2>&1 | tr '\n' ' ')"
+	fi
+	for p in ActiveState SubState StatusText NRestarts ExecMainStatus WatchdogUSec WatchdogTimestampMonotonic; do
 		echo "provisiond.$p=$(systemctl show -P "$p" provisiond.service)"
 	done
 	for p in ActiveState Result ExecMainStatus; do

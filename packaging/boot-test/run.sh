@@ -329,8 +329,21 @@ certs1=$(registry_certs)
 say "boot 2: provisioned as $thing, certificate $cert1 (fleetsim: $certs0 → $certs1 certificates)"
 
 # --- boot 3: the identity survives, nothing new is issued -------------------
+# This boot also stays up a few seconds with a 2 s watchdog, which the idle,
+# registered daemon must keep feeding.
+mkdir -p "$img/etc/systemd/system/provisiond.service.d"
+printf '[Service]\nWatchdogSec=2s\n' >"$img/etc/systemd/system/provisiond.service.d/boot-test-watchdog.conf"
+echo LINGER=6 >"$img/etc/boot-test.conf"
 boot 3
 check_boot 3
+r3=$img/var/lib/boot-test/report-3
+[[ $(field provisiond.WatchdogUSec "$r3") == 2s ]] ||
+	die "boot 3: WatchdogUSec is '$(field provisiond.WatchdogUSec "$r3")', want 2s from the drop-in"
+wd=$(field provisiond.WatchdogTimestampMonotonic "$r3")
+from=$(field linger_from_usec "$r3")
+((wd > from + 3000000)) ||
+	die "boot 3: no watchdog ping during the last 3 s of 6 idle seconds (last ping at ${wd}us, idle from ${from}us)"
+say "boot 3: idle for 6 s under WatchdogSec=2s: still active, no restart, last ping $(((wd - from) / 1000)) ms into the idle time"
 cert2=$(field credentials.certificateId "$img/var/lib/boot-test/report-3")
 [[ $cert2 == "$cert1" ]] || die "boot 3: certificateId changed from $cert1 to $cert2"
 certs2=$(registry_certs)
@@ -340,10 +353,23 @@ pending=$(journalctl -D "$img/var/log/journal" --no-pager -o json _BOOT_ID="$(bo
 ((pending == 0)) || die "boot 3: the daemon went through cert-pending again"
 say "boot 3: still registered with certificate $cert2; fleetsim still has $certs2 certificates"
 
+# --- boot 4: reprovision asks the running daemon for a new identity ---------
+rm "$img/etc/systemd/system/provisiond.service.d/boot-test-watchdog.conf"
+echo REPROVISION=1 >"$img/etc/boot-test.conf"
+boot 4
+check_boot 4
+r4=$img/var/lib/boot-test/report-4
+cert4=$(field credentials.certificateId "$r4")
+[[ -n $cert4 && $cert4 != "$cert1" ]] ||
+	die "boot 4: provisiond reprovision left certificate ${cert4:-none} ($(field reprovision "$r4"))"
+certs4=$(registry_certs)
+((certs4 == certs2 + 1)) || die "boot 4: fleetsim went from $certs2 to $certs4 certificates on one reprovision"
+say "boot 4: provisiond reprovision moved the running daemon to certificate ${cert4:0:12}… (fleetsim: $certs2 → $certs4)"
+
 # --- purge decommissions the device -----------------------------------------
 in_root dpkg --purge provisiond >"$work/dpkg-purge.log" 2>&1 ||
 	{ cat "$work/dpkg-purge.log" >&2; die "dpkg --purge failed"; }
 [[ ! -e $img/var/lib/provisiond ]] || die "dpkg --purge left /var/lib/provisiond (the device identity)"
 say "purge: /var/lib/provisiond and the device key are gone"
 
-say "PASS in $((SECONDS - started))s: $(basename "$deb"), installed offline into Debian bookworm and booted with systemd-nspawn, was enabled, stopped with 78 and no restart while unconfigured, and provisioned at its first configured boot against fleetsim (provisiond.service active with no restart, StatusText '$status1', provisiond-wait-online.service succeeded, credentials.json for $thing owned by provisiond in a 0750 folder, private key $key1, PROVISIOND_STATE=registered with THING_NAME in the journal); the next boot kept certificate ${cert1:0:12}… and fleetsim issued no new one ($certs1 certificates before and after); dpkg -r kept the identity, dpkg --purge deleted it and left no files or dangling links"
+say "PASS in $((SECONDS - started))s: $(basename "$deb"), installed offline into Debian bookworm and booted with systemd-nspawn, was enabled, stopped with 78 and no restart while unconfigured, and provisioned at its first configured boot against fleetsim (provisiond.service active with no restart, StatusText '$status1', provisiond-wait-online.service succeeded, credentials.json for $thing owned by provisiond in a 0750 folder, private key $key1, PROVISIOND_STATE=registered with THING_NAME in the journal); the next boot kept certificate ${cert1:0:12}… and fleetsim issued no new one ($certs1 certificates before and after) while the idle daemon fed a 2 s watchdog; provisiond reprovision got a new certificate from the running service; dpkg -r kept the identity, dpkg --purge deleted it and left no files or dangling links"
