@@ -118,7 +118,7 @@ func Init(dir string, opts InitOptions) error {
 		{claimKeyFile, claimKeyPEM, 0o600},
 		{tokenSecretFile, []byte(hex.EncodeToString(secret) + "\n"), 0o600},
 		{filepath.Join(templatesDir, DemoTemplate+".json"), []byte(demoTemplateBody), 0o644},
-		{daemonConfig, []byte(fmt.Sprintf(daemonConfigBody, listen)), 0o644},
+		{daemonConfig, []byte(fmt.Sprintf(daemonConfigBody, daemonEndpoint(host, listen))), 0o644},
 		{settingsFile, append(set, '\n'), 0o644},
 		{registryFile, regJSON, 0o644},
 		// The CA certificate goes last: its presence marks a finished folder.
@@ -151,4 +151,14 @@ func readSettings(dir string) (settings, error) {
 		return s, fmt.Errorf("%s: %w", filepath.Join(dir, settingsFile), err)
 	}
 	return s, nil
+}
+
+// daemonEndpoint is where the daemon should connect for a listen address: the address
+// itself, except that a wildcard host (all interfaces) is reached through 127.0.0.1.
+func daemonEndpoint(host, listen string) string {
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		_, port, _ := net.SplitHostPort(listen)
+		return net.JoinHostPort("127.0.0.1", port)
+	}
+	return listen
 }

@@ -3,7 +3,10 @@ package fleetsim
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -83,5 +86,30 @@ func TestKeepCSRSubject(t *testing.T) {
 	cert, err := parseCertPEM([]byte(iss.CertificatePEM))
 	if err != nil || cert.Subject.CommonName != "device" {
 		t.Fatalf("subject %v, %v", cert.Subject, err)
+	}
+}
+
+func TestInitEndpoint(t *testing.T) {
+	for listen, want := range map[string]string{
+		"127.0.0.1:8883":  "endpoint: 127.0.0.1:8883\n",
+		"0.0.0.0:9000":    "endpoint: 127.0.0.1:9000\n",
+		":8883":           "endpoint: 127.0.0.1:8883\n",
+		"gw.example:8883": "endpoint: gw.example:8883\n",
+	} {
+		dir := t.TempDir()
+		if err := Init(dir, InitOptions{Listen: listen}); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "provisiond.yaml"))
+		if err != nil || !strings.Contains(string(b), want) {
+			t.Errorf("listen %s: provisiond.yaml %q lacks %q (%v)", listen, b, want, err)
+		}
+	}
+	dir := newDir(t)
+	if err := Init(dir, InitOptions{}); err == nil || !strings.Contains(err.Error(), "ca.pem") {
+		t.Errorf("second Init: %v", err)
+	}
+	if err := Init(t.TempDir(), InitOptions{Listen: "no-port"}); err == nil {
+		t.Error("Init accepted a listen address without a port")
 	}
 }
