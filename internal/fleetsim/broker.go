@@ -102,7 +102,8 @@ func (h *brokerHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) b
 }
 
 // OnACLCheck applies the claim policy: a claim certificate may only use the provisioning
-// topics. Device certificates may use anything but the service's reserved $aws topics.
+// topics. Device certificates may use any topic; their publishes on reserved $aws topics
+// that are not requests are dropped by OnPublish.
 func (h *brokerHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	v, ok := h.s.clients.Load(cl)
 	if !ok {
