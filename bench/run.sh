@@ -27,7 +27,7 @@ row() { printf '| %s | %s | `%s` |\n' "$1" "$2" "$3" >>"$ROWS"; }
 began=$(date +%s)
 
 say "building into $BIN"
-$GO build -trimpath -ldflags "-s -w" -o "$BIN/" ./cmd/provisiond ./cmd/fleetsim ./bench/timeto ./bench/steps
+$GO build -trimpath -ldflags "-s -w" -o "$BIN/" ./cmd/provisiond ./cmd/fleetsim ./bench/timeto ./bench/steps ./bench/herd
 
 # Idle cost needs 60 s of a registered daemon doing nothing: it runs while
 # the rest is measured (its figures are the daemon's own counters).
@@ -58,6 +58,75 @@ say "process start"
 "$BIN/timeto" -start 20 >>"$ROWS"
 say "where the time goes: the state machine in-process, step by step"
 "$BIN/steps" -devices 20 >>"$ROWS"
+
+# storm N LABEL [serve flags...]: a fresh emulator folder served by its own
+# process, then `fleetsim storm` against it from another process.
+storm() {
+	local n=$1 label=$2
+	shift 2
+	local dir=$BIN/storm-$n-$label addr="" spid out summary
+	"$BIN/fleetsim" init --dir "$dir" >/dev/null
+	"$BIN/fleetsim" serve --dir "$dir" --listen 127.0.0.1:0 --log-level error "$@" >"$dir.out" 2>"$dir.err" &
+	spid=$!
+	pids+=("$spid")
+	for _ in $(seq 1 200); do
+		addr=$(sed -n 's/^listening on //p' "$dir.out" | head -n1)
+		[ -n "$addr" ] && break
+		sleep 0.05
+	done
+	if [ -z "$addr" ]; then
+		echo "bench: fleetsim serve did not start:" >&2
+		cat "$dir.err" >&2
+		exit 1
+	fi
+	# A storm with failures exits non-zero; the failures are a figure here.
+	out=$("$BIN/fleetsim" storm --dir "$dir" --endpoint "$addr" --devices "$n" --concurrency 100 2>&1) || true
+	kill "$spid" 2>/dev/null || true
+	wait "$spid" 2>/dev/null || true
+	summary=$(grep '^provisioned ' <<<"$out" | tail -n1)
+	if [ -z "$summary" ]; then
+		echo "bench: fleetsim storm gave no summary:" >&2
+		echo "$out" >&2
+		exit 1
+	fi
+	{ grep -v '^provisioned ' <<<"$out" || true; } | sed -n '1,3p' | sed 's/^/  /' >&2
+	echo "  $summary" >&2
+	local ok=${summary#provisioned }
+	ok=${ok%%/*}
+	row "Fleet storm, $n devices, CSR, JSON, 100 at a time, rate limit $label" \
+		"${summary#provisioned }; $((n - ok)) failed" \
+		"fleetsim serve --dir D --listen 127.0.0.1:0${*:+ $*} & fleetsim storm --dir D --endpoint ADDR --devices $n --concurrency 100"
+}
+for n in 1000 10000; do
+	say "fleet storm: $n devices, rate limit off"
+	storm "$n" off
+	# Below what the emulator sustains here, so that the limit bites: the
+	# storm's devices do not retry, so each 429 is a failed device.
+	say "fleet storm: $n devices, rate limit on (200 requests/s for each operation)"
+	storm "$n" "on (200/s)" --rate create-from-csr=200 --rate register=200
+done
+
+say "thundering herd: 500 state machines, virtual clock"
+"$BIN/herd" -devices 500 -down 60s >>"$ROWS"
+
+say "Go benchmarks"
+gobench() {
+	local pkg=$1 bench=$2 benchtime=$3 out
+	out=$($GO test -run '^$' -bench "$bench" -benchtime="$benchtime" "$pkg" 2>&1) || {
+		echo "$out" >&2
+		exit 1
+	}
+	grep '^Benchmark' <<<"$out" | while read -r name iters rest; do
+		row "$name ($pkg)" "$(sed -E 's/\t+/ /g; s/ +/ /g' <<<"$rest") ($iters iterations)" \
+			"go test -run '^\$' -bench '$bench' -benchtime=$benchtime $pkg"
+	done
+}
+gobench ./internal/fleet EncodeDecode 2000x
+gobench ./internal/fleetsim 'SignCSR|IssueDevice' 300x
+gobench ./internal/store WriteState 100x
+gobench ./internal/fleetsim/template 'Evaluate|Parse' 2000x
+gobench ./internal/fleetsim/storm 'ProvisionCSR' 300x
+gobench ./internal/fleetsim/storm 'ProvisionCreateKeys' 20x
 
 say "waiting for the idle measurement"
 if ! wait "$idle_pid"; then
