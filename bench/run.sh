@@ -54,6 +54,8 @@ for method in csr create-keys; do
 done
 say "time to provisioned with an RSA-2048 key generated on the device"
 "$BIN/timeto" -method csr -format json -key rsa-2048 -devices 10 >>"$ROWS"
+"$BIN/timeto" -keygen 10 -key rsa-2048 >>"$ROWS"
+"$BIN/timeto" -keygen 10 -key ec-p256 >>"$ROWS"
 say "process start"
 "$BIN/timeto" -start 20 >>"$ROWS"
 say "where the time goes: the state machine in-process, step by step"

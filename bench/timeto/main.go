@@ -5,6 +5,7 @@
 //	timeto -bin DIR -method csr -format json -devices 20
 //	timeto -bin DIR -idle 60s
 //	timeto -bin DIR -start 20
+//	timeto -keygen 10 -key rsa-2048
 //
 // The clock starts just before the fork and exec of `provisiond run`; it
 // stops when credentials.json, watched through its folder with inotify,
@@ -27,6 +28,7 @@ import (
 	"github.com/provisiond/provisiond/bench/internal/proc"
 	"github.com/provisiond/provisiond/bench/internal/report"
 	"github.com/provisiond/provisiond/bench/internal/sim"
+	"github.com/provisiond/provisiond/internal/statemachine"
 	"github.com/provisiond/provisiond/internal/store"
 )
 
@@ -38,7 +40,14 @@ func main() {
 	devices := flag.Int("devices", 20, "fresh devices to provision, one after the other")
 	idle := flag.Duration("idle", 0, "instead: provision one device, then measure this long of idle")
 	start := flag.Int("start", 0, "instead: time this many runs of `provisiond version` (process start and exit)")
+	keygen := flag.Int("keygen", 0, "instead: time this many key generations of type -key, in-process, as the daemon makes them")
 	flag.Parse()
+	if *keygen > 0 {
+		if err := keyGeneration(*keyType, *keygen); err != nil {
+			fail(err)
+		}
+		return
+	}
 	if *bin == "" {
 		fail(errors.New("-bin (or $BIN) is required"))
 	}
@@ -172,6 +181,7 @@ func provisionOne(provisiond string, emu *sim.Emulator, dev sim.Device) (*runnin
 	defer logf.Close()
 	cmd := exec.Command(provisiond, "run", "--config", config)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = sim.DieWithParent()
 	begin := time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -268,6 +278,22 @@ func processStart(provisiond string, n int) error {
 		times = append(times, time.Since(begin))
 	}
 	report.Row("Process start and exit, `provisiond version` (median / p95, n="+strconv.Itoa(n)+")",
+		report.Ms(report.Median(times))+" / "+report.Ms(report.Percentile(times, 95)), report.Command())
+	return nil
+}
+
+// keyGeneration times statemachine.GenerateKey, the daemon's own key
+// generation for a CSR, apart from the rest: RSA is slow by nature.
+func keyGeneration(keyType string, n int) error {
+	var times []time.Duration
+	for range n {
+		begin := time.Now()
+		if _, err := statemachine.GenerateKey(keyType); err != nil {
+			return err
+		}
+		times = append(times, time.Since(begin))
+	}
+	report.Row("Key generation on the device, "+keyType+" (median / p95, n="+strconv.Itoa(n)+")",
 		report.Ms(report.Median(times))+" / "+report.Ms(report.Percentile(times, 95)), report.Command())
 	return nil
 }

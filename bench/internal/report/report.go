@@ -62,9 +62,13 @@ func Median(ds []time.Duration) time.Duration {
 	return (s[n/2-1] + s[n/2]) / 2
 }
 
-// Ms formats d in milliseconds with one decimal.
+// Ms formats d in milliseconds: two decimals below 10 ms, one above.
 func Ms(d time.Duration) string {
-	return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
+	ms := float64(d) / float64(time.Millisecond)
+	if ms < 10 {
+		return fmt.Sprintf("%.2f ms", ms)
+	}
+	return fmt.Sprintf("%.1f ms", ms)
 }
 
 // MiB formats a KiB count in MiB with one decimal.

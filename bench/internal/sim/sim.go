@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -32,6 +33,7 @@ func Start(fleetsim, dir string, extra ...string) (*Emulator, error) {
 	}
 	args := append([]string{"serve", "--dir", dir, "--listen", "127.0.0.1:0", "--log-level", "error"}, extra...)
 	cmd := exec.Command(fleetsim, args...)
+	cmd.SysProcAttr = DieWithParent()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -84,6 +86,12 @@ func (e *Emulator) Stop() {
 		_ = e.cmd.Process.Kill()
 		<-e.done
 	}
+}
+
+// DieWithParent makes a child process get SIGKILL when the benchmark
+// program ends, however it ends, so that no emulator or daemon outlives it.
+func DieWithParent() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
 
 // Device describes one simulated device's daemon config.
