@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 )
@@ -81,7 +82,8 @@ func TestRejections(t *testing.T) {
 	writeTemplate(t, dir, "HookSlow", demoBody, `{"enabled": true, "preProvisioningHook": {"url": "`+hook.URL+`/slow"}}`)
 	writeTemplate(t, dir, "Conflict", conflictTemplate, "")
 	s := start(t, dir, func(o *Options) {
-		o.HookTimeout = 200e6 // 0.2s: the hook answers never
+		// Long enough for the answering hooks on a loaded machine; /slow never answers.
+		o.HookTimeout = time.Second
 		o.Faults = []Fault{{Operation: "create-keys", Action: FaultReject, Status: 500}}
 		o.Rates = map[string]float64{"create-from-csr": 0.001} // one request, then 429
 	})
