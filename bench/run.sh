@@ -60,6 +60,13 @@ say "process start"
 "$BIN/timeto" -start 20 >>"$ROWS"
 say "where the time goes: the state machine in-process, step by step"
 "$BIN/steps" -devices 20 >>"$ROWS"
+if command -v strace >/dev/null; then
+	say "where the time goes: the syscalls that make the writes durable"
+	"$BIN/timeto" -syscalls -method csr >>"$ROWS"
+	"$BIN/timeto" -syscalls -method create-keys >>"$ROWS"
+else
+	say "strace is not installed: skipping the count of durability syscalls"
+fi
 
 # storm N LABEL [serve flags...]: a fresh emulator folder served by its own
 # process, then `fleetsim storm` against it from another process.

@@ -21,6 +21,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -41,6 +43,7 @@ func main() {
 	idle := flag.Duration("idle", 0, "instead: provision one device, then measure this long of idle")
 	start := flag.Int("start", 0, "instead: time this many runs of `provisiond version` (process start and exit)")
 	keygen := flag.Int("keygen", 0, "instead: time this many key generations of type -key, in-process, as the daemon makes them")
+	syscalls := flag.Bool("syscalls", false, "instead: provision one device under strace and count the syscalls that make writes durable")
 	flag.Parse()
 	if *keygen > 0 {
 		if err := keyGeneration(*keyType, *keygen); err != nil {
@@ -57,6 +60,8 @@ func main() {
 	switch {
 	case *start > 0:
 		err = processStart(provisiond, *start)
+	case *syscalls:
+		err = durableSyscalls(provisiond, fleetsim, sim.Device{Method: *method, Format: *format, KeyType: *keyType})
 	case *idle > 0:
 		err = idleCost(provisiond, fleetsim, *idle)
 	default:
@@ -137,7 +142,7 @@ type running struct {
 }
 
 func (r *running) stop() error {
-	_ = r.cmd.Process.Signal(os.Interrupt)
+	_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGINT)
 	done := make(chan error, 1)
 	go func() { done <- r.cmd.Wait() }()
 	select {
@@ -147,7 +152,7 @@ func (r *running) stop() error {
 		}
 		return nil
 	case <-time.After(10 * time.Second):
-		_ = r.cmd.Process.Kill()
+		_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
 		<-done
 		return fmt.Errorf("provisiond did not stop within 10s of SIGINT (log %s)", r.log)
 	}
@@ -156,7 +161,7 @@ func (r *running) stop() error {
 // provisionOne starts a daemon for a fresh device and returns once its
 // credentials.json is valid. The state folder exists and is watched before
 // the daemon starts, as systemd's StateDirectory= would have created it.
-func provisionOne(provisiond string, emu *sim.Emulator, dev sim.Device) (*running, error) {
+func provisionOne(provisiond string, emu *sim.Emulator, dev sim.Device, wrap ...string) (*running, error) {
 	config, state, err := emu.WriteConfig(dev)
 	if err != nil {
 		return nil, err
@@ -179,7 +184,8 @@ func provisionOne(provisiond string, emu *sim.Emulator, dev sim.Device) (*runnin
 		return nil, err
 	}
 	defer logf.Close()
-	cmd := exec.Command(provisiond, "run", "--config", config)
+	argv := append(append([]string{}, wrap...), provisiond, "run", "--config", config)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = sim.DieWithParent()
 	begin := time.Now()
@@ -295,5 +301,58 @@ func keyGeneration(keyType string, n int) error {
 	}
 	report.Row("Key generation on the device, "+keyType+" (median / p95, n="+strconv.Itoa(n)+")",
 		report.Ms(report.Median(times))+" / "+report.Ms(report.Percentile(times, 95)), report.Command())
+	return nil
+}
+
+// durableSyscalls provisions one device under strace and counts, up to the
+// rename that puts credentials.json in place, the fsyncs, renames and
+// folders created: the cost of the durable writes, in the kernel's terms.
+func durableSyscalls(provisiond, fleetsim string, dev sim.Device) error {
+	strace, err := exec.LookPath("strace")
+	if err != nil {
+		return errors.New("strace is not installed")
+	}
+	dir, err := os.MkdirTemp("", "bench-syscalls-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	emu, err := sim.Start(fleetsim, filepath.Join(dir, "sim"))
+	if err != nil {
+		return err
+	}
+	defer emu.Stop()
+	trace := filepath.Join(dir, "strace.txt")
+	dev.Name = "dev-syscalls"
+	r, err := provisionOne(provisiond, emu, dev, strace, "-f", "-qq", "-o", trace,
+		"-e", "trace=fsync,fdatasync,rename,renameat,renameat2,mkdir,mkdirat")
+	if err != nil {
+		return err
+	}
+	if err := r.stop(); err != nil {
+		return err
+	}
+	data, err := os.ReadFile(trace)
+	if err != nil {
+		return err
+	}
+	var fsyncs, renames, mkdirs int
+	for _, line := range strings.Split(string(data), "\n") {
+		switch {
+		case strings.Contains(line, "resumed>"):
+			// The second half of a call strace split: counted at its start.
+		case strings.Contains(line, "fsync(") || strings.Contains(line, "fdatasync("):
+			fsyncs++
+		case strings.Contains(line, "rename"):
+			renames++
+		case strings.Contains(line, "mkdir") && !strings.Contains(line, "EEXIST"):
+			mkdirs++
+		}
+		if strings.Contains(line, "rename") && strings.Contains(line, "/"+store.CredentialsFile+"\"") {
+			break
+		}
+	}
+	report.Row("Durability syscalls until credentials.json is renamed into place, "+dev.Method+", "+dev.Format+" (one device under strace)",
+		fmt.Sprintf("%d fsync, %d rename, %d mkdir", fsyncs, renames, mkdirs), report.Command())
 	return nil
 }

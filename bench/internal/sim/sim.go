@@ -90,8 +90,10 @@ func (e *Emulator) Stop() {
 
 // DieWithParent makes a child process get SIGKILL when the benchmark
 // program ends, however it ends, so that no emulator or daemon outlives it.
+// The child leads its own process group, so that a signal to the group
+// reaches a program run under a wrapper such as strace.
 func DieWithParent() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 }
 
 // Device describes one simulated device's daemon config.
