@@ -35,6 +35,8 @@ REPROVISION=0
 	for p in ActiveState Result ExecMainStatus; do
 		echo "wait-online.$p=$(systemctl show -P "$p" provisiond-wait-online.service)"
 	done
+	v=$(systemd-analyze verify --man=no provisiond.service provisiond-wait-online.service 2>&1 | tr '\n' ' ')
+	echo "verify=${v:-clean}"
 	echo "state_directory=$(mode "$state")"
 	echo "credentials=$(mode "$creds")"
 	echo "credentials.thingName=$(json thingName)"

@@ -124,6 +124,9 @@ cleanup() {
 			journalctl -D "$img/var/log/journal" --no-pager -o short-monotonic \
 				-u provisiond.service -u provisiond-wait-online.service -u boot-test-report.service 2>&1 |
 				tail -n 60 >&2 || true
+			echo "--- journal: provisiond's last entries with their fields" >&2
+			journalctl -D "$img/var/log/journal" --no-pager -o verbose -n 3 _SYSTEMD_UNIT=provisiond.service 2>&1 |
+				grep -v '^    _' >&2 || true
 		fi
 		[[ -f $work/fleetsim.log ]] && { echo "--- fleetsim log (last 20 lines)"; tail -n 20 "$work/fleetsim.log"; } >&2
 	fi
@@ -218,6 +221,8 @@ check_boot() {
 	local status
 	status=$(field provisiond.StatusText "$r")
 	[[ $status == registered* ]] || die "boot $n: StatusText is '$status', want 'registered…'"
+	[[ $(field verify "$r") == clean ]] ||
+		die "boot $n: systemd-analyze verify of the units: $(field verify "$r")"
 	[[ $(field wait-online.Result "$r") == success && $(field wait-online.ActiveState "$r") == active ]] ||
 		die "boot $n: provisiond-wait-online.service did not succeed"
 	# Only the service user and its group reach the identity: the folder is
