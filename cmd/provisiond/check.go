@@ -11,12 +11,8 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
-	cfg, ok := loadConfig(*path, stderr)
+	cfg, ok := loadConfig(*path, stderr, true)
 	if !ok {
-		return exitConfig
-	}
-	if err := cfg.CheckFiles(); err != nil {
-		fmt.Fprintf(stderr, "provisiond: %v\n", err)
 		return exitConfig
 	}
 	fmt.Fprintf(stdout, "%s: ok (endpoint %s, template %s, %s over %s)\n",

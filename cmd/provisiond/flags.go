@@ -32,9 +32,13 @@ func parseFlags(fs *flag.FlagSet, args []string) int {
 	return -1
 }
 
-// loadConfig loads and validates the config, printing the reason on failure.
-func loadConfig(path string, stderr io.Writer) (*config.Config, bool) {
+// loadConfig loads and validates the config and, with withFiles, the files
+// it names, printing the reason on failure.
+func loadConfig(path string, stderr io.Writer, withFiles bool) (*config.Config, bool) {
 	cfg, err := config.Load(path)
+	if err == nil && withFiles {
+		err = cfg.CheckFiles()
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "provisiond: %v\n", err)
 		return nil, false

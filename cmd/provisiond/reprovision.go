@@ -20,7 +20,7 @@ func cmdReprovision(args []string, stdout, stderr io.Writer) int {
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
-	cfg, ok := loadConfig(*path, stderr)
+	cfg, ok := loadConfig(*path, stderr, false)
 	if !ok {
 		return exitConfig
 	}

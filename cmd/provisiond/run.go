@@ -27,12 +27,8 @@ func cmdRun(args []string, stderr io.Writer) int {
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
-	cfg, ok := loadConfig(*path, stderr)
+	cfg, ok := loadConfig(*path, stderr, true)
 	if !ok {
-		return exitConfig
-	}
-	if err := cfg.CheckFiles(); err != nil {
-		fmt.Fprintf(stderr, "provisiond: %v\n", err)
 		return exitConfig
 	}
 	logger, err := logging.New(cfg.LogLevel, os.Stderr)

@@ -33,7 +33,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
-	cfg, ok := loadConfig(*path, stderr)
+	cfg, ok := loadConfig(*path, stderr, false)
 	if !ok {
 		return exitConfig
 	}
