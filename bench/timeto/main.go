@@ -264,11 +264,18 @@ func idleCost(provisiond, fleetsim string, d time.Duration) error {
 	}
 	secs := fmt.Sprintf("%.0f s", d.Seconds())
 	cmd := report.Command()
-	report.Row("Idle RSS after registration (VmRSS)", report.MiB(s1.VmRSSKiB), cmd)
-	report.Row("Peak RSS of the idle run (VmHWM)", report.MiB(s1.VmHWMKiB), cmd)
-	report.Row("CPU time in "+secs+" of idle (utime+stime / schedstat)",
+	// The daemon inherits WATCHDOG_USEC, as systemd's WatchdogSec= sets it.
+	watchdog := "no watchdog"
+	if v := os.Getenv("WATCHDOG_USEC"); v != "" {
+		watchdog = "watchdog WATCHDOG_USEC=" + v
+		cmd = "WATCHDOG_USEC=" + v + " " + cmd
+	} else {
+		report.Row("Idle RSS after registration (VmRSS)", report.MiB(s1.VmRSSKiB), cmd)
+		report.Row("Peak RSS of the idle run (VmHWM)", report.MiB(s1.VmHWMKiB), cmd)
+	}
+	report.Row("CPU time in "+secs+" of idle, "+watchdog+" (utime+stime / schedstat)",
 		fmt.Sprintf("%d ms / %.2f ms", (s1.Ticks-s0.Ticks)*1000/proc.ClockTicks, float64(s1.RunNs-s0.RunNs)/1e6), cmd)
-	report.Row("Wake-ups in "+secs+" of idle (context switches, all threads; no watchdog)",
+	report.Row("Wake-ups in "+secs+" of idle, "+watchdog+" (context switches, all threads)",
 		fmt.Sprintf("%d (%d voluntary, %d involuntary; %d threads)",
 			(s1.Voluntary+s1.Involuntary)-(s0.Voluntary+s0.Involuntary),
 			s1.Voluntary-s0.Voluntary, s1.Involuntary-s0.Involuntary, s1.Threads), cmd)
