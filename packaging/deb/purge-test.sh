@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# dpkg -i, dpkg -r and dpkg --purge of the provisiond .deb in a chroot of a
-# copy of IMAGE (a Debian root with systemd, e.g. boot-test's cached image):
-# install creates the user, the state directory and the enable symlink;
-# remove keeps the identity; purge deletes it and leaves no file, symlink or
-# dangling link behind. Needs root.
+# dpkg -i, dpkg -i again, dpkg -r and dpkg --purge of the provisiond .deb in a
+# chroot of a copy of IMAGE (a Debian root with systemd, e.g. boot-test's
+# cached image): install creates the user, the state directory and the enable
+# symlink; an upgrade keeps config edits and a disabled unit; remove keeps the
+# identity; purge deletes it and leaves no file, symlink or dangling link
+# behind. Needs root.
 #
 # usage: purge-test.sh IMAGE_DIR provisiond_VERSION_ARCH.deb
 set -euo pipefail
@@ -52,6 +53,18 @@ in_root getent group provisiond >/dev/null || die "install: no provisiond group"
 in_root dpkg-query -W -f '${Conffiles}\n' provisiond | grep -q ' /etc/provisiond/config.yaml ' ||
 	die "install: /etc/provisiond/config.yaml is not a conffile"
 
+# An upgrade (here a reinstall) keeps the admin's config edits and the admin's
+# choice to disable the service.
+echo "# edited by the admin" >>"$img/etc/provisiond/config.yaml"
+in_root systemctl disable provisiond.service >/dev/null 2>&1 || die "systemctl disable in the chroot"
+cp "$deb" "$img/tmp/provisiond.deb"
+in_root dpkg -i /tmp/provisiond.deb >"$work/upgrade.log" 2>&1 || { cat "$work/upgrade.log" >&2; die "dpkg -i again"; }
+rm "$img/tmp/provisiond.deb"
+grep -q "^# edited by the admin" "$img/etc/provisiond/config.yaml" || die "upgrade: the admin's config edit was lost"
+[[ ! -e $img/etc/systemd/system/multi-user.target.wants/provisiond.service ]] ||
+	die "upgrade: provisiond.service was enabled again after the admin disabled it"
+in_root systemctl enable provisiond.service >/dev/null 2>&1 || die "systemctl enable in the chroot"
+
 # Stand-ins for a device identity.
 in_root install -o provisiond -g provisiond -m 0600 /dev/null /var/lib/provisiond/device.key
 in_root install -o provisiond -g provisiond -m 0644 /dev/null /var/lib/provisiond/credentials.json
@@ -73,4 +86,4 @@ if ! diff -u "$work/files.before" "$work/files.after" >"$work/files.diff"; then
 	cat "$work/files.diff" >&2
 	die "purge left files behind"
 fi
-say "ok: install enabled the unit and made provisiond:provisiond 0750 state; remove kept the identity; purge deleted it and left no files and no dangling links"
+say "ok: install enabled the unit and made provisiond:provisiond 0750 state; an upgrade kept a config edit and a disabled unit; remove kept the identity; purge deleted it and left no files and no dangling links"
