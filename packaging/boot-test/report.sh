@@ -5,7 +5,8 @@
 set -u
 dir=/var/lib/boot-test
 mkdir -p "$dir"
-n=$(($(ls "$dir" | grep -c '^report-[0-9]*$') + 1))
+n=1
+while [ -e "$dir/report-$n" ]; do n=$((n + 1)); done
 state=/var/lib/provisiond
 creds=$state/credentials.json
 
@@ -18,6 +19,7 @@ mode() { stat -c '%U %G %a %A' "$1" 2>/dev/null || echo missing; }
 # REPROVISION=1 asks the running daemon for a new identity.
 LINGER=0
 REPROVISION=0
+# shellcheck disable=SC1091 # written by run.sh into the image
 [ -f /etc/boot-test.conf ] && . /etc/boot-test.conf
 
 {

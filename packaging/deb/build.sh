@@ -42,16 +42,17 @@ export SOURCE_DATE_EPOCH
 
 # nfpm, compiled once into the git-ignored cache.
 nfpm=$cache/bin/nfpm
-if ! go version -m "$nfpm" 2>/dev/null | grep -q "nfpm/v2[[:space:]]*$NFPM_VERSION[[:space:]]"; then
+if ! go version -m "$nfpm" 2>/dev/null | grep -q "nfpm/v2[[:space:]]*${NFPM_VERSION}[[:space:]]"; then
 	say "installing nfpm $NFPM_VERSION into $cache/bin (first run only)"
-	GOFLAGS= GOBIN="$root/$cache/bin" go install "github.com/goreleaser/nfpm/v2/cmd/nfpm@$NFPM_VERSION"
+	GOFLAGS='' GOBIN="$root/$cache/bin" go install "github.com/goreleaser/nfpm/v2/cmd/nfpm@$NFPM_VERSION"
 fi
 
-goarch() {
+# goenv ARCH: the Go target of a Debian architecture.
+goenv() {
 	case $1 in
-	amd64) echo "GOARCH=amd64" ;;
-	arm64) echo "GOARCH=arm64" ;;
-	armhf) echo "GOARCH=arm GOARM=7" ;;
+	amd64) goenv=(GOARCH=amd64) ;;
+	arm64) goenv=(GOARCH=arm64) ;;
+	armhf) goenv=(GOARCH=arm GOARM=7) ;;
 	*) die "unknown architecture $1" ;;
 	esac
 }
@@ -69,8 +70,9 @@ for arch in $arches; do
 	out=$build/$arch
 	mkdir -p "$out"
 	say "building $arch binaries"
+	goenv "$arch"
 	for cmd in provisiond fleetsim; do
-		env CGO_ENABLED=0 GOOS=linux $(goarch "$arch") \
+		env CGO_ENABLED=0 GOOS=linux "${goenv[@]}" \
 			go build -trimpath -ldflags "$ldflags" -o "$out/$cmd" "./cmd/$cmd"
 	done
 	for name in provisiond fleetsim; do
@@ -113,6 +115,7 @@ if command -v systemd-analyze >/dev/null; then
 fi
 
 if [[ ${QEMU_SMOKE:-1} != 0 ]]; then
+	# shellcheck disable=SC2086 # a list of architectures
 	"$pkg/deb/qemu-smoke.sh" "$build" $arches
 fi
 
