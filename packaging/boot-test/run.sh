@@ -244,7 +244,7 @@ check_boot() {
 	# From the host: the structured journal fields of this boot.
 	local hits
 	hits=$(journalctl -D "$img/var/log/journal" --no-pager -o json _BOOT_ID="$(boot_id_of "$n")" \
-		_SYSTEMD_UNIT=provisiond.service PROVISIOND_STATE=registered THING_NAME="$thing" 2>/dev/null | wc -l)
+		-u provisiond PROVISIOND_STATE=registered THING_NAME="$thing" 2>/dev/null | wc -l)
 	((hits > 0)) || die "boot $n: the journal has no provisiond entry with PROVISIOND_STATE=registered THING_NAME=$thing"
 	say "boot $n: journal has $hits entries with PROVISIOND_STATE=registered THING_NAME=$thing"
 }
@@ -354,7 +354,7 @@ cert2=$(field credentials.certificateId "$img/var/lib/boot-test/report-3")
 certs2=$(registry_certs)
 [[ $certs2 == "$certs1" ]] || die "boot 3: fleetsim issued certificates again ($certs1 → $certs2)"
 pending=$(journalctl -D "$img/var/log/journal" --no-pager -o json _BOOT_ID="$(boot_id_of 3)" \
-	_SYSTEMD_UNIT=provisiond.service PROVISIOND_STATE=cert-pending 2>/dev/null | wc -l)
+	-u provisiond PROVISIOND_STATE=cert-pending 2>/dev/null | wc -l)
 ((pending == 0)) || die "boot 3: the daemon went through cert-pending again"
 say "boot 3: still registered with certificate $cert2; fleetsim still has $certs2 certificates"
 
