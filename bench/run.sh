@@ -23,7 +23,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 say() { echo "== $*" >&2; }
-row() { printf '| %s | %s | `%s` |\n' "$1" "$2" "$3" >>"$ROWS"; }
+# row FIGURE VALUE COMMAND adds a Markdown table row; "|" is escaped.
+row() { printf '| %s | %s | `%s` |\n' "${1//|/\\|}" "${2//|/\\|}" "${3//|/\\|}" >>"$ROWS"; }
 began=$(date +%s)
 
 say "building into $BIN"

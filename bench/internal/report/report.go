@@ -11,9 +11,11 @@ import (
 )
 
 // Row prints one table row on stdout: the figure, its value and the command
-// that produced it. Details go to stderr, so that stdout is the table.
+// that produced it. Details go to stderr, so that stdout is the table. A "|"
+// is escaped so that the row stays one Markdown table row.
 func Row(figure, value, command string) {
-	fmt.Printf("| %s | %s | `%s` |\n", figure, value, command)
+	esc := strings.NewReplacer("|", `\|`)
+	fmt.Printf("| %s | %s | `%s` |\n", esc.Replace(figure), esc.Replace(value), esc.Replace(command))
 }
 
 // Command renders the command line of this program as run.sh invokes it:
