@@ -75,8 +75,8 @@ func TestOnDiskHandoff(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if fi.Mode().Perm() != 0o600 {
-				t.Errorf("private key mode %o, want 600", fi.Mode().Perm())
+			if fi.Mode().Perm() != KeyFileMode {
+				t.Errorf("private key mode %o, want %o", fi.Mode().Perm(), KeyFileMode)
 			}
 		})
 	}

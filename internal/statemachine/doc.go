@@ -12,7 +12,7 @@
 // named crash point (the Point constants) and resume with a fresh one.
 //
 // Files live in the state directory: state.json, credentials.json (the
-// handoff, written last), and identities/<N>/private.key (0600) and
+// handoff, written last), and identities/<N>/private.key (0640: the service group reads it) and
 // certificate.pem for each identity N. A new identity gets a new N, so the
 // files an older credentials.json names never change.
 package statemachine

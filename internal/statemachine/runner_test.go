@@ -60,8 +60,8 @@ func checkRegistered(t *testing.T, h *harness) store.State {
 	if got := certID(certPEM); got != c.CertificateID {
 		t.Fatalf("certificateId %s, certificate file is %s", c.CertificateID, got)
 	}
-	if perm, _ := h.files.Perm(st.KeyFile); perm != 0o600 {
-		t.Fatalf("key file mode %o, want 600", perm)
+	if perm, _ := h.files.Perm(st.KeyFile); perm != KeyFileMode {
+		t.Fatalf("key file mode %o, want %o", perm, KeyFileMode)
 	}
 	h.svc.mu.Lock()
 	thing := h.svc.things[c.CertificateID]

@@ -83,7 +83,7 @@ func (r *Runner) obtainCertificate(ctx context.Context) (string, error) {
 			return string(op), errors.New("accepted answer without private key")
 		}
 		keyFile = identityFile(r.st.Identity, keyFileName)
-		if err := r.files.Write(keyFile, issued.PrivateKeyPEM, 0o600); err != nil {
+		if err := r.files.Write(keyFile, issued.PrivateKeyPEM, KeyFileMode); err != nil {
 			return string(op), &localError{op: "save private key", err: err}
 		}
 	}
@@ -136,7 +136,7 @@ func (r *Runner) exists(name string) bool {
 	return !errors.Is(err, fs.ErrNotExist)
 }
 
-// csrKey returns this identity's CSR key, generating and saving it (0600)
+// csrKey returns this identity's CSR key, generating and saving it (KeyFileMode)
 // the first time, so that every retry sends a CSR for the same key.
 func (r *Runner) csrKey() (crypto.Signer, error) {
 	if r.st.KeyFile != "" {
@@ -162,7 +162,7 @@ func (r *Runner) csrKey() (crypto.Signer, error) {
 		return nil, &localError{op: "encode key", err: err}
 	}
 	name := identityFile(r.st.Identity, keyFileName)
-	if err := r.files.Write(name, pemKey, 0o600); err != nil {
+	if err := r.files.Write(name, pemKey, KeyFileMode); err != nil {
 		return nil, &localError{op: "save private key", err: err}
 	}
 	if err := r.transition(r.st.Phase, PointKeySaved, func(s *store.State) { s.KeyFile = name }); err != nil {
@@ -201,3 +201,8 @@ func (r *Runner) closeSession() {
 	}
 	r.session = nil
 }
+
+// KeyFileMode lets the service's group read a private key, and nobody else:
+// consumers of credentials.json join that group (the state directory itself
+// is 0750, so others cannot even reach it).
+const KeyFileMode = 0o640

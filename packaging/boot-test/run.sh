@@ -227,7 +227,7 @@ check_boot() {
 		die "boot $n: provisiond-wait-online.service did not succeed"
 	# Only the service user and its group reach the identity: the folder is
 	# 0750, credentials.json belongs to provisiond, and the private key is
-	# 0600 or 0640, never world-readable.
+	# 0640: the service group (consumers) reads it, never the world.
 	[[ $(field state_directory "$r") == "provisiond provisiond 750 "* ]] ||
 		die "boot $n: /var/lib/provisiond is '$(field state_directory "$r")', want provisiond:provisiond 0750"
 	[[ $(field credentials "$r") == "provisiond provisiond "* ]] ||
@@ -236,8 +236,8 @@ check_boot() {
 		die "boot $n: credentials.json thingName '$(field credentials.thingName "$r")', want $thing"
 	local key_mode
 	key_mode=$(field privateKey "$r")
-	[[ $key_mode == "provisiond provisiond 600 "* || $key_mode == "provisiond provisiond 640 "* ]] ||
-		die "boot $n: private key is '$key_mode', want provisiond with mode 0600 or 0640"
+	[[ $key_mode == "provisiond provisiond 640 "* ]] ||
+		die "boot $n: private key is '$key_mode', want provisiond:provisiond with mode 0640"
 	[[ $(field world_accessible_keys "$r") == none ]] ||
 		die "boot $n: keys open to others in /var/lib/provisiond: $(field world_accessible_keys "$r")"
 
