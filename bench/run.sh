@@ -46,7 +46,7 @@ say "footprint: binary"
 size=$(stat -c %s "$BIN/provisiond")
 row "Stripped static binary, provisiond (CGO_ENABLED=0 -trimpath -s -w)" \
 	"$(awk -v b="$size" 'BEGIN { printf "%.2f MiB (%d bytes)", b/1048576, b }')" \
-	'go build -trimpath -ldflags "-s -w" ./cmd/provisiond && stat -c %s provisiond'
+	'CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" ./cmd/provisiond && stat -c %s provisiond'
 mochi=$($GO list -deps ./cmd/provisiond | grep -c mochi || true)
 fsim=$($GO list -deps ./cmd/provisiond | grep -c 'internal/fleetsim' || true)
 row "Emulator packages linked into provisiond (mochi broker / internal/fleetsim)" "$mochi / $fsim" \
