@@ -14,7 +14,7 @@ demo:
 	./scripts/demo.sh
 
 test:
-	CGO_ENABLED=1 $(GO) test -race -timeout 15m ./...
+	CGO_ENABLED=1 $(GO) test -race -timeout 15m $(TESTFLAGS) ./...
 
 fuzz:
 	./scripts/fuzz.sh
