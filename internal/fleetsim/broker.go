@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -36,6 +37,7 @@ func (h *brokerHook) Provides(b byte) bool {
 		mqtt.OnPacketRead,
 		mqtt.OnPublish,
 		mqtt.OnDisconnect,
+		mqtt.OnClientExpired,
 	}, []byte{b})
 }
 
@@ -77,6 +79,19 @@ func (h *brokerHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 		return refuse(packets.ErrNotAuthorized, packets.ErrBadUsernameOrPassword,
 			"certificate is "+cert.Status, zap.String("certificateId", p.certID))
 	}
+	if pk.Connect.WillFlag {
+		// mochi publishes a Will without the ACL and publish hooks: check it here, or a
+		// claim could forge the service's answers (retained, for every device).
+		will := pk.Connect.WillTopic
+		switch {
+		case strings.HasPrefix(will, "$aws/"):
+			return refuse(packets.ErrNotAuthorized, packets.ErrBadUsernameOrPassword,
+				"a Will may not be published on the reserved topic "+will, zap.String("certificateId", p.certID))
+		case cert.Kind == KindClaim && !claimMayUse(will):
+			return refuse(packets.ErrNotAuthorized, packets.ErrBadUsernameOrPassword,
+				"the claim policy does not allow a Will on "+will, zap.String("certificateId", p.certID))
+		}
+	}
 	switch {
 	case ka == 0:
 		cl.State.Keepalive = noKeepaliveUsed
@@ -85,7 +100,7 @@ func (h *brokerHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 		cl.State.Keepalive = minKeepalive
 		cl.State.ServerKeepalive = true
 	}
-	s.clients.Store(cl, &clientInfo{peer: p, kind: cert.Kind})
+	s.trackClient(cl, &clientInfo{peer: p, kind: cert.Kind})
 	return nil
 }
 
@@ -93,6 +108,36 @@ func (h *brokerHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 type clientInfo struct {
 	*peer
 	kind string // claim | device
+	// inFlight counts this connection's requests being processed.
+	inFlight atomic.Int32
+}
+
+// maxInFlight bounds the requests one connection may have in process at once (ours: a
+// device needs one at a time); beyond it the emulator answers 429 Throttling.
+const maxInFlight = 4
+
+// trackClient remembers an accepted connection. The entry outlives the connection while
+// its session lives, so that messages for an offline persistent session pass the ACL
+// check; a newer connection with the same client ID replaces it.
+func (s *Server) trackClient(cl *mqtt.Client, ci *clientInfo) {
+	s.clients.Store(cl, ci)
+	s.idsMu.Lock()
+	old := s.ids[cl.ID]
+	s.ids[cl.ID] = cl
+	s.idsMu.Unlock()
+	if old != nil && old != cl {
+		s.clients.Delete(old)
+	}
+}
+
+// forgetClient drops a connection whose session ended.
+func (s *Server) forgetClient(cl *mqtt.Client) {
+	s.clients.Delete(cl)
+	s.idsMu.Lock()
+	if s.ids[cl.ID] == cl {
+		delete(s.ids, cl.ID)
+	}
+	s.idsMu.Unlock()
 }
 
 // OnConnectAuthenticate accepts any username: OnConnect already checked the certificate.
@@ -109,8 +154,15 @@ func (h *brokerHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool 
 	if !ok {
 		return false
 	}
-	if v.(*clientInfo).kind == KindClaim {
-		return claimMayUse(topic)
+	if v.(*clientInfo).kind == KindClaim && !claimMayUse(topic) {
+		if write {
+			// mochi would drop a QoS 0 publish silently and answer an MQTT 5 QoS 1 one
+			// with PUBACK 0x87; AWS IoT closes the connection in every case.
+			h.s.log.Info("claim published outside its policy: disconnecting",
+				zap.String("clientId", cl.ID), zap.String("topic", topic))
+			_ = h.s.broker.DisconnectClient(cl, packets.ErrNotAuthorized)
+		}
+		return false
 	}
 	return true
 }
@@ -139,7 +191,8 @@ func (h *brokerHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 	req, ok := parseRequestTopic(pk.TopicName)
 	if !ok {
 		if strings.HasPrefix(pk.TopicName, "$aws/") {
-			// Reserved: nobody may forge the service's answers.
+			// Reserved: nobody may forge the service's answers, live or retained
+			// (an ignored publish is neither delivered nor retained).
 			return pk, packets.CodeSuccessIgnore
 		}
 		return pk, nil
@@ -148,14 +201,33 @@ func (h *brokerHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 	if !ok {
 		return pk, packets.CodeSuccessIgnore
 	}
+	ci := v.(*clientInfo)
+	if ci.inFlight.Add(1) > maxInFlight {
+		ci.inFlight.Add(-1)
+		s.answer(cl, req, nil, errorf(429, codeThrottling,
+			"too many requests in process on this connection: at most %d at once", maxInFlight))
+		return pk, packets.CodeSuccessIgnore
+	}
 	payload := bytes.Clone(pk.Payload)
-	s.dispatch(func() { s.handle(cl, v.(*clientInfo), req, payload) })
+	if !s.dispatch(func() {
+		defer ci.inFlight.Add(-1)
+		s.handle(cl, ci, req, payload)
+	}) {
+		ci.inFlight.Add(-1)
+	}
 	return pk, packets.CodeSuccessIgnore
 }
 
-// OnDisconnect forgets the connection.
+// OnDisconnect forgets the connection, unless its session lives on.
 func (h *brokerHook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
-	h.s.clients.Delete(cl)
+	if expire {
+		h.s.forgetClient(cl)
+	}
+}
+
+// OnClientExpired forgets an offline session that expired.
+func (h *brokerHook) OnClientExpired(cl *mqtt.Client) {
+	h.s.forgetClient(cl)
 }
 
 // dispatch runs f on its own goroutine unless the server is closing.

@@ -19,7 +19,11 @@
 //   - CreateKeysAndCertificate returns a PKCS#1 RSA-2048 key, generated ahead in a small pool.
 //   - Issued certificates have subject CN=AWS IoT Certificate unless Options.KeepCSRSubject.
 //   - A payload over 128 KB, a QoS 2 publish or a claim publishing outside its policy ends
-//     the connection.
+//     the connection, whatever the QoS and MQTT version.
+//   - A CONNECT whose Will is on a $aws/ topic, or a claim's CONNECT with a Will outside its
+//     policy, is refused (not authorized). Nothing published by a client is retained on $aws/.
+//   - One connection may have 4 requests in process at once; more are answered 429 Throttling.
+//   - One emulator at a time serves a folder: Start locks dir/.fleetsim.lock.
 //
 // The emulator never imports the daemon's packages; the daemon never imports it.
 package fleetsim

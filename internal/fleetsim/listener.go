@@ -33,6 +33,12 @@ type tlsListener struct {
 	log      *zap.Logger
 	closing  sync.Once
 	accepted sync.WaitGroup
+
+	// mu guards conns and closed: the raw connections being served, closed by Close so
+	// that a connection idle in the TLS handshake or before CONNECT does not hold it up.
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	closed bool
 }
 
 // peer is the verified client certificate of one TLS connection.
@@ -52,9 +58,14 @@ func (l *tlsListener) Serve(establish listeners.EstablishFn) {
 		if err != nil {
 			return
 		}
+		if !l.track(raw) {
+			_ = raw.Close()
+			return
+		}
 		l.accepted.Add(1)
 		go func() {
 			defer l.accepted.Done()
+			defer l.untrack(raw)
 			l.serveConn(raw, establish)
 		}()
 	}
@@ -84,11 +95,39 @@ func (l *tlsListener) serveConn(raw net.Conn, establish listeners.EstablishFn) {
 	}
 }
 
-// Close stops accepting; the broker closes the clients through closeClients.
+// track records a raw connection; false once the listener is closed.
+func (l *tlsListener) track(c net.Conn) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return false
+	}
+	if l.conns == nil {
+		l.conns = make(map[net.Conn]struct{})
+	}
+	l.conns[c] = struct{}{}
+	return true
+}
+
+func (l *tlsListener) untrack(c net.Conn) {
+	l.mu.Lock()
+	delete(l.conns, c)
+	l.mu.Unlock()
+}
+
+// Close stops accepting; the broker closes its clients through closeClients (which tells
+// MQTT 5 clients why), then every connection still open is closed, including those still
+// in the TLS handshake or not yet past CONNECT, which the broker does not know.
 func (l *tlsListener) Close(closeClients listeners.CloseFn) {
 	l.closing.Do(func() {
 		_ = l.ln.Close()
 		closeClients(l.id)
+		l.mu.Lock()
+		l.closed = true
+		for c := range l.conns {
+			_ = c.Close()
+		}
+		l.mu.Unlock()
 	})
 }
 

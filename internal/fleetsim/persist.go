@@ -183,7 +183,12 @@ func (f *flusher) flush() error {
 
 // close stops the loop and writes a final time.
 func (f *flusher) close() error {
+	f.stopLoop()
+	return f.flush()
+}
+
+// stopLoop stops the loop without writing.
+func (f *flusher) stopLoop() {
 	f.closed.Do(func() { close(f.stop) })
 	<-f.done
-	return f.flush()
 }

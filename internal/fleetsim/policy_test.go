@@ -108,6 +108,18 @@ func TestClaimPolicy(t *testing.T) {
 			t.Fatal("the claim published outside its policy and kept its connection")
 		}
 	})
+	for _, tt := range []struct {
+		name    string
+		version byte
+		qos     byte
+	}{{"QoS 0", 4, 0}, {"QoS 1", 4, 1}, {"MQTT 5, QoS 0", 5, 0}, {"MQTT 5, QoS 1", 5, 1}} {
+		t.Run("publish outside the provisioning topics drops the connection, "+tt.name, func(t *testing.T) {
+			c := rawDial(t, s.Addr(), claimTLS(t, dir))
+			c.connect(tt.version, "claim-raw-pub", 60)
+			c.publish("devices/gw-0001/telemetry", tt.qos, []byte("{}"))
+			c.closedByServer()
+		})
+	}
 	t.Run("service topics of a template are allowed", func(t *testing.T) {
 		for _, f := range []string{"$aws/provisioning-templates/GatewayTemplate/provision/json/+", "$aws/certificates/create/cbor/accepted"} {
 			if !claimMayUse(f) {

@@ -41,7 +41,9 @@ type Server struct {
 	main      *tlsListener
 	alpn      *tlsListener
 	peers     sync.Map // net.Conn -> *peer, filled by the listeners
-	clients   sync.Map // *mqtt.Client -> *peer, once CONNECT is accepted
+	clients   sync.Map // *mqtt.Client -> *clientInfo, once CONNECT is accepted, while its session lives
+	idsMu     sync.Mutex
+	ids       map[string]*mqtt.Client // client ID -> its latest entry in clients
 	ctx       context.Context
 	cancel    context.CancelFunc
 	mu        sync.RWMutex // guards closed and work.Add
@@ -50,11 +52,12 @@ type Server struct {
 	sweepDone chan struct{}
 	closeOnce sync.Once
 	closeErr  error
+	lock      *os.File // dir/.fleetsim.lock, held until Close
 }
 
 // Start loads the folder and accepts connections before it returns. The server runs until
 // Close, whatever becomes of ctx (callers commonly bound only the start with it).
-func Start(ctx context.Context, opts Options) (*Server, error) {
+func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -80,6 +83,15 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load the CA (run fleetsim init first?): %w", err)
 	}
+	lock, err := lockDir(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = lock.Close()
+		}
+	}()
 	secret, err := loadTokenSecret(opts.Dir)
 	if err != nil {
 		return nil, err
@@ -131,6 +143,8 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		rates:     rates,
 		hookHTTP:  &http.Client{Timeout: opts.HookTimeout},
 		sweepDone: make(chan struct{}),
+		lock:      lock,
+		ids:       make(map[string]*mqtt.Client),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.keys = newKeyPool(s.ctx)
@@ -147,6 +161,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		SysTopicResendInterval: 3600,
 	})
 	if err := s.broker.AddHook(&brokerHook{s: s}, nil); err != nil {
+		s.abort()
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", listen)
@@ -184,10 +199,11 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	return s, nil
 }
 
-// abort undoes a Start that failed before the broker served.
+// abort undoes a Start that failed before the broker served. Nothing changed the
+// registry yet, so it is not saved: the file on disk stays as it was read.
 func (s *Server) abort() {
 	s.cancel()
-	_ = s.flush.close()
+	s.flush.stopLoop()
 	close(s.sweepDone)
 }
 
@@ -238,6 +254,7 @@ func (s *Server) Close() error {
 		<-s.sweepDone
 		s.reg.sweep(s.now(), s.ttl)
 		s.closeErr = s.flush.close()
+		_ = s.lock.Close()
 	})
 	return s.closeErr
 }

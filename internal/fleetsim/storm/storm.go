@@ -11,6 +11,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -35,7 +36,8 @@ type Options struct {
 	Method      string // csr (default) | create-keys
 	Format      string // json (default) | cbor
 	Template    string // default GatewayTemplate
-	// Prefix makes client IDs and serial numbers unique to this run; "" picks one from the clock.
+	// Prefix makes client IDs and serial numbers unique to this run; "" picks one from
+	// the clock and random bytes.
 	Prefix string
 	Logger *zap.Logger
 }
@@ -112,7 +114,7 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 		opts.Template = fleetsim.DemoTemplate
 	}
 	if opts.Prefix == "" {
-		opts.Prefix = "storm-" + strconv.FormatInt(time.Now().Unix(), 36)
+		opts.Prefix = defaultPrefix(time.Now())
 	}
 	log := opts.Logger
 	if log == nil {
@@ -173,6 +175,15 @@ feed:
 	}
 	sort.Slice(res.Latencies, func(a, b int) bool { return res.Latencies[a] < res.Latencies[b] })
 	return res, nil
+}
+
+// defaultPrefix names a run: the clock for readability, and random bytes so that two
+// storms started in the same second do not share client IDs (each would drop the
+// other's connections) nor serial numbers.
+func defaultPrefix(now time.Time) string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b) // crypto/rand does not fail on supported platforms
+	return "storm-" + strconv.FormatInt(now.Unix(), 36) + "-" + hex.EncodeToString(b)
 }
 
 // provision runs one device: connect with the claim, get a certificate, register.

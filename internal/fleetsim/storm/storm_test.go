@@ -112,3 +112,14 @@ func BenchmarkProvisionCSR(b *testing.B) { benchmarkProvision(b, "csr") }
 
 // BenchmarkProvisionCreateKeys measures CreateKeysAndCertificate + RegisterThing per device.
 func BenchmarkProvisionCreateKeys(b *testing.B) { benchmarkProvision(b, "create-keys") }
+
+func TestDefaultPrefixDiffersWithinOneSecond(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	a, b := defaultPrefix(now), defaultPrefix(now)
+	if a == b {
+		t.Fatalf("two storms started in the same second share the prefix %q", a)
+	}
+	if !regexp.MustCompile(`^storm-[0-9a-z]+-[0-9a-f]{8}$`).MatchString(a) {
+		t.Errorf("prefix %q", a)
+	}
+}
