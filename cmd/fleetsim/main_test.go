@@ -68,6 +68,13 @@ func TestInitServeRegistryStorm(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 
+	// A storm without --endpoint would start a second emulator on the folder: refused.
+	var lockedOut, lockedErr syncBuffer
+	if code := run(context.Background(), []string{"storm", "--dir", dir, "--devices", "1", "--concurrency", "1"},
+		&lockedOut, &lockedErr); code != 1 || !strings.Contains(lockedErr.String(), "in use by another fleetsim (serve?); pass --endpoint to storm") {
+		t.Errorf("storm on a served folder: exit %d, stderr %q", code, lockedErr.String())
+	}
+
 	var stormOut syncBuffer
 	if code := run(context.Background(), []string{"storm", "--dir", dir, "--devices", "5", "--concurrency", "2",
 		"--endpoint", addr, "--format", "cbor"}, &stormOut, &errOut); code != 0 {
