@@ -14,5 +14,12 @@
 // Files live in the state directory: state.json, credentials.json (the
 // handoff, written last), and identities/<N>/private.key (0640: the service group reads it) and
 // certificate.pem for each identity N. A new identity gets a new N, so the
-// files an older credentials.json names never change.
+// files an older credentials.json names never change; once a new
+// credentials.json names the new N, the older identities' folders are
+// removed, so that no unused private key lingers.
+//
+// Failures are counted across a whole certificate cycle: only a
+// registration resets the count, so a service that refuses every token is
+// backed off like any other failure. Each attempt is recorded before its
+// service call, so a crash during the call also waits before the next.
 package statemachine

@@ -224,6 +224,9 @@ type fakeService struct {
 	things   map[string]string // certificateId → thing name
 	regCalls map[string]int    // token → RegisterThing calls
 	nthing   int
+	// onEnter, when set, runs in the caller's goroutine at each call, after
+	// it is recorded: runtime.Goexit there is a crash during the call.
+	onEnter func(op string)
 }
 
 type fakeToken struct {
@@ -260,8 +263,12 @@ func (s *fakeService) enter(ctx context.Context, op string) error {
 		err, s.faults[op] = f[0], f[1:]
 	}
 	block := s.block[op]
+	onEnter := s.onEnter
 	s.mu.Unlock()
 	s.entered <- op
+	if onEnter != nil {
+		onEnter(op)
+	}
 	if block != nil {
 		select {
 		case <-block:
@@ -469,9 +476,17 @@ type recFiles struct {
 	*store.Memory
 	mu     sync.Mutex
 	phases []store.Phase
+	// before, when set, is called before each write, outside any lock.
+	before func(name string, data []byte)
 }
 
 func (f *recFiles) Write(name string, data []byte, perm fs.FileMode) error {
+	f.mu.Lock()
+	before := f.before
+	f.mu.Unlock()
+	if before != nil {
+		before(name, data)
+	}
 	if err := f.Memory.Write(name, data, perm); err != nil {
 		return err
 	}
@@ -492,4 +507,11 @@ func (f *recFiles) Phases() []store.Phase {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]store.Phase(nil), f.phases...)
+}
+
+// Elapsed is the boot clock: Jump (an NTP step) does not move it.
+func (c *fakeClock) Elapsed() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.boot
 }

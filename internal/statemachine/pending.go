@@ -34,15 +34,16 @@ func (r *Runner) register(ctx context.Context) (string, error) {
 		if errors.As(err, &bad) {
 			// Registering or using this certificate would be pointless:
 			// only a new identity can help.
-			return "save state", r.abandonCertificate("identity files unusable: " + err.Error())
+			return "save state", r.abandonCertificate("identity files unusable: "+err.Error(), false)
 		}
 		return "read identity", &localError{op: "read identity", err: err}
 	}
 	if r.st.ThingName == "" {
 		if age, known := r.tokenAge(); known && age > r.set.Retry.TokenSafeLifetime {
 			return "save state", r.abandonCertificate(fmt.Sprintf(
-				"ownership token expired: %s old, safe lifetime %s", shortDuration(age), shortDuration(r.set.Retry.TokenSafeLifetime)))
+				"ownership token expired: %s old, safe lifetime %s", shortDuration(age), shortDuration(r.set.Retry.TokenSafeLifetime)), false)
 		}
+		r.recordAttempt()
 		sess, err := r.dial(ctx)
 		if err != nil {
 			return "connect", err
@@ -53,7 +54,7 @@ func (r *Runner) register(ctx context.Context) (string, error) {
 		if err != nil {
 			if ctx.Err() == nil && classify(err) == fleet.KindInvalidToken {
 				r.closeSession()
-				return "save state", r.abandonCertificate(describe(string(fleet.OpRegisterThing), err))
+				return "save state", r.abandonCertificate(describe(string(fleet.OpRegisterThing), err), true)
 			}
 			return string(fleet.OpRegisterThing), err
 		}
@@ -74,6 +75,7 @@ func (r *Runner) register(ctx context.Context) (string, error) {
 		r.log.Info("thing registered", r.fields()...)
 	}
 
+	r.recordAttempt()
 	pctx, cancel := context.WithTimeout(ctx, r.set.Retry.ResponseTimeout)
 	err = r.dialer.Prove(pctx, r.st.ThingName, certPEM, keyPEM)
 	cancel()
@@ -96,6 +98,7 @@ func (r *Runner) register(ctx context.Context) (string, error) {
 	}
 	r.log.Info("provisioned: credentials handed over", append(r.fields(),
 		zap.String("credentials", r.files.Path(store.CredentialsFile)))...)
+	r.removeOldIdentities()
 	return "", nil
 }
 
@@ -123,21 +126,33 @@ func (r *Runner) tokenAge() (time.Duration, bool) {
 }
 
 // abandonCertificate records the current certificate as orphaned and goes
-// back to unprovisioned with a new identity number.
-func (r *Runner) abandonCertificate(reason string) error {
+// back to unprovisioned with a new identity number. When the service
+// refused the certificate (rejected), that is a failure like any other: it
+// is counted and backed off, or a service that refuses every token would
+// have the device request and abandon certificates in a tight loop. When
+// the token merely aged out (or the files are unusable), the next attempt
+// comes at once, still counted from the failures before it.
+func (r *Runner) abandonCertificate(reason string, rejected bool) error {
 	now := r.clock.Now()
 	r.log.Warn("abandoning the certificate", append(r.fields(), zap.String("reason", reason))...)
 	id, keyFile, certFile := r.st.CertificateID, r.st.KeyFile, r.st.CertificateFile
+	var wait time.Duration
 	err := r.transition(store.Unprovisioned, PointOrphaned, func(s *store.State) {
 		addOrphan(s, id, reason, now)
 		forgetIdentity(s)
-		succeeded(s)
+		s.Waiting = ""
 		s.LastError = reason
+		s.NextAttemptAt = time.Time{}
+		if rejected {
+			s.Attempts++
+			wait = r.backoff.delay(s.Attempts)
+			s.NextAttemptAt = now.Add(wait)
+		}
 	})
 	if err != nil {
 		return err
 	}
-	r.wait = 0
+	r.wait = wait
 	r.removeAbandoned(keyFile, certFile)
 	return nil
 }

@@ -13,29 +13,40 @@ import (
 
 // keepHandoff makes sure credentials.json describes the registered identity,
 // restoring it from the state when it is missing or damaged. When the
-// identity's own files are gone, only a new identity can help.
+// identity's own files are gone, only a new identity can help. A failure
+// is retried on the backoff timer (see idle), not on the next change in the
+// folder: a failed write's own temp files would make that a busy loop.
 func (r *Runner) keepHandoff() {
 	if _, _, err := r.identityFiles(); err != nil {
 		var bad *unusableError
 		if errors.As(err, &bad) {
+			r.restoreFailures = 0
 			r.startReprovision("identity files unusable: " + err.Error())
 			return
 		}
+		r.restoreFailures++
 		r.log.Error("cannot read the registered identity", zap.Error(err))
 		return
 	}
 	want := r.credentials()
 	data, err := r.files.Read(store.CredentialsFile)
 	if err == nil && sameCredentials(data, want) {
+		r.restoreFailures = 0
+		if !r.oldIdentitiesChecked {
+			// A stop between the handoff and the clean-up left them.
+			r.removeOldIdentities()
+		}
 		return
 	}
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		r.log.Warn("cannot read credentials.json", zap.Error(err))
 	}
 	if err := store.WriteCredentials(r.files, want); err != nil {
+		r.restoreFailures++
 		r.log.Error("cannot restore credentials.json", zap.Error(err))
 		return
 	}
+	r.restoreFailures = 0
 	r.log.Info("credentials.json restored", r.fields()...)
 	r.crashPoint(PointRestored)
 }

@@ -3,6 +3,7 @@ package statemachine
 import (
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,6 +44,21 @@ func TestReprovision(t *testing.T) {
 			first := h.state()
 			oldCert, _ := h.files.Read(first.CertificateFile)
 			oldKey, _ := h.files.Read(first.KeyFile)
+			// Files an older credentials.json names never change while it
+			// names them: check them as the new one replaces it.
+			var intact atomic.Int32
+			h.files.mu.Lock()
+			h.files.before = func(name string, data []byte) {
+				if name != store.CredentialsFile || !strings.Contains(string(data), "thing-2") {
+					return
+				}
+				c, _ := h.files.Read(first.CertificateFile)
+				k, _ := h.files.Read(first.KeyFile)
+				if string(c) == string(oldCert) && string(k) == string(oldKey) {
+					intact.Add(1)
+				}
+			}
+			h.files.mu.Unlock()
 			switch how {
 			case "Reprovision":
 				r.Reprovision()
@@ -76,12 +92,12 @@ func TestReprovision(t *testing.T) {
 				!strings.Contains(st.Orphans[0].Reason, "reprovision") || !strings.Contains(st.Orphans[0].Reason, "thing-1") {
 				t.Errorf("orphans %+v, want the old identity recorded", st.Orphans)
 			}
-			// Files an older credentials.json named never change.
-			if c, _ := h.files.Read(first.CertificateFile); string(c) != string(oldCert) {
-				t.Error("the old certificate file changed")
+			if intact.Load() != 1 {
+				t.Error("the old identity's files changed before the new credentials.json replaced the old")
 			}
-			if k, _ := h.files.Read(first.KeyFile); string(k) != string(oldKey) {
-				t.Error("the old key file changed")
+			// Once nothing names them, the old key and certificate go.
+			if h.exists(first.CertificateFile) || h.exists(first.KeyFile) {
+				t.Error("the old identity's files were left behind after the switch")
 			}
 			if h.exists(ReprovisionRequestFile) {
 				t.Error("the request file was not removed")
@@ -279,11 +295,16 @@ func TestStartingOverKeepsHandedOverFiles(t *testing.T) {
 			if st.Identity != 2 {
 				t.Errorf("identity %d, want 2: number 1 is taken on disk", st.Identity)
 			}
-			if k, _ := h.files.Read(first.KeyFile); string(k) != string(oldKey) {
+			// Never overwritten; removed once the new credentials.json
+			// names identity 2.
+			if k, err := h.files.Read(first.KeyFile); err == nil && string(k) != string(oldKey) {
 				t.Error("the handed-over key was overwritten")
 			}
-			if c, _ := h.files.Read(first.CertificateFile); string(c) != string(oldCert) {
+			if c, err := h.files.Read(first.CertificateFile); err == nil && string(c) != string(oldCert) {
 				t.Error("the handed-over certificate was overwritten")
+			}
+			if h.exists(first.KeyFile) || h.exists(first.CertificateFile) {
+				t.Error("the old identity's files were left behind after the switch")
 			}
 		})
 	}

@@ -174,7 +174,10 @@ func TestRestartHonoursNextAttemptAt(t *testing.T) {
 		want  time.Duration // 0: no wait
 	}{
 		{"unexpired", 2 * time.Minute, 2 * time.Minute},
-		{"capped at Retry.Max", 10 * 24 * time.Hour, 5 * time.Minute},
+		// A permanent failure's wait survives a restart; a wall clock far
+		// ahead cannot wedge the daemon beyond the longest wait.
+		{"permanent wait kept", 50 * time.Minute, 50 * time.Minute},
+		{"capped at max(Retry.Max, Retry.Permanent)", 10 * 24 * time.Hour, time.Hour},
 		{"expired", -time.Minute, 0},
 	}
 	for _, tc := range tests {

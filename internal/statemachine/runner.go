@@ -32,9 +32,18 @@ type Runner struct {
 	st      store.State
 	session Session
 	wait    time.Duration // before the next attempt; 0: at once
+	// attemptSaved: this attempt is already recorded on disk (recordAttempt).
+	attemptSaved bool
+	// oldIdentitiesChecked: removeOldIdentities ran for this identity.
+	oldIdentitiesChecked bool
+	// restoreFailures counts failed attempts to keep the handoff in place.
+	restoreFailures int
 
-	// busySince is the Clock time (UnixNano) at which the current step
-	// started, 0 while the loop waits; the watchdog reads it.
+	// elapsed reads a monotonic clock, which a wall-clock step (NTP at first
+	// boot) does not move.
+	elapsed func() time.Duration
+	// busySince is elapsed()+1 when the current step started, 0 while the
+	// loop waits; the watchdog reads it.
 	busySince atomic.Int64
 	running   atomic.Bool
 }
@@ -68,6 +77,7 @@ func New(s Settings, d Deps) (*Runner, error) {
 	if r.clock == nil {
 		r.clock = RealClock()
 	}
+	r.elapsed = monotonicOf(r.clock)
 	if r.keys == nil {
 		r.keys = GenerateKey
 	}
@@ -141,14 +151,16 @@ func (r *Runner) Run(ctx context.Context) error {
 }
 
 // resumeWait honours a NextAttemptAt saved before a restart, so that a
-// crash loop cannot hammer the service, but caps it at Retry.Max so that a
-// wall clock that jumped back cannot wedge the daemon.
+// crash loop cannot hammer the service, but caps it at the longest wait the
+// runner itself schedules (the larger of Retry.Max and Retry.Permanent), so
+// that a permanent failure's wait survives a restart while a wall clock
+// that jumped back cannot wedge the daemon.
 func (r *Runner) resumeWait() time.Duration {
 	if r.st.Phase == store.Registered || r.st.NextAttemptAt.IsZero() {
 		return 0
 	}
 	d := r.st.NextAttemptAt.Sub(r.clock.Now())
-	return min(max(d, 0), r.set.Retry.Max)
+	return min(max(d, 0), max(r.set.Retry.Max, r.set.Retry.Permanent))
 }
 
 func (r *Runner) loop(ctx context.Context) {
@@ -168,15 +180,38 @@ func (r *Runner) loop(ctx context.Context) {
 	}
 }
 
-// idle waits, registered, for something to do. Idle means idle: no timers.
+// idle waits, registered, for something to do. Idle means idle: no timers,
+// except to retry a failed restore of the handoff on the backoff schedule.
 func (r *Runner) idle(ctx context.Context) {
-	select {
-	case <-ctx.Done():
-	case <-r.kick:
-		// Config or claim changes do not concern a registered device.
-	case <-r.handoff:
-	case <-r.reprovision:
-		r.startReprovision("reprovision requested")
+	var fire <-chan time.Time
+	if r.restoreFailures > 0 {
+		d := r.backoff.delay(r.restoreFailures)
+		var stop func() bool
+		fire, stop = r.clock.NewTimer(d)
+		defer stop()
+		r.log.Info("retrying the handoff later", append(r.fields(), zap.Duration("retryIn", d))...)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-fire:
+			return
+		case <-r.kick:
+			// Config or claim changes do not concern a registered device.
+			if fire == nil {
+				return
+			}
+		case <-r.handoff:
+			// While a restore waits for its retry, only a reprovision
+			// request counts.
+			if fire == nil || r.serveRequestFile() {
+				return
+			}
+		case <-r.reprovision:
+			r.startReprovision("reprovision requested")
+			return
+		}
 	}
 }
 
@@ -217,8 +252,9 @@ func drain(c chan struct{}) {
 
 // step makes one attempt in the current phase.
 func (r *Runner) step(ctx context.Context) {
-	r.busySince.Store(r.clock.Now().UnixNano())
+	r.busySince.Store(int64(r.elapsed()) + 1)
 	defer r.busySince.Store(0)
+	r.attemptSaved = false
 	if r.st.Attempts > 0 || r.st.Waiting != "" {
 		r.publishStatus()
 	}
@@ -267,7 +303,7 @@ func (r *Runner) startWatchdog() (stop func()) {
 			case <-fire:
 			}
 			busy := r.busySince.Load()
-			if busy == 0 || r.clock.Now().Sub(time.Unix(0, busy)) <= r.stepBudget() {
+			if busy == 0 || r.elapsed()-time.Duration(busy-1) <= r.stepBudget() {
 				r.notify.Watchdog()
 			} else {
 				r.log.Error("step overran its budget: no longer feeding the watchdog",

@@ -29,6 +29,7 @@ func (r *Runner) transition(to store.Phase, point string, change func(*store.Sta
 	}
 	from := r.st.Phase
 	r.st = next
+	r.attemptSaved = false // the attempt record on disk is replaced
 	if from != to {
 		r.log.Info("state changed", append(r.fields(), zap.String("from", string(from)))...)
 	}
@@ -43,6 +44,27 @@ func succeeded(s *store.State) {
 	s.LastError = ""
 	s.NextAttemptAt = time.Time{}
 	s.Waiting = ""
+}
+
+// recordAttempt saves, before a service call, the failure count and retry
+// time that a failure of this attempt would give (at the backoff's ceiling,
+// without jitter), so that a crash or kill during the call makes the next
+// start wait instead of calling again at once: a crash loop backs off like
+// any failure. It is one state write per attempt; the state in memory keeps
+// the count before the attempt, so failed counts it once and a success
+// saves it as it was.
+func (r *Runner) recordAttempt() {
+	if r.attemptSaved {
+		return
+	}
+	next := r.st
+	next.Attempts++
+	next.NextAttemptAt = r.clock.Now().Add(r.backoff.ceiling(next.Attempts))
+	if err := store.SaveState(r.files, next); err != nil {
+		r.log.Warn("cannot save the attempt before calling the service", zap.Error(err))
+		return
+	}
+	r.attemptSaved = true
 }
 
 // failed decides how long to wait after err and persists that decision

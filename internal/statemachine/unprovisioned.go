@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io/fs"
 	"strconv"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -56,6 +57,7 @@ func (r *Runner) obtainCertificate(ctx context.Context) (string, error) {
 			return "private key", &localError{op: "create CSR", err: err}
 		}
 	}
+	r.recordAttempt()
 	sess, err := r.dial(ctx)
 	if err != nil {
 		return "connect", err
@@ -97,7 +99,11 @@ func (r *Runner) obtainCertificate(ctx context.Context) (string, error) {
 		bootID, bootTime = "", 0
 	}
 	err = r.transition(store.CertPending, PointCertPending, func(s *store.State) {
-		succeeded(s)
+		// Only a registration is progress: a certificate whose token is
+		// then refused starts no new count (see abandonCertificate).
+		s.LastError = ""
+		s.NextAttemptAt = time.Time{}
+		s.Waiting = ""
 		s.KeyFile = keyFile
 		s.CertificateFile = certFile
 		s.CertificateID = issued.CertificateID
@@ -113,15 +119,22 @@ func (r *Runner) obtainCertificate(ctx context.Context) (string, error) {
 }
 
 // claimIdentityNumber makes sure the current identity number names no
-// files the state does not account for: a state file that was moved aside
-// restarts the count, and files an older credentials.json names must never
-// be overwritten.
+// files the state does not account for. Files an older credentials.json
+// names must never be overwritten, so their number is skipped (a state file
+// that was moved aside restarts the count). Files nothing names (a key
+// saved just before a crash, before the state recorded it) are removed and
+// their number reused, so that no unused private key is left forever.
 func (r *Runner) claimIdentityNumber() error {
 	if r.st.KeyFile != "" {
 		return nil // this identity's key is ours already
 	}
 	n := r.st.Identity
+	handed := r.handedOver()
 	for r.exists(identityFile(n, keyFileName)) || r.exists(identityFile(n, certFileName)) {
+		if !r.namesIdentity(handed, n) && r.removeIdentity(handed, n) {
+			r.log.Info("removed identity files nothing names", zap.Int("identity", n))
+			break
+		}
 		n++
 	}
 	if n == r.st.Identity {

@@ -1,0 +1,62 @@
+package statemachine
+
+import (
+	"encoding/json"
+	"strconv"
+
+	"go.uber.org/zap"
+
+	"github.com/provisiond/provisiond/internal/store"
+)
+
+// handedOver returns what credentials.json names; an unreadable or missing
+// one names nothing.
+func (r *Runner) handedOver() store.Credentials {
+	var handed store.Credentials
+	if data, err := r.files.Read(store.CredentialsFile); err == nil {
+		_ = json.Unmarshal(data, &handed)
+	}
+	return handed
+}
+
+// namesIdentity reports whether credentials.json names a file of identity n.
+func (r *Runner) namesIdentity(handed store.Credentials, n int) bool {
+	for _, name := range []string{identityFile(n, keyFileName), identityFile(n, certFileName)} {
+		p := r.files.Path(name)
+		if p == handed.CertificateFile || p == handed.PrivateKeyFile {
+			return true
+		}
+	}
+	return false
+}
+
+// removeIdentity deletes identity n's files and folder unless
+// credentials.json names them, and reports whether they are gone.
+func (r *Runner) removeIdentity(handed store.Credentials, n int) bool {
+	if r.namesIdentity(handed, n) {
+		return false
+	}
+	gone := true
+	for _, name := range []string{identityFile(n, keyFileName), identityFile(n, certFileName)} {
+		if err := r.files.Remove(name); err != nil {
+			r.log.Warn("cannot remove an old identity file", zap.String("file", r.files.Path(name)), zap.Error(err))
+			gone = false
+		}
+	}
+	// Fails harmlessly if something else is still in it.
+	_ = r.files.Remove("identities/" + strconv.Itoa(n))
+	return gone
+}
+
+// removeOldIdentities deletes the identities numbered below the current
+// one that credentials.json does not name. It runs once the current
+// identity is handed over, so the previous identity's files stay in place
+// for consumers until the new credentials.json replaces it, and no unused
+// private key lingers afterwards.
+func (r *Runner) removeOldIdentities() {
+	handed := r.handedOver()
+	for n := 1; n < r.st.Identity; n++ {
+		r.removeIdentity(handed, n)
+	}
+	r.oldIdentitiesChecked = true
+}
