@@ -72,6 +72,12 @@ func (c *Client) call(ctx context.Context, op Operation, template string, payloa
 		return c.lostError(op)
 	default:
 	}
+	c.mu.Lock()
+	stale := c.stale[op]
+	c.mu.Unlock()
+	if stale {
+		return fmt.Errorf("%s: %w", op, ErrRedial)
+	}
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, c.s.ResponseTimeout)
 	defer cancel()
@@ -109,6 +115,9 @@ func (c *Client) call(ctx context.Context, op Operation, template string, payloa
 
 	c.log.Debug("publishing request", zap.String("topic", req), zap.Int("bytes", len(payload)))
 	if err := c.wait(ctx, parent, op, "publish", c.mqtt.Publish(req, 1, false, payload)); err != nil {
+		if ctx.Err() != nil {
+			c.markStale(op) // the request may have gone out
+		}
 		return err
 	}
 	for {
@@ -129,6 +138,7 @@ func (c *Client) call(ctx context.Context, op Operation, template string, payloa
 			}
 			c.log.Debug("ignored an accepted answer meant for another call", zap.String("topic", in.name), zap.Error(err))
 		case <-ctx.Done():
+			c.markStale(op)
 			return c.doneError(op, parent, ctx, "waiting for the answer")
 		case <-c.lost:
 			return c.lostError(op)
@@ -136,6 +146,14 @@ func (c *Client) call(ctx context.Context, op Operation, template string, payloa
 			return fmt.Errorf("%s: %w", op, ErrClosed)
 		}
 	}
+}
+
+// markStale refuses later calls of op on this connection (see Client).
+func (c *Client) markStale(op Operation) {
+	c.mu.Lock()
+	c.stale[op] = true
+	c.mu.Unlock()
+	c.log.Debug("operation unusable on this connection after an unanswered call", zap.String("operation", string(op)))
 }
 
 // subscribe holds QoS 1 subscriptions to the response topics for the rest of

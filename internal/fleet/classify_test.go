@@ -10,6 +10,7 @@ import (
 	"net"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/eclipse/paho.mqtt.golang/packets"
 )
@@ -57,8 +58,20 @@ func TestClassify(t *testing.T) {
 		{"subscription refused", fmt.Errorf("sub: %w", ErrSubscriptionRefused), KindPermanent},
 		{"server cert expired", &tls.CertificateVerificationError{Err: expired}, KindClock},
 		{"server cert expired wrapped", fmt.Errorf("dial: %w", fmt.Errorf("%w : %w", packets.ErrorNetworkError, &tls.CertificateVerificationError{Err: expired})), KindClock},
-		{"our cert expired at the server", fmt.Errorf("%w : %w", packets.ErrorNetworkError, remoteAlert(t, "tls: expired certificate")), KindClock},
+		// The server's verdict on our certificate is about the clock only when
+		// Dial found our clock before the certificate's start.
+		{"our cert expired at the server", fmt.Errorf("%w : %w", packets.ErrorNetworkError, remoteAlert(t, "tls: expired certificate")), KindPermanent},
+		{"our cert expired at an implausible clock", fmt.Errorf("connect: %w", &ClockError{Err: remoteAlert(t, "tls: expired certificate")}), KindClock},
 		{"our cert refused", remoteAlert(t, "tls: bad certificate"), KindPermanent},
+		{"unknown ca alert", remoteAlert(t, "tls: unknown certificate authority"), KindPermanent},
+		{"revoked alert", remoteAlert(t, "tls: revoked certificate"), KindPermanent},
+		{"access denied alert", remoteAlert(t, "tls: access denied"), KindPermanent},
+		{"unsupported certificate alert", remoteAlert(t, "tls: unsupported certificate"), KindPermanent},
+		{"certificate unknown alert", remoteAlert(t, "tls: unknown certificate"), KindPermanent},
+		{"internal error alert", fmt.Errorf("%w : %w", packets.ErrorNetworkError, remoteAlert(t, "tls: internal error")), KindTransient},
+		{"handshake failure alert", remoteAlert(t, "tls: handshake failure"), KindTransient},
+		{"typed alert internal error", tls.AlertError(80), KindTransient},
+		{"typed alert bad certificate", tls.AlertError(42), KindPermanent},
 		{"unknown authority", &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}, KindPermanent},
 		{"hostname", &tls.CertificateVerificationError{Err: x509.HostnameError{Host: "x"}}, KindPermanent},
 		{"other invalid", x509.CertificateInvalidError{Reason: x509.NotAuthorizedToSign}, KindPermanent},
@@ -78,5 +91,36 @@ func TestKindString(t *testing.T) {
 		if k.String() != want {
 			t.Errorf("%d.String() = %q, want %q", int(k), k.String(), want)
 		}
+	}
+}
+
+// A server's "expired certificate" alert is local-clock evidence only when
+// our clock is before our certificate's start; otherwise the certificate is
+// what is wrong.
+func TestJudgeExpiredAlert(t *testing.T) {
+	notBefore := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	notAfter := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	cert := &x509.Certificate{NotBefore: notBefore, NotAfter: notAfter}
+	alert := fmt.Errorf("%w : %w", packets.ErrorNetworkError, remoteAlert(t, "tls: expired certificate"))
+	for _, tc := range []struct {
+		name string
+		err  error
+		now  time.Time
+		want Kind
+	}{
+		{"clock before the certificate", alert, notBefore.Add(-24 * time.Hour), KindClock},
+		{"clock inside the window", alert, notBefore.Add(24 * time.Hour), KindPermanent},
+		{"certificate expired at our clock too", alert, notAfter.Add(24 * time.Hour), KindPermanent},
+		{"other alert untouched", remoteAlert(t, "tls: internal error"), notBefore.Add(-24 * time.Hour), KindTransient},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := judgeExpiredAlert(tc.err, cert, tc.now)
+			if got := Classify(err); got != tc.want {
+				t.Errorf("Classify(%v) = %v, want %v", err, got, tc.want)
+			}
+			if !errors.Is(err, tc.err) {
+				t.Errorf("%v does not wrap the original error", err)
+			}
+		})
 	}
 }

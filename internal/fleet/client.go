@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"sync"
+	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"go.uber.org/zap"
@@ -18,7 +19,11 @@ import (
 // Calls of different operations may run at the same time. The API has no
 // correlation token, so a second call of an operation already in flight waits
 // until the first one ends; the wait counts against its context and its
-// response timeout.
+// response timeout. For the same reason, once a call times out or is
+// cancelled after its request went out, its answer may still come and would
+// end the next call of that operation with the wrong result: later calls of
+// that operation on this connection fail with ErrRedial, and the caller
+// dials again.
 type Client struct {
 	s    settings
 	log  *zap.Logger
@@ -30,6 +35,9 @@ type Client struct {
 	mu         sync.Mutex
 	subscribed map[string]bool
 	waiters    map[Operation]*waiter
+	// stale holds the operations whose call ended unanswered after its
+	// request went out; they are refused with ErrRedial from then on.
+	stale map[Operation]bool
 
 	lost     chan struct{}
 	lostErr  error
@@ -52,6 +60,7 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 		opLocks:    map[Operation]chan struct{}{},
 		subscribed: map[string]bool{},
 		waiters:    map[Operation]*waiter{},
+		stale:      map[Operation]bool{},
 		lost:       make(chan struct{}),
 		closed:     make(chan struct{}),
 	}
@@ -87,6 +96,7 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 		return nil, fmt.Errorf("connect to %s: %w after %s", s.Endpoint, ErrTimeout, s.ConnectTimeout)
 	}
 	if err := tok.Error(); err != nil {
+		err = judgeExpiredAlert(err, s.leaf(), time.Now())
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, fmt.Errorf("connect to %s: %w (%w)", s.Endpoint, ctxErr, err)
 		}

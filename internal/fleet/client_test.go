@@ -289,28 +289,47 @@ func TestClientTimeoutAndLateAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	// Cancellation before anything is sent is reported as such, and leaves
+	// the operation usable.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err = c.CreateKeysAndCertificate(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want context.Canceled", err)
+	}
 	h.broker.setResponder(func(Topic, []byte) ([]reply, bool) { return nil, false })
 	_, err = c.CreateKeysAndCertificate(testContext(t))
 	if !errors.Is(err, ErrTimeout) || Classify(err) != KindTransient {
 		t.Fatalf("got %v, want ErrTimeout", err)
 	}
 	// The caller's earlier deadline wins over ResponseTimeout.
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	ctx, cancel = context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	_, err = c.RegisterThing(ctx, "T", "tok", nil)
 	if !errors.Is(err, ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("got %v, want ErrTimeout and DeadlineExceeded", err)
 	}
-	// Cancellation is reported as such.
-	ctx, cancel = context.WithCancel(context.Background())
-	cancel()
-	if _, err = c.CreateKeysAndCertificate(ctx); !errors.Is(err, context.Canceled) {
-		t.Fatalf("got %v, want context.Canceled", err)
-	}
-	// The connection still works afterwards.
+	// A late answer could end the next call of a timed-out operation with
+	// the wrong result: such calls are refused on this connection.
 	h.broker.setResponder(h.svc.respond)
-	if _, err := c.CreateKeysAndCertificate(testContext(t)); err != nil {
-		t.Fatalf("after timeouts: %v", err)
+	for _, call := range []func() error{
+		func() error { _, err := c.CreateKeysAndCertificate(testContext(t)); return err },
+		func() error { _, err := c.RegisterThing(testContext(t), "T", "tok", nil); return err },
+	} {
+		if err := call(); !errors.Is(err, ErrRedial) || Classify(err) != KindTransient {
+			t.Fatalf("after a timeout: got %v, want ErrRedial (transient)", err)
+		}
+	}
+	if n := h.broker.requestCount(); n != 2 {
+		t.Errorf("broker saw %d requests, want only the 2 that timed out", n)
+	}
+	// A new connection works.
+	c2, err := Dial(testContext(t), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if _, err := c2.CreateKeysAndCertificate(testContext(t)); err != nil {
+		t.Fatalf("on a new connection: %v", err)
 	}
 }
 

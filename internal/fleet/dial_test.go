@@ -49,19 +49,33 @@ func TestExpiredServerCertificateIsAClockError(t *testing.T) {
 	}
 }
 
-func TestExpiredClientCertificateIsAClockError(t *testing.T) {
-	h := newHarness(t)
-	opts := h.options(t, JSON)
-	opts.Certificate = h.pki.issue(t, testKey(t), "", time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour))
-	_, err := Dial(testContext(t), opts)
-	if err == nil {
-		t.Fatal("connected with an expired client certificate")
-	}
-	if Classify(err) != KindClock {
-		t.Errorf("Classify(%v) = %v, want clock", err, Classify(err))
-	}
-	if !strings.Contains(err.Error(), "expired certificate") {
-		t.Errorf("error %q does not say the server found our certificate expired", err)
+// The server refusing our certificate as expired is about our clock only
+// when our clock is before the certificate's start; a claim that expired at
+// a plausible clock is permanent (no "waiting for a plausible clock" forever).
+func TestExpiredClientCertificate(t *testing.T) {
+	for _, tc := range []struct {
+		name                string
+		notBefore, notAfter time.Time
+		want                Kind
+	}{
+		{"expired at our clock too", time.Now().Add(-48 * time.Hour), time.Now().Add(-24 * time.Hour), KindPermanent},
+		{"our clock before its start", time.Now().Add(24 * time.Hour), time.Now().Add(48 * time.Hour), KindClock},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			opts := h.options(t, JSON)
+			opts.Certificate = h.pki.issue(t, testKey(t), "", tc.notBefore, tc.notAfter)
+			_, err := Dial(testContext(t), opts)
+			if err == nil {
+				t.Fatal("connected with a certificate outside its validity")
+			}
+			if Classify(err) != tc.want {
+				t.Errorf("Classify(%v) = %v, want %v", err, Classify(err), tc.want)
+			}
+			if !strings.Contains(err.Error(), "expired certificate") {
+				t.Errorf("error %q does not say the server found our certificate expired", err)
+			}
+		})
 	}
 }
 

@@ -69,3 +69,9 @@ type OptionsError struct {
 func (e *OptionsError) Error() string {
 	return "fleet: " + e.Field + ": " + e.Reason
 }
+
+// ErrRedial is returned by a call of an operation whose earlier call timed
+// out (or was cancelled) on this connection after its request went out: the
+// API has no correlation token, so that call's late answer would be taken
+// for this one's. Dial again; Classify says transient.
+var ErrRedial = errors.New("an earlier call of this operation timed out on this connection and may still be answered: dial again")

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"net"
 	"strconv"
 	"time"
@@ -108,4 +109,19 @@ func (s settings) tlsConfig() *tls.Config {
 		cfg.NextProtos = []string{ALPNProtocol}
 	}
 	return cfg
+}
+
+// leaf is our certificate, parsed; nil if it does not parse.
+func (s settings) leaf() *x509.Certificate {
+	if s.Certificate.Leaf != nil {
+		return s.Certificate.Leaf
+	}
+	if len(s.Certificate.Certificate) == 0 {
+		return nil
+	}
+	cert, err := x509.ParseCertificate(s.Certificate.Certificate[0])
+	if err != nil {
+		return nil
+	}
+	return cert
 }
