@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -45,6 +46,13 @@ func OpenDir(path string) (*Dir, error) {
 // staleTemp matches the temp files WriteFileAtomic creates.
 var staleTemp = regexp.MustCompile(`^\..+\.tmp-[0-9]+$`)
 
+// IsTempName reports whether the base name of path is one of the temp files
+// an atomic write creates (".credentials.json.tmp-123"), so that a watcher
+// can ignore the store's own traces: a failed write leaves one briefly.
+func IsTempName(path string) bool {
+	return staleTemp.MatchString(filepath.Base(path))
+}
+
 // removeStaleTemps deletes temp files left by a write that was killed
 // before its rename; they were never visible under their real name, and
 // may hold a copy of a private key.
@@ -76,16 +84,33 @@ func (d *Dir) Read(name string) ([]byte, error) {
 	return os.ReadFile(d.Path(name))
 }
 
-// Write atomically replaces name, creating its parent folders (0750).
+// Write atomically replaces name, creating its parent folders (0750), and
+// the folder itself if it was removed since OpenDir, so that a daemon whose
+// state directory was deleted can write its state again.
 func (d *Dir) Write(name string, data []byte, perm fs.FileMode) error {
 	if err := checkName(name); err != nil {
 		return err
 	}
 	p := d.Path(name)
+	if err := d.recreateRoot(); err != nil {
+		return fmt.Errorf("write %s: %w", p, err)
+	}
 	if err := mkdirs(d.root, filepath.Dir(p)); err != nil {
 		return fmt.Errorf("write %s: %w", p, err)
 	}
 	return WriteFileAtomic(p, data, perm)
+}
+
+// recreateRoot creates the folder (0750) if it no longer exists.
+func (d *Dir) recreateRoot() error {
+	if _, err := os.Stat(d.root); !errors.Is(err, fs.ErrNotExist) {
+		return nil // there, or a problem the write itself will report
+	}
+	parent := filepath.Dir(d.root)
+	if err := os.MkdirAll(d.root, 0o750); err != nil {
+		return fmt.Errorf("recreate the state directory: %w", err)
+	}
+	return syncDir(parent)
 }
 
 // Remove deletes name and makes the removal durable; a missing name is not
