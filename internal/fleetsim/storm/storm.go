@@ -24,6 +24,7 @@ import (
 
 	"github.com/provisiond/provisiond/internal/fleet"
 	"github.com/provisiond/provisiond/internal/fleetsim"
+	"github.com/provisiond/provisiond/internal/fleetsim/fastsign"
 	"go.uber.org/zap"
 )
 
@@ -211,7 +212,7 @@ func provision(ctx context.Context, opts Options, endpoint string, roots *x509.C
 		if kerr != nil {
 			return kerr
 		}
-		der, kerr := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: serial}}, key)
+		der, kerr := fastsign.CertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: serial}}, key)
 		if kerr != nil {
 			return kerr
 		}
