@@ -5,5 +5,7 @@
 // itself, while a watch on its folder sees the rename, a removal and a
 // re-creation alike. A burst of events (a write in several steps, a temp file
 // and its rename) is gathered into one call, after which the caller re-reads
-// whatever it cares about.
+// whatever it cares about. Subfolders can be watched too (inotify does not
+// recurse), and a watched folder that is removed is watched again when it
+// comes back: its parent is watched until then.
 package watch

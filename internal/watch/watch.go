@@ -24,6 +24,12 @@ type Options struct {
 	// Debounce is how long after the first event of a burst the call comes;
 	// 0 means DefaultDebounce.
 	Debounce time.Duration
+	// Subfolders also watches the subfolders of the watched folders, at any
+	// depth, including ones created later: a change in them counts too.
+	Subfolders bool
+	// Ignore, when set, names paths whose changes never count, such as an
+	// atomic writer's temp files.
+	Ignore func(path string) bool
 	// Logger may be nil.
 	Logger *zap.Logger
 }
@@ -71,11 +77,23 @@ func Start(ctx context.Context, opts Options, onChange func()) (*Watcher, error)
 	ctx, cancel := context.WithCancel(ctx)
 	w := &Watcher{cancel: cancel, done: make(chan struct{})}
 	l := &loop{
-		filter:   set,
-		debounce: debounce,
-		after:    realAfter,
-		onChange: onChange,
-		log:      log,
+		filter:     set,
+		debounce:   debounce,
+		after:      realAfter,
+		onChange:   onChange,
+		log:        log,
+		fsw:        fsw,
+		ignore:     opts.Ignore,
+		subfolders: opts.Subfolders,
+		sub:        map[string]bool{},
+		gone:       map[string]bool{},
+	}
+	if opts.Subfolders {
+		for dir, e := range set {
+			if e.all {
+				l.addTree(dir)
+			}
+		}
 	}
 	go func() {
 		defer close(w.done)
@@ -171,6 +189,18 @@ type loop struct {
 	after    func(time.Duration) (<-chan time.Time, func())
 	onChange func()
 	log      *zap.Logger
+
+	fsw        watchList // nil: the watches never change (tests)
+	ignore     func(string) bool
+	subfolders bool
+	sub        map[string]bool // subfolders watched (Options.Subfolders)
+	gone       map[string]bool // watched folders removed: their parent is watched until they return
+}
+
+// watchList is the part of *fsnotify.Watcher the loop changes.
+type watchList interface {
+	Add(name string) error
+	Remove(name string) error
 }
 
 func realAfter(d time.Duration) (<-chan time.Time, func()) {
@@ -195,14 +225,9 @@ func (l *loop) run(ctx context.Context, events <-chan fsnotify.Event, errs <-cha
 			if !ok {
 				return
 			}
-			if !l.filter.counts(ev) {
-				continue
+			if l.handle(ev) {
+				arm()
 			}
-			if _, watched := l.filter[filepath.Clean(ev.Name)]; watched && ev.Has(fsnotify.Remove|fsnotify.Rename) {
-				l.log.Warn("a watched folder was removed or moved: its changes are no longer seen", zap.String("folder", ev.Name))
-			}
-			l.log.Debug("change seen", zap.String("path", ev.Name), zap.String("op", ev.Op.String()))
-			arm()
 		case err, ok := <-errs:
 			if !ok {
 				return
@@ -219,4 +244,122 @@ func (l *loop) run(ctx context.Context, events <-chan fsnotify.Event, errs <-cha
 			l.onChange()
 		}
 	}
+}
+
+// handle keeps the watches in step with ev and reports whether it counts.
+func (l *loop) handle(ev fsnotify.Event) bool {
+	name := filepath.Clean(ev.Name)
+	if l.gone[name] {
+		if ev.Has(fsnotify.Create) && isDir(name) {
+			l.rearm(name)
+			return true
+		}
+		return false
+	}
+	if l.ignore != nil && l.ignore(name) {
+		return false
+	}
+	inSub := l.sub[filepath.Dir(name)]
+	if !l.filter.counts(ev) && !(inSub && ev.Op != fsnotify.Chmod) {
+		return false
+	}
+	if _, watched := l.filter[name]; watched && ev.Has(fsnotify.Remove|fsnotify.Rename) {
+		l.lost(name)
+	}
+	if l.sub[name] && ev.Has(fsnotify.Remove|fsnotify.Rename) {
+		delete(l.sub, name)
+		if l.fsw != nil {
+			_ = l.fsw.Remove(name) // already gone with a removal
+		}
+	}
+	if l.subfolders && ev.Has(fsnotify.Create) && l.inAllFolder(name) && isDir(name) {
+		l.addTree(name)
+	}
+	l.log.Debug("change seen", zap.String("path", ev.Name), zap.String("op", ev.Op.String()))
+	return true
+}
+
+// inAllFolder reports whether name lies directly in a folder whose every
+// change counts, or in one of its watched subfolders.
+func (l *loop) inAllFolder(name string) bool {
+	dir := filepath.Dir(name)
+	if e := l.filter[dir]; e != nil && e.all {
+		return true
+	}
+	return l.sub[dir]
+}
+
+// addTree watches dir's subfolders (and dir itself if it is one of them).
+func (l *loop) addTree(root string) {
+	if l.fsw == nil {
+		return
+	}
+	_ = filepath.WalkDir(root, func(path string, e os.DirEntry, err error) error {
+		if err != nil || !e.IsDir() {
+			return nil // gone meanwhile, or a file
+		}
+		if _, watched := l.filter[path]; watched {
+			return nil
+		}
+		if err := l.fsw.Add(path); err != nil {
+			l.log.Warn("cannot watch a subfolder", zap.String("folder", path), zap.Error(err))
+			return nil
+		}
+		l.sub[path] = true
+		return nil
+	})
+}
+
+// lost watches the parent of a watched folder that was removed or moved, so
+// that the folder is watched again when it comes back.
+func (l *loop) lost(dir string) {
+	if l.fsw == nil {
+		l.log.Warn("a watched folder was removed or moved: its changes are no longer seen", zap.String("folder", dir))
+		return
+	}
+	_ = l.fsw.Remove(dir) // a moved folder would keep its watch under the old name
+	parent := filepath.Dir(dir)
+	if err := l.fsw.Add(parent); err != nil {
+		l.log.Warn("a watched folder was removed or moved, and its parent cannot be watched: its changes are no longer seen",
+			zap.String("folder", dir), zap.Error(err))
+		return
+	}
+	l.gone[dir] = true
+	l.log.Warn("a watched folder was removed or moved: waiting for it to come back", zap.String("folder", dir))
+	if isDir(dir) { // it came back before the parent was watched
+		l.rearm(dir)
+	}
+}
+
+// rearm watches a folder that came back.
+func (l *loop) rearm(dir string) {
+	delete(l.gone, dir)
+	if err := l.fsw.Add(dir); err != nil {
+		l.log.Warn("cannot watch a folder that came back", zap.String("folder", dir), zap.Error(err))
+		l.gone[dir] = true
+		return
+	}
+	if l.subfolders {
+		l.addTree(dir)
+	}
+	parent := filepath.Dir(dir)
+	_, watched := l.filter[parent]
+	if !watched && !l.sub[parent] && !l.goneIn(parent) {
+		_ = l.fsw.Remove(parent)
+	}
+	l.log.Info("watching a folder again", zap.String("folder", dir))
+}
+
+func (l *loop) goneIn(parent string) bool {
+	for dir := range l.gone {
+		if filepath.Dir(dir) == parent {
+			return true
+		}
+	}
+	return false
+}
+
+func isDir(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
 }
