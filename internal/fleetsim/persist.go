@@ -155,9 +155,10 @@ func (f *flusher) loop() {
 		if err := f.flush(); err != nil {
 			f.log.Error("cannot save the registry", zap.String("file", f.path), zap.Error(err))
 		}
-		// Pause at least delay, and twenty times the last save's duration, so that saving
-		// a large registry during a storm takes at most a twentieth of the time.
-		t := time.NewTimer(max(f.delay, 20*f.lastWrite))
+		// Pause at least delay, and fifty times the last save's duration, so that saving
+		// a large registry during a storm takes at most a fiftieth of the time (Close
+		// saves the final state whatever the pause).
+		t := time.NewTimer(max(f.delay, 50*f.lastWrite))
 		select {
 		case <-f.stop:
 			t.Stop()

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -156,7 +155,9 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	verifier := newClientVerifier(roots, now)
 	s.broker = mqtt.New(&mqtt.Options{
 		Capabilities: brokerCapabilities(),
-		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+		// mochi's own log says nothing the emulator does not; a disabled handler also
+		// spares formatting its messages.
+		Logger: slog.New(slog.DiscardHandler),
 		// $SYS topics are not part of AWS IoT; publish them rarely.
 		SysTopicResendInterval: 3600,
 	})
@@ -215,6 +216,10 @@ func brokerCapabilities() *mqtt.Capabilities {
 	// by the publish hook with a clear reason.
 	c.MaximumPacketSize = maxPayload + 64*1024
 	c.MaximumSessionExpiryInterval = 3600
+	// mochi's default of 8192 pending writes per client is a 64 KB buffer allocated at
+	// every CONNECT, a large part of a storm's garbage; the emulator's answers do not use
+	// it (respond writes directly) and 512 messages queued for a subscriber is plenty.
+	c.MaximumClientWritesPending = 512
 	return c
 }
 
