@@ -1,3 +1,10 @@
+// The storm's devices offer only the classical key exchanges the emulator (and AWS IoT)
+// agrees: an X25519MLKEM768 key share, made at every handshake and never used, would cost
+// each simulated device more than the emulator's ECDH. The emulator ignores the setting:
+// its curve preferences are explicit.
+//
+//go:debug tlsmlkem=0
+
 // Command fleetsim is an offline emulator of AWS IoT Fleet Provisioning over MQTT.
 //
 //	fleetsim init --dir D [--listen HOST:PORT]
