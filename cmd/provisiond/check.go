@@ -15,6 +15,10 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return exitConfig
 	}
+	if err := checkExpansion(cfg); err != nil {
+		fmt.Fprintf(stderr, "provisiond: %v\n", err)
+		return exitConfig
+	}
 	fmt.Fprintf(stdout, "%s: ok (endpoint %s, template %s, %s over %s)\n",
 		cfg.Path, cfg.Endpoint, cfg.Template.Name, cfg.CertificateMethod, cfg.PayloadFormat)
 	return exitOK

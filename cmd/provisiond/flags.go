@@ -45,3 +45,16 @@ func loadConfig(path string, stderr io.Writer, withFiles bool) (*config.Config, 
 	}
 	return cfg, true
 }
+
+// checkExpansion expands what the daemon expands at start, the template
+// parameters and the client ID, so that a config whose placeholders cannot
+// be expanded (${env:UNSET}) is reported as a bad config naming the field.
+func checkExpansion(cfg *config.Config) error {
+	if _, err := cfg.Parameters(config.SystemFacts); err != nil {
+		return err
+	}
+	if _, err := cfg.ClientIDFor(config.SystemFacts); err != nil {
+		return err
+	}
+	return nil
+}

@@ -65,8 +65,10 @@ func TestRunningDaemonRestoresHandoffAndReprovisions(t *testing.T) {
 	if second.CertificateID == first.CertificateID || second.CertificateFile == first.CertificateFile {
 		t.Fatalf("reprovision kept the identity: %+v", second)
 	}
-	if _, err := os.Stat(first.CertificateFile); err != nil {
-		t.Fatalf("the old identity's files must stay for readers of the old bundle: %v", err)
+	// Once credentials.json names the new identity, the old one's key and
+	// certificate are removed: no unused private key lingers.
+	if _, err := os.Stat(first.PrivateKeyFile); !os.IsNotExist(err) {
+		t.Fatalf("the old identity's key is still there after the switch: %v", err)
 	}
 	st, err := store.LoadState(readOnlyDir(cfg.StateDirectory))
 	if err != nil {

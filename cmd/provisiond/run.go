@@ -103,6 +103,11 @@ func (d *daemon) runOnce(ctx context.Context, cfg *config.Config, reload chan<- 
 		if err == nil {
 			err = next.CheckFiles()
 		}
+		if err == nil {
+			// A config the next state machine could not start with would
+			// stop the daemon with exit 78, which systemd does not restart.
+			err = checkExpansion(next)
+		}
 		if err != nil {
 			d.logger.Warn("config changed but is not valid: keeping the one in use", zap.Error(err))
 			runner.Kick()
@@ -118,7 +123,7 @@ func (d *daemon) runOnce(ctx context.Context, cfg *config.Config, reload chan<- 
 		}
 		cancel()
 	}
-	stopWatch, err := watchDaemonFolders(runCtx, cfg, d.logger, runner, onConfigChange)
+	stopWatch, err := watchDaemonFolders(runCtx, cfg, d.logger, runner.HandoffChanged, onConfigChange)
 	if err != nil {
 		return err
 	}

@@ -6,15 +6,20 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/provisiond/provisiond/internal/config"
-	"github.com/provisiond/provisiond/internal/statemachine"
+	"github.com/provisiond/provisiond/internal/store"
 	"github.com/provisiond/provisiond/internal/watch"
 )
 
 // watchDaemonFolders calls onConfigChange when the config, root CA or claim
-// files change, and tells the runner when its state folder changes (a removed
-// handoff, a reprovision request). It returns a function that stops both.
+// files change, and handoffChanged (the runner's HandoffChanged) when the
+// state folder changes (a removed handoff, a reprovision request, a file
+// removed from an identity's folder).
+// The store's own temp files do not count: a failing write would otherwise
+// wake the runner again and again. A state folder that is removed is watched
+// again once it is recreated (the store recreates it on its next write). It
+// returns a function that stops both.
 func watchDaemonFolders(ctx context.Context, cfg *config.Config, logger *zap.Logger,
-	runner *statemachine.Runner, onConfigChange func()) (func(), error) {
+	handoffChanged, onConfigChange func()) (func(), error) {
 	inputs, err := watch.Start(ctx, watch.Options{
 		Paths:  []string{cfg.Path, cfg.RootCA, cfg.Claim.Certificate, cfg.Claim.PrivateKey},
 		Logger: logger.Named("watch"),
@@ -23,9 +28,11 @@ func watchDaemonFolders(ctx context.Context, cfg *config.Config, logger *zap.Log
 		return nil, err
 	}
 	state, err := watch.Start(ctx, watch.Options{
-		Paths:  []string{cfg.StateDirectory},
-		Logger: logger.Named("watch"),
-	}, runner.HandoffChanged)
+		Paths:      []string{cfg.StateDirectory},
+		Subfolders: true,
+		Ignore:     store.IsTempName,
+		Logger:     logger.Named("watch"),
+	}, handoffChanged)
 	if err != nil {
 		inputs.Close()
 		return nil, err
