@@ -66,12 +66,9 @@ func decode(format string, payload []byte, v any) error {
 		}
 		return nil
 	default:
-		dec := json.NewDecoder(bytes.NewReader(payload))
-		if err := dec.Decode(v); err != nil {
+		// Unmarshal also refuses data after the request.
+		if err := json.Unmarshal(payload, v); err != nil {
 			return fmt.Errorf("payload is not a valid JSON request: %v", describeJSONError(err))
-		}
-		if dec.More() {
-			return errors.New("payload has data after the JSON request")
 		}
 		return nil
 	}

@@ -270,3 +270,26 @@ func TestRequestsInFlightPerConnectionAreCapped(t *testing.T) {
 		t.Fatalf("other connection: %s %s", pk.TopicName, pk.Payload)
 	}
 }
+
+func TestClaimMayNameRequestTopicsByAlias(t *testing.T) {
+	dir := newDir(t)
+	s := start(t, dir, nil)
+	c := rawDial(t, s.Addr(), claimTLS(t, dir))
+	c.connect(5, "alias", 60)
+	c.subscribe("$aws/certificates/create-from-csr/json/+", 1)
+	request := func(topic string) {
+		_, csr := newCSR(t)
+		c.write(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish}, TopicName: topic,
+			Properties: packets.Properties{TopicAlias: 1, TopicAliasFlag: true},
+			Payload:    marshal(t, "json", map[string]string{"certificateSigningRequest": csr})}, (*packets.Packet).PublishEncode)
+		if pk := c.nextPublish(); pk.TopicName != "$aws/certificates/create-from-csr/json/accepted" {
+			t.Fatalf("answer on %q: %s", pk.TopicName, pk.Payload)
+		}
+	}
+	request("$aws/certificates/create-from-csr/json") // sets alias 1
+	request("")                                       // uses it
+	// An alias for a topic outside the policy ends the connection.
+	c.write(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish}, TopicName: "devices/x/telemetry",
+		Properties: packets.Properties{TopicAlias: 2, TopicAliasFlag: true}, Payload: []byte("{}")}, (*packets.Packet).PublishEncode)
+	c.closedByServer()
+}

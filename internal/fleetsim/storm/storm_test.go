@@ -1,3 +1,7 @@
+// As the fleetsim command: no post-quantum key share that the emulator never uses.
+//
+//go:debug tlsmlkem=0
+
 package storm
 
 import (
