@@ -2,6 +2,8 @@ package statemachine
 
 import (
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"strconv"
 
 	"go.uber.org/zap"
@@ -9,14 +11,18 @@ import (
 	"github.com/provisiond/provisiond/internal/store"
 )
 
-// handedOver returns what credentials.json names; an unreadable or missing
-// one names nothing.
-func (r *Runner) handedOver() store.Credentials {
-	var handed store.Credentials
-	if data, err := r.files.Read(store.CredentialsFile); err == nil {
-		_ = json.Unmarshal(data, &handed)
+// handedOver returns what credentials.json names; a missing one names
+// nothing. known is false when it exists but cannot be read or parsed:
+// then nobody can tell which files it names, and none may be removed.
+func (r *Runner) handedOver() (handed store.Credentials, known bool) {
+	data, err := r.files.Read(store.CredentialsFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return handed, true
 	}
-	return handed
+	if err != nil || json.Unmarshal(data, &handed) != nil {
+		return handed, false
+	}
+	return handed, true
 }
 
 // namesIdentity reports whether credentials.json names a file of identity n.
@@ -54,7 +60,10 @@ func (r *Runner) removeIdentity(handed store.Credentials, n int) bool {
 // for consumers until the new credentials.json replaces it, and no unused
 // private key lingers afterwards.
 func (r *Runner) removeOldIdentities() {
-	handed := r.handedOver()
+	handed, known := r.handedOver()
+	if !known {
+		return
+	}
 	for n := 1; n < r.st.Identity; n++ {
 		r.removeIdentity(handed, n)
 	}
