@@ -286,6 +286,14 @@ func TestResponsesGoOnlyToTheConnectionThatAsked(t *testing.T) {
 		t.Fatalf("a request was fanned out to b: %s", m.topic)
 	default:
 	}
+	// Nor can a third connection forge answers with a retained Will (mochi publishes Wills
+	// without the ACL and publish hooks); TestWillsCannotForgeServiceAnswers has every case.
+	w := rawDial(t, s.Addr(), claimTLS(t, dir))
+	if ack := w.connectWith(4, packets.ConnectParams{Clean: true, ClientIdentifier: "forger", WillFlag: true,
+		WillTopic: "$aws/certificates/create-from-csr/json/accepted", WillPayload: []byte(`{"certificateId":"forged"}`),
+		WillQos: 1, WillRetain: true}); ack.ReasonCode == 0 {
+		t.Fatal("a claim connected with a retained Will on an answer topic")
+	}
 }
 
 func TestNoAnswerWithoutSubscription(t *testing.T) {
