@@ -146,30 +146,19 @@ func (h *brokerHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) b
 	return ok
 }
 
-// OnACLCheck applies the claim policy: a claim certificate may only use the provisioning
-// topics. Device certificates may use any topic; their publishes on reserved $aws topics
-// that are not requests are dropped by OnPublish.
+// OnACLCheck applies the claim policy to subscriptions and deliveries: a claim
+// certificate may only use the provisioning topics. Its publishes are checked by
+// OnPublish instead, once mochi has resolved any MQTT 5 topic alias, because AWS IoT
+// closes the connection of a claim publishing outside its policy, where mochi would drop
+// a QoS 0 publish silently and answer an MQTT 5 QoS 1 one with PUBACK 0x87. Device
+// certificates may use any topic; their publishes on reserved $aws topics that are not
+// requests are dropped by OnPublish.
 func (h *brokerHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	v, ok := h.s.clients.Load(cl)
 	if !ok {
 		return false
 	}
-	if v.(*clientInfo).kind == KindClaim && !claimMayUse(topic) {
-		if write && topic == "" {
-			// An MQTT 5 publish naming its topic by alias only: mochi resolves the alias
-			// after this check, and OnPublish applies the policy to the real topic.
-			return true
-		}
-		if write {
-			// mochi would drop a QoS 0 publish silently and answer an MQTT 5 QoS 1 one
-			// with PUBACK 0x87; AWS IoT closes the connection in every case.
-			h.s.log.Info("claim published outside its policy: disconnecting",
-				zap.String("clientId", cl.ID), zap.String("topic", topic))
-			_ = h.s.broker.DisconnectClient(cl, packets.ErrNotAuthorized)
-		}
-		return false
-	}
-	return true
+	return write || v.(*clientInfo).kind != KindClaim || claimMayUse(topic)
 }
 
 // OnPacketRead refuses QoS 2 publishes as AWS IoT does: it supports QoS 0 and 1 only,
