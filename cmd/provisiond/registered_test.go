@@ -67,8 +67,17 @@ func TestRunningDaemonRestoresHandoffAndReprovisions(t *testing.T) {
 	}
 	// Once credentials.json names the new identity, the old one's key and
 	// certificate are removed: no unused private key lingers.
-	if _, err := os.Stat(first.PrivateKeyFile); !os.IsNotExist(err) {
-		t.Fatalf("the old identity's key is still there after the switch: %v", err)
+	// The removal follows the switch: wait for it.
+	for {
+		_, err := os.Stat(first.PrivateKeyFile)
+		if os.IsNotExist(err) {
+			break
+		}
+		select {
+		case <-wctx.Done():
+			t.Fatalf("the old identity's key is still there after the switch: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 	st, err := store.LoadState(readOnlyDir(cfg.StateDirectory))
 	if err != nil {
