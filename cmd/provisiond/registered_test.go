@@ -65,9 +65,19 @@ func TestRunningDaemonRestoresHandoffAndReprovisions(t *testing.T) {
 	if second.CertificateID == first.CertificateID || second.CertificateFile == first.CertificateFile {
 		t.Fatalf("reprovision kept the identity: %+v", second)
 	}
-	// Once credentials.json names the new identity, the old one's key and
-	// certificate are removed: no unused private key lingers.
-	// The removal follows the switch: wait for it.
+	// The previous identity stays for consumers that have not re-read the
+	// bundle yet; a second reprovision retires it, and only then is its
+	// private key removed.
+	if _, err := os.Stat(first.PrivateKeyFile); err != nil {
+		t.Fatalf("the previous identity's key went at the switch: %v", err)
+	}
+	if code := runCLI([]string{"reprovision", "--wait", "20s", "--config", path}, &out, &errOut); code != 0 {
+		t.Fatalf("second reprovision exit %d: %s", code, errOut.String())
+	}
+	third, err := waitForRegistered(wctx, cfg.StateDirectory)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for {
 		_, err := os.Stat(first.PrivateKeyFile)
 		if os.IsNotExist(err) {
@@ -75,9 +85,12 @@ func TestRunningDaemonRestoresHandoffAndReprovisions(t *testing.T) {
 		}
 		select {
 		case <-wctx.Done():
-			t.Fatalf("the old identity's key is still there after the switch: %v", err)
+			t.Fatalf("the first identity's key is still there two switches later: %v", err)
 		case <-time.After(20 * time.Millisecond):
 		}
+	}
+	if _, err := os.Stat(second.PrivateKeyFile); err != nil || third.CertificateID == second.CertificateID {
+		t.Fatalf("after the second switch the previous identity must stay: %v", err)
 	}
 	st, err := store.LoadState(readOnlyDir(cfg.StateDirectory))
 	if err != nil {

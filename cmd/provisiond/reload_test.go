@@ -149,7 +149,13 @@ func TestStateDirectoryRemovedAtRuntime(t *testing.T) {
 	path, _ := startEmulator(t, fleetsim.Options{}, fastRetry)
 	cfg, _, _ := runningDaemon(t, path)
 	first := registered(t, cfg.StateDirectory)
-	if err := os.RemoveAll(cfg.StateDirectory); err != nil {
+	// Move it away in one step: a file-by-file removal races with the
+	// daemon restoring what it sees disappear.
+	gone := cfg.StateDirectory + ".gone"
+	if err := os.Rename(cfg.StateDirectory, gone); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(gone); err != nil {
 		t.Fatal(err)
 	}
 	second := waitForNewIdentity(t, cfg.StateDirectory, first.CertificateID)

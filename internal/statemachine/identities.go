@@ -54,18 +54,30 @@ func (r *Runner) removeIdentity(handed store.Credentials, n int) bool {
 	return gone
 }
 
-// removeOldIdentities deletes the identities numbered below the current
-// one that credentials.json does not name. It runs once the current
-// identity is handed over, so the previous identity's files stay in place
-// for consumers until the new credentials.json replaces it, and no unused
-// private key lingers afterwards.
+// removeOldIdentities runs once the current identity is handed over. It
+// keeps the newest older identity, which the previous credentials.json
+// named: a consumer that read that bundle a moment ago can still open its
+// files until it re-reads credentials.json. Older identities, and any that
+// credentials.json does not name, are deleted, so at most one retired
+// private key remains on the device.
 func (r *Runner) removeOldIdentities() {
 	handed, known := r.handedOver()
 	if !known {
 		return
 	}
-	for n := 1; n < r.st.Identity; n++ {
+	keptPrevious := false
+	for n := r.st.Identity - 1; n >= 1; n-- {
+		if !keptPrevious && r.identityExists(n) {
+			keptPrevious = true
+			continue
+		}
 		r.removeIdentity(handed, n)
 	}
 	r.oldIdentitiesChecked = true
+}
+
+// identityExists reports whether identity n still has its certificate.
+func (r *Runner) identityExists(n int) bool {
+	_, err := r.files.Read(identityFile(n, certFileName))
+	return err == nil
 }

@@ -95,9 +95,10 @@ func TestReprovision(t *testing.T) {
 			if intact.Load() != 1 {
 				t.Error("the old identity's files changed before the new credentials.json replaced the old")
 			}
-			// Once nothing names them, the old key and certificate go.
-			if h.exists(first.CertificateFile) || h.exists(first.KeyFile) {
-				t.Error("the old identity's files were left behind after the switch")
+			// The previous identity stays for consumers that have not yet
+			// re-read credentials.json; the next switch removes it.
+			if !h.exists(first.CertificateFile) || !h.exists(first.KeyFile) {
+				t.Error("the previous identity's files were removed at the switch")
 			}
 			if h.exists(ReprovisionRequestFile) {
 				t.Error("the request file was not removed")
@@ -295,16 +296,13 @@ func TestStartingOverKeepsHandedOverFiles(t *testing.T) {
 			if st.Identity != 2 {
 				t.Errorf("identity %d, want 2: number 1 is taken on disk", st.Identity)
 			}
-			// Never overwritten; removed once the new credentials.json
-			// names identity 2.
-			if k, err := h.files.Read(first.KeyFile); err == nil && string(k) != string(oldKey) {
-				t.Error("the handed-over key was overwritten")
+			// Never overwritten, and kept as the previous identity once the
+			// new credentials.json names identity 2.
+			if k, err := h.files.Read(first.KeyFile); err != nil || string(k) != string(oldKey) {
+				t.Errorf("the handed-over key was overwritten or removed (%v)", err)
 			}
-			if c, err := h.files.Read(first.CertificateFile); err == nil && string(c) != string(oldCert) {
-				t.Error("the handed-over certificate was overwritten")
-			}
-			if h.exists(first.KeyFile) || h.exists(first.CertificateFile) {
-				t.Error("the old identity's files were left behind after the switch")
+			if c, err := h.files.Read(first.CertificateFile); err != nil || string(c) != string(oldCert) {
+				t.Errorf("the handed-over certificate was overwritten or removed (%v)", err)
 			}
 		})
 	}
