@@ -63,7 +63,7 @@ func (r *Runner) register(ctx context.Context) (string, error) {
 		}
 		// The claim session has done its job.
 		r.closeSession()
-		err = r.transition(store.CertPending, PointRegistrationSaved, func(s *store.State) {
+		err = r.transitionBeforeCall(store.CertPending, PointRegistrationSaved, func(s *store.State) {
 			succeeded(s)
 			s.ThingName = reg.ThingName
 			s.DeviceConfiguration = maps.Clone(reg.DeviceConfiguration)

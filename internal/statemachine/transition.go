@@ -20,16 +20,31 @@ const maxOrphans = 50
 // current state, announces it and passes the named crash point. A handler
 // that runs next can trust what the saved state says is done.
 func (r *Runner) transition(to store.Phase, point string, change func(*store.State)) error {
+	return r.save(to, point, change, false)
+}
+
+// transitionBeforeCall is transition for a step that a service call follows
+// at once: the saved state also holds that call's attempt record (see
+// recordAttempt), which spares the call a durable write of its own.
+func (r *Runner) transitionBeforeCall(to store.Phase, point string, change func(*store.State)) error {
+	return r.save(to, point, change, true)
+}
+
+func (r *Runner) save(to store.Phase, point string, change func(*store.State), beforeCall bool) error {
 	next := r.st
 	next.Orphans = slices.Clone(r.st.Orphans)
 	change(&next)
 	next.Phase = to
-	if err := store.SaveState(r.files, next); err != nil {
+	onDisk := next
+	if beforeCall {
+		onDisk = r.withAttempt(next)
+	}
+	if err := store.SaveState(r.files, onDisk); err != nil {
 		return &localError{op: "save state", err: err}
 	}
 	from := r.st.Phase
 	r.st = next
-	r.attemptSaved = false // the attempt record on disk is replaced
+	r.attemptSaved = beforeCall // any earlier attempt record on disk is replaced
 	if from != to {
 		r.log.Info("state changed", append(r.fields(), zap.String("from", string(from)))...)
 	}
@@ -57,14 +72,19 @@ func (r *Runner) recordAttempt() {
 	if r.attemptSaved {
 		return
 	}
-	next := r.st
-	next.Attempts++
-	next.NextAttemptAt = r.clock.Now().Add(r.backoff.ceiling(next.Attempts))
-	if err := store.SaveState(r.files, next); err != nil {
+	if err := store.SaveState(r.files, r.withAttempt(r.st)); err != nil {
 		r.log.Warn("cannot save the attempt before calling the service", zap.Error(err))
 		return
 	}
 	r.attemptSaved = true
+}
+
+// withAttempt is s as recordAttempt saves it: one more attempt, and the
+// retry time its failure would give.
+func (r *Runner) withAttempt(s store.State) store.State {
+	s.Attempts++
+	s.NextAttemptAt = r.clock.Now().Add(r.backoff.ceiling(s.Attempts))
+	return s
 }
 
 // failed decides how long to wait after err and persists that decision

@@ -98,7 +98,7 @@ func (r *Runner) obtainCertificate(ctx context.Context) (string, error) {
 		r.log.Warn("no boot clock: the token's age will be measured on the wall clock", zap.Error(bootErr))
 		bootID, bootTime = "", 0
 	}
-	err = r.transition(store.CertPending, PointCertPending, func(s *store.State) {
+	err = r.transitionBeforeCall(store.CertPending, PointCertPending, func(s *store.State) {
 		// Only a registration is progress: a certificate whose token is
 		// then refused starts no new count (see abandonCertificate).
 		s.LastError = ""
@@ -178,7 +178,7 @@ func (r *Runner) csrKey() (crypto.Signer, error) {
 	if err := r.files.Write(name, pemKey, KeyFileMode); err != nil {
 		return nil, &localError{op: "save private key", err: err}
 	}
-	if err := r.transition(r.st.Phase, PointKeySaved, func(s *store.State) { s.KeyFile = name }); err != nil {
+	if err := r.transitionBeforeCall(r.st.Phase, PointKeySaved, func(s *store.State) { s.KeyFile = name }); err != nil {
 		return nil, err
 	}
 	r.log.Info("generated the private key", append(r.fields(),
