@@ -123,6 +123,9 @@ func (d *daemon) runOnce(ctx context.Context, cfg *config.Config, reload chan<- 
 		}
 		cancel()
 	}
+	if err := watchClockSet(runCtx, runner.Kick); err != nil {
+		d.logger.Warn("no notice of clock changes: a device waiting for a plausible clock checks every 30s", zap.Error(err))
+	}
 	stopWatch, err := watchDaemonFolders(runCtx, cfg, d.logger, runner.HandoffChanged, onConfigChange)
 	if err != nil {
 		return err
