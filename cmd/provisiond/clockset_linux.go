@@ -26,7 +26,8 @@ func watchClockSet(ctx context.Context, onSet func()) error {
 		f.Close()
 	}()
 	arm := func() error {
-		far := unix.ItimerSpec{Value: unix.Timespec{Sec: 1 << 62}}
+		var far unix.ItimerSpec
+		far.Value.Sec = 1<<31 - 1 // 2038: far enough, and fits a 32-bit time_t (armhf)
 		return unix.TimerfdSettime(fd, unix.TFD_TIMER_ABSTIME|unix.TFD_TIMER_CANCEL_ON_SET, &far, nil)
 	}
 	if err := arm(); err != nil {
