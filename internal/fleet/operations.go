@@ -18,24 +18,12 @@ var ErrEmptyToken = errors.New("certificate ownership token is empty")
 // CreateKeysAndCertificate asks the service for a new key pair and certificate.
 // The answer is validated; its PrivateKeyPEM is a secret.
 func (c *Client) CreateKeysAndCertificate(ctx context.Context) (*Issued, error) {
-	var issued *Issued
-	err := c.call(ctx, OpCreateKeys, "", nil, func(in inbound) (verdict, error) {
-		a, err := DecodeCreateKeysAccepted(c.s.Format, in.payload)
-		if err != nil {
-			return verdictDone, invalid(in.name, "", "accepted payload does not decode", err)
-		}
-		iss, err := ValidateCreateKeysAccepted(in.name, a)
-		if err != nil {
-			return verdictDone, err
-		}
-		issued = iss
-		c.log.Debug("certificate issued", zap.String("certificateId", iss.CertificateID))
-		return verdictDone, nil
-	})
+	iss, err := callAccepted(c, ctx, OpCreateKeys, "", nil, DecodeCreateKeysAccepted, ValidateCreateKeysAccepted)
 	if err != nil {
 		return nil, err
 	}
-	return issued, nil
+	c.log.Debug("certificate issued", zap.String("certificateId", iss.CertificateID))
+	return iss, nil
 }
 
 // CreateCertificateFromCSR sends csrPEM, which must be signed by key, and returns the
@@ -53,27 +41,15 @@ func (c *Client) CreateCertificateFromCSR(ctx context.Context, csrPEM []byte, ke
 	if err != nil {
 		return nil, fmt.Errorf("%s: encode request: %w", OpCreateFromCSR, err)
 	}
-	var issued *Issued
-	err = c.call(ctx, OpCreateFromCSR, "", payload, func(in inbound) (verdict, error) {
-		a, err := DecodeCreateFromCSRAccepted(c.s.Format, in.payload)
-		if err != nil {
-			return verdictDone, invalid(in.name, "", "accepted payload does not decode", err)
-		}
-		iss, err := ValidateCreateFromCSRAccepted(in.name, a, pub)
-		if errors.Is(err, errKeyMismatch) {
-			return verdictIgnore, err
-		}
-		if err != nil {
-			return verdictDone, err
-		}
-		issued = iss
-		c.log.Debug("certificate issued", zap.String("certificateId", iss.CertificateID))
-		return verdictDone, nil
-	})
+	iss, err := callAccepted(c, ctx, OpCreateFromCSR, "", payload, DecodeCreateFromCSRAccepted,
+		func(topic string, a *CreateFromCSRAccepted) (*Issued, error) {
+			return ValidateCreateFromCSRAccepted(topic, a, pub)
+		})
 	if err != nil {
 		return nil, err
 	}
-	return issued, nil
+	c.log.Debug("certificate issued", zap.String("certificateId", iss.CertificateID))
+	return iss, nil
 }
 
 // checkCSR refuses, before sending, a CSR that does not parse, is not self-signed
@@ -108,22 +84,34 @@ func (c *Client) RegisterThing(ctx context.Context, template, token string, para
 	if err != nil {
 		return nil, fmt.Errorf("%s: encode request: %w", OpRegisterThing, err)
 	}
-	var reg *Registration
-	err = c.call(ctx, OpRegisterThing, template, payload, func(in inbound) (verdict, error) {
-		a, err := DecodeRegisterThingAccepted(c.s.Format, in.payload)
-		if err != nil {
-			return verdictDone, invalid(in.name, "", "accepted payload does not decode", err)
-		}
-		r, err := ValidateRegisterThingAccepted(in.name, a)
-		if err != nil {
-			return verdictDone, err
-		}
-		reg = r
-		c.log.Debug("thing registered", zap.String("thingName", r.ThingName))
-		return verdictDone, nil
-	})
+	reg, err := callAccepted(c, ctx, OpRegisterThing, template, payload, DecodeRegisterThingAccepted, ValidateRegisterThingAccepted)
 	if err != nil {
 		return nil, err
 	}
+	c.log.Debug("thing registered", zap.String("thingName", reg.ThingName))
 	return reg, nil
+}
+
+// callAccepted makes one call and turns its accepted answer into a checked
+// result. An answer whose certificate is for another key (errKeyMismatch)
+// is someone else's: it is ignored and the call goes on waiting.
+func callAccepted[A, R any](c *Client, ctx context.Context, op Operation, template string, payload []byte,
+	decode func(Format, []byte) (A, error), check func(topic string, a A) (R, error)) (R, error) {
+	var result R
+	err := c.call(ctx, op, template, payload, func(in inbound) (verdict, error) {
+		a, err := decode(c.s.Format, in.payload)
+		if err != nil {
+			return verdictDone, invalid(in.name, "", "accepted payload does not decode", err)
+		}
+		r, err := check(in.name, a)
+		if errors.Is(err, errKeyMismatch) {
+			return verdictIgnore, err
+		}
+		if err != nil {
+			return verdictDone, err
+		}
+		result = r
+		return verdictDone, nil
+	})
+	return result, err
 }

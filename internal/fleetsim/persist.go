@@ -56,18 +56,7 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
 }
 
 func encodeRegistry(r Registry) ([]byte, error) {
-	if r.Things == nil {
-		r.Things = []Thing{}
-	}
-	if r.Certificates == nil {
-		r.Certificates = []Certificate{}
-	}
-	if r.Policies == nil {
-		r.Policies = []Policy{}
-	}
-	if r.Orphans == nil {
-		r.Orphans = []Certificate{}
-	}
+	r.fillEmpty()
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
@@ -89,6 +78,13 @@ func ReadRegistry(dir string) (Registry, error) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return Registry{}, fmt.Errorf("%s: %w", path, err)
 	}
+	r.fillEmpty()
+	return r, nil
+}
+
+// fillEmpty makes absent lists empty, so that the JSON always holds arrays
+// (scripts index them) and never null.
+func (r *Registry) fillEmpty() {
 	if r.Things == nil {
 		r.Things = []Thing{}
 	}
@@ -101,7 +97,6 @@ func ReadRegistry(dir string) (Registry, error) {
 	if r.Orphans == nil {
 		r.Orphans = []Certificate{}
 	}
-	return r, nil
 }
 
 // flusher writes the registry to disk after changes, coalescing bursts so that a storm
