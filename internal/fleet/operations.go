@@ -52,8 +52,8 @@ func (c *Client) CreateCertificateFromCSR(ctx context.Context, csrPEM []byte, ke
 	return iss, nil
 }
 
-// checkCSR refuses, before sending, a CSR that does not parse, is not self-signed
-// correctly, or is for another key than the one we will check the answer against.
+// checkCSR refuses, before sending, a CSR that does not parse or is for another
+// key than the one we will check the answer against.
 func checkCSR(csrPEM []byte, pub crypto.PublicKey) error {
 	block, _ := pem.Decode(csrPEM)
 	if block == nil || block.Type != "CERTIFICATE REQUEST" {
