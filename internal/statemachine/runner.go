@@ -254,7 +254,6 @@ func drain(c chan struct{}) {
 func (r *Runner) step(ctx context.Context) {
 	r.busySince.Store(int64(r.elapsed()) + 1)
 	defer r.busySince.Store(0)
-	r.attemptSaved = false
 	if r.st.Attempts > 0 || r.st.Waiting != "" {
 		r.publishStatus()
 	}

@@ -116,6 +116,7 @@ func (r *Runner) failed(op string, err error) {
 		r.log.Error("cannot save the retry schedule", zap.Error(serr))
 	}
 	r.st = next
+	r.attemptSaved = false // the next attempt records itself anew
 	r.log.Warn("attempt failed", append(r.fields(),
 		zap.String("operation", op),
 		zap.String("kind", kind.String()),
