@@ -24,3 +24,4 @@ func (d readOnlyDir) Write(string, []byte, fs.FileMode) error {
 	return errReadOnly
 }
 func (d readOnlyDir) Remove(string) error { return errReadOnly }
+func (d readOnlyDir) Probe() error        { return errReadOnly }

@@ -127,8 +127,9 @@ func (r *Runner) Run(ctx context.Context) error {
 	if r.st.Identity < 1 {
 		r.st.Identity = 1
 	}
-	// Saving what was loaded proves the store is writable before READY=1.
-	if err := store.SaveState(r.files, r.st); err != nil {
+	// READY=1 only once the store is known to be writable; a probe proves
+	// it without the cost of a durable write on the way to provisioned.
+	if err := r.files.Probe(); err != nil {
 		return fmt.Errorf("state directory is not writable: %w", err)
 	}
 	r.wait = r.resumeWait()

@@ -26,21 +26,30 @@ func OpenDir(path string) (*Dir, error) {
 	if err := os.MkdirAll(root, 0o750); err != nil {
 		return nil, fmt.Errorf("state directory %s: %w", root, err)
 	}
-	probe, err := os.CreateTemp(root, ".probe-*")
+	d := &Dir{root: root}
+	if err := d.Probe(); err != nil {
+		return nil, err
+	}
+	if err := removeStaleTemps(root); err != nil {
+		return nil, fmt.Errorf("state directory %s: %w", root, err)
+	}
+	return d, nil
+}
+
+// Probe writes and removes a small file in the folder, with no fsync.
+func (d *Dir) Probe() error {
+	probe, err := os.CreateTemp(d.root, ".probe-*")
 	if err != nil {
-		return nil, fmt.Errorf("state directory %s is not writable: %w", root, err)
+		return fmt.Errorf("state directory %s is not writable: %w", d.root, err)
 	}
 	name := probe.Name()
 	_, werr := probe.Write([]byte("ok"))
 	cerr := probe.Close()
 	os.Remove(name)
 	if werr != nil || cerr != nil {
-		return nil, fmt.Errorf("state directory %s is not writable: %w", root, firstErr(werr, cerr))
+		return fmt.Errorf("state directory %s is not writable: %w", d.root, firstErr(werr, cerr))
 	}
-	if err := removeStaleTemps(root); err != nil {
-		return nil, fmt.Errorf("state directory %s: %w", root, err)
-	}
-	return &Dir{root: root}, nil
+	return nil
 }
 
 // staleTemp matches the temp files WriteFileAtomic creates.

@@ -19,6 +19,9 @@ type Files interface {
 	Remove(name string) error
 	// Path is the absolute path of the blob (Memory: "/memory/"+name).
 	Path(name string) string
+	// Probe proves the store writable without a durable write, and leaves
+	// nothing behind: a daemon says READY only once it knows it can save.
+	Probe() error
 }
 
 // checkName rejects names that could escape the store or name the store

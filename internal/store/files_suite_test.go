@@ -23,6 +23,15 @@ func testFilesSemantics(t *testing.T, open func(t *testing.T) Files, perm permOf
 			t.Fatalf("Read(missing) = %v, want fs.ErrNotExist", err)
 		}
 	})
+	t.Run("ProbeLeavesNothing", func(t *testing.T) {
+		f := open(t)
+		if err := f.Probe(); err != nil {
+			t.Fatalf("Probe = %v", err)
+		}
+		if _, err := f.Read(".probe"); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("Probe left a file behind: %v", err)
+		}
+	})
 	t.Run("WriteRead", func(t *testing.T) {
 		f := open(t)
 		want := []byte("hello\x00\xffworld")

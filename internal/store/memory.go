@@ -65,6 +65,21 @@ func (m *Memory) Write(name string, data []byte, perm fs.FileMode) error {
 	return nil
 }
 
+// probeName is what Probe offers the write hook.
+const probeName = ".probe"
+
+// Probe asks the write hook, as a write would, and stores nothing.
+func (m *Memory) Probe() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.hook != nil {
+		if err := m.hook(probeName, nil); err != nil {
+			return &fs.PathError{Op: "write", Path: m.Path(probeName), Err: err}
+		}
+	}
+	return nil
+}
+
 // Remove deletes name; a missing name is not an error.
 func (m *Memory) Remove(name string) error {
 	if err := checkName(name); err != nil {
