@@ -81,16 +81,11 @@ func (t *timings) time(name string) func() {
 }
 
 func run(fleetsim, method, format string, n int) error {
-	dir, err := os.MkdirTemp("", "bench-steps-*")
+	emu, stop, err := sim.StartInTemp(fleetsim, "bench-steps")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	emu, err := sim.Start(fleetsim, filepath.Join(dir, "sim"))
-	if err != nil {
-		return err
-	}
-	defer emu.Stop()
+	defer stop()
 
 	var all []*timings
 	var totals []time.Duration

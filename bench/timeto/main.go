@@ -81,16 +81,11 @@ func fail(err error) {
 // timeToProvisioned provisions n fresh devices one after the other against
 // one emulator and prints the median and p95, and the peak RSS.
 func timeToProvisioned(provisiond, fleetsim string, dev sim.Device, n int) error {
-	dir, err := os.MkdirTemp("", "bench-timeto-*")
+	emu, stop, err := sim.StartInTemp(fleetsim, "bench-timeto")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	emu, err := sim.Start(fleetsim, filepath.Join(dir, "sim"))
-	if err != nil {
-		return err
-	}
-	defer emu.Stop()
+	defer stop()
 	var times, onCPU, waitCPU []time.Duration
 	var hwm []int64
 	for i := range n {
@@ -231,16 +226,11 @@ func provisionOne(provisiond string, emu *sim.Emulator, dev sim.Device, wrap ...
 // idleCost provisions one device, lets it settle, then measures its idle
 // cost over d: CPU time, wake-ups (context switches of all threads) and RSS.
 func idleCost(provisiond, fleetsim string, d time.Duration) error {
-	dir, err := os.MkdirTemp("", "bench-idle-*")
+	emu, stop, err := sim.StartInTemp(fleetsim, "bench-idle")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	emu, err := sim.Start(fleetsim, filepath.Join(dir, "sim"))
-	if err != nil {
-		return err
-	}
-	defer emu.Stop()
+	defer stop()
 	r, err := provisionOne(provisiond, emu, sim.Device{Name: "dev-idle", Method: "csr", Format: "json"})
 	if err != nil {
 		return err

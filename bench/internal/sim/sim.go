@@ -78,6 +78,24 @@ func Start(fleetsim, dir string, extra ...string) (*Emulator, error) {
 }
 
 // Stop ends the emulator and waits for it.
+// StartInTemp starts an emulator in a new temp folder named after prefix.
+// The returned stop ends it and removes the folder.
+func StartInTemp(fleetsim, prefix string) (*Emulator, func(), error) {
+	dir, err := os.MkdirTemp("", prefix+"-*")
+	if err != nil {
+		return nil, nil, err
+	}
+	emu, err := Start(fleetsim, filepath.Join(dir, "sim"))
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	return emu, func() {
+		emu.Stop()
+		os.RemoveAll(dir)
+	}, nil
+}
+
 func (e *Emulator) Stop() {
 	_ = e.cmd.Process.Signal(os.Interrupt)
 	select {
