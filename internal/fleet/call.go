@@ -78,6 +78,10 @@ func (c *Client) call(ctx context.Context, op Operation, template string, payloa
 	if stale {
 		return fmt.Errorf("%s: %w", op, ErrRedial)
 	}
+	if ctx.Err() != nil {
+		// Nothing is sent for a call that is over before it starts.
+		return c.doneError(op, ctx, ctx, "before sending")
+	}
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, c.s.ResponseTimeout)
 	defer cancel()
@@ -113,6 +117,11 @@ func (c *Client) call(ctx context.Context, op Operation, template string, payloa
 		c.mu.Unlock()
 	}()
 
+	if ctx.Err() != nil {
+		// Over before the request was handed to the connection: nothing
+		// went out, so the operation stays usable.
+		return c.doneError(op, parent, ctx, "before sending")
+	}
 	c.log.Debug("publishing request", zap.String("topic", req), zap.Int("bytes", len(payload)))
 	if err := c.wait(ctx, parent, op, "publish", c.mqtt.Publish(req, 1, false, payload)); err != nil {
 		if ctx.Err() != nil {
