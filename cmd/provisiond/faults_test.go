@@ -12,7 +12,7 @@ const fastRetry = `retry:
   initial: 10ms
   max: 200ms
   permanent: 200ms
-  response_timeout: 500ms
+  response_timeout: 2s
 `
 
 // Against each emulator fault the daemon still ends registered.

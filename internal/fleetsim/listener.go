@@ -115,19 +115,25 @@ func (l *tlsListener) untrack(c net.Conn) {
 	l.mu.Unlock()
 }
 
-// Close stops accepting; the broker closes its clients through closeClients (which tells
-// MQTT 5 clients why), then every connection still open is closed, including those still
-// in the TLS handshake or not yet past CONNECT, which the broker does not know.
-func (l *tlsListener) Close(closeClients listeners.CloseFn) {
+// Close stops accepting, closes every connection (clients, and those still in
+// the TLS handshake or not yet past CONNECT, which the broker does not know)
+// and waits for each to be detached from the broker.
+//
+// It does not call the broker's closeClients: in mochi v2.7.9 that takes the
+// client list's read lock twice (GetByListener calls Len), which deadlocks
+// against a client being removed at the same moment, as happens when a
+// device disconnects while the emulator stops. Closing the connections ends
+// each client through its own read loop instead.
+func (l *tlsListener) Close(listeners.CloseFn) {
 	l.closing.Do(func() {
 		_ = l.ln.Close()
-		closeClients(l.id)
 		l.mu.Lock()
 		l.closed = true
 		for c := range l.conns {
 			_ = c.Close()
 		}
 		l.mu.Unlock()
+		l.accepted.Wait()
 	})
 }
 
