@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"github.com/provisiond/provisiond/internal/store/keypair"
+	"github.com/provisiond/provisiond/internal/keypair"
 )
 
 // CheckFiles checks the files the config names: root_ca holds PEM

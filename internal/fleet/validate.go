@@ -2,12 +2,11 @@ package fleet
 
 import (
 	"crypto"
-	"crypto/sha256"
-	"crypto/x509"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
+
+	"github.com/provisiond/provisiond/internal/keypair"
 )
 
 // InvalidAnswerError is an accepted (or rejected) payload that cannot be trusted.
@@ -54,7 +53,7 @@ func ValidateCreateKeysAccepted(topic string, a *CreateKeysAccepted) (*Issued, e
 	if a.PrivateKey == "" {
 		return nil, invalid(topic, "privateKey", "missing", nil)
 	}
-	key, err := parsePrivateKeyPEM([]byte(a.PrivateKey))
+	key, err := keypair.PrivateKey([]byte(a.PrivateKey))
 	if err != nil {
 		return nil, invalid(topic, "privateKey", err.Error(), nil)
 	}
@@ -97,7 +96,7 @@ func validateIssued(topic, id, certPEM, token string, pub crypto.PublicKey) (*Is
 	if certPEM == "" {
 		return nil, invalid(topic, "certificatePem", "missing or empty", nil)
 	}
-	cert, der, err := parseCertificatePEM([]byte(certPEM))
+	cert, err := keypair.Certificate([]byte(certPEM))
 	if err != nil {
 		return nil, invalid(topic, "certificatePem", "does not parse", err)
 	}
@@ -107,8 +106,7 @@ func validateIssued(topic, id, certPEM, token string, pub crypto.PublicKey) (*Is
 	if err := checkCertificateID(id); err != nil {
 		return nil, invalid(topic, "certificateId", err.Error(), nil)
 	}
-	sum := sha256.Sum256(der)
-	if want := hex.EncodeToString(sum[:]); id != want {
+	if want := keypair.ID(cert); id != want {
 		return nil, invalid(topic, "certificateId", fmt.Sprintf("%s is not the SHA-256 of the certificate (%s)", id, want), nil)
 	}
 	if token == "" {
@@ -116,7 +114,7 @@ func validateIssued(topic, id, certPEM, token string, pub crypto.PublicKey) (*Is
 	}
 	return &Issued{
 		CertificateID:  id,
-		CertificatePEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		CertificatePEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}),
 		Certificate:    cert,
 		OwnershipToken: token,
 	}, nil
@@ -136,54 +134,6 @@ func checkCertificateID(id string) error {
 		}
 	}
 	return nil
-}
-
-// parseCertificatePEM returns the first CERTIFICATE block, parsed.
-func parseCertificatePEM(data []byte) (*x509.Certificate, []byte, error) {
-	for {
-		var block *pem.Block
-		block, data = pem.Decode(data)
-		if block == nil {
-			return nil, nil, errors.New("no CERTIFICATE PEM block")
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		cert, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, nil, err
-		}
-		return cert, block.Bytes, nil
-	}
-}
-
-// parsePrivateKeyPEM accepts PKCS#1 RSA, SEC 1 EC and PKCS#8 keys. Its errors never
-// quote the key material.
-func parsePrivateKeyPEM(data []byte) (crypto.Signer, error) {
-	block, _ := pem.Decode(data)
-	if block == nil {
-		return nil, errors.New("no PEM block")
-	}
-	var key any
-	var err error
-	switch block.Type {
-	case "RSA PRIVATE KEY":
-		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
-	case "EC PRIVATE KEY":
-		key, err = x509.ParseECPrivateKey(block.Bytes)
-	case "PRIVATE KEY":
-		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
-	default:
-		return nil, fmt.Errorf("unsupported PEM block type %q", block.Type)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s block does not parse", block.Type)
-	}
-	signer, ok := key.(crypto.Signer)
-	if !ok {
-		return nil, fmt.Errorf("%s block holds a %T, not a signing key", block.Type, key)
-	}
-	return signer, nil
 }
 
 func publicKeysEqual(a, b crypto.PublicKey) bool {

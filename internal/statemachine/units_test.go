@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/provisiond/provisiond/internal/keypair"
 	"github.com/provisiond/provisiond/internal/store"
 )
 
@@ -100,7 +101,7 @@ func TestGenerateKeyAndCSR(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			back, err := decodeKey(pemKey)
+			back, err := keypair.PrivateKey(pemKey)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -124,7 +125,7 @@ func TestGenerateKeyAndCSR(t *testing.T) {
 	if _, err := GenerateKey("dsa-1024"); err == nil {
 		t.Error("unknown key type accepted")
 	}
-	if _, err := decodeKey([]byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")); err == nil {
+	if _, err := keypair.PrivateKey([]byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")); err == nil {
 		t.Error("garbage key accepted")
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/provisiond/provisiond/internal/fleet"
+	"github.com/provisiond/provisiond/internal/keypair"
 	"github.com/provisiond/provisiond/internal/store"
 )
 
@@ -155,7 +156,7 @@ func (r *Runner) csrKey() (crypto.Signer, error) {
 	if r.st.KeyFile != "" {
 		data, err := r.files.Read(r.st.KeyFile)
 		if err == nil {
-			key, perr := decodeKey(data)
+			key, perr := keypair.PrivateKey(data)
 			if perr == nil {
 				return key, nil
 			}

@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/provisiond/provisiond/internal/store/keypair"
+	"github.com/provisiond/provisiond/internal/keypair"
 )
 
 // credentialFields are the keys of credentials.json, all required.

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/provisiond/provisiond/internal/store/keypair"
+	"github.com/provisiond/provisiond/internal/keypair"
 )
 
 // provisioned writes a complete identity and its credentials.json into a
