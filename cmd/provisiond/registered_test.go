@@ -8,9 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap/zaptest"
-
-	"github.com/provisiond/provisiond/internal/config"
 	"github.com/provisiond/provisiond/internal/fleetsim"
 	"github.com/provisiond/provisiond/internal/store"
 )
@@ -19,28 +16,10 @@ import (
 // and `provisiond reprovision` gets a new identity without a restart.
 func TestRunningDaemonRestoresHandoffAndReprovisions(t *testing.T) {
 	path, _ := startEmulator(t, fleetsim.Options{}, fastRetry)
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		d := &daemon{path: path, logger: zaptest.NewLogger(t)}
-		done <- d.run(ctx, cfg)
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("daemon stopped with %v", err)
-		}
-	}()
+	cfg, _, _ := runningDaemon(t, path)
+	first := registered(t, cfg.StateDirectory)
 	wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer wcancel()
-	first, err := waitForRegistered(wctx, cfg.StateDirectory)
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	credsPath := filepath.Join(cfg.StateDirectory, store.CredentialsFile)
 	if err := os.Remove(credsPath); err != nil {
