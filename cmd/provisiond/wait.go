@@ -7,14 +7,16 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
-
 	"github.com/provisiond/provisiond/internal/store"
+	"github.com/provisiond/provisiond/internal/watch"
 )
 
-// recheckEvery bounds how long wait can miss a change, e.g. while the state
-// directory does not exist yet and so cannot be watched.
+// recheckEvery is how often wait looks again while the state directory does
+// not exist yet and so cannot be watched.
 const recheckEvery = 2 * time.Second
+
+// waitDebounce keeps wait prompt: credentials.json appears in one rename.
+const waitDebounce = 10 * time.Millisecond
 
 // cmdWait exits 0 once credentials.json is valid, or non-zero on timeout.
 func cmdWait(args []string, stdout, stderr io.Writer) int {
@@ -59,17 +61,29 @@ func waitForCredentials(ctx context.Context, dir, notID string) (store.Credentia
 		}
 		return c, true
 	}
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return store.Credentials{}, err
+	changed := make(chan struct{}, 1)
+	onChange := func() {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
 	}
-	defer w.Close()
-	watching := false
+	// The folder may not exist yet: re-check on a slow ticker until it can
+	// be watched, then only on its events.
+	var w *watch.Watcher
+	defer func() {
+		if w != nil {
+			w.Close()
+		}
+	}()
 	ticker := time.NewTicker(recheckEvery)
 	defer ticker.Stop()
 	for {
-		if !watching {
-			watching = w.Add(dir) == nil
+		if w == nil {
+			if nw, err := watch.Start(ctx, watch.Options{Paths: []string{path}, Debounce: waitDebounce}, onChange); err == nil {
+				w = nw
+				ticker.Stop()
+			}
 		}
 		if c, ok := check(); ok {
 			return c, nil
@@ -77,8 +91,7 @@ func waitForCredentials(ctx context.Context, dir, notID string) (store.Credentia
 		select {
 		case <-ctx.Done():
 			return store.Credentials{}, fmt.Errorf("timed out: %v", lastErr)
-		case <-w.Events:
-		case <-w.Errors:
+		case <-changed:
 		case <-ticker.C:
 		}
 	}
