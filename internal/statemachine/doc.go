@@ -22,4 +22,13 @@
 // registration resets the count, so a service that refuses every token is
 // backed off like any other failure. Each attempt is recorded before its
 // service call, so a crash during the call also waits before the next.
+//
+// A durable write waits on the disk and a connection on the network, so
+// where the next step needs both and neither needs the other they overlap:
+// the claim connection opens during the save before the first call, the
+// identity's files are written during the save that names them, and the
+// new identity is proved during the save of its registration. Crash points
+// pass only once both are done; a power cut in between leaves a state that
+// names a file not yet durable, which costs that one certificate, as the
+// same cut would with the writes in sequence.
 package statemachine

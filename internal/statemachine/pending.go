@@ -43,8 +43,9 @@ func (r *Runner) register(ctx context.Context) (string, error) {
 			return "save state", r.abandonCertificate(fmt.Sprintf(
 				"ownership token expired: %s old, safe lifetime %s", shortDuration(age), shortDuration(r.set.Retry.TokenSafeLifetime)), false)
 		}
+		connect := r.dialAhead(ctx)
 		r.recordAttempt()
-		sess, err := r.dial(ctx)
+		sess, err := connect()
 		if err != nil {
 			return "connect", err
 		}
@@ -63,25 +64,31 @@ func (r *Runner) register(ctx context.Context) (string, error) {
 		}
 		// The claim session has done its job.
 		r.closeSession()
-		err = r.transitionBeforeCall(store.CertPending, PointRegistrationSaved, func(s *store.State) {
+		// The new identity is proved while its registration is saved.
+		var proveErr error
+		err = r.transitionWhile(store.CertPending, PointRegistrationSaved, func(s *store.State) {
 			succeeded(s)
 			s.ThingName = reg.ThingName
 			s.DeviceConfiguration = maps.Clone(reg.DeviceConfiguration)
 			s.OwnershipToken = "" // spent: keep no secret longer than needed
+		}, func() error {
+			proveErr = r.prove(ctx, reg.ThingName, certPEM, keyPEM)
+			return nil
 		})
 		if err != nil {
 			return "save state", err
 		}
 		r.log.Info("thing registered", r.fields()...)
+		if proveErr != nil {
+			return opProve, proveErr
+		}
+	} else {
+		r.recordAttempt()
+		if err := r.prove(ctx, r.st.ThingName, certPEM, keyPEM); err != nil {
+			return opProve, err
+		}
 	}
 
-	r.recordAttempt()
-	pctx, cancel := context.WithTimeout(ctx, r.set.Retry.ResponseTimeout)
-	err = r.dialer.Prove(pctx, r.st.ThingName, certPEM, keyPEM)
-	cancel()
-	if err != nil {
-		return opProve, err
-	}
 	provisionedAt := r.clock.Now().UTC().Truncate(time.Second)
 	creds := r.credentials()
 	creds.ProvisionedAt = provisionedAt
@@ -100,6 +107,14 @@ func (r *Runner) register(ctx context.Context) (string, error) {
 		zap.String("credentials", r.files.Path(store.CredentialsFile)))...)
 	r.removeOldIdentities()
 	return "", nil
+}
+
+// prove connects once with the new identity; it reads nothing the Run
+// goroutine changes, so it may run alongside a save.
+func (r *Runner) prove(ctx context.Context, thingName string, certPEM, keyPEM []byte) error {
+	pctx, cancel := context.WithTimeout(ctx, r.set.Retry.ResponseTimeout)
+	defer cancel()
+	return r.dialer.Prove(pctx, thingName, certPEM, keyPEM)
 }
 
 // tokenAge measures the ownership token's age: on the boot clock when the

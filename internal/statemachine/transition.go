@@ -30,7 +30,36 @@ func (r *Runner) transitionBeforeCall(to store.Phase, point string, change func(
 	return r.save(to, point, change, true)
 }
 
+// transitionWhile is transitionBeforeCall with work that runs during the
+// save: work needs nothing the save records, and the next step needs both
+// (the call it precedes, or the files the new state names). The crash point
+// passes once both are done. A power cut between the two leaves a state that
+// names a file not yet durable, which the handlers treat as unusable: at most
+// the certificate being recorded is lost, as with the writes in sequence.
+// A failed save is reported first; then the first failed work.
+func (r *Runner) transitionWhile(to store.Phase, point string, change func(*store.State), work ...func() error) error {
+	jobs := start(work...)
+	err := r.persist(to, change, true)
+	if werr := join(jobs); err == nil {
+		err = werr
+	}
+	if err != nil {
+		return err
+	}
+	r.crashPoint(point)
+	return nil
+}
+
 func (r *Runner) save(to store.Phase, point string, change func(*store.State), beforeCall bool) error {
+	if err := r.persist(to, change, beforeCall); err != nil {
+		return err
+	}
+	r.crashPoint(point)
+	return nil
+}
+
+// persist saves the changed state and makes it the current one.
+func (r *Runner) persist(to store.Phase, change func(*store.State), beforeCall bool) error {
 	next := r.st
 	next.Orphans = slices.Clone(r.st.Orphans)
 	change(&next)
@@ -49,7 +78,6 @@ func (r *Runner) save(to store.Phase, point string, change func(*store.State), b
 		r.log.Info("state changed", append(r.fields(), zap.String("from", string(from)))...)
 	}
 	r.publishStatus()
-	r.crashPoint(point)
 	return nil
 }
 

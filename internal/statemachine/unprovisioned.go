@@ -18,8 +18,7 @@ import (
 // Crash points, named after the step just persisted.
 const (
 	PointKeySaved          = "key-saved"          // CSR key written and recorded
-	PointCertificateSaved  = "certificate-saved"  // issued files written, state not yet
-	PointCertPending       = "cert-pending"       // certificate and token recorded
+	PointCertPending       = "cert-pending"       // certificate, key and token recorded
 	PointOrphaned          = "orphaned"           // certificate given up, new identity number
 	PointRegistrationSaved = "registration-saved" // RegisterThing answer recorded
 	PointCredentials       = "credentials-written"
@@ -40,28 +39,20 @@ func identityFile(identity int, name string) string {
 }
 
 // obtainCertificate is the unprovisioned handler: it gets a certificate and
-// its ownership token and moves to cert-pending.
+// its ownership token and moves to cert-pending. The claim connection opens
+// while the CSR key and the attempt are saved.
 func (r *Runner) obtainCertificate(ctx context.Context) (string, error) {
 	if err := r.claimIdentityNumber(); err != nil {
 		return "save state", err
 	}
-	var key crypto.Signer
-	var csrPEM []byte
-	op := fleet.OpCreateKeys
-	if r.set.Method == MethodCSR {
-		op = fleet.OpCreateFromCSR
-		var err error
-		if key, err = r.csrKey(); err != nil {
-			return "private key", err
-		}
-		if csrPEM, err = makeCSR(key, r.set.CommonName); err != nil {
-			return "private key", &localError{op: "create CSR", err: err}
-		}
-	}
-	r.recordAttempt()
-	sess, err := r.dial(ctx)
+	connect := r.dialAhead(ctx)
+	op, key, csrPEM, err := r.prepareRequest()
+	sess, derr := connect()
 	if err != nil {
-		return "connect", err
+		return op, err
+	}
+	if derr != nil {
+		return "connect", derr
 	}
 	issuedAt := r.clock.Now()
 	bootID, bootTime, bootErr := r.boot.Boot()
@@ -74,32 +65,28 @@ func (r *Runner) obtainCertificate(ctx context.Context) (string, error) {
 		issued, err = sess.CreateKeysAndCertificate(callCtx)
 	}
 	if err != nil {
-		return string(op), err
+		return op, err
 	}
 	if issued == nil || issued.OwnershipToken == "" || len(issued.CertificatePEM) == 0 {
-		return string(op), errors.New("accepted answer without certificate or token")
+		return op, errors.New("accepted answer without certificate or token")
 	}
 
 	keyFile := r.st.KeyFile
+	certFile := identityFile(r.st.Identity, certFileName)
+	writes := []func() error{r.writeFile(certFile, issued.CertificatePEM, 0o644, "save certificate")}
 	if key == nil {
 		if len(issued.PrivateKeyPEM) == 0 {
-			return string(op), errors.New("accepted answer without private key")
+			return op, errors.New("accepted answer without private key")
 		}
 		keyFile = identityFile(r.st.Identity, keyFileName)
-		if err := r.files.Write(keyFile, issued.PrivateKeyPEM, KeyFileMode); err != nil {
-			return string(op), &localError{op: "save private key", err: err}
-		}
+		writes = append(writes, r.writeFile(keyFile, issued.PrivateKeyPEM, KeyFileMode, "save private key"))
 	}
-	certFile := identityFile(r.st.Identity, certFileName)
-	if err := r.files.Write(certFile, issued.CertificatePEM, 0o644); err != nil {
-		return string(op), &localError{op: "save certificate", err: err}
-	}
-	r.crashPoint(PointCertificateSaved)
 	if bootErr != nil {
 		r.log.Warn("no boot clock: the token's age will be measured on the wall clock", zap.Error(bootErr))
 		bootID, bootTime = "", 0
 	}
-	err = r.transitionBeforeCall(store.CertPending, PointCertPending, func(s *store.State) {
+	// The identity's files are written during the save that names them.
+	err = r.transitionWhile(store.CertPending, PointCertPending, func(s *store.State) {
 		// Only a registration is progress: a certificate whose token is
 		// then refused starts no new count (see abandonCertificate).
 		s.LastError = ""
@@ -112,11 +99,41 @@ func (r *Runner) obtainCertificate(ctx context.Context) (string, error) {
 		s.TokenIssuedAt = issuedAt
 		s.TokenBootID = bootID
 		s.TokenBootTime = bootTime
-	})
+	}, writes...)
 	if err != nil {
-		return string(op), err
+		return op, err
 	}
 	return "", nil
+}
+
+// prepareRequest readies the first call: with a CSR, this identity's key
+// (saved before it is used) and the request; otherwise nothing but the
+// attempt record. It names the operation for errors.
+func (r *Runner) prepareRequest() (op string, key crypto.Signer, csrPEM []byte, err error) {
+	if r.set.Method != MethodCSR {
+		r.recordAttempt()
+		return string(fleet.OpCreateKeys), nil, nil, nil
+	}
+	op = string(fleet.OpCreateFromCSR)
+	if key, err = r.csrKey(); err != nil {
+		return "private key", nil, nil, err
+	}
+	if csrPEM, err = makeCSR(key, r.set.CommonName); err != nil {
+		return "private key", nil, nil, &localError{op: "create CSR", err: err}
+	}
+	r.recordAttempt()
+	return op, key, csrPEM, nil
+}
+
+// writeFile is a store write for work alongside a save; it reads nothing
+// the Run goroutine changes.
+func (r *Runner) writeFile(name string, data []byte, perm fs.FileMode, op string) func() error {
+	return func() error {
+		if err := r.files.Write(name, data, perm); err != nil {
+			return &localError{op: op, err: err}
+		}
+		return nil
+	}
 }
 
 // claimIdentityNumber makes sure the current identity number names no
@@ -187,11 +204,8 @@ func (r *Runner) csrKey() (crypto.Signer, error) {
 	return key, nil
 }
 
-// dial returns the open claim session, connecting if needed.
-func (r *Runner) dial(ctx context.Context) (Session, error) {
-	if r.session != nil {
-		return r.session, nil
-	}
+// open connects with the claim certificate.
+func (r *Runner) open(ctx context.Context) (Session, error) {
 	dctx, cancel := context.WithTimeout(ctx, r.set.Retry.ResponseTimeout)
 	defer cancel()
 	s, err := r.dialer.Dial(dctx)
@@ -201,7 +215,6 @@ func (r *Runner) dial(ctx context.Context) (Session, error) {
 	if s == nil {
 		return nil, errors.New("dialer returned no session")
 	}
-	r.session = s
 	return s, nil
 }
 
