@@ -18,7 +18,7 @@ type signalled struct {
 }
 
 func newSignalled() *signalled { return &signalled{c: make(chan struct{})} }
-func (s *signalled) fire()      { s.once.Do(func() { close(s.c) }) }
+func (s *signalled) fire()     { s.once.Do(func() { close(s.c) }) }
 
 // await waits for s; the bound only turns a missing overlap into a failure
 // instead of a hang.
