@@ -184,3 +184,20 @@ func TestStateNamingAMissingCertificateGetsANewIdentity(t *testing.T) {
 		t.Errorf("orphans %+v, want the lost certificate %s", st.Orphans, lost.CertificateID)
 	}
 }
+
+// A CSR key is written while the save that names it runs.
+func TestCSRKeyIsWrittenDuringTheSaveThatNamesIt(t *testing.T) {
+	h := newHarness(t, MethodCSR, true)
+	saving, writing := newSignalled(), newSignalled()
+	h.files.before = func(name string, data []byte) {
+		if st, ok := stateWrite(name, data); ok && st.Phase == store.Unprovisioned && st.KeyFile != "" && st.CertificateID == "" {
+			saving.fire()
+			writing.await(t, "the key file's write")
+		}
+		if strings.HasSuffix(name, keyFileName) {
+			writing.fire()
+			saving.await(t, "the save naming the key")
+		}
+	}
+	provisionOnce(t, h)
+}

@@ -192,11 +192,12 @@ func (r *Runner) csrKey() (crypto.Signer, error) {
 	if err != nil {
 		return nil, &localError{op: "encode key", err: err}
 	}
+	// The key file is written during the save that names it; a power cut
+	// that loses it makes the saved name unusable, and a new key is made.
 	name := identityFile(r.st.Identity, keyFileName)
-	if err := r.files.Write(name, pemKey, KeyFileMode); err != nil {
-		return nil, &localError{op: "save private key", err: err}
-	}
-	if err := r.transitionBeforeCall(r.st.Phase, PointKeySaved, func(s *store.State) { s.KeyFile = name }); err != nil {
+	err = r.transitionWhile(r.st.Phase, PointKeySaved, func(s *store.State) { s.KeyFile = name },
+		r.writeFile(name, pemKey, KeyFileMode, "save private key"))
+	if err != nil {
 		return nil, err
 	}
 	r.log.Info("generated the private key", append(r.fields(),
