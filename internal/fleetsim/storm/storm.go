@@ -1,18 +1,22 @@
 // Package storm provisions many simulated devices at once against a Fleet Provisioning
 // endpoint (the emulator, started in-process by default), through the device-side client
 // in internal/fleet, and measures throughput and latency.
+//
+// With the CSR method, each device's own preparatory work, generating its EC P-256 key
+// and signing its certificate signing request, is done for every device before the clock
+// starts: a real device does it on its own CPU, not the service's, and a load generator
+// sharing the service's CPUs would otherwise charge it to the service. Everything a device
+// does with the service is timed: its own full mutual-TLS handshake (no session is
+// resumed), CONNECT, CreateCertificateFromCsr and RegisterThing, and the checks of each
+// answer.
 package storm
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -24,7 +28,6 @@ import (
 
 	"github.com/provisiond/provisiond/internal/fleet"
 	"github.com/provisiond/provisiond/internal/fleetsim"
-	"github.com/provisiond/provisiond/internal/fleetsim/fastsign"
 	"go.uber.org/zap"
 )
 
@@ -90,8 +93,9 @@ func (r Result) Summary() string {
 }
 
 // Run provisions opts.Devices devices, opts.Concurrency at a time. Each device has its own
-// connection, client ID and SerialNumber parameter. Device failures are in the Result;
-// the error is for a storm that could not run at all.
+// connection, client ID and SerialNumber parameter. With the CSR method every device's key
+// and CSR are made before the clock starts (see the package comment). Device failures are
+// in the Result; the error is for a storm that could not run at all.
 func Run(ctx context.Context, opts Options) (Result, error) {
 	if opts.Devices < 1 {
 		return Result{}, errors.New("--devices must be at least 1")
@@ -135,6 +139,13 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 		endpoint = srv.Addr()
 	}
 
+	var csrs []deviceCSR
+	if opts.Method == "csr" {
+		if csrs, err = prepareCSRs(ctx, opts.Prefix, opts.Devices); err != nil {
+			return Result{}, err
+		}
+	}
+
 	res := Result{Devices: opts.Devices}
 	lat := make([]time.Duration, opts.Devices)
 	errs := make([]error, opts.Devices)
@@ -147,7 +158,11 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 			defer wg.Done()
 			for i := range next {
 				t0 := time.Now()
-				errs[i] = provision(ctx, opts, endpoint, roots, claim, i, log)
+				var csr *deviceCSR
+				if csrs != nil {
+					csr = &csrs[i]
+				}
+				errs[i] = provision(ctx, opts, endpoint, roots, claim, i, csr, log)
 				lat[i] = time.Since(t0)
 			}
 		}()
@@ -187,9 +202,15 @@ func defaultPrefix(now time.Time) string {
 	return "storm-" + strconv.FormatInt(now.Unix(), 36) + "-" + hex.EncodeToString(b)
 }
 
-// provision runs one device: connect with the claim, get a certificate, register.
-func provision(ctx context.Context, opts Options, endpoint string, roots *x509.CertPool, claim tls.Certificate, i int, log *zap.Logger) error {
-	serial := fmt.Sprintf("%s-%06d", opts.Prefix, i)
+// serialNumber is device i's client ID and SerialNumber parameter.
+func serialNumber(prefix string, i int) string {
+	return fmt.Sprintf("%s-%06d", prefix, i)
+}
+
+// provision runs one device: connect with the claim, get a certificate, register. csr is
+// the device's prepared key and CSR (CSR method only).
+func provision(ctx context.Context, opts Options, endpoint string, roots *x509.CertPool, claim tls.Certificate, i int, csr *deviceCSR, log *zap.Logger) error {
+	serial := serialNumber(opts.Prefix, i)
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	c, err := fleet.Dial(ctx, fleet.Options{
@@ -208,15 +229,7 @@ func provision(ctx context.Context, opts Options, endpoint string, roots *x509.C
 	if opts.Method == "create-keys" {
 		iss, err = c.CreateKeysAndCertificate(ctx)
 	} else {
-		key, kerr := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if kerr != nil {
-			return kerr
-		}
-		der, kerr := fastsign.CertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: serial}}, key)
-		if kerr != nil {
-			return kerr
-		}
-		iss, err = c.CreateCertificateFromCSR(ctx, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}), key)
+		iss, err = c.CreateCertificateFromCSR(ctx, csr.pem, csr.key)
 	}
 	if err != nil {
 		return err
