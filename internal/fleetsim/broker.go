@@ -230,7 +230,7 @@ func (h *brokerHook) OnClientExpired(cl *mqtt.Client) {
 	h.s.forgetClient(cl)
 }
 
-// dispatch runs f on its own goroutine unless the server is closing.
+// dispatch runs f on a goroutine of its own (a kept one) unless the server is closing.
 func (s *Server) dispatch(f func()) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -238,10 +238,10 @@ func (s *Server) dispatch(f func()) bool {
 		return false
 	}
 	s.work.Add(1)
-	go func() {
+	s.workers.run(func() {
 		defer s.work.Done()
 		f()
-	}()
+	})
 	return true
 }
 

@@ -26,11 +26,13 @@ const handshakeTimeout = 10 * time.Second
 // Start can report the real address (port 0 in tests) and fail early when it is taken.
 // It does the TLS handshake itself and remembers each connection's client certificate.
 type tlsListener struct {
-	id       string
-	ln       net.Listener
-	config   *tls.Config
-	peers    *sync.Map // net.Conn -> *peer
-	log      *zap.Logger
+	id     string
+	ln     net.Listener
+	config *tls.Config
+	peers  *sync.Map // net.Conn -> *peer
+	log    *zap.Logger
+	// run starts a function on a goroutine of its own; nil means a new one each time.
+	run      func(func())
 	closing  sync.Once
 	accepted sync.WaitGroup
 
@@ -63,11 +65,16 @@ func (l *tlsListener) Serve(establish listeners.EstablishFn) {
 			return
 		}
 		l.accepted.Add(1)
-		go func() {
+		serve := func() {
 			defer l.accepted.Done()
 			defer l.untrack(raw)
 			l.serveConn(raw, establish)
-		}()
+		}
+		if l.run != nil {
+			l.run(serve)
+		} else {
+			go serve()
+		}
 	}
 }
 

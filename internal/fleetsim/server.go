@@ -35,6 +35,8 @@ type Server struct {
 	rates     map[operation]*bucket
 	keys      *keyPool
 	hookHTTP  *http.Client
+	// workers runs connections and requests on goroutines kept between them.
+	workers *workers
 
 	broker    *mqtt.Server
 	main      *tlsListener
@@ -144,6 +146,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		sweepDone: make(chan struct{}),
 		lock:      lock,
 		ids:       make(map[string]*mqtt.Client),
+		workers:   newWorkers(maxIdleWorkers),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.keys = newKeyPool(s.ctx)
@@ -170,7 +173,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		s.abort()
 		return nil, fmt.Errorf("listen on %s: %w", listen, err)
 	}
-	s.main = &tlsListener{id: "mtls", ln: ln, config: serverTLS(serverCert, verifier, false), peers: &s.peers, log: log}
+	s.main = &tlsListener{id: "mtls", ln: ln, config: serverTLS(serverCert, verifier, false), peers: &s.peers, log: log, run: s.workers.run}
 	if err := s.broker.AddListener(s.main); err != nil {
 		_ = ln.Close()
 		s.abort()
@@ -183,7 +186,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 			s.abort()
 			return nil, fmt.Errorf("listen on %s: %w", opts.ALPNListen, err)
 		}
-		s.alpn = &tlsListener{id: "alpn", ln: aln, config: serverTLS(serverCert, verifier, true), peers: &s.peers, log: log}
+		s.alpn = &tlsListener{id: "alpn", ln: aln, config: serverTLS(serverCert, verifier, true), peers: &s.peers, log: log, run: s.workers.run}
 		if err := s.broker.AddListener(s.alpn); err != nil {
 			_ = ln.Close()
 			_ = aln.Close()
@@ -206,6 +209,7 @@ func (s *Server) abort() {
 	s.cancel()
 	s.flush.stopLoop()
 	close(s.sweepDone)
+	s.workers.close()
 }
 
 // brokerCapabilities are AWS IoT's MQTT limits.
@@ -222,6 +226,10 @@ func brokerCapabilities() *mqtt.Capabilities {
 	c.MaximumClientWritesPending = 512
 	return c
 }
+
+// maxIdleWorkers bounds the goroutines kept idle between connections and requests: a
+// storm's concurrency of each, with room to spare.
+const maxIdleWorkers = 512
 
 // maxPayload is AWS IoT's message size limit.
 const maxPayload = 128 * 1024
@@ -256,6 +264,7 @@ func (s *Server) Close() error {
 			s.alpn.accepted.Wait()
 		}
 		s.work.Wait()
+		s.workers.close()
 		<-s.sweepDone
 		s.reg.sweep(s.now(), s.ttl)
 		s.closeErr = s.flush.close()
