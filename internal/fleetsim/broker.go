@@ -29,16 +29,14 @@ type brokerHook struct {
 
 func (h *brokerHook) ID() string { return "fleetsim" }
 
+// Provides is asked by mochi at every event of every packet.
 func (h *brokerHook) Provides(b byte) bool {
-	return bytes.Contains([]byte{
-		mqtt.OnConnect,
-		mqtt.OnConnectAuthenticate,
-		mqtt.OnACLCheck,
-		mqtt.OnPacketRead,
-		mqtt.OnPublish,
-		mqtt.OnDisconnect,
-		mqtt.OnClientExpired,
-	}, []byte{b})
+	switch b {
+	case mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPacketRead,
+		mqtt.OnPublish, mqtt.OnDisconnect, mqtt.OnClientExpired:
+		return true
+	}
+	return false
 }
 
 // OnConnect checks the client certificate against the registry and AWS's limits, and

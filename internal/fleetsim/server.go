@@ -168,7 +168,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		s.abort()
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", listen)
+	ln, err := listenTCP(listen)
 	if err != nil {
 		s.abort()
 		return nil, fmt.Errorf("listen on %s: %w", listen, err)
@@ -180,7 +180,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		return nil, err
 	}
 	if opts.ALPNListen != "" {
-		aln, err := net.Listen("tcp", opts.ALPNListen)
+		aln, err := listenTCP(opts.ALPNListen)
 		if err != nil {
 			_ = ln.Close()
 			s.abort()
@@ -201,6 +201,15 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	}
 	log.Info("fleetsim listening", zap.String("address", s.Addr()), zap.Int("templates", tmpls.len()))
 	return s, nil
+}
+
+// listenTCP binds a listener whose connections get no TCP keepalive probes: MQTT's own
+// keepalive (enforced by the broker's read deadline) and the handshake deadline already
+// end dead connections, and the four socket options a probe setting takes are system
+// calls on every connection a storm makes.
+func listenTCP(addr string) (net.Listener, error) {
+	lc := net.ListenConfig{KeepAlive: -1}
+	return lc.Listen(context.Background(), "tcp", addr)
 }
 
 // abort undoes a Start that failed before the broker served. Nothing changed the
