@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+
+	"github.com/provisiond/provisiond/internal/fleetsim/template"
 )
 
 // createFromCSR is CreateCertificateFromCsr: sign the CSR's key into a PENDING_ACTIVATION
@@ -77,13 +79,19 @@ func (s *Server) issue(pub any, subject *pkix.Name) (string, string, *apiError) 
 	}
 	id := certificateID(der)
 	certPEM := string(pemBlock("CERTIFICATE", der))
+	// The default subject's parameters are known without parsing the certificate back; a
+	// subject kept from a CSR is left to certificateInfo, which reads what was encoded.
+	var info *template.CertificateInfo
+	if subject == nil {
+		info = &template.CertificateInfo{ID: id, CommonName: issuedCommonName}
+	}
 	s.reg.addPending(Certificate{
 		CertificateID:  id,
 		Status:         StatusPendingActivation,
 		Kind:           KindDevice,
 		CreatedAt:      now.UTC(),
 		CertificatePEM: certPEM,
-	})
+	}, info)
 	return id, certPEM, nil
 }
 

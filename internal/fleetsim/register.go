@@ -34,7 +34,7 @@ func (s *Server) registerThing(cl *mqtt.Client, ci *clientInfo, req requestTopic
 	if !ok {
 		return nil, errorf(400, codeInvalidToken, "Certificate ownership token is not valid.")
 	}
-	cert, ok := s.reg.reserve(certID, s.now(), s.ttl)
+	cert, subject, ok := s.reg.reserve(certID, s.now(), s.ttl)
 	if !ok {
 		return nil, errorf(400, codeInvalidToken, "Certificate ownership token is expired, already used, or its certificate no longer exists.")
 	}
@@ -63,9 +63,14 @@ func (s *Server) registerThing(cl *mqtt.Client, ci *clientInfo, req requestTopic
 		}
 		maps.Copy(params, overrides)
 	}
-	info, err := certificateInfo(certID, cert.CertificatePEM)
-	if err != nil {
-		return nil, errorf(500, codeInternalFailure, "stored certificate %s cannot be read: %v", certID, err)
+	var info template.CertificateInfo
+	if subject != nil {
+		info = *subject
+	} else {
+		var err error
+		if info, err = certificateInfo(certID, cert.CertificatePEM); err != nil {
+			return nil, errorf(500, codeInternalFailure, "stored certificate %s cannot be read: %v", certID, err)
+		}
 	}
 	res, err := tpl.tpl.Evaluate(template.Input{Parameters: params, Certificate: info})
 	if err != nil {
@@ -191,6 +196,7 @@ func (g *registry) provision(certID string, res *template.Result) (string, *apiE
 	c.Status = status
 	delete(g.pending, certID)
 	delete(g.busy, certID)
+	delete(g.subjects, certID)
 	g.changedLocked()
 	return name, nil
 }

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/provisiond/provisiond/internal/fleetsim/template"
 )
 
 // registry is the live, in-memory registry. All fields are guarded by mu.
@@ -20,6 +22,11 @@ type registry struct {
 	// busy marks certificates whose RegisterThing is being processed, so that a token is
 	// used at most once even when two requests race.
 	busy map[string]bool
+	// subjects holds, for pending certificates issued since start, the
+	// AWS::IoT::Certificate::* parameters of the subject they were signed with, so that
+	// RegisterThing does not parse the certificate again; a pending certificate without
+	// an entry (issued before a restart) is parsed.
+	subjects map[string]template.CertificateInfo
 	// changed asks for the registry to be saved; it never blocks.
 	changed func()
 }
@@ -32,6 +39,7 @@ func newRegistry(r Registry, changed func()) *registry {
 		orphans:  slices.Clone(r.Orphans),
 		pending:  make(map[string]struct{}),
 		busy:     make(map[string]bool),
+		subjects: make(map[string]template.CertificateInfo),
 		changed:  changed,
 	}
 	for _, c := range r.Certificates {
@@ -114,11 +122,15 @@ func (g *registry) certificate(id string) (Certificate, bool) {
 	return copyCert(*c), true
 }
 
-// addPending records a newly issued device certificate.
-func (g *registry) addPending(c Certificate) {
+// addPending records a newly issued device certificate, and the certificate parameters
+// of its subject when known (nil: RegisterThing parses the certificate).
+func (g *registry) addPending(c Certificate, subject *template.CertificateInfo) {
 	g.mu.Lock()
 	g.certs[c.CertificateID] = &c
 	g.pending[c.CertificateID] = struct{}{}
+	if subject != nil {
+		g.subjects[c.CertificateID] = *subject
+	}
 	g.mu.Unlock()
 	g.changed()
 }
@@ -135,6 +147,7 @@ func (g *registry) sweep(now time.Time, ttl time.Duration) int {
 		}
 		delete(g.pending, id)
 		delete(g.certs, id)
+		delete(g.subjects, id)
 		dead := copyCert(*c)
 		dead.Status = StatusDeleted
 		g.orphans = append(g.orphans, dead)
@@ -147,20 +160,25 @@ func (g *registry) sweep(now time.Time, ttl time.Duration) int {
 	return n
 }
 
-// reserve marks a pending certificate as being registered. It fails if the certificate
-// is not pending (unknown, deleted, already used) or another request holds it.
-func (g *registry) reserve(id string, now time.Time, ttl time.Duration) (Certificate, bool) {
+// reserve marks a pending certificate as being registered, and returns it with its
+// subject's certificate parameters when addPending was given them. It fails if the
+// certificate is not pending (unknown, deleted, already used) or another request holds it.
+func (g *registry) reserve(id string, now time.Time, ttl time.Duration) (Certificate, *template.CertificateInfo, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if _, ok := g.pending[id]; !ok || g.busy[id] {
-		return Certificate{}, false
+		return Certificate{}, nil, false
 	}
 	c := g.certs[id]
 	if !now.Before(c.CreatedAt.Add(ttl)) {
-		return Certificate{}, false
+		return Certificate{}, nil, false
 	}
 	g.busy[id] = true
-	return copyCert(*c), true
+	var subject *template.CertificateInfo
+	if info, ok := g.subjects[id]; ok {
+		subject = &info
+	}
+	return copyCert(*c), subject, true
 }
 
 // release gives back a reservation after a failed RegisterThing: the token stays usable.
