@@ -56,15 +56,31 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
 }
 
 func encodeRegistry(r Registry) ([]byte, error) {
+	var e registryEncoder
+	return e.encode(r)
+}
+
+// registryEncoder writes registry.json. It keeps its buffers between calls: a storm
+// saves a registry of megabytes every few seconds, and growing fresh buffers for each
+// save was a tenth of the emulator's allocations.
+type registryEncoder struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+// encode returns the registry's JSON, valid until the next call.
+func (e *registryEncoder) encode(r Registry) ([]byte, error) {
 	r.fillEmpty()
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(r); err != nil {
+	if e.enc == nil {
+		e.enc = json.NewEncoder(&e.buf)
+		e.enc.SetIndent("", "  ")
+		e.enc.SetEscapeHTML(false)
+	}
+	e.buf.Reset()
+	if err := e.enc.Encode(r); err != nil {
 		return nil, err
 	}
-	return buf.Bytes(), nil
+	return e.buf.Bytes(), nil
 }
 
 // ReadRegistry reads dir/registry.json without starting a server (for `fleetsim registry`).
@@ -109,7 +125,8 @@ type flusher struct {
 	kick  chan struct{}
 	stop  chan struct{}
 	done  chan struct{}
-	mu    sync.Mutex // serialises writes
+	mu    sync.Mutex // serialises writes, and guards enc
+	enc   registryEncoder
 	// lastWrite is how long the last save took (read by loop, written under mu by flush).
 	lastWrite time.Duration
 	closed    sync.Once
@@ -168,7 +185,7 @@ func (f *flusher) flush() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	t0 := time.Now()
-	data, err := encodeRegistry(f.snap())
+	data, err := f.enc.encode(f.snap())
 	if err != nil {
 		return err
 	}
