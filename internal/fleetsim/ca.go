@@ -16,6 +16,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/provisiond/provisiond/internal/fleetsim/fastsign"
@@ -32,6 +33,11 @@ type authority struct {
 	cert *x509.Certificate
 	key  crypto.Signer
 	pem  []byte
+
+	// device issues certificates with the default subject when the CA key is EC P-256,
+	// without crypto/x509 encoding the whole template each time (nil otherwise).
+	deviceOnce sync.Once
+	device     *fastsign.Stamp
 }
 
 // newAuthority makes a fresh EC P-256 CA.
@@ -91,18 +97,35 @@ func (a *authority) issue(tmpl *x509.Certificate, pub crypto.PublicKey) ([]byte,
 // issueDevice signs a device certificate the way AWS does: CN=AWS IoT Certificate
 // (unless subject is given), CA:FALSE, valid until 2049-12-31T23:59:59Z.
 func (a *authority) issueDevice(pub crypto.PublicKey, subject *pkix.Name, now time.Time) ([]byte, error) {
+	notBefore := now.Add(-time.Minute).UTC().Truncate(time.Second)
+	if subject == nil {
+		a.deviceOnce.Do(func() {
+			// Without a stamp (a CA key that is not EC P-256), crypto/x509 makes each one.
+			a.device, _ = fastsign.NewStamp(deviceTemplate(pkix.Name{CommonName: issuedCommonName}), a.cert, a.key)
+		})
+		if a.device != nil {
+			return a.device.Certificate(rand.Reader, randomSerial(), notBefore, pub)
+		}
+	}
 	name := pkix.Name{CommonName: issuedCommonName}
 	if subject != nil {
 		name = *subject
 	}
-	return a.issue(&x509.Certificate{
-		Subject:               name,
-		NotBefore:             now.Add(-time.Minute).UTC().Truncate(time.Second),
+	tmpl := deviceTemplate(name)
+	tmpl.NotBefore = notBefore
+	return a.issue(tmpl, pub)
+}
+
+// deviceTemplate is a device certificate as AWS issues it, but for its serial number,
+// start of validity and key.
+func deviceTemplate(subject pkix.Name) *x509.Certificate {
+	return &x509.Certificate{
+		Subject:               subject,
 		NotAfter:              issuedNotAfter,
 		KeyUsage:              x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
 		IsCA:                  false,
-	}, pub)
+	}
 }
 
 // issueServer signs the TLS server certificate for the given host names and IPs.

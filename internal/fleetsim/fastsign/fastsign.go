@@ -5,7 +5,9 @@
 // and dearer operation than the signature itself: in a provisioning storm it is a large
 // part of the signing work. This package has crypto/x509 encode the to-be-signed part,
 // signs it once with crypto/ecdsa and assembles the result. Other keys go through
-// crypto/x509 unchanged.
+// crypto/x509 unchanged. A Stamp goes further for a CA that issues many certificates from
+// one template: crypto/x509 encodes the template once, and each certificate encodes only
+// its serial number, start of validity and public key.
 package fastsign
 
 import (
