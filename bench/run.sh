@@ -95,7 +95,16 @@ storm() {
 		exit 1
 	fi
 	# A storm with failures exits non-zero; the failures are a figure here.
-	out=$("$BIN/fleetsim" storm --dir "$dir" --endpoint "$addr" --devices "$n" --concurrency 100 2>&1) || true
+	# The CPU each side used (utime+stime, in clock ticks) shows what the
+	# emulator would sustain with its two CPUs to itself.
+	local ticks0 ticks1 gen
+	ticks0=$(cpu_ticks "$spid")
+	gen=$(
+		TIMEFORMAT='%3U %3S'
+		{ time "$BIN/fleetsim" storm --dir "$dir" --endpoint "$addr" --devices "$n" --concurrency 100 >"$dir.storm" 2>&1 || true; } 2>&1
+	)
+	out=$(cat "$dir.storm")
+	ticks1=$(cpu_ticks "$spid")
 	kill "$spid" 2>/dev/null || true
 	wait "$spid" 2>/dev/null || true
 	summary=$(grep '^provisioned ' <<<"$out" | tail -n1)
@@ -111,7 +120,16 @@ storm() {
 	row "Fleet storm, $n devices, CSR, JSON, 100 at a time, rate limit $label" \
 		"${summary#provisioned }; $((n - ok)) failed" \
 		"fleetsim serve --dir D --listen 127.0.0.1:0${*:+ $*} & fleetsim storm --dir D --endpoint ADDR --devices $n --concurrency 100"
+	if [ "$label" = off ] && [ "$ok" -gt 0 ]; then
+		row "… CPU per provisioned device: emulator / load generator; devices/s the emulator's CPU time gives on $(nproc) CPUs of its own" \
+			"$(awk -v t="$((ticks1 - ticks0))" -v hz="$(getconf CLK_TCK)" -v g="$gen" -v n="$ok" -v c="$(nproc)" 'BEGIN {
+				split(g, a, " "); e = t / hz / n
+				printf "%.2f ms / %.2f ms; %.0f devices/s", e * 1000, (a[1] + a[2]) / n * 1000, c / e }')" \
+			"utime+stime of fleetsim serve (/proc/PID/stat) and of fleetsim storm (bash time) over the storm above"
+	fi
 }
+# cpu_ticks PID: user plus system CPU time of a process, in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 for n in 1000 10000; do
 	say "fleet storm: $n devices, rate limit off"
 	storm "$n" off
