@@ -14,10 +14,10 @@ type Dir struct {
 	root string
 }
 
-// OpenDir opens the folder at path as a store, creating it (0750) if needed,
-// and proves it is writable so that a read-only disk is reported at start
-// rather than at the first state change. Temp files left by an interrupted
-// write are removed. One process owns a Dir at a time.
+// OpenDir opens the folder at path as a store, creating it (0750) if needed.
+// Temp files left by an interrupted write are removed. It does not prove the
+// folder writable: the state machine calls Probe before it says READY, and
+// one probe per start is enough. One process owns a Dir at a time.
 func OpenDir(path string) (*Dir, error) {
 	root, err := filepath.Abs(path)
 	if err != nil {
@@ -27,9 +27,6 @@ func OpenDir(path string) (*Dir, error) {
 		return nil, fmt.Errorf("state directory %s: %w", root, err)
 	}
 	d := &Dir{root: root}
-	if err := d.Probe(); err != nil {
-		return nil, err
-	}
 	if err := removeStaleTemps(root); err != nil {
 		return nil, fmt.Errorf("state directory %s: %w", root, err)
 	}
