@@ -24,6 +24,10 @@ const (
 	ALPNProtocol = "x-amzn-mqtt-ca"
 )
 
+// classicalCurves are the key exchanges AWS IoT Core has long offered;
+// X25519 first, the faster on the ARM cores gateways use.
+var classicalCurves = []tls.CurveID{tls.X25519, tls.CurveP256}
+
 // settings are Options checked and completed with defaults.
 type settings struct {
 	Options
@@ -107,6 +111,9 @@ func (s settings) tlsConfig() *tls.Config {
 	}
 	if s.port == "443" || s.AlwaysALPN {
 		cfg.NextProtos = []string{ALPNProtocol}
+	}
+	if s.ClassicalKeyExchange {
+		cfg.CurvePreferences = classicalCurves
 	}
 	return cfg
 }

@@ -1,0 +1,39 @@
+package main
+
+import (
+	"os"
+	"testing"
+
+	"github.com/provisiond/provisiond/internal/config"
+	"github.com/provisiond/provisiond/internal/fleetsim"
+)
+
+// Only a session that receives a private key offers the post-quantum key
+// exchange; a CSR session and the proving connection offer classical ones.
+func TestOnlyCreateKeysSessionsOfferPostQuantumKeyExchange(t *testing.T) {
+	path, _ := startEmulator(t, fleetsim.Options{}, "")
+	for _, method := range []string{"csr", "create-keys"} {
+		cfg, err := config.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.CertificateMethod = method
+		d := &fleetDialer{cfg: cfg, clientID: "gateway-0001"}
+		claim, err := d.claimOptions()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := method == "csr"; claim.ClassicalKeyExchange != want {
+			t.Errorf("%s claim session: classical %v, want %v", method, claim.ClassicalKeyExchange, want)
+		}
+		certPEM, _ := os.ReadFile(cfg.Claim.Certificate)
+		keyPEM, _ := os.ReadFile(cfg.Claim.PrivateKey)
+		prove, err := d.proveOptions("thing-1", certPEM, keyPEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !prove.ClassicalKeyExchange || prove.ClientID != "thing-1" {
+			t.Errorf("%s proving connection: classical %v, client ID %q", method, prove.ClassicalKeyExchange, prove.ClientID)
+		}
+	}
+}
