@@ -51,24 +51,34 @@ func join(jobs []*job) error {
 
 // dialAhead starts the claim connection while the caller persists what
 // must precede the call. connect waits for it and adopts the session, so
-// that every path closes it the usual way (closeSession); it must be called
-// on every path, before the handler returns.
-func (r *Runner) dialAhead(ctx context.Context) (connect func() (Session, error)) {
+// that every path closes it the usual way (closeSession); abort, for a
+// caller that failed before it needs the session, stops the dial first, so
+// that a local failure does not wait out a slow network. One of them must
+// be called on every path.
+func (r *Runner) dialAhead(ctx context.Context) (connect func() (Session, error), abort func()) {
 	if r.session != nil {
 		s := r.session
-		return func() (Session, error) { return s, nil }
+		return func() (Session, error) { return s, nil }, func() {}
 	}
+	dctx, cancel := context.WithCancel(ctx)
 	var s Session
 	jobs := start(func() error {
 		var err error
-		s, err = r.open(ctx)
+		s, err = r.open(dctx)
 		return err
 	})
-	return func() (Session, error) {
-		if err := join(jobs); err != nil {
+	connect = func() (Session, error) {
+		err := join(jobs)
+		cancel()
+		if err != nil {
 			return nil, err
 		}
 		r.session = s
 		return s, nil
 	}
+	abort = func() {
+		cancel()
+		_, _ = connect()
+	}
+	return connect, abort
 }

@@ -2,6 +2,7 @@ package statemachine
 
 import (
 	"encoding/json"
+	"errors"
 	"runtime"
 	"strings"
 	"sync"
@@ -200,4 +201,29 @@ func TestCSRKeyIsWrittenDuringTheSaveThatNamesIt(t *testing.T) {
 		}
 	}
 	provisionOnce(t, h)
+}
+
+// A local failure before the first call stops the claim connection being
+// made alongside instead of waiting for it: a disk error is reported at
+// once even when the network hangs.
+func TestLocalFailureStopsTheDialAlongside(t *testing.T) {
+	h := newHarness(t, MethodCSR, false)
+	h.svc.block["dial"] = make(chan struct{}) // a connection that never completes
+	h.files.SetWriteHook(func(name string, _ []byte) error {
+		if strings.HasSuffix(name, keyFileName) {
+			return errors.New("no space left on device")
+		}
+		return nil
+	})
+	h.start()
+	status := h.waitStatus("unprovisioned: save private key retry 1")
+	if !strings.Contains(status, "no space left") {
+		t.Errorf("status %q, want the disk error", status)
+	}
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if st := h.state(); st.Attempts != 1 || !strings.Contains(st.LastError, "save private key") {
+		t.Errorf("attempts %d, last error %q", st.Attempts, st.LastError)
+	}
 }

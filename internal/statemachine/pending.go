@@ -43,7 +43,7 @@ func (r *Runner) register(ctx context.Context) (string, error) {
 			return "save state", r.abandonCertificate(fmt.Sprintf(
 				"ownership token expired: %s old, safe lifetime %s", shortDuration(age), shortDuration(r.set.Retry.TokenSafeLifetime)), false)
 		}
-		connect := r.dialAhead(ctx)
+		connect, _ := r.dialAhead(ctx)
 		r.recordAttempt()
 		sess, err := connect()
 		if err != nil {

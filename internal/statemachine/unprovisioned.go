@@ -45,14 +45,15 @@ func (r *Runner) obtainCertificate(ctx context.Context) (string, error) {
 	if err := r.claimIdentityNumber(); err != nil {
 		return "save state", err
 	}
-	connect := r.dialAhead(ctx)
+	connect, abort := r.dialAhead(ctx)
 	op, key, csrPEM, err := r.prepareRequest()
-	sess, derr := connect()
 	if err != nil {
+		abort()
 		return op, err
 	}
-	if derr != nil {
-		return "connect", derr
+	sess, err := connect()
+	if err != nil {
+		return "connect", err
 	}
 	issuedAt := r.clock.Now()
 	bootID, bootTime, bootErr := r.boot.Boot()
