@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,6 +37,9 @@ func TestRunningDaemonRestoresHandoffAndReprovisions(t *testing.T) {
 	var out, errOut bytes.Buffer
 	if code := runCLI([]string{"reprovision", "--wait", "20s", "--config", path}, &out, &errOut); code != 0 {
 		t.Fatalf("reprovision exit %d: %s", code, errOut.String())
+	}
+	if strings.Contains(errOut.String(), "no daemon") {
+		t.Errorf("reprovision with the daemon running said: %s", errOut.String())
 	}
 	second, err := waitForRegistered(wctx, cfg.StateDirectory)
 	if err != nil {

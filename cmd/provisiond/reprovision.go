@@ -31,6 +31,9 @@ func cmdReprovision(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "provisiond reprovision: %v\n", err)
 		return exitFailure
 	}
+	if running, err := store.InUse(cfg.StateDirectory); err == nil && !running {
+		fmt.Fprintln(stderr, "provisiond reprovision: no daemon is running: the request is served when it starts")
+	}
 	if *wait <= 0 {
 		fmt.Fprintln(stdout, "reprovision requested")
 		return exitOK

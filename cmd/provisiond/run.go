@@ -92,6 +92,11 @@ func (d *daemon) run(ctx context.Context, cfg *config.Config) error {
 
 // runOnce runs one state machine for one config, until ctx ends or the config changes.
 func (d *daemon) runOnce(ctx context.Context, cfg *config.Config, reload chan<- *config.Config) error {
+	lock, err := lockStateDirectory(cfg.StateDirectory)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	runner, err := d.newRunner(cfg)
 	if err != nil {
 		return err
@@ -132,6 +137,20 @@ func (d *daemon) runOnce(ctx context.Context, cfg *config.Config, reload chan<- 
 	}
 	defer stopWatch()
 	return runner.Run(runCtx)
+}
+
+// lockStateDirectory creates the state directory if needed and takes its
+// lock, before anything in it is touched (opening the store removes temp
+// files, which could be another daemon's write in flight).
+func lockStateDirectory(dir string) (*store.DirLock, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("state_directory: %w", err)
+	}
+	lock, err := store.LockDir(dir)
+	if errors.Is(err, store.ErrInUse) {
+		return nil, fmt.Errorf("%w: stop the other daemon first (systemctl stop provisiond, or the `provisiond run` started by hand)", err)
+	}
+	return lock, err
 }
 
 // newRunner builds the state machine for cfg.

@@ -24,6 +24,9 @@ type statusReport struct {
 	NextAttemptAt  *time.Time  `json:"nextAttemptAt"`
 	Waiting        string      `json:"waiting,omitempty"`
 	Status         string      `json:"status"`
+	// Running says whether a daemon holds the state directory; null when
+	// this user cannot tell (the folder is not readable to it).
+	Running *bool `json:"running"`
 }
 
 // cmdStatus prints the persisted state; it needs no running daemon.
@@ -44,8 +47,16 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	}
 	now := time.Now()
 	rep := newStatusReport(st, now)
+	if running, err := store.InUse(cfg.StateDirectory); err == nil {
+		rep.Running = &running
+	}
 	if !*asJSON {
-		fmt.Fprintln(stdout, rep.Status)
+		line := rep.Status
+		if rep.Running != nil && !*rep.Running {
+			// The words are the last state saved; nothing is acting on them.
+			line += " (provisiond is not running)"
+		}
+		fmt.Fprintln(stdout, line)
 		return exitOK
 	}
 	enc := json.NewEncoder(stdout)
