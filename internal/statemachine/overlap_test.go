@@ -51,26 +51,33 @@ func provisionOnce(t *testing.T, h *harness) store.State {
 	return checkRegistered(t, h)
 }
 
+// callDuringSave makes the service call op and the state save that isSave
+// picks each wait until the other has begun, so that either order in
+// sequence fails the test.
+func callDuringSave(t *testing.T, h *harness, op, call, save string, isSave func(store.State) bool) {
+	called, saving := newSignalled(), newSignalled()
+	h.svc.onEnter = func(entered string) {
+		if entered == op {
+			called.fire()
+			saving.await(t, save)
+		}
+	}
+	h.files.before = func(name string, data []byte) {
+		if st, ok := stateWrite(name, data); ok && isSave(st) {
+			saving.fire()
+			called.await(t, call)
+		}
+	}
+}
+
 // The claim connection opens while the CSR key and the attempt are saved.
-// Each side waits until the other has begun, so either order in sequence
-// fails.
 func TestClaimConnectionOpensDuringTheSaveBeforeTheCall(t *testing.T) {
 	for _, method := range []string{MethodCSR, MethodCreateKeys} {
 		t.Run(method, func(t *testing.T) {
 			h := newHarness(t, method, true)
-			dialed, saving := newSignalled(), newSignalled()
-			h.svc.onEnter = func(op string) {
-				if op == "dial" {
-					dialed.fire()
-					saving.await(t, "the attempt's save")
-				}
-			}
-			h.files.before = func(name string, data []byte) {
-				if st, ok := stateWrite(name, data); ok && st.Phase == store.Unprovisioned && st.Attempts > 0 {
-					saving.fire()
-					dialed.await(t, "the claim connection")
-				}
-			}
+			callDuringSave(t, h, "dial", "the claim connection", "the attempt's save", func(st store.State) bool {
+				return st.Phase == store.Unprovisioned && st.Attempts > 0
+			})
 			provisionOnce(t, h)
 		})
 	}
@@ -116,19 +123,9 @@ func TestIdentityFilesAreWrittenDuringTheCertPendingSave(t *testing.T) {
 // The new identity is proved while its registration is saved.
 func TestProofRunsDuringTheRegistrationSave(t *testing.T) {
 	h := newHarness(t, MethodCSR, true)
-	proving, saving := newSignalled(), newSignalled()
-	h.svc.onEnter = func(op string) {
-		if op == "prove" {
-			proving.fire()
-			saving.await(t, "the registration's save")
-		}
-	}
-	h.files.before = func(name string, data []byte) {
-		if st, ok := stateWrite(name, data); ok && st.Phase == store.CertPending && st.ThingName != "" {
-			saving.fire()
-			proving.await(t, "the proving connection")
-		}
-	}
+	callDuringSave(t, h, "prove", "the proving connection", "the registration's save", func(st store.State) bool {
+		return st.Phase == store.CertPending && st.ThingName != ""
+	})
 	provisionOnce(t, h)
 }
 
