@@ -20,23 +20,23 @@ const maxOrphans = 50
 // current state, announces it and passes the named crash point. A handler
 // that runs next can trust what the saved state says is done.
 func (r *Runner) transition(to store.Phase, point string, change func(*store.State)) error {
-	return r.save(to, point, change, false)
+	if err := r.persist(to, change, false); err != nil {
+		return err
+	}
+	r.crashPoint(point)
+	return nil
 }
 
-// transitionBeforeCall is transition for a step that a service call follows
-// at once: the saved state also holds that call's attempt record (see
-// recordAttempt), which spares the call a durable write of its own.
-func (r *Runner) transitionBeforeCall(to store.Phase, point string, change func(*store.State)) error {
-	return r.save(to, point, change, true)
-}
-
-// transitionWhile is transitionBeforeCall with work that runs during the
-// save: work needs nothing the save records, and the next step needs both
-// (the call it precedes, or the files the new state names). The crash point
-// passes once both are done. A power cut between the two leaves a state that
-// names a file not yet durable, which the handlers treat as unusable: at most
-// the certificate being recorded is lost, as with the writes in sequence.
-// A failed save is reported first; then the first failed work.
+// transitionWhile is transition for a step that a service call follows at
+// once, with work that runs during the save. The saved state also holds
+// that call's attempt record (see recordAttempt), which spares the call a
+// durable write of its own. The work needs nothing the save records, and
+// the next step needs both (the call, or the files the new state names);
+// the crash point passes once both are done. A power cut between the two
+// leaves a state that names a file not yet durable, which the handlers
+// treat as unusable: at most the certificate being recorded is lost, as
+// with the writes in sequence. A failed save is reported first; then the
+// first failed work.
 func (r *Runner) transitionWhile(to store.Phase, point string, change func(*store.State), work ...func() error) error {
 	jobs := start(work...)
 	err := r.persist(to, change, true)
@@ -44,14 +44,6 @@ func (r *Runner) transitionWhile(to store.Phase, point string, change func(*stor
 		err = werr
 	}
 	if err != nil {
-		return err
-	}
-	r.crashPoint(point)
-	return nil
-}
-
-func (r *Runner) save(to store.Phase, point string, change func(*store.State), beforeCall bool) error {
-	if err := r.persist(to, change, beforeCall); err != nil {
 		return err
 	}
 	r.crashPoint(point)
