@@ -140,18 +140,6 @@ func (c *fakeClock) Waits() []time.Duration {
 	return append([]time.Duration(nil), c.waits...)
 }
 
-func (c *fakeClock) pending() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := 0
-	for _, t := range c.timers {
-		if !t.stopped && !t.fired {
-			n++
-		}
-	}
-	return n
-}
-
 // waitArmed waits until some goroutine arms a timer, and returns its duration.
 func (c *fakeClock) waitArmed(t *testing.T) time.Duration {
 	t.Helper()
