@@ -3,7 +3,7 @@
 GO ?= go
 export CGO_ENABLED ?= 0
 
-.PHONY: all build demo test fuzz deb boot-test bench clean
+.PHONY: all build demo test lint fuzz deb boot-test bench clean
 
 all: build
 
@@ -22,6 +22,16 @@ ifeq ($(RACE),)
 	@echo "make test: no C compiler found, running without the race detector (apt-get install gcc)" >&2
 endif
 	CGO_ENABLED=$(if $(RACE),1,0) $(GO) test $(RACE) -timeout 15m $(TESTFLAGS) ./...
+
+# gofmt, go vet and staticcheck (a pinned version, fetched through the Go
+# module proxy on first use; it is a tool, not a dependency in go.mod).
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
 
 fuzz:
 	./scripts/fuzz.sh
