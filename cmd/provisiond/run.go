@@ -92,12 +92,12 @@ func (d *daemon) run(ctx context.Context, cfg *config.Config) error {
 
 // runOnce runs one state machine for one config, until ctx ends or the config changes.
 func (d *daemon) runOnce(ctx context.Context, cfg *config.Config, reload chan<- *config.Config) error {
-	lock, err := lockStateDirectory(cfg.StateDirectory)
+	files, err := openStateDirectory(cfg.StateDirectory)
 	if err != nil {
 		return err
 	}
-	defer lock.Release()
-	runner, err := d.newRunner(cfg)
+	defer files.Close()
+	runner, err := d.newRunner(cfg, files)
 	if err != nil {
 		return err
 	}
@@ -139,22 +139,21 @@ func (d *daemon) runOnce(ctx context.Context, cfg *config.Config, reload chan<- 
 	return runner.Run(runCtx)
 }
 
-// lockStateDirectory creates the state directory if needed and takes its
-// lock, before anything in it is touched (opening the store removes temp
-// files, which could be another daemon's write in flight).
-func lockStateDirectory(dir string) (*store.DirLock, error) {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, fmt.Errorf("state_directory: %w", err)
-	}
-	lock, err := store.LockDir(dir)
+// openStateDirectory opens the store and holds the state directory's lock
+// while this state machine runs: one daemon per state directory.
+func openStateDirectory(dir string) (*store.Dir, error) {
+	files, err := store.OpenDirLocked(dir)
 	if errors.Is(err, store.ErrInUse) {
 		return nil, fmt.Errorf("%w: stop the other daemon first (systemctl stop provisiond, or the `provisiond run` started by hand)", err)
 	}
-	return lock, err
+	if err != nil {
+		return nil, fmt.Errorf("state_directory: %w", err)
+	}
+	return files, nil
 }
 
-// newRunner builds the state machine for cfg.
-func (d *daemon) newRunner(cfg *config.Config) (*statemachine.Runner, error) {
+// newRunner builds the state machine for cfg on the opened store.
+func (d *daemon) newRunner(cfg *config.Config, files *store.Dir) (*statemachine.Runner, error) {
 	params, err := cfg.Parameters(config.SystemFacts)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errConfig, err)
@@ -162,10 +161,6 @@ func (d *daemon) newRunner(cfg *config.Config) (*statemachine.Runner, error) {
 	clientID, err := cfg.ClientIDFor(config.SystemFacts)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errConfig, err)
-	}
-	files, err := store.OpenDir(cfg.StateDirectory)
-	if err != nil {
-		return nil, fmt.Errorf("state_directory: %w", err)
 	}
 	var dialer statemachine.Dialer = &fleetDialer{cfg: cfg, clientID: clientID, logger: d.logger}
 	if d.wrapDialer != nil {

@@ -7,11 +7,18 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sync"
 )
 
 // Dir is a Files kept in a real folder.
 type Dir struct {
 	root string
+	// mu serialises recreating the folder (writes may run in parallel), and
+	// guards lock.
+	mu sync.Mutex
+	// lock, when the Dir was opened with OpenDirLocked, is the hold on the
+	// folder; a folder recreated after its removal is locked again.
+	lock *DirLock
 }
 
 // OpenDir opens the folder at path as a store, creating it (0750) if needed.
@@ -31,6 +38,42 @@ func OpenDir(path string) (*Dir, error) {
 		return nil, fmt.Errorf("state directory %s: %w", root, err)
 	}
 	return d, nil
+}
+
+// OpenDirLocked is OpenDir for the one process that may write the folder
+// (the daemon): it takes the folder's lock first, before removing temp
+// files that could be another writer's write in flight, and fails with
+// ErrInUse if another process holds it. The lock is kept until Close, and
+// taken again on a folder the store recreates after its removal, so that a
+// second daemon cannot start on the new folder either.
+func OpenDirLocked(path string) (*Dir, error) {
+	root, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("state directory %s: %w", path, err)
+	}
+	if err := os.MkdirAll(root, 0o750); err != nil {
+		return nil, fmt.Errorf("state directory %s: %w", root, err)
+	}
+	lock, err := LockDir(root)
+	if err != nil {
+		return nil, err
+	}
+	d, err := OpenDir(root)
+	if err != nil {
+		lock.Release()
+		return nil, err
+	}
+	d.lock = lock
+	return d, nil
+}
+
+// Close releases the folder's lock, if the Dir holds one.
+func (d *Dir) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	err := d.lock.Release()
+	d.lock = nil
+	return err
 }
 
 // Probe writes and removes a small file in the folder, with no fsync.
@@ -107,16 +150,43 @@ func (d *Dir) Write(name string, data []byte, perm fs.FileMode) error {
 	return WriteFileAtomic(p, data, perm)
 }
 
-// recreateRoot creates the folder (0750) if it no longer exists.
+// recreateRoot creates the folder (0750) if it no longer exists. A Dir that
+// holds a lock locks the new folder, and checks at each write that the folder
+// is still the one it holds: one that another process recreated and locked
+// is not shared (ErrInUse).
 func (d *Dir) recreateRoot() error {
-	if _, err := os.Stat(d.root); !errors.Is(err, fs.ErrNotExist) {
-		return nil // there, or a problem the write itself will report
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	fi, err := os.Stat(d.root)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.MkdirAll(d.root, 0o750); err != nil {
+			return fmt.Errorf("recreate the state directory: %w", err)
+		}
+		if err := d.relock(); err != nil {
+			return err
+		}
+		return syncDir(filepath.Dir(d.root))
+	case err != nil:
+		return nil // a problem the write itself will report
+	case d.lock != nil && !d.lock.holds(fi):
+		return d.relock()
 	}
-	parent := filepath.Dir(d.root)
-	if err := os.MkdirAll(d.root, 0o750); err != nil {
-		return fmt.Errorf("recreate the state directory: %w", err)
+	return nil
+}
+
+// relock moves a held lock to the folder now at the root.
+func (d *Dir) relock() error {
+	if d.lock == nil {
+		return nil
 	}
-	return syncDir(parent)
+	lock, err := LockDir(d.root)
+	if err != nil {
+		return err
+	}
+	d.lock.Release() // the hold on the removed folder
+	d.lock = lock
+	return nil
 }
 
 // Remove deletes name and makes the removal durable; a missing name is not

@@ -4,6 +4,7 @@ package store
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 )
@@ -43,5 +44,42 @@ func TestLockDirIsExclusiveUntilReleased(t *testing.T) {
 func TestInUseOfAMissingFolder(t *testing.T) {
 	if used, err := InUse(filepath.Join(t.TempDir(), "nope")); err != nil || used {
 		t.Fatalf("InUse = %v, %v", used, err)
+	}
+}
+
+// A locked store whose folder is removed and recreated holds the new
+// folder's lock too; if another process took the new folder first, the
+// write says so instead of sharing it.
+func TestLockedDirRelocksARecreatedFolder(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "state")
+	d, err := OpenDirLocked(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if _, err := OpenDirLocked(root); !errors.Is(err, ErrInUse) {
+		t.Fatalf("second OpenDirLocked = %v, want ErrInUse", err)
+	}
+	if err := os.RemoveAll(root); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Write(StateFile, []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LockDir(root); !errors.Is(err, ErrInUse) {
+		t.Fatalf("LockDir on the recreated folder = %v, want ErrInUse", err)
+	}
+
+	// Another process recreates and locks the folder before this store does.
+	if err := os.RemoveAll(root); err != nil {
+		t.Fatal(err)
+	}
+	other, err := OpenDirLocked(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := d.Write(StateFile, []byte("{}"), 0o600); !errors.Is(err, ErrInUse) {
+		t.Fatalf("write into a folder another store holds = %v, want ErrInUse", err)
 	}
 }

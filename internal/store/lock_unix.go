@@ -45,6 +45,16 @@ func (l *DirLock) Release() error {
 	return err
 }
 
+// holds reports whether the lock is on the folder fi describes (and not on
+// one removed since).
+func (l *DirLock) holds(fi os.FileInfo) bool {
+	if l == nil || l.f == nil {
+		return false
+	}
+	mine, err := l.f.Stat()
+	return err == nil && os.SameFile(mine, fi)
+}
+
 // InUse reports whether a process holds the lock on the folder at path,
 // that is, whether a daemon runs with it. A missing folder is not in use.
 func InUse(path string) (bool, error) {
