@@ -26,18 +26,7 @@ type Dir struct {
 // folder writable: the state machine calls Probe before it says READY, and
 // one probe per start is enough. One process owns a Dir at a time.
 func OpenDir(path string) (*Dir, error) {
-	root, err := filepath.Abs(path)
-	if err != nil {
-		return nil, fmt.Errorf("state directory %s: %w", path, err)
-	}
-	if err := os.MkdirAll(root, 0o750); err != nil {
-		return nil, fmt.Errorf("state directory %s: %w", root, err)
-	}
-	d := &Dir{root: root}
-	if err := removeStaleTemps(root); err != nil {
-		return nil, fmt.Errorf("state directory %s: %w", root, err)
-	}
-	return d, nil
+	return open(path, false)
 }
 
 // OpenDirLocked is OpenDir for the one process that may write the folder
@@ -47,6 +36,10 @@ func OpenDir(path string) (*Dir, error) {
 // taken again on a folder the store recreates after its removal, so that a
 // second daemon cannot start on the new folder either.
 func OpenDirLocked(path string) (*Dir, error) {
+	return open(path, true)
+}
+
+func open(path string, locked bool) (*Dir, error) {
 	root, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("state directory %s: %w", path, err)
@@ -54,16 +47,16 @@ func OpenDirLocked(path string) (*Dir, error) {
 	if err := os.MkdirAll(root, 0o750); err != nil {
 		return nil, fmt.Errorf("state directory %s: %w", root, err)
 	}
-	lock, err := LockDir(root)
-	if err != nil {
-		return nil, err
+	d := &Dir{root: root}
+	if locked {
+		if d.lock, err = LockDir(root); err != nil {
+			return nil, err
+		}
 	}
-	d, err := OpenDir(root)
-	if err != nil {
-		lock.Release()
-		return nil, err
+	if err := removeStaleTemps(root); err != nil {
+		d.lock.Release()
+		return nil, fmt.Errorf("state directory %s: %w", root, err)
 	}
-	d.lock = lock
 	return d, nil
 }
 
