@@ -28,15 +28,14 @@ func Certificate(rand io.Reader, tmpl, parent *x509.Certificate, pub any, key cr
 	if !ok {
 		return x509.CreateCertificate(rand, tmpl, parent, pub, key)
 	}
-	c := &capture{pub: key.Public()}
-	_, err := x509.CreateCertificate(rand, tmpl, parent, pub, c)
-	if c.tbs == nil {
-		if err == nil {
-			err = errors.New("fastsign: crypto/x509 did not ask for a signature")
-		}
+	tbs, err := toBeSigned(key.Public(), func(c crypto.Signer) error {
+		_, err := x509.CreateCertificate(rand, tmpl, parent, pub, c)
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
-	return sign(rand, k, c.tbs)
+	return sign(rand, k, tbs)
 }
 
 // CertificateRequest is x509.CreateCertificateRequest(rand, tmpl, key).
@@ -45,15 +44,28 @@ func CertificateRequest(rand io.Reader, tmpl *x509.CertificateRequest, key crypt
 	if !ok {
 		return x509.CreateCertificateRequest(rand, tmpl, key)
 	}
-	c := &capture{pub: key.Public()}
-	_, err := x509.CreateCertificateRequest(rand, tmpl, c)
+	tbs, err := toBeSigned(key.Public(), func(c crypto.Signer) error {
+		_, err := x509.CreateCertificateRequest(rand, tmpl, c)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return sign(rand, k, tbs)
+}
+
+// toBeSigned runs create, a crypto/x509 call signing with the given signer, with a signer
+// that captures the to-be-signed bytes for pub instead of signing them, and returns them.
+func toBeSigned(pub crypto.PublicKey, create func(crypto.Signer) error) ([]byte, error) {
+	c := &capture{pub: pub}
+	err := create(c)
 	if c.tbs == nil {
 		if err == nil {
 			err = errors.New("fastsign: crypto/x509 did not ask for a signature")
 		}
 		return nil, err
 	}
-	return sign(rand, k, c.tbs)
+	return c.tbs, nil
 }
 
 // p256Key says whether key is an in-memory ECDSA P-256 key whose template signature

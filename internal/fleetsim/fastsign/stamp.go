@@ -2,6 +2,7 @@ package fastsign
 
 import (
 	"crypto"
+	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/x509"
 	"errors"
@@ -20,7 +21,7 @@ import (
 // subject, extensions), and for each certificate encodes only the three parts that do
 // change, as crypto/x509 would, before signing once.
 type Stamp struct {
-	key      crypto.Signer
+	key      *ecdsa.PrivateKey
 	version  []byte
 	sigAlg   []byte
 	issuer   []byte
@@ -33,7 +34,8 @@ type Stamp struct {
 // P-256 key. tmpl.SerialNumber, NotBefore and the public key are set by Certificate. A CA
 // template without a SubjectKeyId is refused: crypto/x509 derives one from the public key.
 func NewStamp(tmpl, parent *x509.Certificate, key crypto.Signer) (*Stamp, error) {
-	if _, ok := p256Key(key); !ok {
+	k, ok := p256Key(key)
+	if !ok {
 		return nil, errors.New("fastsign: a Stamp needs an ECDSA P-256 key")
 	}
 	if tmpl.IsCA && len(tmpl.SubjectKeyId) == 0 {
@@ -44,22 +46,21 @@ func NewStamp(tmpl, parent *x509.Certificate, key crypto.Signer) (*Stamp, error)
 	if t.NotBefore.IsZero() {
 		t.NotBefore = time.Now()
 	}
-	c := &capture{pub: key.Public()}
-	_, err := x509.CreateCertificate(rand.Reader, &t, parent, key.Public(), c)
-	if c.tbs == nil {
-		if err == nil {
-			err = errors.New("fastsign: crypto/x509 did not ask for a signature")
-		}
+	tbs, err := toBeSigned(key.Public(), func(c crypto.Signer) error {
+		_, err := x509.CreateCertificate(rand.Reader, &t, parent, key.Public(), c)
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
 	// TBSCertificate ::= SEQUENCE { version [0], serialNumber, signature, issuer,
 	// validity SEQUENCE { notBefore, notAfter }, subject, subjectPublicKeyInfo,
 	// extensions [3] } (RFC 5280 section 4.1).
-	body, rest, ok := readElement(c.tbs, tagSequence)
+	body, rest, ok := readElement(tbs, tagSequence)
 	if !ok || len(rest) != 0 {
 		return nil, errors.New("fastsign: crypto/x509 wrote a to-be-signed part that does not parse")
 	}
-	s := &Stamp{key: key}
+	s := &Stamp{key: k}
 	var validity, field []byte
 	parts := []struct {
 		tag byte
@@ -74,7 +75,7 @@ func NewStamp(tmpl, parent *x509.Certificate, key crypto.Signer) (*Stamp, error)
 		if _, body, ok = readElement(body, p.tag); !ok {
 			return nil, fmt.Errorf("fastsign: unexpected element in crypto/x509's to-be-signed part (tag %#x)", p.tag)
 		}
-		*p.dst = c.tbs[len(c.tbs)-n : len(c.tbs)-len(body)]
+		*p.dst = tbs[len(tbs)-n : len(tbs)-len(body)]
 	}
 	s.rest = body
 	inner, _, _ := readElement(validity, tagSequence)
@@ -115,9 +116,7 @@ func (s *Stamp) Certificate(rand io.Reader, serial *big.Int, notBefore time.Time
 	body = append(body, s.subject...)
 	body = append(body, spki...)
 	body = append(body, s.rest...)
-	tbs := appendElement(nil, tagSequence, body)
-	k, _ := p256Key(s.key)
-	return sign(rand, k, tbs)
+	return sign(rand, s.key, appendElement(nil, tagSequence, body))
 }
 
 // DER tags of the elements a to-be-signed certificate holds.
