@@ -58,11 +58,9 @@ var cborDec = func() cbor.DecMode {
 func decode(format string, payload []byte, v any) error {
 	switch format {
 	case formatCBOR:
+		// Unmarshal also refuses data after the request (ExtraneousDataError).
 		if err := cborDec.Unmarshal(payload, v); err != nil {
 			return fmt.Errorf("payload is not a valid CBOR request: %v", err)
-		}
-		if rest := cborTrailing(payload); rest {
-			return errors.New("payload has data after the CBOR request")
 		}
 		return nil
 	default:
@@ -72,13 +70,6 @@ func decode(format string, payload []byte, v any) error {
 		}
 		return nil
 	}
-}
-
-// cborTrailing reports whether payload holds more than one CBOR item.
-func cborTrailing(payload []byte) bool {
-	var raw cbor.RawMessage
-	rest, err := cborDec.UnmarshalFirst(payload, &raw)
-	return err == nil && len(rest) > 0
 }
 
 func describeJSONError(err error) string {

@@ -177,6 +177,7 @@ func TestRejections(t *testing.T) {
 	add("CSR of the wrong type", csrTopic, []byte(`{"certificateSigningRequest": 5}`), 400, codeInvalidPayload, "certificateSigningRequest")
 	add("CSR missing", csrTopic, []byte(`{"somethingElse": "x"}`), 400, codeInvalidPayload, "missing")
 	add("trailing data", csrTopic, []byte(`{} {}`), 400, codeInvalidPayload, "after")
+	add("trailing CBOR data", "$aws/certificates/create-from-csr/cbor", []byte{0xa0, 0xa0}, 400, codeInvalidPayload, "extraneous data")
 	add("create-keys payload not an object", "$aws/certificates/create/json", []byte(`"x"`), 400, codeInvalidPayload, "")
 	add("create-keys payload not CBOR", "$aws/certificates/create/cbor", []byte{0xff, 0x00}, 400, codeInvalidPayload, "CBOR")
 	run(c2, rows)
