@@ -46,7 +46,7 @@ func (s *Server) handle(cl *mqtt.Client, ci *clientInfo, req requestTopic, paylo
 	}
 	if b := s.rates[req.op]; b != nil && !b.allow(s.now()) {
 		s.answer(cl, req, nil, errorf(429, codeThrottling, "rate limit exceeded for %s: at most %g requests per second",
-			req.op.apiName(), s.opts.Rates[string(req.op)]))
+			req.op.apiName(), b.rate))
 		return
 	}
 	var resp any
