@@ -129,21 +129,25 @@ func (c *compiler) ref(path string, arg any) (node, error) {
 	if !ok {
 		return nil, c.errf(path, "expected a parameter name, found %s", describe(arg))
 	}
-	if err := c.knownParam(path, name); err != nil {
-		return nil, err
-	}
-	return &refNode{path: path, name: name}, nil
+	return c.paramRef(path, name)
 }
 
-// knownParam checks that name is a declared parameter or one the service fills.
-func (c *compiler) knownParam(path, name string) error {
-	if _, ok := c.byName[name]; ok {
-		return nil
+// paramRef compiles a reference to a parameter: one the service fills from the
+// certificate, with its Default if the template declares one, or a declared parameter,
+// which the request supplies.
+func (c *compiler) paramRef(path, name string) (node, error) {
+	p, declared := c.byName[name]
+	if get, special := specialParams[name]; special {
+		n := &certRefNode{path: path, name: name, get: get}
+		if declared && p.hasDefault {
+			n.def = &p.def
+		}
+		return n, nil
 	}
-	if _, ok := specialParams[name]; ok {
-		return nil
+	if !declared {
+		return nil, c.errf(path, "%q is not a parameter of this template", name)
 	}
-	return c.errf(path, "%q is not a parameter of this template", name)
+	return refNode(name), nil
 }
 
 // args checks that an intrinsic's argument is a list of n items.

@@ -8,9 +8,6 @@ import "slices"
 func (t *Template) Evaluate(in Input) (*Result, error) {
 	e := &env{t: t, params: make(map[string]string, len(t.params)), cert: in.Certificate}
 	for _, p := range t.params {
-		if _, special := specialParams[p.name]; special {
-			continue // filled from the certificate when referenced
-		}
 		v, given := in.Parameters[p.name]
 		switch {
 		case given:

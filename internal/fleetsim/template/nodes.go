@@ -70,21 +70,30 @@ func (n *listNode) eval(e *env) (value, error) {
 }
 func (*listNode) kind() kind { return kindList }
 
-type refNode struct{ path, name string }
+// refNode is a declared parameter, which Evaluate has resolved for the request.
+type refNode string
 
-func (n *refNode) eval(e *env) (value, error) {
-	if get, special := specialParams[n.name]; special {
-		if s := get(e.cert); s != "" {
-			return str(s), nil
-		}
-		if p, declared := e.t.byName[n.name]; declared && p.hasDefault {
-			return str(p.def), nil
-		}
-		return value{}, evalErr(n.path, "%s is not available: the certificate has no such value", n.name)
-	}
-	return str(e.params[n.name]), nil
+func (n refNode) eval(e *env) (value, error) { return str(e.params[string(n)]), nil }
+func (refNode) kind() kind                   { return kindString }
+
+// certRefNode is an AWS::IoT::Certificate::* parameter: the certificate's value, else the
+// template's Default for it (def, nil when none).
+type certRefNode struct {
+	path, name string
+	get        func(CertificateInfo) string
+	def        *string
 }
-func (*refNode) kind() kind { return kindString }
+
+func (n *certRefNode) eval(e *env) (value, error) {
+	if s := n.get(e.cert); s != "" {
+		return str(s), nil
+	}
+	if n.def != nil {
+		return str(*n.def), nil
+	}
+	return value{}, evalErr(n.path, "%s is not available: the certificate has no such value", n.name)
+}
+func (*certRefNode) kind() kind { return kindString }
 
 type joinNode struct {
 	path  string

@@ -65,10 +65,9 @@ func Parse(file string, body []byte) (*Template, error) {
 		}
 	}
 	t := &Template{}
-	if t.params, t.byName, err = c.parameters(top[secParameters]); err != nil {
+	if t.params, c.byName, err = c.parameters(top[secParameters]); err != nil {
 		return nil, err
 	}
-	c.byName = t.byName
 	if t.mappings, err = c.parseMappings(top[secMappings]); err != nil {
 		return nil, err
 	}
@@ -115,6 +114,8 @@ func (c *compiler) object(path string, v any) (map[string]any, error) {
 	return m, nil
 }
 
+// parameters reads Parameters: the declared parameters the request supplies, and every
+// declared parameter (certificate ones too) by name.
 func (c *compiler) parameters(v any) ([]*paramDef, map[string]*paramDef, error) {
 	m, err := c.object(secParameters, v)
 	if err != nil {
@@ -162,7 +163,9 @@ func (c *compiler) parameters(v any) ([]*paramDef, map[string]*paramDef, error) 
 		if p.hasDefault && p.typ == "Number" && !isNumber(p.def) {
 			return nil, nil, c.errf(path+".Default", "%q is not a number", p.def)
 		}
-		list = append(list, p)
+		if _, special := specialParams[name]; !special {
+			list = append(list, p)
+		}
 		byName[name] = p
 	}
 	return list, byName, nil

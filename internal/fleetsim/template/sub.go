@@ -103,8 +103,5 @@ func (c *compiler) subVar(path, name string, vars map[string]node) (node, error)
 	if _, isParam := c.byName[name]; !isParam && strings.Contains(name, ".") {
 		return nil, c.errf(path, "${%s}: resource attributes are not supported (Fn::GetAtt is not supported)", name)
 	}
-	if err := c.knownParam(path, name); err != nil {
-		return nil, err
-	}
-	return &refNode{path: path, name: name}, nil
+	return c.paramRef(path, name)
 }

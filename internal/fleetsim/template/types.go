@@ -5,8 +5,7 @@ import "fmt"
 // Template is a parsed provisioning template, ready to evaluate any number of times
 // concurrently; Evaluate does not modify it.
 type Template struct {
-	params   []*paramDef // sorted by name
-	byName   map[string]*paramDef
+	params   []*paramDef // sorted by name; the request supplies them, not the certificate
 	mappings map[string]map[string]map[string]value
 	thing    *thingDef
 	cert     *certDef
