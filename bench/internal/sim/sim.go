@@ -5,7 +5,6 @@ package sim
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"os"
@@ -77,7 +76,6 @@ func Start(fleetsim, dir string, extra ...string) (*Emulator, error) {
 	}
 }
 
-// Stop ends the emulator and waits for it.
 // StartInTemp starts an emulator in a new temp folder named after prefix.
 // The returned stop ends it and removes the folder.
 func StartInTemp(fleetsim, prefix string) (*Emulator, func(), error) {
@@ -96,6 +94,7 @@ func StartInTemp(fleetsim, prefix string) (*Emulator, func(), error) {
 	}, nil
 }
 
+// Stop ends the emulator and waits for it.
 func (e *Emulator) Stop() {
 	_ = e.cmd.Process.Signal(os.Interrupt)
 	select {
@@ -148,16 +147,4 @@ state_directory: %s/state
 		return "", "", err
 	}
 	return config, filepath.Join(e.Dir, d.Name, "state"), nil
-}
-
-// Wait runs fn until it reports true or ctx ends, polling every step.
-func Wait(ctx context.Context, step time.Duration, fn func() bool) bool {
-	for !fn() {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(step):
-		}
-	}
-	return true
 }
