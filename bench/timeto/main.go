@@ -118,17 +118,9 @@ func timeToProvisioned(provisiond, fleetsim string, dev sim.Device, n int) error
 	report.Row("… daemon CPU time / time runnable but waiting for a CPU (median, all threads, schedstat)",
 		report.Ms(report.Median(onCPU))+" / "+report.Ms(report.Median(waitCPU)), report.Command())
 	if dev.Method == "csr" && dev.Format == "json" && dev.KeyType == "ec-p256" {
-		report.Row("RSS while provisioning (VmHWM at credentials.json, max over devices)", report.MiB(slicesMax(hwm)), report.Command())
+		report.Row("RSS while provisioning (VmHWM at credentials.json, max over devices)", report.MiB(slices.Max(hwm)), report.Command())
 	}
 	return nil
-}
-
-func slicesMax(v []int64) int64 {
-	var m int64
-	for _, x := range v {
-		m = max(m, x)
-	}
-	return m
 }
 
 // running is a daemon that has provisioned.
@@ -312,17 +304,12 @@ func durableSyscalls(provisiond, fleetsim string, dev sim.Device) error {
 	if err != nil {
 		return errors.New("strace is not installed")
 	}
-	dir, err := os.MkdirTemp("", "bench-syscalls-*")
+	emu, stop, err := sim.StartInTemp(fleetsim, "bench-syscalls")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	emu, err := sim.Start(fleetsim, filepath.Join(dir, "sim"))
-	if err != nil {
-		return err
-	}
-	defer emu.Stop()
-	trace := filepath.Join(dir, "strace.txt")
+	defer stop()
+	trace := filepath.Join(emu.Dir, "strace.txt")
 	dev.Name = "dev-syscalls"
 	r, err := provisionOne(provisiond, emu, dev, strace, "-f", "-qq", "-o", trace,
 		"-e", "trace=fsync,fdatasync,rename,renameat,renameat2,mkdir,mkdirat")
