@@ -12,7 +12,7 @@ import (
 type compiler struct {
 	file     string
 	byName   map[string]*paramDef
-	mappings map[string]map[string]map[string]value
+	mappings mappings
 }
 
 func (c *compiler) errf(path, format string, args ...any) error {
@@ -233,23 +233,18 @@ func (c *compiler) findInMap(path string, arg any) (node, error) {
 			return nil, err
 		}
 	}
-	// Literal names are checked now; names built from parameters are checked per request.
-	if m, ok := keys[0].(litNode); ok {
-		top, found := c.mappings[string(m)]
-		if !found {
-			return nil, c.errf(path+"[0]", "no mapping named %q in Mappings", string(m))
+	// The leading literal names are checked now; names built from parameters, and those
+	// after them, are checked per request.
+	var lits []string
+	for _, k := range keys {
+		lit, ok := k.(litNode)
+		if !ok {
+			break
 		}
-		if k1, ok := keys[1].(litNode); ok {
-			second, found := top[string(k1)]
-			if !found {
-				return nil, c.errf(path+"[1]", "mapping %q has no key %q", string(m), string(k1))
-			}
-			if k2, ok := keys[2].(litNode); ok {
-				if _, found := second[string(k2)]; !found {
-					return nil, c.errf(path+"[2]", "mapping %q.%q has no key %q", string(m), string(k1), string(k2))
-				}
-			}
-		}
+		lits = append(lits, string(lit))
+	}
+	if _, i, err := c.mappings.lookup(lits...); err != nil {
+		return nil, c.errf(fmt.Sprintf("%s[%d]", path, i), "%v", err)
 	}
 	return &findInMapNode{path: path, mapName: keys[0], top: keys[1], second: keys[2]}, nil
 }

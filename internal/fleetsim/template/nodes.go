@@ -173,17 +173,9 @@ func (n *findInMapNode) eval(e *env) (value, error) {
 		}
 		k[i] = s
 	}
-	m, ok := e.t.mappings[k[0]]
-	if !ok {
-		return value{}, evalErr(n.path+"[0]", "no mapping named %q", k[0])
-	}
-	second, ok := m[k[1]]
-	if !ok {
-		return value{}, evalErr(n.path+"[1]", "mapping %q has no key %q", k[0], k[1])
-	}
-	v, ok := second[k[2]]
-	if !ok {
-		return value{}, evalErr(n.path+"[2]", "mapping %q.%q has no key %q", k[0], k[1], k[2])
+	v, i, err := e.t.mappings.lookup(k[:]...)
+	if err != nil {
+		return value{}, evalErr(fmt.Sprintf("%s[%d]", n.path, i), "%v", err)
 	}
 	return v, nil
 }

@@ -185,12 +185,12 @@ func isNumber(s string) bool { return numberRE.MatchString(s) }
 
 // parseMappings reads Mappings: name -> top key -> second key -> string or list of strings.
 // AWS takes no intrinsic functions inside Mappings.
-func (c *compiler) parseMappings(v any) (map[string]map[string]map[string]value, error) {
+func (c *compiler) parseMappings(v any) (mappings, error) {
 	m, err := c.object(secMappings, v)
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]map[string]map[string]value, len(m))
+	out := make(mappings, len(m))
 	for _, name := range sortedKeys(m) {
 		p1 := secMappings + "." + name
 		tops, err := c.mappingLevel(p1, m[name])

@@ -2,6 +2,7 @@ package template
 
 import (
 	"encoding/json"
+	"fmt"
 	"strconv"
 )
 
@@ -70,4 +71,34 @@ func describe(v any) string {
 		return "an object"
 	}
 	return "an unknown value"
+}
+
+// mappings is a template's Mappings: mapping name, top key, second key, value.
+type mappings map[string]map[string]map[string]value
+
+// lookup follows keys, the mapping name and then up to two keys, as far as they go. When
+// one is missing it returns its index among keys and an error naming it.
+func (m mappings) lookup(keys ...string) (value, int, error) {
+	if len(keys) == 0 {
+		return value{}, 0, nil
+	}
+	top, ok := m[keys[0]]
+	if !ok {
+		return value{}, 0, fmt.Errorf("no mapping named %q in Mappings", keys[0])
+	}
+	if len(keys) == 1 {
+		return value{}, 0, nil
+	}
+	second, ok := top[keys[1]]
+	if !ok {
+		return value{}, 1, fmt.Errorf("mapping %q has no key %q", keys[0], keys[1])
+	}
+	if len(keys) == 2 {
+		return value{}, 0, nil
+	}
+	v, ok := second[keys[2]]
+	if !ok {
+		return value{}, 2, fmt.Errorf("mapping %q.%q has no key %q", keys[0], keys[1], keys[2])
+	}
+	return v, 0, nil
 }
