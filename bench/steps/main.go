@@ -215,7 +215,7 @@ func provision(emu *sim.Emulator, method, format, name string, t *timings) (time
 		Retry:      config.Retry{ResponseTimeout: 10 * time.Second},
 	}, statemachine.Deps{
 		Files:  files,
-		Dialer: &timedDialer{dir: emu.Dir, addr: emu.Addr, format: fleet.Format(format), clientID: name, t: t},
+		Dialer: &timedDialer{dir: emu.Dir, addr: emu.Addr, format: fleet.Format(format), method: method, clientID: name, t: t},
 		Keys: func(keyType string) (crypto.Signer, error) {
 			defer t.time("generate key")()
 			return statemachine.GenerateKey(keyType)
@@ -271,16 +271,18 @@ func kind(name string) string {
 	return name
 }
 
-// timedDialer connects the way the daemon does (files read on every dial)
-// and times the connections.
+// timedDialer connects the way the daemon does (files read on every dial;
+// the hybrid post-quantum key exchange only on a session that receives a
+// private key) and times the connections.
 type timedDialer struct {
 	dir, addr string
 	format    fleet.Format
+	method    string
 	clientID  string
 	t         *timings
 }
 
-func (d *timedDialer) options(cert tls.Certificate, clientID string) (fleet.Options, error) {
+func (d *timedDialer) options(cert tls.Certificate, clientID string, carriesKey bool) (fleet.Options, error) {
 	pem, err := os.ReadFile(filepath.Join(d.dir, "ca.pem"))
 	if err != nil {
 		return fleet.Options{}, err
@@ -290,7 +292,7 @@ func (d *timedDialer) options(cert tls.Certificate, clientID string) (fleet.Opti
 		return fleet.Options{}, errors.New("ca.pem holds no certificate")
 	}
 	return fleet.Options{Endpoint: d.addr, RootCAs: pool, Certificate: cert, ClientID: clientID,
-		Format: d.format, ResponseTimeout: 10 * time.Second}, nil
+		Format: d.format, ResponseTimeout: 10 * time.Second, ClassicalKeyExchange: !carriesKey}, nil
 }
 
 func (d *timedDialer) Dial(ctx context.Context) (statemachine.Session, error) {
@@ -299,7 +301,7 @@ func (d *timedDialer) Dial(ctx context.Context) (statemachine.Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts, err := d.options(cert, d.clientID)
+	opts, err := d.options(cert, d.clientID, d.method == statemachine.MethodCreateKeys)
 	if err != nil {
 		return nil, err
 	}
@@ -316,7 +318,7 @@ func (d *timedDialer) Prove(ctx context.Context, thingName string, certPEM, keyP
 	if err != nil {
 		return err
 	}
-	opts, err := d.options(cert, thingName)
+	opts, err := d.options(cert, thingName, false)
 	if err != nil {
 		return err
 	}
