@@ -11,18 +11,20 @@ import (
 	"github.com/provisiond/provisiond/internal/store"
 )
 
-// handedOver returns what credentials.json names; a missing one names
-// nothing. known is false when it exists but cannot be read or parsed:
-// then nobody can tell which files it names, and none may be removed.
-func (r *Runner) handedOver() (handed store.Credentials, known bool) {
+// handedOver is the one reader of credentials.json: what it names, and
+// nothing when it is missing. An error means it exists but cannot be read
+// or parsed: then nobody can tell which files it names, and none may be
+// removed on its account.
+func (r *Runner) handedOver() (store.Credentials, error) {
+	var handed store.Credentials
 	data, err := r.files.Read(store.CredentialsFile)
 	if errors.Is(err, fs.ErrNotExist) {
-		return handed, true
+		return handed, nil
 	}
-	if err != nil || json.Unmarshal(data, &handed) != nil {
-		return handed, false
+	if err == nil {
+		err = json.Unmarshal(data, &handed)
 	}
-	return handed, true
+	return handed, err
 }
 
 // namesIdentity reports whether credentials.json names a file of identity n.
@@ -54,17 +56,13 @@ func (r *Runner) removeIdentity(handed store.Credentials, n int) bool {
 	return gone
 }
 
-// removeOldIdentities runs once the current identity is handed over. It
-// keeps the newest older identity, which the previous credentials.json
-// named: a consumer that read that bundle a moment ago can still open its
-// files until it re-reads credentials.json. Older identities, and any that
+// removeOldIdentities runs once handed, what credentials.json names, is
+// the current identity. It keeps the newest older identity, which the
+// previous credentials.json named: a consumer that read that bundle a
+// moment ago can still open its files until it re-reads credentials.json. Older identities, and any that
 // credentials.json does not name, are deleted, so at most one retired
 // private key remains on the device.
-func (r *Runner) removeOldIdentities() {
-	handed, known := r.handedOver()
-	if !known {
-		return
-	}
+func (r *Runner) removeOldIdentities(handed store.Credentials) {
 	keptPrevious := false
 	for n := r.st.Identity - 1; n >= 1; n-- {
 		if !keptPrevious && r.identityExists(n) {

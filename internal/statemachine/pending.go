@@ -2,7 +2,6 @@ package statemachine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -105,7 +104,7 @@ func (r *Runner) register(ctx context.Context) (string, error) {
 	}
 	r.log.Info("provisioned: credentials handed over", append(r.fields(),
 		zap.String("credentials", r.files.Path(store.CredentialsFile)))...)
-	r.removeOldIdentities()
+	r.removeOldIdentities(creds) // just written: no need to read it back
 	return "", nil
 }
 
@@ -177,10 +176,7 @@ func (r *Runner) abandonCertificate(reason string, rejected bool) error {
 // only registered identities are handed over). A crash before this leaves
 // harmless files behind.
 func (r *Runner) removeAbandoned(names ...string) {
-	var handed store.Credentials
-	if data, err := r.files.Read(store.CredentialsFile); err == nil {
-		_ = json.Unmarshal(data, &handed) // unreadable: names nothing
-	}
+	handed, _ := r.handedOver() // unreadable: names nothing
 	folders := map[string]bool{}
 	for _, name := range names {
 		if name == "" || r.files.Path(name) == handed.CertificateFile || r.files.Path(name) == handed.PrivateKeyFile {

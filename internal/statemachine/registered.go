@@ -1,9 +1,7 @@
 package statemachine
 
 import (
-	"encoding/json"
 	"errors"
-	"io/fs"
 	"maps"
 
 	"go.uber.org/zap"
@@ -29,16 +27,16 @@ func (r *Runner) keepHandoff() {
 		return
 	}
 	want := r.credentials()
-	data, err := r.files.Read(store.CredentialsFile)
-	if err == nil && sameCredentials(data, want) {
+	handed, err := r.handedOver()
+	if err == nil && sameCredentials(handed, want) {
 		r.restoreFailures = 0
 		if !r.oldIdentitiesChecked {
 			// A stop between the handoff and the clean-up left them.
-			r.removeOldIdentities()
+			r.removeOldIdentities(handed)
 		}
 		return
 	}
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err != nil {
 		r.log.Warn("cannot read credentials.json", zap.Error(err))
 	}
 	if err := store.WriteCredentials(r.files, want); err != nil {
@@ -51,12 +49,8 @@ func (r *Runner) keepHandoff() {
 	r.crashPoint(PointRestored)
 }
 
-// sameCredentials reports whether data is a credentials.json equal to want.
-func sameCredentials(data []byte, want store.Credentials) bool {
-	var got store.Credentials
-	if err := json.Unmarshal(data, &got); err != nil {
-		return false
-	}
+// sameCredentials reports whether got describes the same handoff as want.
+func sameCredentials(got, want store.Credentials) bool {
 	return got.ThingName == want.ThingName &&
 		got.CertificateID == want.CertificateID &&
 		got.CertificateFile == want.CertificateFile &&

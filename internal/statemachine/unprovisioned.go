@@ -148,9 +148,9 @@ func (r *Runner) claimIdentityNumber() error {
 		return nil // this identity's key is ours already
 	}
 	n := r.st.Identity
-	handed, known := r.handedOver()
+	handed, err := r.handedOver()
 	for r.exists(identityFile(n, keyFileName)) || r.exists(identityFile(n, certFileName)) {
-		if known && !r.namesIdentity(handed, n) && r.removeIdentity(handed, n) {
+		if err == nil && r.removeIdentity(handed, n) {
 			r.log.Info("removed identity files nothing names", zap.Int("identity", n))
 			break
 		}
