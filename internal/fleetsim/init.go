@@ -4,7 +4,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -80,8 +79,8 @@ func Init(dir string, opts InitOptions) error {
 	}
 	claimPEM := pemBlock("CERTIFICATE", claimDER)
 
-	secret := make([]byte, 32)
-	if _, err := rand.Read(secret); err != nil {
+	_, tokenKey, err := newTokenSecret()
+	if err != nil {
 		return err
 	}
 	set, err := json.MarshalIndent(settings{Listen: listen}, "", "  ")
@@ -116,7 +115,7 @@ func Init(dir string, opts InitOptions) error {
 		{serverKeyFile, serverKeyPEM, 0o600},
 		{claimCertFile, claimPEM, 0o644},
 		{claimKeyFile, claimKeyPEM, 0o600},
-		{tokenSecretFile, []byte(hex.EncodeToString(secret) + "\n"), 0o600},
+		{tokenSecretFile, tokenKey, 0o600},
 		{filepath.Join(templatesDir, DemoTemplate+".json"), []byte(demoTemplateBody), 0o644},
 		{daemonConfig, []byte(fmt.Sprintf(daemonConfigBody, daemonEndpoint(host, listen))), 0o644},
 		{settingsFile, append(set, '\n'), 0o644},

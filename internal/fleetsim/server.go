@@ -304,11 +304,11 @@ func loadTokenSecret(dir string) ([]byte, error) {
 	path := filepath.Join(dir, tokenSecretFile)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		secret := make([]byte, 32)
-		if _, err := randRead(secret); err != nil {
+		secret, file, err := newTokenSecret()
+		if err != nil {
 			return nil, err
 		}
-		if err := writeFileAtomic(path, []byte(hex.EncodeToString(secret)+"\n"), 0o600); err != nil {
+		if err := writeFileAtomic(path, file, 0o600); err != nil {
 			return nil, err
 		}
 		return secret, nil

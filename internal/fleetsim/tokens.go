@@ -15,14 +15,26 @@ import (
 
 const tokenMACLen = 24
 
-func randRead(b []byte) (int, error) { return rand.Read(b) }
+// newTokenSecret makes a folder's token secret, and token.key's contents: the secret in hex.
+func newTokenSecret() (secret, file []byte, err error) {
+	secret = make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, nil, err
+	}
+	return secret, []byte(hex.EncodeToString(secret) + "\n"), nil
+}
 
-func (s *Server) makeToken(certID string) string {
-	raw, _ := hex.DecodeString(certID)
+// tokenMAC seals a certificate's raw id with the folder's secret.
+func (s *Server) tokenMAC(raw []byte) []byte {
 	m := hmac.New(sha256.New, s.secret)
 	m.Write([]byte("fleetsim ownership token\x00"))
 	m.Write(raw)
-	return base64.RawURLEncoding.EncodeToString(append(raw, m.Sum(nil)[:tokenMACLen]...))
+	return m.Sum(nil)[:tokenMACLen]
+}
+
+func (s *Server) makeToken(certID string) string {
+	raw, _ := hex.DecodeString(certID)
+	return base64.RawURLEncoding.EncodeToString(append(raw, s.tokenMAC(raw)...))
 }
 
 // tokenCertificate returns the certificate a token names, or false if it is not a token
@@ -33,10 +45,7 @@ func (s *Server) tokenCertificate(token string) (string, bool) {
 		return "", false
 	}
 	raw, mac := b[:sha256.Size], b[sha256.Size:]
-	m := hmac.New(sha256.New, s.secret)
-	m.Write([]byte("fleetsim ownership token\x00"))
-	m.Write(raw)
-	if !hmac.Equal(mac, m.Sum(nil)[:tokenMACLen]) {
+	if !hmac.Equal(mac, s.tokenMAC(raw)) {
 		return "", false
 	}
 	return hex.EncodeToString(raw), true
