@@ -256,18 +256,29 @@ func (c *compiler) mappingValue(path string, v any) (value, error) {
 // deviceConfiguration reads the flat map returned to the device; each value is an
 // expression that evaluates to a string.
 func (c *compiler) deviceConfiguration(v any) ([]keyedNode, error) {
-	m, err := c.object(secDeviceConfiguration, v)
+	return c.keyedStrings(secDeviceConfiguration, v, nil)
+}
+
+// keyedStrings reads an object whose values are expressions that evaluate to strings, in
+// key order. checkKey, if not nil, refuses a key with an error at its path.
+func (c *compiler) keyedStrings(path string, v any, checkKey func(path, key string) error) ([]keyedNode, error) {
+	m, err := c.object(path, v)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]keyedNode, 0, len(m))
 	for _, k := range sortedKeys(m) {
-		path := secDeviceConfiguration + "." + k
-		n, err := c.expr(path, m[k], kindString)
+		kp := path + "." + k
+		if checkKey != nil {
+			if err := checkKey(kp, k); err != nil {
+				return nil, err
+			}
+		}
+		n, err := c.expr(kp, m[k], kindString)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, keyedNode{key: k, path: path, n: n})
+		out = append(out, keyedNode{key: k, path: kp, n: n})
 	}
 	return out, nil
 }

@@ -139,23 +139,12 @@ func (c *compiler) thing(path string, props map[string]any, overrides any) (*thi
 }
 
 func (c *compiler) attributes(path string, v any) ([]keyedNode, error) {
-	m, err := c.object(path, v)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]keyedNode, 0, len(m))
-	for _, k := range sortedKeys(m) {
-		kp := path + "." + k
+	return c.keyedStrings(path, v, func(kp, k string) error {
 		if !attrNameChars.Match(k) {
-			return nil, c.errf(kp, "invalid attribute name (1-128 characters of [a-zA-Z0-9_.,@/:#-])")
+			return c.errf(kp, "invalid attribute name (1-128 characters of [a-zA-Z0-9_.,@/:#-])")
 		}
-		n, err := c.expr(kp, m[k], kindString)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, keyedNode{key: k, path: kp, n: n})
-	}
-	return out, nil
+		return nil
+	})
 }
 
 func (c *compiler) overrideSettings(path string, v any) (map[string]string, error) {
