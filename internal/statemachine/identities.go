@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
-	"strconv"
 
 	"go.uber.org/zap"
 
@@ -52,7 +51,7 @@ func (r *Runner) removeIdentity(handed store.Credentials, n int) bool {
 		}
 	}
 	// Fails harmlessly if something else is still in it.
-	_ = r.files.Remove("identities/" + strconv.Itoa(n))
+	_ = r.files.Remove(identityDir(n))
 	return gone
 }
 

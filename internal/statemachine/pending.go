@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
-	"path"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -149,7 +147,7 @@ func (r *Runner) tokenAge() (time.Duration, bool) {
 func (r *Runner) abandonCertificate(reason string, rejected bool) error {
 	now := r.clock.Now()
 	r.log.Warn("abandoning the certificate", append(r.fields(), zap.String("reason", reason))...)
-	id, keyFile, certFile := r.st.CertificateID, r.st.KeyFile, r.st.CertificateFile
+	id, identity := r.st.CertificateID, r.st.Identity
 	var wait time.Duration
 	err := r.transition(store.Unprovisioned, PointOrphaned, func(s *store.State) {
 		addOrphan(s, id, reason, now)
@@ -167,33 +165,13 @@ func (r *Runner) abandonCertificate(reason string, rejected bool) error {
 		return err
 	}
 	r.wait = wait
-	r.removeAbandoned(keyFile, certFile)
+	// No unused private key may linger. Only registered identities are
+	// handed over, so credentials.json never names this one, and an
+	// unreadable one is no reason to keep it. A crash before this leaves
+	// harmless files behind.
+	handed, _ := r.handedOver()
+	r.removeIdentity(handed, identity)
 	return nil
-}
-
-// removeAbandoned deletes an abandoned identity's files, so that no unused
-// private key lingers, unless credentials.json names them (it never should:
-// only registered identities are handed over). A crash before this leaves
-// harmless files behind.
-func (r *Runner) removeAbandoned(names ...string) {
-	handed, _ := r.handedOver() // unreadable: names nothing
-	folders := map[string]bool{}
-	for _, name := range names {
-		if name == "" || r.files.Path(name) == handed.CertificateFile || r.files.Path(name) == handed.PrivateKeyFile {
-			continue
-		}
-		if err := r.files.Remove(name); err != nil {
-			r.log.Warn("cannot remove an abandoned identity file", zap.String("file", r.files.Path(name)), zap.Error(err))
-			continue
-		}
-		folders[path.Dir(name)] = true
-	}
-	for folder := range folders {
-		if strings.HasPrefix(folder, "identities/") {
-			// Fails harmlessly if something else is still in it.
-			_ = r.files.Remove(folder)
-		}
-	}
 }
 
 // unusableError says the identity's files are missing or do not form a

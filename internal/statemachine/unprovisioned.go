@@ -34,9 +34,11 @@ const (
 	certFileName = "certificate.pem"
 )
 
-func identityFile(identity int, name string) string {
-	return "identities/" + strconv.Itoa(identity) + "/" + name
-}
+// identityDir is identity n's folder: a new identity gets a new one, so the
+// files an older credentials.json names never change.
+func identityDir(n int) string { return "identities/" + strconv.Itoa(n) }
+
+func identityFile(n int, name string) string { return identityDir(n) + "/" + name }
 
 // obtainCertificate is the unprovisioned handler: it gets a certificate and
 // its ownership token and moves to cert-pending. The claim connection opens
