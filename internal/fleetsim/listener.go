@@ -31,7 +31,7 @@ type tlsListener struct {
 	config *tls.Config
 	peers  *sync.Map // net.Conn -> *peer
 	log    *zap.Logger
-	// run starts a function on a goroutine of its own; nil means a new one each time.
+	// run starts a function on a goroutine of its own.
 	run      func(func())
 	closing  sync.Once
 	accepted sync.WaitGroup
@@ -65,16 +65,11 @@ func (l *tlsListener) Serve(establish listeners.EstablishFn) {
 			return
 		}
 		l.accepted.Add(1)
-		serve := func() {
+		l.run(func() {
 			defer l.accepted.Done()
 			defer l.untrack(raw)
 			l.serveConn(raw, establish)
-		}
-		if l.run != nil {
-			l.run(serve)
-		} else {
-			go serve()
-		}
+		})
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"hash/fnv"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sort"
 	"sync"
 	"time"
@@ -17,7 +16,6 @@ import (
 
 // tmplEntry is one loaded provisioning template and its settings.
 type tmplEntry struct {
-	name    string
 	tpl     *template.Template
 	enabled bool
 	hookURL string
@@ -34,7 +32,7 @@ func loadTemplates(dir string) (map[string]*tmplEntry, error) {
 	}
 	out := make(map[string]*tmplEntry, len(loaded))
 	for name, l := range loaded {
-		e := &tmplEntry{name: name, tpl: l.Template, enabled: l.Settings.Enabled}
+		e := &tmplEntry{tpl: l.Template, enabled: l.Settings.Enabled}
 		if l.Settings.PreProvisioningHook != nil {
 			e.hookURL = l.Settings.PreProvisioningHook.URL
 		}
@@ -109,7 +107,7 @@ func folderStamp(dir string) (uint64, error) {
 		if err != nil {
 			continue
 		}
-		fmt.Fprintf(h, "%s\x00%d\x00%d\x00", filepath.Base(e.Name()), info.Size(), info.ModTime().UnixNano())
+		fmt.Fprintf(h, "%s\x00%d\x00%d\x00", e.Name(), info.Size(), info.ModTime().UnixNano())
 	}
 	return h.Sum64(), nil
 }
