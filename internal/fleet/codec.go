@@ -51,13 +51,11 @@ type Rejected struct {
 	ErrorMessage string `json:"errorMessage" cbor:"errorMessage"`
 }
 
-// cborCodec holds the strict CBOR modes; built once per use site, not global state.
-type cborCodec struct {
-	enc cbor.EncMode
-	dec cbor.DecMode
-}
+// cborEnc and cborDec are the strict CBOR modes. Modes are immutable and safe
+// for concurrent use, so they are built once rather than for every message.
+var cborEnc, cborDec = newCBORModes()
 
-func newCBORCodec() cborCodec {
+func newCBORModes() (cbor.EncMode, cbor.DecMode) {
 	enc, err := cbor.CoreDetEncOptions().EncMode()
 	if err != nil {
 		panic(fmt.Sprintf("fleet: constant CBOR encoder options rejected: %v", err))
@@ -73,7 +71,7 @@ func newCBORCodec() cborCodec {
 	if err != nil {
 		panic(fmt.Sprintf("fleet: constant CBOR decoder options rejected: %v", err))
 	}
-	return cborCodec{enc: enc, dec: dec}
+	return enc, dec
 }
 
 // Encode marshals a request or response payload in the given format.
@@ -82,7 +80,7 @@ func Encode(format Format, v any) ([]byte, error) {
 	case JSON:
 		return json.Marshal(v)
 	case CBOR:
-		return newCBORCodec().enc.Marshal(v)
+		return cborEnc.Marshal(v)
 	}
 	return nil, fmt.Errorf("encode: unknown payload format %q", format)
 }
@@ -113,7 +111,7 @@ func Decode(format Format, data []byte, v any) error {
 		if len(data) == 0 || data[0]>>5 != 5 {
 			return fmt.Errorf("CBOR payload is not a map")
 		}
-		if err := newCBORCodec().dec.Unmarshal(data, v); err != nil {
+		if err := cborDec.Unmarshal(data, v); err != nil {
 			return fmt.Errorf("CBOR payload: %w", err)
 		}
 		return nil
