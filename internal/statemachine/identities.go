@@ -64,17 +64,11 @@ func (r *Runner) removeIdentity(handed store.Credentials, n int) bool {
 func (r *Runner) removeOldIdentities(handed store.Credentials) {
 	keptPrevious := false
 	for n := r.st.Identity - 1; n >= 1; n-- {
-		if !keptPrevious && r.identityExists(n) {
+		if !keptPrevious && r.exists(identityFile(n, certFileName)) {
 			keptPrevious = true
 			continue
 		}
 		r.removeIdentity(handed, n)
 	}
 	r.oldIdentitiesChecked = true
-}
-
-// identityExists reports whether identity n still has its certificate.
-func (r *Runner) identityExists(n int) bool {
-	_, err := r.files.Read(identityFile(n, certFileName))
-	return err == nil
 }

@@ -165,6 +165,8 @@ func (r *Runner) claimIdentityNumber() error {
 	return r.transition(r.st.Phase, "", func(s *store.State) { s.Identity = n })
 }
 
+// exists reports whether name is in the store. One that cannot be read
+// counts as there: no file is overwritten, or taken for gone, on a guess.
 func (r *Runner) exists(name string) bool {
 	_, err := r.files.Read(name)
 	return !errors.Is(err, fs.ErrNotExist)
