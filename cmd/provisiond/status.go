@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -43,7 +44,12 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	st, err := store.LoadState(readOnlyDir(cfg.StateDirectory))
 	if err != nil {
 		fmt.Fprintf(stderr, "provisiond: %v\n", err)
-		return exitDataErr
+		// 65 means a corrupt state file; one this user may not read is not.
+		var corrupt *store.CorruptError
+		if errors.As(err, &corrupt) {
+			return exitDataErr
+		}
+		return exitFailure
 	}
 	now := time.Now()
 	rep := newStatusReport(st, now)
