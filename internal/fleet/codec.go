@@ -119,37 +119,34 @@ func Decode(format Format, data []byte, v any) error {
 	return fmt.Errorf("decode: unknown payload format %q", format)
 }
 
-// DecodeCreateKeysAccepted decodes a CreateKeysAndCertificate accepted payload without validating it.
-func DecodeCreateKeysAccepted(format Format, data []byte) (*CreateKeysAccepted, error) {
-	var a CreateKeysAccepted
-	if err := Decode(format, data, &a); err != nil {
+// decodeAs decodes a payload into a new T.
+func decodeAs[T any](format Format, data []byte) (*T, error) {
+	var v T
+	if err := Decode(format, data, &v); err != nil {
 		return nil, err
 	}
-	return &a, nil
+	return &v, nil
+}
+
+// DecodeCreateKeysAccepted decodes a CreateKeysAndCertificate accepted payload without validating it.
+func DecodeCreateKeysAccepted(format Format, data []byte) (*CreateKeysAccepted, error) {
+	return decodeAs[CreateKeysAccepted](format, data)
 }
 
 // DecodeCreateFromCSRAccepted decodes a CreateCertificateFromCsr accepted payload without validating it.
 func DecodeCreateFromCSRAccepted(format Format, data []byte) (*CreateFromCSRAccepted, error) {
-	var a CreateFromCSRAccepted
-	if err := Decode(format, data, &a); err != nil {
-		return nil, err
-	}
-	return &a, nil
+	return decodeAs[CreateFromCSRAccepted](format, data)
 }
 
 // DecodeRegisterThingAccepted decodes a RegisterThing accepted payload without validating it.
 func DecodeRegisterThingAccepted(format Format, data []byte) (*RegisterThingAccepted, error) {
-	var a RegisterThingAccepted
-	if err := Decode(format, data, &a); err != nil {
-		return nil, err
-	}
-	return &a, nil
+	return decodeAs[RegisterThingAccepted](format, data)
 }
 
 // DecodeRejected decodes a /rejected payload into a RejectedError for op.
 func DecodeRejected(op Operation, format Format, data []byte) (*RejectedError, error) {
-	var r Rejected
-	if err := Decode(format, data, &r); err != nil {
+	r, err := decodeAs[Rejected](format, data)
+	if err != nil {
 		return nil, err
 	}
 	return &RejectedError{Operation: op, StatusCode: r.StatusCode, ErrorCode: r.ErrorCode, ErrorMessage: r.ErrorMessage}, nil

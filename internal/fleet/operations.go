@@ -18,7 +18,7 @@ var ErrEmptyToken = errors.New("certificate ownership token is empty")
 // CreateKeysAndCertificate asks the service for a new key pair and certificate.
 // The answer is validated; its PrivateKeyPEM is a secret.
 func (c *Client) CreateKeysAndCertificate(ctx context.Context) (*Issued, error) {
-	iss, err := callAccepted(c, ctx, OpCreateKeys, "", nil, DecodeCreateKeysAccepted, ValidateCreateKeysAccepted)
+	iss, err := callAccepted(c, ctx, OpCreateKeys, "", nil, ValidateCreateKeysAccepted)
 	if err != nil {
 		return nil, err
 	}
@@ -41,7 +41,7 @@ func (c *Client) CreateCertificateFromCSR(ctx context.Context, csrPEM []byte, ke
 	if err != nil {
 		return nil, fmt.Errorf("%s: encode request: %w", OpCreateFromCSR, err)
 	}
-	iss, err := callAccepted(c, ctx, OpCreateFromCSR, "", payload, DecodeCreateFromCSRAccepted,
+	iss, err := callAccepted(c, ctx, OpCreateFromCSR, "", payload,
 		func(topic string, a *CreateFromCSRAccepted) (*Issued, error) {
 			return ValidateCreateFromCSRAccepted(topic, a, pub)
 		})
@@ -84,7 +84,7 @@ func (c *Client) RegisterThing(ctx context.Context, template, token string, para
 	if err != nil {
 		return nil, fmt.Errorf("%s: encode request: %w", OpRegisterThing, err)
 	}
-	reg, err := callAccepted(c, ctx, OpRegisterThing, template, payload, DecodeRegisterThingAccepted, ValidateRegisterThingAccepted)
+	reg, err := callAccepted(c, ctx, OpRegisterThing, template, payload, ValidateRegisterThingAccepted)
 	if err != nil {
 		return nil, err
 	}
@@ -92,14 +92,14 @@ func (c *Client) RegisterThing(ctx context.Context, template, token string, para
 	return reg, nil
 }
 
-// callAccepted makes one call and turns its accepted answer into a checked
-// result. An answer whose certificate is for another key (errKeyMismatch)
-// is someone else's: it is ignored and the call goes on waiting.
+// callAccepted makes one call and turns its accepted answer, decoded as an
+// A, into a checked result. An answer whose certificate is for another key
+// (errKeyMismatch) is someone else's: it is ignored and the call goes on waiting.
 func callAccepted[A, R any](c *Client, ctx context.Context, op Operation, template string, payload []byte,
-	decode func(Format, []byte) (A, error), check func(topic string, a A) (R, error)) (R, error) {
+	check func(topic string, a *A) (R, error)) (R, error) {
 	var result R
 	err := c.call(ctx, op, template, payload, func(in inbound) (verdict, error) {
-		a, err := decode(c.s.Format, in.payload)
+		a, err := decodeAs[A](c.s.Format, in.payload)
 		if err != nil {
 			return verdictDone, invalid(in.name, "", "accepted payload does not decode", err)
 		}
