@@ -43,22 +43,7 @@ func TestCertificateIsWhatCryptoX509Makes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatalf("parse: %v", err)
-	}
-	if err := got.CheckSignatureFrom(ca); err != nil {
-		t.Fatalf("signature: %v", err)
-	}
-	ref, err := x509.CreateCertificate(rand.Reader, tmpl, ca, leafKey.Public(), caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, _ := x509.ParseCertificate(ref)
-	// Everything but the (randomised) ECDSA signature is the same bytes.
-	if !bytes.Equal(got.RawTBSCertificate, want.RawTBSCertificate) || got.SignatureAlgorithm != want.SignatureAlgorithm {
-		t.Fatal("the to-be-signed part or the algorithm differs from crypto/x509's")
-	}
+	got := assertMadeByCryptoX509(t, der, tmpl, ca, leafKey.Public(), caKey)
 	if _, err := got.Verify(x509.VerifyOptions{Roots: pool(ca), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
 		t.Fatalf("chain: %v", err)
 	}
@@ -106,6 +91,32 @@ func TestOtherKeysGoThroughCryptoX509(t *testing.T) {
 	if csr, err := x509.ParseCertificateRequest(der); err != nil || csr.CheckSignature() != nil || csr.SignatureAlgorithm != x509.ECDSAWithSHA384 {
 		t.Fatalf("P-384 request: %v", err)
 	}
+}
+
+// assertMadeByCryptoX509 checks that der is signed by ca and, but for the (randomised)
+// ECDSA signature, is the bytes crypto/x509 makes from the same template and keys.
+func assertMadeByCryptoX509(t *testing.T, der []byte, tmpl, ca *x509.Certificate, pub any, caKey *ecdsa.PrivateKey) *x509.Certificate {
+	t.Helper()
+	got, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	if err := got.CheckSignatureFrom(ca); err != nil {
+		t.Fatalf("signature: %v", err)
+	}
+	ref, err := x509.CreateCertificate(rand.Reader, tmpl, ca, pub, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := x509.ParseCertificate(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.RawTBSCertificate, want.RawTBSCertificate) || got.SignatureAlgorithm != want.SignatureAlgorithm {
+		t.Fatalf("the to-be-signed part or the algorithm differs from crypto/x509's:\n got %x\nwant %x",
+			got.RawTBSCertificate, want.RawTBSCertificate)
+	}
+	return got
 }
 
 func pool(c *x509.Certificate) *x509.CertPool {
