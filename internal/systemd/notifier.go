@@ -80,23 +80,19 @@ func (n *Notifier) Status(text string) {
 }
 
 // Watchdog feeds the service manager's watchdog.
-func (n *Notifier) Watchdog() {
-	if !n.Enabled() {
-		return
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.notifyLocked(daemon.SdNotifyWatchdog)
-}
+func (n *Notifier) Watchdog() { n.notify(daemon.SdNotifyWatchdog) }
 
 // Stopping reports that a clean shutdown has begun.
-func (n *Notifier) Stopping() {
+func (n *Notifier) Stopping() { n.notify(daemon.SdNotifyStopping) }
+
+// notify sends msg when a service manager is listening.
+func (n *Notifier) notify(msg string) {
 	if !n.Enabled() {
 		return
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.notifyLocked(daemon.SdNotifyStopping)
+	n.notifyLocked(msg)
 }
 
 // notifyLocked sends msg and reports whether it was delivered. A failure is
