@@ -236,19 +236,26 @@ func (c *virtualClock) registered() {
 // drive advances time until every runner is registered, and returns the
 // virtual time when the last one was.
 func (c *virtualClock) drive(ctx context.Context, errs <-chan error) (time.Time, error) {
+	wake := func() {
+		c.mu.Lock()
+		c.changed.Broadcast()
+		c.mu.Unlock()
+	}
 	// A runner that fails stops waiting on the clock: wake the loop.
 	failed := make(chan error, 1)
 	go func() {
 		select {
 		case err := <-errs:
 			failed <- err
-			c.mu.Lock()
-			c.changed.Broadcast()
-			c.mu.Unlock()
+			wake()
 		case <-ctx.Done():
 		}
 	}()
+	// A herd stuck with no runner waiting wakes nothing else: the deadline
+	// wakes the loop itself, so that it fails instead of hanging.
 	deadline := time.Now().Add(time.Minute)
+	overdue := time.AfterFunc(time.Minute, wake)
+	defer overdue.Stop()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for {
