@@ -1,28 +1,14 @@
 package watch
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/fsnotify/fsnotify"
 	"go.uber.org/zap/zaptest"
 )
-
-func startWith(t *testing.T, opts Options, onChange func()) *Watcher {
-	t.Helper()
-	opts.Debounce = 10 * time.Millisecond
-	opts.Logger = zaptest.NewLogger(t)
-	w, err := Start(context.Background(), opts, onChange)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Close() })
-	return w
-}
 
 // A file removed from a subfolder (an identity's key) is seen, in folders
 // there at the start and in ones created later.

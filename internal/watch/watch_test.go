@@ -29,7 +29,15 @@ func waitCall(t *testing.T, ch chan struct{}, what string) {
 
 func start(t *testing.T, paths []string, onChange func()) *Watcher {
 	t.Helper()
-	w, err := Start(context.Background(), Options{Paths: paths, Debounce: 10 * time.Millisecond, Logger: zaptest.NewLogger(t)}, onChange)
+	return startWith(t, Options{Paths: paths}, onChange)
+}
+
+// startWith starts a watcher with a short debounce, closed when the test ends.
+func startWith(t *testing.T, opts Options, onChange func()) *Watcher {
+	t.Helper()
+	opts.Debounce = 10 * time.Millisecond
+	opts.Logger = zaptest.NewLogger(t)
+	w, err := Start(context.Background(), opts, onChange)
 	if err != nil {
 		t.Fatal(err)
 	}
