@@ -16,10 +16,8 @@ import (
 	"context"
 	"crypto"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"flag"
@@ -33,6 +31,7 @@ import (
 
 	"github.com/provisiond/provisiond/bench/internal/report"
 	"github.com/provisiond/provisiond/internal/fleet"
+	"github.com/provisiond/provisiond/internal/keypair"
 	"github.com/provisiond/provisiond/internal/statemachine"
 	"github.com/provisiond/provisiond/internal/store"
 )
@@ -429,11 +428,11 @@ func (a *authority) sign(csrPEM []byte) (*fleet.Issued, error) {
 	if err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256(der)
+	id := keypair.ID(cert)
 	return &fleet.Issued{
-		CertificateID:  hex.EncodeToString(sum[:]),
+		CertificateID:  id,
 		CertificatePEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 		Certificate:    cert,
-		OwnershipToken: "herd-token-" + hex.EncodeToString(sum[:8]),
+		OwnershipToken: "herd-token-" + id[:16],
 	}, nil
 }
