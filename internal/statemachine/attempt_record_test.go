@@ -40,10 +40,7 @@ func TestCrashDuringACallWaitsBeforeCallingAgain(t *testing.T) {
 			}
 		}
 	}
-	h.waitStatus("registered as ")
-	if err := h.stop(); err != nil {
-		t.Fatal(err)
-	}
+	h.finish("registered as ")
 	if st := checkRegistered(t, h); st.Attempts != 0 || !st.NextAttemptAt.IsZero() {
 		t.Errorf("registered with attempts %d next %s", st.Attempts, st.NextAttemptAt)
 	}

@@ -41,11 +41,7 @@ func (sc crashScenario) prepare(t *testing.T) *harness {
 	t.Helper()
 	h := newHarness(t, sc.method, true)
 	if sc.reprovision {
-		h.start()
-		h.waitStatus("registered as ")
-		if err := h.stop(); err != nil {
-			t.Fatal(err)
-		}
+		h.runUntil("registered as ")
 		h.notify = newFakeNotifier()
 	}
 	for op, errs := range sc.faults {
@@ -74,10 +70,7 @@ func (sc crashScenario) points(t *testing.T) map[string]int {
 		mu.Unlock()
 	}
 	sc.run(h)
-	h.waitStatus(sc.finalStatus())
-	if err := h.stop(); err != nil {
-		t.Fatal(err)
-	}
+	h.finish(sc.finalStatus())
 	return seen
 }
 
@@ -129,11 +122,7 @@ func TestCrashAtEveryPoint(t *testing.T) {
 					// A fresh Runner on the same store resumes.
 					h.crash = nil
 					h.notify = newFakeNotifier()
-					h.start()
-					h.waitStatus(sc.finalStatus())
-					if err := h.stop(); err != nil {
-						t.Fatal(err)
-					}
+					h.runUntil(sc.finalStatus())
 					sc.checkAfterCrashes(t, h, 1)
 				})
 			}

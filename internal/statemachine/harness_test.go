@@ -144,6 +144,31 @@ func (h *harness) wait() error {
 
 var errCrashed = errors.New("crashed")
 
+// finish waits for a status starting with status, then stops the Runner,
+// which must go cleanly.
+func (h *harness) finish(status string) {
+	h.t.Helper()
+	h.waitStatus(status)
+	if err := h.stop(); err != nil {
+		h.t.Fatalf("Run = %v, want nil on a clean stop", err)
+	}
+}
+
+// runUntil runs a new Runner until status (see finish).
+func (h *harness) runUntil(status string) {
+	h.t.Helper()
+	h.start()
+	h.finish(status)
+}
+
+// provision is runUntil a registered status, and returns the end state
+// once checkRegistered has checked it.
+func (h *harness) provision(status string) store.State {
+	h.t.Helper()
+	h.runUntil(status)
+	return checkRegistered(h.t, h)
+}
+
 // waitStatus waits for a status line starting with prefix.
 func (h *harness) waitStatus(prefix string) string {
 	h.t.Helper()

@@ -30,12 +30,7 @@ func TestUnnamedIdentityFilesAreCleaned(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			h.start()
-			h.waitStatus("registered as ")
-			if err := h.stop(); err != nil {
-				t.Fatal(err)
-			}
-			st := checkRegistered(t, h)
+			st := h.provision("registered as ")
 			if st.Identity != tc.identity {
 				t.Errorf("identity %d, want %d", st.Identity, tc.identity)
 			}

@@ -40,17 +40,6 @@ func stateWrite(name string, data []byte) (store.State, bool) {
 	return st, true
 }
 
-// provisionOnce runs a Runner to registered and checks the end state.
-func provisionOnce(t *testing.T, h *harness) store.State {
-	t.Helper()
-	h.start()
-	h.waitStatus("registered as ")
-	if err := h.stop(); err != nil {
-		t.Fatal(err)
-	}
-	return checkRegistered(t, h)
-}
-
 // callDuringSave makes the service call op and the state save that isSave
 // picks each wait until the other has begun, so that either order in
 // sequence fails the test.
@@ -78,7 +67,7 @@ func TestClaimConnectionOpensDuringTheSaveBeforeTheCall(t *testing.T) {
 			callDuringSave(t, h, "dial", "the claim connection", "the attempt's save", func(st store.State) bool {
 				return st.Phase == store.Unprovisioned && st.Attempts > 0
 			})
-			provisionOnce(t, h)
+			h.provision("registered as ")
 		})
 	}
 }
@@ -108,7 +97,7 @@ func TestIdentityFilesAreWrittenDuringTheCertPendingSave(t *testing.T) {
 					mu.Unlock()
 				}
 			}
-			provisionOnce(t, h)
+			h.provision("registered as ")
 			want := 1
 			if method == MethodCreateKeys {
 				want = 2 // the key comes with the certificate
@@ -126,7 +115,7 @@ func TestProofRunsDuringTheRegistrationSave(t *testing.T) {
 	callDuringSave(t, h, "prove", "the proving connection", "the registration's save", func(st store.State) bool {
 		return st.Phase == store.CertPending && st.ThingName != ""
 	})
-	provisionOnce(t, h)
+	h.provision("registered as ")
 }
 
 // A crash inside work that runs alongside a save (here the proving
@@ -148,7 +137,7 @@ func TestCrashDuringAnOverlappedProofResumes(t *testing.T) {
 	if err := h.wait(); err != errCrashed {
 		t.Fatalf("first run ended with %v, want a crash in the proof", err)
 	}
-	st := provisionOnce(t, h)
+	st := h.provision("registered as ")
 	if n := h.svc.maxRegisterCallsPerToken(); n != 1 {
 		t.Errorf("RegisterThing called %d times for the token", n)
 	}
@@ -176,7 +165,7 @@ func TestStateNamingAMissingCertificateGetsANewIdentity(t *testing.T) {
 	if err := h.files.Remove(lost.CertificateFile); err != nil {
 		t.Fatal(err)
 	}
-	st := provisionOnce(t, h)
+	st := h.provision("registered as ")
 	if len(st.Orphans) != 1 || st.Orphans[0].CertificateID != lost.CertificateID ||
 		!strings.Contains(st.Orphans[0].Reason, "identity files unusable") {
 		t.Errorf("orphans %+v, want the lost certificate %s", st.Orphans, lost.CertificateID)
@@ -197,7 +186,7 @@ func TestCSRKeyIsWrittenDuringTheSaveThatNamesIt(t *testing.T) {
 			saving.await(t, "the save naming the key")
 		}
 	}
-	provisionOnce(t, h)
+	h.provision("registered as ")
 }
 
 // A local failure before the first call stops the claim connection being

@@ -76,10 +76,7 @@ func TestReprovision(t *testing.T) {
 				}
 				h.start()
 			}
-			h.waitStatus("registered as thing-2")
-			if err := h.stop(); err != nil {
-				t.Fatal(err)
-			}
+			h.finish("registered as thing-2")
 			st := checkRegistered(t, h)
 			want := []store.Phase{unprov, pending, regd, unprov, pending, regd}
 			if got := h.files.Phases(); !slices.Equal(got, want) {
@@ -117,12 +114,7 @@ func TestRequestFileWhileUnprovisionedIsServedByTheComingIdentity(t *testing.T) 
 	if err := h.files.Write(ReprovisionRequestFile, []byte("now\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	h.start()
-	h.waitStatus("registered as thing-1")
-	if err := h.stop(); err != nil {
-		t.Fatal(err)
-	}
-	st := checkRegistered(t, h)
+	st := h.provision("registered as thing-1")
 	if st.Identity != 1 || len(st.Orphans) != 0 || h.exists(ReprovisionRequestFile) {
 		t.Errorf("identity %d orphans %v request left %v", st.Identity, st.Orphans, h.exists(ReprovisionRequestFile))
 	}
@@ -174,10 +166,7 @@ func TestLostIdentityFilesGetANewIdentity(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.HandoffChanged()
-	h.waitStatus("registered as thing-2")
-	if err := h.stop(); err != nil {
-		t.Fatal(err)
-	}
+	h.finish("registered as thing-2")
 	st := checkRegistered(t, h)
 	if len(st.Orphans) != 1 || !strings.Contains(st.Orphans[0].Reason, "identity files unusable") {
 		t.Errorf("orphans %+v", st.Orphans)
@@ -276,23 +265,14 @@ func TestStartingOverKeepsHandedOverFiles(t *testing.T) {
 	for _, method := range []string{MethodCSR, MethodCreateKeys} {
 		t.Run(method, func(t *testing.T) {
 			h := newHarness(t, method, true)
-			h.start()
-			h.waitStatus("registered as thing-1")
-			if err := h.stop(); err != nil {
-				t.Fatal(err)
-			}
+			h.runUntil("registered as thing-1")
 			first := h.state()
 			oldKey, _ := h.files.Read(first.KeyFile)
 			oldCert, _ := h.files.Read(first.CertificateFile)
 			if err := h.files.Remove(store.StateFile); err != nil {
 				t.Fatal(err)
 			}
-			h.start()
-			h.waitStatus("registered as thing-2")
-			if err := h.stop(); err != nil {
-				t.Fatal(err)
-			}
-			st := checkRegistered(t, h)
+			st := h.provision("registered as thing-2")
 			if st.Identity != 2 {
 				t.Errorf("identity %d, want 2: number 1 is taken on disk", st.Identity)
 			}

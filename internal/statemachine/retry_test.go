@@ -54,12 +54,7 @@ func TestTransientBackoffFullJitter(t *testing.T) {
 	h.svc.fail("register", err503, err503, err503, err503, err503)
 	h.svc.fail("prove", fleet.ErrConnectionLost)
 	waits := recordWaits(h)
-	h.start()
-	h.waitStatus("registered as ")
-	if err := h.stop(); err != nil {
-		t.Fatal(err)
-	}
-	checkRegistered(t, h)
+	h.provision("registered as ")
 
 	// The ceiling doubles from Initial to Max; success resets it.
 	ceilings := []time.Duration{1, 2, 4, 8, 8, 1}
@@ -96,12 +91,7 @@ func TestPermanentFailureWaitsTheLongCap(t *testing.T) {
 	h := newHarness(t, MethodCSR, true)
 	h.svc.fail("create", err403)
 	waits := recordWaits(h)
-	h.start()
-	h.waitStatus("registered as ")
-	if err := h.stop(); err != nil {
-		t.Fatal(err)
-	}
-	checkRegistered(t, h)
+	h.provision("registered as ")
 	got := waits()
 	if len(got) != 1 || got[0].d != time.Hour {
 		t.Fatalf("waits %+v, want one of an hour", got)
@@ -119,12 +109,7 @@ func TestClockFailuresDoNotCountAttempts(t *testing.T) {
 	h := newHarness(t, MethodCSR, true)
 	h.svc.fail("dial", errClock, errClock, fleet.ErrConnectionLost)
 	waits := recordWaits(h)
-	h.start()
-	h.waitStatus("registered as ")
-	if err := h.stop(); err != nil {
-		t.Fatal(err)
-	}
-	checkRegistered(t, h)
+	h.provision("registered as ")
 	got := waits()
 	if len(got) != 3 {
 		t.Fatalf("waits %+v, want 3", got)
@@ -155,10 +140,7 @@ func TestKickRetriesAtOnce(t *testing.T) {
 				t.Fatalf("armed %s", d)
 			}
 			r.Kick()
-			h.waitStatus("registered as ")
-			if err := h.stop(); err != nil {
-				t.Fatal(err)
-			}
+			h.finish("registered as ")
 			checkRegistered(t, h)
 			if !h.clock.Now().Equal(start) {
 				t.Error("time had to pass: the kick did not retry at once")
@@ -200,10 +182,7 @@ func TestRestartHonoursNextAttemptAt(t *testing.T) {
 				}
 				h.clock.Advance(tc.want)
 			}
-			h.waitStatus("registered as ")
-			if err := h.stop(); err != nil {
-				t.Fatal(err)
-			}
+			h.finish("registered as ")
 			checkRegistered(t, h)
 			if tc.want == 0 && len(h.clock.Waits()) != 0 {
 				t.Errorf("waited %v for an expired retry time", h.clock.Waits())

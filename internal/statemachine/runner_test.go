@@ -139,12 +139,7 @@ func TestSequences(t *testing.T) {
 			for op, errs := range tc.faults {
 				h.svc.fail(op, errs...)
 			}
-			h.start()
-			h.waitStatus("registered as ")
-			if err := h.stop(); err != nil {
-				t.Fatalf("Run = %v, want nil on a clean stop", err)
-			}
-			st := checkRegistered(t, h)
+			st := h.provision("registered as ")
 			if got := h.files.Phases(); !slices.Equal(got, tc.phases) {
 				t.Errorf("phases = %v, want %v", got, tc.phases)
 			}
@@ -187,12 +182,7 @@ func TestSequences(t *testing.T) {
 
 func TestHappyPathStatusesAndFiles(t *testing.T) {
 	h := newHarness(t, MethodCSR, true)
-	h.start()
-	h.waitStatus("registered as thing-1")
-	if err := h.stop(); err != nil {
-		t.Fatal(err)
-	}
-	st := checkRegistered(t, h)
+	st := h.provision("registered as thing-1")
 	if st.KeyFile != "identities/1/private.key" || st.CertificateFile != "identities/1/certificate.pem" {
 		t.Errorf("identity files %q %q", st.KeyFile, st.CertificateFile)
 	}
@@ -257,12 +247,7 @@ func TestTokenExpiry(t *testing.T) {
 			first := h.state()
 			tc.wait(h)
 			h.crash = nil
-			h.start()
-			h.waitStatus("registered as ")
-			if err := h.stop(); err != nil {
-				t.Fatal(err)
-			}
-			st := checkRegistered(t, h)
+			st := h.provision("registered as ")
 			if len(st.Orphans) != tc.orphans {
 				t.Fatalf("orphans = %+v, want %d", st.Orphans, tc.orphans)
 			}
@@ -292,12 +277,7 @@ func TestTokenExpiresWhileRetrying(t *testing.T) {
 	h := newHarness(t, MethodCSR, true)
 	// A permanent refusal waits an hour: longer than the token lives.
 	h.svc.fail("register", &fleet.RejectedError{Operation: fleet.OpRegisterThing, StatusCode: 403, ErrorCode: "AccessDenied"})
-	h.start()
-	h.waitStatus("registered as ")
-	if err := h.stop(); err != nil {
-		t.Fatal(err)
-	}
-	st := checkRegistered(t, h)
+	st := h.provision("registered as ")
 	if got, want := h.files.Phases(), []store.Phase{unprov, pending, unprov, pending, regd}; !slices.Equal(got, want) {
 		t.Errorf("phases = %v, want %v", got, want)
 	}

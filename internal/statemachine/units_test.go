@@ -155,12 +155,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 			h := newHarness(t, method, true)
 			h.logger = zap.New(core)
 			h.svc.fail("register", errToken, err503)
-			h.start()
-			h.waitStatus("registered as ")
-			if err := h.stop(); err != nil {
-				t.Fatal(err)
-			}
-			st := checkRegistered(t, h)
+			st := h.provision("registered as ")
 			key, _ := h.files.Read(st.KeyFile)
 			keyBody := strings.Split(string(key), "\n")[1]
 			var secrets []string

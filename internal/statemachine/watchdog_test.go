@@ -30,10 +30,7 @@ func TestWatchdogIgnoresWallClockSteps(t *testing.T) {
 				t.Errorf("fed %d times in 200s of a hung step after a %s wall-clock step, want 13 (130s budget)", n, jump)
 			}
 			close(release)
-			h.waitStatus("registered as ")
-			if err := h.stop(); err != nil {
-				t.Fatal(err)
-			}
+			h.finish("registered as ")
 		})
 	}
 }
