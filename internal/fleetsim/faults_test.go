@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	paho "github.com/eclipse/paho.mqtt.golang"
 )
 
 func TestParseFault(t *testing.T) {
@@ -84,14 +82,7 @@ func TestFaultActions(t *testing.T) {
 			{Operation: "register", Action: FaultDisconnect, Count: 1},
 		}
 	})
-	lost := make(chan error, 1)
-	c, err := tryDial(s.Addr(), claimTLS(t, dir), "faulty", func(o *paho.ClientOptions) {
-		o.SetConnectionLostHandler(func(_ paho.Client, err error) { lost <- err })
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Disconnect(0)
+	c, lost := dialWatched(t, s.Addr(), claimTLS(t, dir), "faulty")
 
 	t.Run("drop", func(t *testing.T) {
 		answers := subscribe(t, c, "$aws/certificates/create-from-csr/json/+")
@@ -125,11 +116,7 @@ func TestFaultActions(t *testing.T) {
 	})
 	t.Run("disconnect", func(t *testing.T) {
 		c.Publish("$aws/provisioning-templates/GatewayTemplate/provision/json", 1, false, []byte(`{}`))
-		select {
-		case <-lost:
-		case <-time.After(waitFor):
-			t.Fatal("the disconnect fault kept the connection")
-		}
+		wantLost(t, lost, "the disconnect fault kept the connection")
 	})
 }
 
@@ -197,20 +184,9 @@ func TestBadPayloadsNeverCrash(t *testing.T) {
 		}
 	}
 	// Oversized: the connection is closed, the emulator lives on.
-	lost := make(chan error, 1)
-	big, err := tryDial(s.Addr(), claimTLS(t, dir), "big", func(o *paho.ClientOptions) {
-		o.SetConnectionLostHandler(func(_ paho.Client, err error) { lost <- err })
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer big.Disconnect(0)
+	big, lost := dialWatched(t, s.Addr(), claimTLS(t, dir), "big")
 	big.Publish("$aws/certificates/create-from-csr/json", 1, false, make([]byte, maxPayload+1))
-	select {
-	case <-lost:
-	case <-time.After(waitFor):
-		t.Fatal("a payload over 128 KB was accepted")
-	}
+	wantLost(t, lost, "a payload over 128 KB was accepted")
 	fresh := dial(t, s.Addr(), claimTLS(t, dir), "after-junk")
 	provisionCSR(t, fresh, "cbor", "0500")
 }

@@ -117,6 +117,31 @@ func tryDial(addr string, cfg *tls.Config, clientID string, edit func(*paho.Clie
 	return c, nil
 }
 
+// dialWatched connects like dial, and returns the channel on which the client reports
+// that the server ended its connection.
+func dialWatched(t testing.TB, addr string, cfg *tls.Config, clientID string) (paho.Client, <-chan error) {
+	t.Helper()
+	lost := make(chan error, 1)
+	c, err := tryDial(addr, cfg, clientID, func(o *paho.ClientOptions) {
+		o.SetConnectionLostHandler(func(_ paho.Client, err error) { lost <- err })
+	})
+	if err != nil {
+		t.Fatalf("connect %s: %v", clientID, err)
+	}
+	t.Cleanup(func() { c.Disconnect(0) })
+	return c, lost
+}
+
+// wantLost fails the test with failure unless lost reports the end of the connection.
+func wantLost(t testing.TB, lost <-chan error, failure string) {
+	t.Helper()
+	select {
+	case <-lost:
+	case <-time.After(waitFor):
+		t.Fatal(failure)
+	}
+}
+
 func claimTLS(t testing.TB, dir string) *tls.Config {
 	return clientTLS(t, dir, "claim.pem.crt", "claim.pem.key")
 }

@@ -93,20 +93,9 @@ func TestClaimPolicy(t *testing.T) {
 		}
 	})
 	t.Run("publish outside the provisioning topics drops the connection", func(t *testing.T) {
-		lost := make(chan error, 1)
-		c, err := tryDial(s.Addr(), claimTLS(t, dir), "claim-pub", func(o *paho.ClientOptions) {
-			o.SetConnectionLostHandler(func(_ paho.Client, err error) { lost <- err })
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Disconnect(0)
+		c, lost := dialWatched(t, s.Addr(), claimTLS(t, dir), "claim-pub")
 		c.Publish("devices/gw-0001/telemetry", 1, false, []byte("{}"))
-		select {
-		case <-lost:
-		case <-time.After(waitFor):
-			t.Fatal("the claim published outside its policy and kept its connection")
-		}
+		wantLost(t, lost, "the claim published outside its policy and kept its connection")
 	})
 	for _, tt := range []struct {
 		name    string

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
@@ -203,20 +202,9 @@ func TestConnectLimits(t *testing.T) {
 func TestSecondConnectionWithTheSameClientIDDropsTheFirst(t *testing.T) {
 	dir := newDir(t)
 	s := start(t, dir, nil)
-	lost := make(chan error, 1)
-	first, err := tryDial(s.Addr(), claimTLS(t, dir), "same-id", func(o *paho.ClientOptions) {
-		o.SetConnectionLostHandler(func(_ paho.Client, err error) { lost <- err })
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer first.Disconnect(0)
+	_, lost := dialWatched(t, s.Addr(), claimTLS(t, dir), "same-id")
 	second := dial(t, s.Addr(), claimTLS(t, dir), "same-id")
-	select {
-	case <-lost:
-	case <-time.After(waitFor):
-		t.Fatal("the first connection was not dropped")
-	}
+	wantLost(t, lost, "the first connection was not dropped")
 	provisionCSR(t, second, "json", "0300")
 }
 
