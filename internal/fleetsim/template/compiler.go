@@ -246,5 +246,5 @@ func (c *compiler) findInMap(path string, arg any) (node, error) {
 	if _, i, err := c.mappings.lookup(lits...); err != nil {
 		return nil, c.errf(fmt.Sprintf("%s[%d]", path, i), "%v", err)
 	}
-	return &findInMapNode{path: path, mapName: keys[0], top: keys[1], second: keys[2]}, nil
+	return &findInMapNode{path: path, mappings: c.mappings, mapName: keys[0], top: keys[1], second: keys[2]}, nil
 }

@@ -14,7 +14,6 @@ type node interface {
 
 // env is what one evaluation sees: the resolved declared parameters and the certificate.
 type env struct {
-	t      *Template
 	params map[string]string
 	cert   CertificateInfo
 }
@@ -161,6 +160,7 @@ func (*splitNode) kind() kind { return kindList }
 
 type findInMapNode struct {
 	path                 string
+	mappings             mappings // the template's
 	mapName, top, second node
 }
 
@@ -173,7 +173,7 @@ func (n *findInMapNode) eval(e *env) (value, error) {
 		}
 		k[i] = s
 	}
-	v, i, err := e.t.mappings.lookup(k[:]...)
+	v, i, err := n.mappings.lookup(k[:]...)
 	if err != nil {
 		return value{}, evalErr(fmt.Sprintf("%s[%d]", n.path, i), "%v", err)
 	}

@@ -68,10 +68,9 @@ func Parse(file string, body []byte) (*Template, error) {
 	if t.params, c.byName, err = c.parameters(top[secParameters]); err != nil {
 		return nil, err
 	}
-	if t.mappings, err = c.parseMappings(top[secMappings]); err != nil {
+	if c.mappings, err = c.parseMappings(top[secMappings]); err != nil {
 		return nil, err
 	}
-	c.mappings = t.mappings
 	if err := c.resources(t, top[secResources]); err != nil {
 		return nil, err
 	}

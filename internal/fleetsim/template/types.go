@@ -6,7 +6,6 @@ import "fmt"
 // concurrently; Evaluate does not modify it.
 type Template struct {
 	params   []*paramDef // sorted by name; the request supplies them, not the certificate
-	mappings mappings
 	thing    *thingDef
 	cert     *certDef
 	policies []*policyDef // sorted by logical ID
