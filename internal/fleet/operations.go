@@ -3,12 +3,12 @@ package fleet
 import (
 	"context"
 	"crypto"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 
 	"go.uber.org/zap"
+
+	"github.com/provisiond/provisiond/internal/keypair"
 )
 
 // ErrEmptyToken is RegisterThing called without an ownership token; the
@@ -55,16 +55,12 @@ func (c *Client) CreateCertificateFromCSR(ctx context.Context, csrPEM []byte, ke
 // checkCSR refuses, before sending, a CSR that does not parse or is for another
 // key than the one we will check the answer against.
 func checkCSR(csrPEM []byte, pub crypto.PublicKey) error {
-	block, _ := pem.Decode(csrPEM)
-	if block == nil || block.Type != "CERTIFICATE REQUEST" {
-		return &OptionsError{Field: "csr", Reason: "no CERTIFICATE REQUEST PEM block"}
-	}
-	csr, err := x509.ParseCertificateRequest(block.Bytes)
-	if err != nil {
-		return &OptionsError{Field: "csr", Reason: "does not parse: " + err.Error()}
-	}
 	// The signature is not checked here: the caller made the CSR with key, the
 	// service checks it anyway, and a verify is the costliest step of a call.
+	csr, err := keypair.CertificateRequest(csrPEM)
+	if err != nil {
+		return &OptionsError{Field: "csr", Reason: err.Error()}
+	}
 	if !publicKeysEqual(csr.PublicKey, pub) {
 		return &OptionsError{Field: "csr", Reason: "its public key is not the key's"}
 	}

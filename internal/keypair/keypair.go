@@ -1,5 +1,5 @@
-// Package keypair parses PEM certificates and private keys and checks that
-// they belong together. Its errors never quote key material.
+// Package keypair parses PEM certificates, certificate requests and private
+// keys, and checks that they belong together. Its errors never quote key material.
 package keypair
 
 import (
@@ -45,6 +45,27 @@ func Certificate(data []byte) (*x509.Certificate, error) {
 		return nil, err
 	}
 	return certs[0], nil
+}
+
+// CertificateRequest parses the first CERTIFICATE REQUEST block in data.
+// Its signature is not checked.
+func CertificateRequest(data []byte) (*x509.CertificateRequest, error) {
+	rest := data
+	for {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			return nil, errors.New("no PEM certificate request found")
+		}
+		if block.Type != "CERTIFICATE REQUEST" {
+			continue
+		}
+		csr, err := x509.ParseCertificateRequest(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("the CERTIFICATE REQUEST block does not parse: %w", err)
+		}
+		return csr, nil
+	}
 }
 
 // PrivateKey parses the first private key block in data: PKCS #8,

@@ -131,3 +131,30 @@ func TestCertificatesAndID(t *testing.T) {
 		t.Fatal("Certificates(nil) = nil, want an error")
 	}
 }
+
+func TestCertificateRequest(t *testing.T) {
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "device"}}, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, _ := selfSigned(t, k)
+	// Blocks of other types before the request are skipped.
+	data := append(certPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})...)
+	csr, err := CertificateRequest(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !k.PublicKey.Equal(csr.PublicKey) {
+		t.Fatal("CertificateRequest returned another key's request")
+	}
+	for _, tc := range []struct{ name, data, want string }{
+		{"empty", "", "no PEM certificate request"},
+		{"certificate only", string(certPEM), "no PEM certificate request"},
+		{"garbage body", "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n", "does not parse"},
+	} {
+		if _, err := CertificateRequest([]byte(tc.data)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: CertificateRequest = %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
