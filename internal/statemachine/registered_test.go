@@ -196,68 +196,6 @@ func TestRegisteredIsIdle(t *testing.T) {
 	}
 }
 
-func TestWatchdogWhileIdle(t *testing.T) {
-	h := newHarness(t, MethodCSR, false)
-	h.settings.WatchdogInterval = 10 * time.Second
-	h.start()
-	h.waitStatus("registered as ")
-	for i := 1; i <= 3; i++ {
-		if d := h.clock.waitArmed(t); d != 10*time.Second {
-			t.Fatalf("armed %s, want the watchdog interval", d)
-		}
-		h.clock.Advance(10 * time.Second)
-		select {
-		case <-h.notify.dogs:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("no watchdog after %d intervals", i)
-		}
-	}
-	if err := h.stop(); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, dogs := h.notify.counts(); dogs != 3 {
-		t.Errorf("%d watchdog notifications for 3 intervals", dogs)
-	}
-}
-
-func TestWatchdogStopsWhenAStepHangs(t *testing.T) {
-	h := newHarness(t, MethodCSR, false)
-	h.settings.WatchdogInterval = 10 * time.Second
-	// Budget: 4×30s + 10s = 130s.
-	release := make(chan struct{})
-	h.svc.block["register"] = release
-	h.start()
-	for op := range h.svc.entered {
-		if op == "register" {
-			break
-		}
-	}
-	fed := func() int { _, _, n := h.notify.counts(); return n }
-	for i := 1; i <= 20; i++ {
-		h.clock.waitArmed(t)
-		h.clock.Advance(10 * time.Second)
-	}
-	h.clock.waitArmed(t) // the 20th interval has been judged
-	if n := fed(); n != 13 {
-		t.Errorf("fed %d times in 200s of a hung step, want 13 (130s budget)", n)
-	}
-	close(release)
-	h.waitStatus("registered as ")
-	// The step ends just after the status: keep the intervals coming until
-	// the runner is back in its loop.
-	deadline := time.Now().Add(10 * time.Second)
-	for fed() == 13 && time.Now().Before(deadline) {
-		h.clock.Advance(10 * time.Second)
-		h.clock.waitArmed(t)
-	}
-	if n := fed(); n != 14 {
-		t.Errorf("fed %d times, want feeding to resume once the loop is alive", n)
-	}
-	if err := h.stop(); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestStartingOverKeepsHandedOverFiles moves the state file aside, as the
 // corrupt-state message suggests: the next identity must not overwrite the
 // files the existing credentials.json names.
