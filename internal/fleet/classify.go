@@ -161,12 +161,9 @@ func mentionsOwnershipToken(s string) bool {
 // chain failed as expired (or not yet valid) at our clock, or Dial judged a
 // server's alert to be about our clock.
 func isClockError(err error) bool {
+	// crypto/x509 returns CertificateInvalidError by value, never a pointer.
 	var inv x509.CertificateInvalidError
 	if errors.As(err, &inv) && inv.Reason == x509.Expired {
-		return true
-	}
-	var pinv *x509.CertificateInvalidError
-	if errors.As(err, &pinv) && pinv.Reason == x509.Expired {
 		return true
 	}
 	var ce *ClockError
