@@ -6,6 +6,7 @@
 # breakdown, histograms) go to stderr as they come; the table comes last.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/fleetsim-listening.sh
 
 export CGO_ENABLED=0
 GO=${GO:-go}
@@ -79,17 +80,12 @@ fi
 storm() {
 	local n=$1 label=$2
 	shift 2
-	local dir=$BIN/storm-$n-$label addr="" spid out summary
+	local dir=$BIN/storm-$n-$label addr spid out summary
 	"$BIN/fleetsim" init --dir "$dir" >/dev/null
 	"$BIN/fleetsim" serve --dir "$dir" --listen 127.0.0.1:0 --log-level error "$@" >"$dir.out" 2>"$dir.err" &
 	spid=$!
 	pids+=("$spid")
-	for _ in $(seq 1 200); do
-		addr=$(sed -n 's/^listening on //p' "$dir.out" | head -n1)
-		[ -n "$addr" ] && break
-		sleep 0.05
-	done
-	if [ -z "$addr" ]; then
+	if ! addr=$(fleetsim_listening "$dir.out" "$spid"); then
 		echo "bench: fleetsim serve did not start:" >&2
 		cat "$dir.err" >&2
 		exit 1

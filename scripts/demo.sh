@@ -3,6 +3,7 @@
 # daemon until the device is registered, show what happened, stop everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/fleetsim-listening.sh
 
 go build -o bin/ ./cmd/provisiond ./cmd/fleetsim
 dir=$(mktemp -d -t provisiond-demo.XXXXXX)
@@ -18,13 +19,7 @@ bin/fleetsim init --dir "$dir" --listen 127.0.0.1:8883 >/dev/null
 # Serve on a free loopback port, then point the daemon's config at it.
 bin/fleetsim serve --dir "$dir" --listen 127.0.0.1:0 >"$dir/fleetsim.log" 2>&1 &
 pids+=($!)
-addr=""
-for _ in $(seq 1 100); do
-	addr=$(sed -n 's/^listening on //p' "$dir/fleetsim.log" | head -n1)
-	[ -n "$addr" ] && break
-	sleep 0.1
-done
-if [ -z "$addr" ]; then
+if ! addr=$(fleetsim_listening "$dir/fleetsim.log" "$!"); then
 	echo "demo: fleetsim did not start:" >&2
 	cat "$dir/fleetsim.log" >&2
 	exit 1

@@ -21,6 +21,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
+. "$root/scripts/fleetsim-listening.sh"
 here=$root/packaging/boot-test
 cache=${BOOT_TEST_CACHE:-/var/cache/provisiond-boot-test}
 boot_timeout=${BOOT_TIMEOUT:-150}
@@ -281,18 +282,14 @@ faults=()
 for f in ${FLEETSIM_FAULTS:-}; do faults+=(--fault "$f"); done
 "$fleetsim" serve --dir "$sim" "${faults[@]}" >"$work/fleetsim.log" 2>&1 &
 fleetsim_pid=$!
-for _ in $(seq 1 100); do
-	grep -q "^listening on " "$work/fleetsim.log" && break
-	kill -0 "$fleetsim_pid" 2>/dev/null || die "fleetsim serve exited: $(cat "$work/fleetsim.log")"
-	sleep 0.1
-done
-grep -q "^listening on " "$work/fleetsim.log" || die "fleetsim serve did not start listening"
+listening=$(fleetsim_listening "$work/fleetsim.log" "$fleetsim_pid") ||
+	die "fleetsim serve did not start listening: $(cat "$work/fleetsim.log")"
 
 registry_certs() {
 	"$fleetsim" registry --dir "$sim" |
 		python3 -c 'import json,sys; print(len(json.load(sys.stdin)["certificates"]))'
 }
-say "fleetsim: $(grep -m1 '^listening on ' "$work/fleetsim.log")"
+say "fleetsim: listening on $listening"
 
 # --- the device's configuration ---------------------------------------------
 etc=$img/etc/provisiond
