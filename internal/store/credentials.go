@@ -108,21 +108,13 @@ func checkCredentialFields(c Credentials) error {
 }
 
 func checkCredentialFiles(c Credentials) error {
-	certPEM, err := os.ReadFile(c.CertificateFile)
+	cert, err := readPEM("certificateFile", c.CertificateFile, keypair.Certificate)
 	if err != nil {
-		return fmt.Errorf("certificateFile: %w", err)
+		return err
 	}
-	cert, err := keypair.Certificate(certPEM)
+	key, err := readPEM("privateKeyFile", c.PrivateKeyFile, keypair.PrivateKey)
 	if err != nil {
-		return fmt.Errorf("certificateFile %s: %w", c.CertificateFile, err)
-	}
-	keyPEM, err := os.ReadFile(c.PrivateKeyFile)
-	if err != nil {
-		return fmt.Errorf("privateKeyFile: %w", err)
-	}
-	key, err := keypair.PrivateKey(keyPEM)
-	if err != nil {
-		return fmt.Errorf("privateKeyFile %s: %w", c.PrivateKeyFile, err)
+		return err
 	}
 	if err := keypair.Match(cert, key); err != nil {
 		return fmt.Errorf("privateKeyFile %s: %w in %s", c.PrivateKeyFile, err, c.CertificateFile)
@@ -130,12 +122,23 @@ func checkCredentialFiles(c Credentials) error {
 	if id := keypair.ID(cert); !strings.EqualFold(id, c.CertificateID) {
 		return fmt.Errorf("certificateId: %s is not the id of %s (%s)", quoteShort(c.CertificateID), c.CertificateFile, id)
 	}
-	caPEM, err := os.ReadFile(c.RootCAFile)
-	if err != nil {
-		return fmt.Errorf("rootCaFile: %w", err)
-	}
-	if _, err := keypair.Certificates(caPEM); err != nil {
-		return fmt.Errorf("rootCaFile %s: %w", c.RootCAFile, err)
+	if _, err := readPEM("rootCaFile", c.RootCAFile, keypair.Certificates); err != nil {
+		return err
 	}
 	return nil
+}
+
+// readPEM reads the file that field names and parses it; errors name the
+// field, and the file once it is read.
+func readPEM[T any](field, path string, parse func([]byte) (T, error)) (T, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		var zero T
+		return zero, fmt.Errorf("%s: %w", field, err)
+	}
+	v, err := parse(data)
+	if err != nil {
+		return v, fmt.Errorf("%s %s: %w", field, path, err)
+	}
+	return v, nil
 }
