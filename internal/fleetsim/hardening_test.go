@@ -217,6 +217,30 @@ func TestFailedStartLeavesTheRegistryAlone(t *testing.T) {
 	start(t, dir, nil)
 }
 
+func TestFailedStartReleasesTheMainListener(t *testing.T) {
+	dir := newDir(t)
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := free.Addr().String()
+	_ = free.Close()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	if _, err := Start(context.Background(), Options{Dir: dir, Listen: addr, ALPNListen: taken.Addr().String()}); err == nil {
+		t.Fatal("Start with a taken ALPN address succeeded")
+	}
+	// The main address, bound before the ALPN one failed, is free again.
+	again, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("the failed Start kept %s: %v", addr, err)
+	}
+	_ = again.Close()
+}
+
 func TestCloseDoesNotWaitForIdleConnections(t *testing.T) {
 	dir := newDir(t)
 	s := start(t, dir, nil)

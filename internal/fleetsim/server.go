@@ -175,21 +175,17 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	}
 	s.main = &tlsListener{id: "mtls", ln: ln, config: serverTLS(serverCert, verifier, false), peers: &s.peers, log: log, run: s.workers.run}
 	if err := s.broker.AddListener(s.main); err != nil {
-		_ = ln.Close()
 		s.abort()
 		return nil, err
 	}
 	if opts.ALPNListen != "" {
 		aln, err := listenTCP(opts.ALPNListen)
 		if err != nil {
-			_ = ln.Close()
 			s.abort()
 			return nil, fmt.Errorf("listen on %s: %w", opts.ALPNListen, err)
 		}
 		s.alpn = &tlsListener{id: "alpn", ln: aln, config: serverTLS(serverCert, verifier, true), peers: &s.peers, log: log, run: s.workers.run}
 		if err := s.broker.AddListener(s.alpn); err != nil {
-			_ = ln.Close()
-			_ = aln.Close()
 			s.abort()
 			return nil, err
 		}
@@ -212,9 +208,15 @@ func listenTCP(addr string) (net.Listener, error) {
 	return lc.Listen(context.Background(), "tcp", addr)
 }
 
-// abort undoes a Start that failed before the broker served. Nothing changed the
-// registry yet, so it is not saved: the file on disk stays as it was read.
+// abort undoes a Start that failed before the broker served: it closes the sockets
+// bound so far. Nothing changed the registry yet, so it is not saved: the file on disk
+// stays as it was read.
 func (s *Server) abort() {
+	for _, l := range []*tlsListener{s.main, s.alpn} {
+		if l != nil {
+			_ = l.ln.Close()
+		}
+	}
 	s.cancel()
 	s.flush.stopLoop()
 	close(s.sweepDone)
