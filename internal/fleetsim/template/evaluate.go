@@ -1,6 +1,9 @@
 package template
 
-import "slices"
+import (
+	"maps"
+	"slices"
+)
 
 // Evaluate resolves parameters (with their Default), Mappings and intrinsic functions for
 // one request and returns what to provision. Errors are *EvalError, naming the path and
@@ -55,17 +58,11 @@ func (t *Template) Evaluate(in Input) (*Result, error) {
 }
 
 func (d *thingDef) eval(e *env) (*ThingSpec, error) {
-	name, err := evalString(e, d.path+".ThingName", d.name)
+	name, err := evalName(e, d.path+".ThingName", d.name, "thing name")
 	if err != nil {
 		return nil, err
 	}
-	if !thingNameChars.Match(name) {
-		return nil, evalErr(d.path+".ThingName", "%q is not a valid thing name (1-128 characters of [a-zA-Z0-9:_-])", name)
-	}
-	spec := &ThingSpec{Thing: Thing{Name: name}, Overrides: make(map[string]string, len(d.overrides))}
-	for k, v := range d.overrides {
-		spec.Overrides[k] = v
-	}
+	spec := &ThingSpec{Thing: Thing{Name: name}, Overrides: maps.Clone(d.overrides)}
 	if _, set := d.overrides[PropAttributePayload]; set {
 		spec.Thing.Attributes = make(map[string]string, len(d.attrs))
 		for _, kv := range d.attrs {
@@ -79,10 +76,10 @@ func (d *thingDef) eval(e *env) (*ThingSpec, error) {
 			spec.Thing.Attributes[kv.key] = v
 		}
 	}
-	if spec.Thing.ThingType, err = evalName(e, d.path+"."+PropThingTypeName, d.thingType); err != nil {
+	if spec.Thing.ThingType, err = evalName(e, d.path+"."+PropThingTypeName, d.thingType, "name"); err != nil {
 		return nil, err
 	}
-	if spec.Thing.BillingGroup, err = evalName(e, d.path+"."+PropBillingGroup, d.billing); err != nil {
+	if spec.Thing.BillingGroup, err = evalName(e, d.path+"."+PropBillingGroup, d.billing, "name"); err != nil {
 		return nil, err
 	}
 	if d.groups != nil {
@@ -104,8 +101,9 @@ func (d *thingDef) eval(e *env) (*ThingSpec, error) {
 	return spec, nil
 }
 
-// evalName evaluates an optional registry name (thing type, billing group).
-func evalName(e *env, path string, n node) (string, error) {
+// evalName evaluates a registry name (thing, thing type, billing group), "" if n is nil;
+// what names it in errors.
+func evalName(e *env, path string, n node, what string) (string, error) {
 	if n == nil {
 		return "", nil
 	}
@@ -114,7 +112,7 @@ func evalName(e *env, path string, n node) (string, error) {
 		return "", err
 	}
 	if !thingNameChars.Match(s) {
-		return "", evalErr(path, "%q is not a valid name (1-128 characters of [a-zA-Z0-9:_-])", s)
+		return "", evalErr(path, "%q is not a valid %s (1-128 characters of [a-zA-Z0-9:_-])", s, what)
 	}
 	return s, nil
 }
