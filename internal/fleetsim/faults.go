@@ -95,7 +95,11 @@ type faultSet struct {
 	used   []int
 }
 
+// newFaultSet returns nil when there are no faults: match then neither locks nor loops.
 func newFaultSet(fs []Fault) *faultSet {
+	if len(fs) == 0 {
+		return nil
+	}
 	return &faultSet{faults: fs, used: make([]int, len(fs))}
 }
 
