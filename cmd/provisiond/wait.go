@@ -11,8 +11,9 @@ import (
 	"github.com/provisiond/provisiond/internal/watch"
 )
 
-// recheckEvery is how often wait looks again while the state directory does
-// not exist yet and so cannot be watched.
+// recheckEvery is how often wait looks again while the state directory
+// cannot be watched: neither it nor its parent exists yet, or the system has
+// no inotify watches to spare.
 const recheckEvery = 2 * time.Second
 
 // waitDebounce keeps wait prompt: credentials.json appears in one rename.
@@ -68,8 +69,9 @@ func waitForCredentials(ctx context.Context, dir, notID string) (store.Credentia
 		default:
 		}
 	}
-	// The folder may not exist yet: re-check on a slow ticker until it can
-	// be watched, then only on its events.
+	// A state folder not created yet is watched through its parent. Only
+	// when even that fails, re-check on a slow ticker until it can be
+	// watched, then only on its events.
 	var w *watch.Watcher
 	defer func() {
 		if w != nil {

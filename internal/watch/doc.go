@@ -6,6 +6,6 @@
 // re-creation alike. A burst of events (a write in several steps, a temp file
 // and its rename) is gathered into one call, after which the caller re-reads
 // whatever it cares about. Subfolders can be watched too (inotify does not
-// recurse), and a watched folder that is removed is watched again when it
-// comes back: its parent is watched until then.
+// recurse), and a watched folder that is removed, or that does not exist yet,
+// is watched once it is there: its parent is watched until then.
 package watch

@@ -89,3 +89,19 @@ func TestIgnoredNamesDoNotCount(t *testing.T) {
 		}
 	}
 }
+
+// A folder that does not exist yet (a state folder before the daemon's first
+// start) is watched once it is created.
+func TestMissingFolderIsWatchedOnceCreated(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	onChange, ch := calls()
+	startWith(t, Options{Paths: []string{filepath.Join(dir, "credentials.json")}}, onChange)
+	if err := os.Mkdir(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	waitCall(t, ch, "creating the folder")
+	if err := os.WriteFile(filepath.Join(dir, "credentials.json"), []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitCall(t, ch, "writing the file in the folder created")
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -44,7 +45,8 @@ type Watcher struct {
 // Start watches opts.Paths and calls onChange, from one goroutine, once after
 // each burst of relevant changes. The watches are in place when it returns,
 // so a change made after Start is never missed. A folder that does not exist
-// is an error naming it.
+// yet is watched through its parent until it is created, as one removed
+// later is; one whose parent does not exist either is an error naming it.
 func Start(ctx context.Context, opts Options, onChange func()) (*Watcher, error) {
 	if onChange == nil {
 		return nil, errors.New("watch: no function to call")
@@ -68,8 +70,14 @@ func Start(ctx context.Context, opts Options, onChange func()) (*Watcher, error)
 	if err != nil {
 		return nil, fmt.Errorf("watch: %w", err)
 	}
+	var missing []string
 	for _, dir := range set.folders() {
-		if err := fsw.Add(dir); err != nil {
+		err := fsw.Add(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			missing = append(missing, dir)
+			err = fsw.Add(filepath.Dir(dir))
+		}
+		if err != nil {
 			fsw.Close()
 			return nil, fmt.Errorf("watch %s: %w", dir, err)
 		}
@@ -93,6 +101,12 @@ func Start(ctx context.Context, opts Options, onChange func()) (*Watcher, error)
 			if e.all {
 				l.addTree(dir)
 			}
+		}
+	}
+	for _, dir := range missing {
+		l.gone[dir] = true
+		if isDir(dir) { // created before its parent was watched
+			l.rearm(dir)
 		}
 	}
 	go func() {
@@ -138,11 +152,12 @@ func newFilter(paths []string) (filter, error) {
 			dir, name = filepath.Split(abs)
 			dir = filepath.Clean(dir)
 		}
+		// A folder that does not exist yet is Start's to watch for.
 		fi, err := os.Stat(dir)
-		if err != nil {
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("watch %s: %w", p, err)
 		}
-		if !fi.IsDir() {
+		if err == nil && !fi.IsDir() {
 			return nil, fmt.Errorf("watch %s: %s is not a folder", p, dir)
 		}
 		e := f[dir]
