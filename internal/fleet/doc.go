@@ -5,8 +5,7 @@
 // Every answer from the network is untrusted: an accepted result returned by
 // this package has been checked (certificate parses, key matches, id is the
 // SHA-256 of the DER, token and thing name are present).
-package fleet
-
+//
 // # Calls and answers
 //
 // A Client subscribes (QoS 1, SUBACK awaited) to an operation's accepted and
@@ -16,10 +15,13 @@ package fleet
 // Messages that arrive when no call of their operation waits, or on another
 // template's topics, are dropped (logged at debug). A CreateCertificateFromCsr
 // answer whose certificate is not for our key is someone else's and is ignored.
-// An answer delayed past its call's timeout can still be taken by the next call
-// of the same operation: it is valid for this connection, and the caller treats
-// a rejection it did not expect like any other.
+// An answer delayed past its call's timeout could be taken by the next call of
+// the same operation, so once a call of an operation ends unanswered after its
+// request went out, later calls of it on that connection fail with ErrRedial
+// and the caller dials again.
 //
-// Errors wrap ErrTimeout, ErrConnectionLost, ErrClosed, *RejectedError,
-// *InvalidAnswerError or *OptionsError, and the TLS and x509 errors keep their
-// types; Classify maps any of them to a Kind once.
+// Errors wrap ErrTimeout, ErrConnectionLost, ErrClosed, ErrRedial,
+// ErrSubscriptionRefused, ErrEmptyToken, *RejectedError, *InvalidAnswerError,
+// *OptionsError or *ClockError, and the TLS and x509 errors keep their types;
+// Classify maps any of them to a Kind once.
+package fleet
