@@ -125,9 +125,10 @@ type flusher struct {
 	kick  chan struct{}
 	stop  chan struct{}
 	done  chan struct{}
-	mu    sync.Mutex // serialises writes, and guards enc
-	enc   registryEncoder
-	// lastWrite is how long the last save took (read by loop, written under mu by flush).
+	// enc and lastWrite (how long the last save took) belong to flush, which runs on
+	// loop's goroutine, then once more from close after the loop has ended: never two
+	// at once.
+	enc       registryEncoder
 	lastWrite time.Duration
 	closed    sync.Once
 }
@@ -182,8 +183,6 @@ func (f *flusher) loop() {
 
 // flush writes the registry now.
 func (f *flusher) flush() error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	t0 := time.Now()
 	data, err := f.enc.encode(f.snap())
 	if err != nil {
