@@ -20,27 +20,16 @@ func (c *Config) CheckFiles() error {
 		errs = append(errs, &Error{File: c.Path, Line: c.lines[field], Field: field, Message: fmt.Sprintf(format, args...)})
 	}
 
-	if data, err := readFile(c.RootCA); err != nil {
+	if _, err := readParsed(c.RootCA, keypair.Certificates); err != nil {
 		bad("root_ca", "%v", err)
-	} else if _, err := keypair.Certificates(data); err != nil {
-		bad("root_ca", "%s: %v", c.RootCA, err)
 	}
-
-	certData, certErr := readFile(c.Claim.Certificate)
-	if certErr != nil {
-		bad("claim.certificate", "%v", certErr)
+	cert, err := readParsed(c.Claim.Certificate, keypair.Certificate)
+	if err != nil {
+		bad("claim.certificate", "%v", err)
 	}
-	cert, err := keypair.Certificate(certData)
-	if certErr == nil && err != nil {
-		bad("claim.certificate", "%s: %v", c.Claim.Certificate, err)
-	}
-	keyData, keyErr := readFile(c.Claim.PrivateKey)
-	if keyErr != nil {
-		bad("claim.private_key", "%v", keyErr)
-	}
-	key, err := keypair.PrivateKey(keyData)
-	if keyErr == nil && err != nil {
-		bad("claim.private_key", "%s: %v", c.Claim.PrivateKey, err)
+	key, err := readParsed(c.Claim.PrivateKey, keypair.PrivateKey)
+	if err != nil {
+		bad("claim.private_key", "%v", err)
 	}
 	if cert != nil && key != nil {
 		if err := keypair.Match(cert, key); err != nil {
@@ -52,6 +41,20 @@ func (c *Config) CheckFiles() error {
 		bad("state_directory", "%v", err)
 	}
 	return errors.Join(errs...)
+}
+
+// readParsed reads the file at path and parses it; errors name the file.
+func readParsed[T any](path string, parse func([]byte) (T, error)) (T, error) {
+	data, err := readFile(path)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	v, err := parse(data)
+	if err != nil {
+		return v, fmt.Errorf("%s: %v", path, err)
+	}
+	return v, nil
 }
 
 func readFile(path string) ([]byte, error) {
