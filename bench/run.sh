@@ -80,7 +80,8 @@ fi
 storm() {
 	local n=$1 label=$2
 	shift 2
-	local dir=$BIN/storm-$n-$label addr spid out summary
+	# The folder is named after the first word of the label ("on (200/s)" holds a slash).
+	local dir=$BIN/storm-$n-${label%% *} addr spid out summary
 	"$BIN/fleetsim" init --dir "$dir" >/dev/null
 	"$BIN/fleetsim" serve --dir "$dir" --listen 127.0.0.1:0 --log-level error "$@" >"$dir.out" 2>"$dir.err" &
 	spid=$!
