@@ -148,7 +148,6 @@ func (r *Runner) abandonCertificate(reason string, rejected bool) error {
 	now := r.clock.Now()
 	r.log.Warn("abandoning the certificate", append(r.fields(), zap.String("reason", reason))...)
 	id, identity := r.st.CertificateID, r.st.Identity
-	var wait time.Duration
 	err := r.transition(store.Unprovisioned, PointOrphaned, func(s *store.State) {
 		addOrphan(s, id, reason, now)
 		forgetIdentity(s)
@@ -157,14 +156,12 @@ func (r *Runner) abandonCertificate(reason string, rejected bool) error {
 		s.NextAttemptAt = time.Time{}
 		if rejected {
 			s.Attempts++
-			wait = r.backoff.delay(s.Attempts)
-			s.NextAttemptAt = now.Add(wait)
+			s.NextAttemptAt = now.Add(r.backoff.delay(s.Attempts))
 		}
 	})
 	if err != nil {
 		return err
 	}
-	r.wait = wait
 	// No unused private key may linger. Only registered identities are
 	// handed over, so credentials.json never names this one, and an
 	// unreadable one is no reason to keep it. A crash before this leaves

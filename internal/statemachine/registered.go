@@ -81,7 +81,6 @@ func (r *Runner) startReprovision(reason string) {
 		r.log.Error("cannot start reprovisioning", zap.Error(err))
 		return
 	}
-	r.wait = 0
 	r.removeRequestFile()
 }
 

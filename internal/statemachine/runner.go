@@ -31,7 +31,6 @@ type Runner struct {
 	// Owned by the Run goroutine.
 	st      store.State
 	session Session
-	wait    time.Duration // before the next attempt; 0: at once
 	// attemptSaved: this attempt is already recorded on disk (recordAttempt).
 	attemptSaved bool
 	// oldIdentitiesChecked: removeOldIdentities ran for this identity.
@@ -132,7 +131,6 @@ func (r *Runner) Run(ctx context.Context) error {
 	if err := r.files.Probe(); err != nil {
 		return fmt.Errorf("state directory is not writable: %w", err)
 	}
-	r.wait = r.resumeWait()
 	r.log.Info("state loaded", r.fields()...)
 	r.notify.Ready()
 	r.publishStatus()
@@ -151,17 +149,19 @@ func (r *Runner) Run(ctx context.Context) error {
 	return nil
 }
 
-// resumeWait honours a NextAttemptAt saved before a restart, so that a
-// crash loop cannot hammer the service, but caps it at the longest wait the
-// runner itself schedules (the larger of Retry.Max and Retry.Permanent), so
-// that a permanent failure's wait survives a restart while a wall clock
+// untilNextAttempt is the wait before the next attempt: until the state's
+// NextAttemptAt, which every failure sets and every progress clears. Read
+// from the state, a wait saved before a restart is honoured, so that a
+// crash loop cannot hammer the service; it is capped at the longest wait
+// the runner itself schedules (Retry.Max, Retry.Permanent or clockRetry),
+// so that a permanent failure's wait survives a restart while a wall clock
 // that jumped back cannot wedge the daemon.
-func (r *Runner) resumeWait() time.Duration {
+func (r *Runner) untilNextAttempt() time.Duration {
 	if r.st.Phase == store.Registered || r.st.NextAttemptAt.IsZero() {
 		return 0
 	}
 	d := r.st.NextAttemptAt.Sub(r.clock.Now())
-	return min(max(d, 0), max(r.set.Retry.Max, r.set.Retry.Permanent))
+	return min(max(d, 0), max(r.set.Retry.Max, r.set.Retry.Permanent, clockRetry))
 }
 
 func (r *Runner) loop(ctx context.Context) {
@@ -216,15 +216,17 @@ func (r *Runner) idle(ctx context.Context) {
 	}
 }
 
-// sleep waits r.wait before the next attempt. A Kick, a reprovision request
-// (a new identity is being obtained anyway) or ctx end it early. It reports
-// false when ctx is done.
+// sleep waits until the next attempt. A Kick, a reprovision request (a new
+// identity is being obtained anyway) or ctx end it early; the attempt that
+// follows sets or clears NextAttemptAt anew. It reports false when ctx is
+// done.
 func (r *Runner) sleep(ctx context.Context) bool {
-	if r.wait <= 0 {
+	wait := r.untilNextAttempt()
+	if wait <= 0 {
 		drain(r.kick) // this attempt serves it
 		return ctx.Err() == nil
 	}
-	fire, stop := r.clock.NewTimer(r.wait)
+	fire, stop := r.clock.NewTimer(wait)
 	defer stop()
 	for {
 		select {
@@ -239,7 +241,6 @@ func (r *Runner) sleep(ctx context.Context) bool {
 				continue
 			}
 		}
-		r.wait = 0
 		return true
 	}
 }

@@ -108,7 +108,7 @@ func (r *Runner) withAttempt(s store.State) store.State {
 }
 
 // failed decides how long to wait after err and persists that decision
-// before waiting, so that a restart honours it.
+// (NextAttemptAt) before waiting, so that a restart honours it.
 func (r *Runner) failed(op string, err error) {
 	r.closeSession()
 	kind := classify(err)
@@ -129,7 +129,6 @@ func (r *Runner) failed(op string, err error) {
 	}
 	next.LastError = describe(op, err)
 	next.NextAttemptAt = r.clock.Now().Add(wait)
-	r.wait = wait
 	if serr := store.SaveState(r.files, next); serr != nil {
 		// Keep going: the wait still protects the service while this
 		// process lives.
