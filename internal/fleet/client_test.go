@@ -372,19 +372,24 @@ func TestClientSameOperationWaitsItsTurn(t *testing.T) {
 func TestClientClose(t *testing.T) {
 	h := newHarness(t)
 	c := h.dial(t, JSON)
-	h.broker.setResponder(func(Topic, []byte) ([]reply, bool) { return nil, false })
+	sent := make(chan struct{}, 1)
+	h.broker.setResponder(func(Topic, []byte) ([]reply, bool) {
+		select {
+		case sent <- struct{}{}:
+		default:
+		}
+		return nil, false
+	})
 	done := make(chan error, 1)
 	go func() {
 		_, err := c.CreateKeysAndCertificate(testContext(t))
 		done <- err
 	}()
 	// Wait until the request is out, then close.
-	for h.broker.requestCount() == 0 {
-		select {
-		case err := <-done:
-			t.Fatalf("call ended early: %v", err)
-		case <-time.After(10 * time.Millisecond):
-		}
+	select {
+	case err := <-done:
+		t.Fatalf("call ended early: %v", err)
+	case <-sent:
 	}
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
