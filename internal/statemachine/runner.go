@@ -199,10 +199,8 @@ func (r *Runner) idle(ctx context.Context) {
 		case <-fire:
 			return
 		case <-r.kick:
-			// Config or claim changes do not concern a registered device.
-			if fire == nil {
-				return
-			}
+			// Config or claim changes do not concern a registered device:
+			// nothing to check again.
 		case <-r.handoff:
 			// While a restore waits for its retry, only a reprovision
 			// request counts.
