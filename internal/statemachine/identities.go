@@ -58,9 +58,9 @@ func (r *Runner) removeIdentity(handed store.Credentials, n int) bool {
 // removeOldIdentities runs once handed, what credentials.json names, is
 // the current identity. It keeps the newest older identity, which the
 // previous credentials.json named: a consumer that read that bundle a
-// moment ago can still open its files until it re-reads credentials.json. Older identities, and any that
-// credentials.json does not name, are deleted, so at most one retired
-// private key remains on the device.
+// moment ago can still open its files until it re-reads credentials.json.
+// Older identities, and any that credentials.json does not name, are
+// deleted, so at most one retired private key remains on the device.
 func (r *Runner) removeOldIdentities(handed store.Credentials) {
 	keptPrevious := false
 	for n := r.st.Identity - 1; n >= 1; n-- {
