@@ -98,13 +98,14 @@ func (h *brokerHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 		cl.State.Keepalive = minKeepalive
 		cl.State.ServerKeepalive = true
 	}
-	s.trackClient(cl, &clientInfo{peer: p, kind: cert.Kind})
+	s.trackClient(&clientInfo{peer: p, cl: cl, kind: cert.Kind})
 	return nil
 }
 
 // clientInfo is what the emulator knows about an accepted connection.
 type clientInfo struct {
 	*peer
+	cl   *mqtt.Client
 	kind string // claim | device
 	// inFlight counts this connection's requests being processed.
 	inFlight atomic.Int32
@@ -114,33 +115,34 @@ type clientInfo struct {
 // device needs one at a time); beyond it the emulator answers 429 Throttling.
 const maxInFlight = 4
 
-// trackClient remembers an accepted connection. The entry outlives the connection while
-// its session lives, so that messages for an offline persistent session pass the ACL
-// check; a newer connection with the same client ID replaces it.
-func (s *Server) trackClient(cl *mqtt.Client, ci *clientInfo) {
-	s.clients.Store(cl, ci)
-	s.idsMu.Lock()
-	old := s.ids[cl.ID]
-	s.ids[cl.ID] = cl
-	s.idsMu.Unlock()
-	if old != nil && old != cl {
-		s.clients.Delete(old)
-	}
+// trackClient remembers an accepted connection, by client ID. The entry outlives the
+// connection while its session lives, so that messages for an offline persistent session
+// pass the ACL check; a newer connection with the same client ID replaces it.
+func (s *Server) trackClient(ci *clientInfo) {
+	s.clients.Store(ci.cl.ID, ci)
 }
 
-// forgetClient drops a connection whose session ended.
-func (s *Server) forgetClient(cl *mqtt.Client) {
-	s.clients.Delete(cl)
-	s.idsMu.Lock()
-	if s.ids[cl.ID] == cl {
-		delete(s.ids, cl.ID)
+// client returns what the emulator knows of an accepted connection; false once a newer
+// connection took its client ID, or its session ended.
+func (s *Server) client(cl *mqtt.Client) (*clientInfo, bool) {
+	v, ok := s.clients.Load(cl.ID)
+	if !ok || v.(*clientInfo).cl != cl {
+		return nil, false
 	}
-	s.idsMu.Unlock()
+	return v.(*clientInfo), true
+}
+
+// forgetClient drops a connection whose session ended, unless a newer connection
+// already took its client ID.
+func (s *Server) forgetClient(cl *mqtt.Client) {
+	if ci, ok := s.client(cl); ok {
+		s.clients.CompareAndDelete(cl.ID, ci)
+	}
 }
 
 // OnConnectAuthenticate accepts any username: OnConnect already checked the certificate.
 func (h *brokerHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
-	_, ok := h.s.clients.Load(cl)
+	_, ok := h.s.client(cl)
 	return ok
 }
 
@@ -152,11 +154,11 @@ func (h *brokerHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) b
 // certificates may use any topic; their publishes on reserved $aws topics that are not
 // requests are dropped by OnPublish.
 func (h *brokerHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
-	v, ok := h.s.clients.Load(cl)
+	ci, ok := h.s.client(cl)
 	if !ok {
 		return false
 	}
-	return write || v.(*clientInfo).kind != KindClaim || claimMayUse(topic)
+	return write || ci.kind != KindClaim || claimMayUse(topic)
 }
 
 // OnPacketRead refuses QoS 2 publishes as AWS IoT does: it supports QoS 0 and 1 only,
@@ -180,8 +182,8 @@ func (h *brokerHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 		_ = s.broker.DisconnectClient(cl, packets.ErrPacketTooLarge)
 		return pk, packets.ErrRejectPacket
 	}
-	v, known := s.clients.Load(cl)
-	if known && v.(*clientInfo).kind == KindClaim && !claimMayUse(pk.TopicName) {
+	ci, known := s.client(cl)
+	if known && ci.kind == KindClaim && !claimMayUse(pk.TopicName) {
 		s.log.Info("claim published outside its policy: disconnecting",
 			zap.String("clientId", cl.ID), zap.String("topic", pk.TopicName))
 		_ = s.broker.DisconnectClient(cl, packets.ErrNotAuthorized)
@@ -199,7 +201,6 @@ func (h *brokerHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 	if !known {
 		return pk, packets.CodeSuccessIgnore
 	}
-	ci := v.(*clientInfo)
 	if ci.inFlight.Add(1) > maxInFlight {
 		ci.inFlight.Add(-1)
 		s.answer(cl, req, nil, errorf(429, codeThrottling,

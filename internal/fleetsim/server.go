@@ -42,9 +42,7 @@ type Server struct {
 	main      *tlsListener
 	alpn      *tlsListener
 	peers     sync.Map // net.Conn -> *peer, filled by the listeners
-	clients   sync.Map // *mqtt.Client -> *clientInfo, once CONNECT is accepted, while its session lives
-	idsMu     sync.Mutex
-	ids       map[string]*mqtt.Client // client ID -> its latest entry in clients
+	clients   sync.Map // client ID -> *clientInfo of its latest accepted CONNECT, while its session lives
 	ctx       context.Context
 	cancel    context.CancelFunc
 	mu        sync.RWMutex // guards closed and work.Add
@@ -145,7 +143,6 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		hookHTTP:  &http.Client{Timeout: opts.HookTimeout},
 		sweepDone: make(chan struct{}),
 		lock:      lock,
-		ids:       make(map[string]*mqtt.Client),
 		workers:   newWorkers(maxIdleWorkers),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
