@@ -94,7 +94,7 @@ func TestSIGKILLAtRandomInstantsNeverLosesTheIdentity(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	awaitNotify(t, notify, "READY=1")
-	creds, err := waitForRegistered(ctx, cfg.StateDirectory)
+	creds, err := waitForRegistered(ctx, cfg.StateDirectory, "")
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	if werr := cmd.Wait(); werr != nil {
 		t.Errorf("daemon did not stop cleanly on SIGTERM: %v", werr)
@@ -159,10 +159,10 @@ func awaitNotify(t *testing.T, conn *net.UnixConn, want string) {
 
 // waitForRegistered waits until the state is registered and credentials.json
 // names the state's certificate (a reprovision keeps the old bundle until the
-// new one is ready).
-func waitForRegistered(ctx context.Context, dir string) (store.Credentials, error) {
+// new one is ready), one other than notID when that is set.
+func waitForRegistered(ctx context.Context, dir, notID string) (store.Credentials, error) {
 	for {
-		creds, err := waitForCredentials(ctx, dir, "")
+		creds, err := waitForCredentials(ctx, dir, notID)
 		if err != nil {
 			return creds, err
 		}

@@ -41,7 +41,7 @@ func TestRunningDaemonRestoresHandoffAndReprovisions(t *testing.T) {
 	if strings.Contains(errOut.String(), "no daemon") {
 		t.Errorf("reprovision with the daemon running said: %s", errOut.String())
 	}
-	second, err := waitForRegistered(wctx, cfg.StateDirectory)
+	second, err := waitForRegistered(wctx, cfg.StateDirectory, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func TestRunningDaemonRestoresHandoffAndReprovisions(t *testing.T) {
 	if code := runCLI([]string{"reprovision", "--wait", "20s", "--config", path}, &out, &errOut); code != 0 {
 		t.Fatalf("second reprovision exit %d: %s", code, errOut.String())
 	}
-	third, err := waitForRegistered(wctx, cfg.StateDirectory)
+	third, err := waitForRegistered(wctx, cfg.StateDirectory, "")
 	if err != nil {
 		t.Fatal(err)
 	}

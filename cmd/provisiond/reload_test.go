@@ -70,36 +70,21 @@ func waitLog(t *testing.T, seen chan string, what string) {
 }
 
 // waitForNewIdentity waits until the daemon is registered with an identity
-// other than old.
+// other than old ("" for any).
 func waitForNewIdentity(t *testing.T, dir, old string) store.Credentials {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for {
-		creds, err := waitForRegistered(ctx, dir)
-		if err != nil {
-			t.Fatalf("no new identity: %v", err)
-		}
-		if creds.CertificateID != old {
-			return creds
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("still registered as %s", old)
-		case <-time.After(20 * time.Millisecond):
-		}
+	creds, err := waitForRegistered(ctx, dir, old)
+	if err != nil {
+		t.Fatalf("not registered with an identity other than %q: %v", old, err)
 	}
+	return creds
 }
 
 func registered(t *testing.T, dir string) store.Credentials {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	creds, err := waitForRegistered(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return creds
+	return waitForNewIdentity(t, dir, "")
 }
 
 // A config change that parses but whose placeholders cannot be expanded
