@@ -88,7 +88,8 @@ func loadAuthority(dir string) (*authority, error) {
 	return &authority{cert: cert, key: key, pem: certPEM}, nil
 }
 
-// issue signs pub into a certificate valid until end, returning the DER.
+// issue signs pub into a certificate made from tmpl with a fresh serial number, returning
+// the DER.
 func (a *authority) issue(tmpl *x509.Certificate, pub crypto.PublicKey) ([]byte, error) {
 	tmpl.SerialNumber = randomSerial()
 	return fastsign.Certificate(rand.Reader, tmpl, a.cert, pub, a.key)
@@ -106,12 +107,9 @@ func (a *authority) issueDevice(pub crypto.PublicKey, subject *pkix.Name, now ti
 		if a.device != nil {
 			return a.device.Certificate(rand.Reader, randomSerial(), notBefore, pub)
 		}
+		subject = &pkix.Name{CommonName: issuedCommonName}
 	}
-	name := pkix.Name{CommonName: issuedCommonName}
-	if subject != nil {
-		name = *subject
-	}
-	tmpl := deviceTemplate(name)
+	tmpl := deviceTemplate(*subject)
 	tmpl.NotBefore = notBefore
 	return a.issue(tmpl, pub)
 }
