@@ -78,7 +78,7 @@ func (o Options) settle() (settings, error) {
 		return s, &OptionsError{Field: "ClientID", Reason: "empty"}
 	}
 	if len(o.ClientID) > MaxClientIDLen {
-		return s, &OptionsError{Field: "ClientID", Reason: "is " + strconv.Itoa(len(o.ClientID)) + " bytes, the limit is 128"}
+		return s, &OptionsError{Field: "ClientID", Reason: "is " + strconv.Itoa(len(o.ClientID)) + " bytes, the limit is " + strconv.Itoa(MaxClientIDLen)}
 	}
 	switch o.Format {
 	case JSON, CBOR:
