@@ -31,7 +31,7 @@ func (s *Server) createFromCSR(format string, payload []byte) (any, *apiError) {
 		return nil, aerr
 	}
 	var subject *pkix.Name
-	if s.opts.KeepCSRSubject {
+	if s.keepCSRSubject {
 		subject = &csr.Subject
 	}
 	id, certPEM, aerr := s.issue(csr.PublicKey, subject)

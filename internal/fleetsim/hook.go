@@ -38,7 +38,7 @@ func (s *Server) callHook(ctx context.Context, url string, req hookRequest) (map
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.opts.HookTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.hookTimeout)
 	defer cancel()
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
@@ -48,7 +48,7 @@ func (s *Server) callHook(ctx context.Context, url string, req hookRequest) (map
 	resp, err := s.hookHTTP.Do(hreq)
 	if err != nil {
 		if ctx.Err() == context.DeadlineExceeded {
-			return nil, fmt.Errorf("pre-provisioning hook did not answer within %s", s.opts.HookTimeout)
+			return nil, fmt.Errorf("pre-provisioning hook did not answer within %s", s.hookTimeout)
 		}
 		return nil, fmt.Errorf("pre-provisioning hook failed: %v", err)
 	}

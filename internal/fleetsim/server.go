@@ -22,10 +22,13 @@ import (
 
 // Server is a running emulator.
 type Server struct {
-	opts      Options
-	log       *zap.Logger
-	now       func() time.Time
-	ttl       time.Duration
+	// The options that matter once started, defaults applied.
+	log            *zap.Logger
+	now            func() time.Time
+	ttl            time.Duration
+	hookTimeout    time.Duration
+	keepCSRSubject bool
+
 	ca        *authority
 	secret    []byte
 	reg       *registry
@@ -75,8 +78,9 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	if ttl <= 0 {
 		ttl = time.Hour
 	}
-	if opts.HookTimeout <= 0 {
-		opts.HookTimeout = 5 * time.Second
+	hookTimeout := opts.HookTimeout
+	if hookTimeout <= 0 {
+		hookTimeout = 5 * time.Second
 	}
 	ca, err := loadAuthority(opts.Dir)
 	if err != nil {
@@ -131,19 +135,20 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	}
 
 	s := &Server{
-		opts:      opts,
-		log:       log,
-		now:       now,
-		ttl:       ttl,
-		ca:        ca,
-		secret:    secret,
-		templates: tmpls,
-		faults:    newFaultSet(opts.Faults),
-		rates:     rates,
-		hookHTTP:  &http.Client{Timeout: opts.HookTimeout},
-		sweepDone: make(chan struct{}),
-		lock:      lock,
-		workers:   newWorkers(maxIdleWorkers),
+		log:            log,
+		now:            now,
+		ttl:            ttl,
+		hookTimeout:    hookTimeout,
+		keepCSRSubject: opts.KeepCSRSubject,
+		ca:             ca,
+		secret:         secret,
+		templates:      tmpls,
+		faults:         newFaultSet(opts.Faults),
+		rates:          rates,
+		hookHTTP:       &http.Client{Timeout: hookTimeout},
+		sweepDone:      make(chan struct{}),
+		lock:           lock,
+		workers:        newWorkers(maxIdleWorkers),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.keys = newKeyPool(s.ctx)
