@@ -134,16 +134,7 @@ func TestCloseDoesNotWaitForDelays(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	done := make(chan error, 1)
-	go func() { done <- s.Close() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(waitFor):
-		t.Fatal("Close waited for a delayed request")
-	}
+	closePromptly(t, s, waitFor, "Close waited for a delayed request")
 }
 
 func TestBadPayloadsNeverCrash(t *testing.T) {

@@ -252,16 +252,7 @@ func TestCloseDoesNotWaitForIdleConnections(t *testing.T) {
 	defer idle.Close()
 	tlsIdle := rawDial(t, s.Addr(), claimTLS(t, dir))
 	_ = tlsIdle
-	done := make(chan error, 1)
-	go func() { done <- s.Close() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(3 * time.Second):
-		t.Fatal("Close waited for connections that never sent CONNECT")
-	}
+	closePromptly(t, s, 3*time.Second, "Close waited for connections that never sent CONNECT")
 }
 
 func TestRequestsInFlightPerConnectionAreCapped(t *testing.T) {

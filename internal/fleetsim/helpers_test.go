@@ -142,6 +142,21 @@ func wantLost(t testing.TB, lost <-chan error, failure string) {
 	}
 }
 
+// closePromptly closes s; the test fails unless Close returns nil within limit.
+func closePromptly(t testing.TB, s *Server, limit time.Duration, failure string) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- s.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(limit):
+		t.Fatal(failure)
+	}
+}
+
 func claimTLS(t testing.TB, dir string) *tls.Config {
 	return clientTLS(t, dir, "claim.pem.crt", "claim.pem.key")
 }
