@@ -207,3 +207,51 @@ func TestStateWatchCoversIdentityFolders(t *testing.T) {
 		t.Errorf("%d extra calls", n)
 	}
 }
+
+// A config change restarts the state machine with the new config, and a new
+// log_level applies to the running logger.
+func TestConfigChangeRestartsWithNewLogLevel(t *testing.T) {
+	path, _ := startEmulator(t, fleetsim.Options{}, fastRetry)
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	restarted := make(chan struct{}, 10)
+	logger := zaptest.NewLogger(t).WithOptions(zap.Hooks(func(e zapcore.Entry) error {
+		if strings.HasPrefix(e.Message, "config changed: restarting") {
+			restarted <- struct{}{}
+		}
+		return nil
+	}))
+	level := zap.NewAtomicLevelAt(zap.InfoLevel)
+	d := &daemon{path: path, logger: logger, level: &level}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.run(ctx, cfg) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("daemon stopped with %v", err)
+		}
+	}()
+	first := registered(t, cfg.StateDirectory)
+
+	body, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(overrideYAML(string(body), "log_level: debug\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-restarted:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the config change did not restart the state machine")
+	}
+	if got := level.Level(); got != zap.DebugLevel {
+		t.Errorf("log level %v after the reload, want debug", got)
+	}
+	if again := registered(t, cfg.StateDirectory); again.CertificateID != first.CertificateID {
+		t.Errorf("the restarted state machine provisioned again: %s, was %s", again.CertificateID, first.CertificateID)
+	}
+}

@@ -31,7 +31,13 @@ func cmdRun(args []string, stderr io.Writer) int {
 	if !ok {
 		return exitConfig
 	}
-	logger, err := logging.New(cfg.LogLevel, os.Stderr)
+	lvl, err := logging.ParseLevel(cfg.LogLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "provisiond: %v\n", err)
+		return exitConfig
+	}
+	level := zap.NewAtomicLevelAt(lvl)
+	logger, err := logging.NewAt(level, os.Stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "provisiond: %v\n", err)
 		return exitConfig
@@ -39,7 +45,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	defer logger.Sync() //nolint:errcheck // nothing to do if the log cannot be flushed
 
 	notify := systemd.NewNotifier(logger)
-	d := &daemon{path: *path, logger: logger, notify: notify}
+	d := &daemon{path: *path, logger: logger, level: &level, notify: notify}
 	err = d.run(ctx, cfg)
 	notify.Stopping()
 	var corrupt *store.CorruptError
@@ -68,6 +74,9 @@ var errConfig = errors.New("config")
 type daemon struct {
 	path   string
 	logger *zap.Logger
+	// level is the logger's, which a reload sets to the new log_level; nil
+	// when the logger's level is fixed (tests).
+	level  *zap.AtomicLevel
 	notify statemachine.Notifier // nil without systemd
 	// wrapDialer lets tests observe the calls; nil in production.
 	wrapDialer func(statemachine.Dialer) statemachine.Dialer
@@ -81,12 +90,21 @@ func (d *daemon) run(ctx context.Context, cfg *config.Config) error {
 		err := d.runOnce(ctx, cfg, reload)
 		select {
 		case next := <-reload:
+			d.setLogLevel(next.LogLevel)
 			d.logger.Info("config changed: restarting the state machine", zap.String("config", d.path))
 			cfg = next
 			continue
 		default:
 		}
 		return err
+	}
+}
+
+// setLogLevel applies a reloaded config's log_level, which the config has
+// already validated.
+func (d *daemon) setLogLevel(name string) {
+	if lvl, err := logging.ParseLevel(name); err == nil && d.level != nil {
+		d.level.SetLevel(lvl)
 	}
 }
 

@@ -14,11 +14,13 @@ import (
 // info) writing to journald when stderr is connected to the journal and
 // journald is reachable, and to stderr otherwise.
 func New(level string, stderr *os.File) (*zap.Logger, error) {
-	return newLogger(level, stderr, system{
-		getenv:    os.Getenv,
-		journalUp: journal.Enabled,
-		send:      journal.Send,
-	})
+	return newLogger(level, stderr, host)
+}
+
+// NewAt is New at a level the caller may change while the logger runs, as
+// the daemon does when a config reload changes log_level.
+func NewAt(level zap.AtomicLevel, stderr *os.File) (*zap.Logger, error) {
+	return newLoggerAt(level, stderr, host)
 }
 
 // system is what New needs from the host, injected by tests.
@@ -28,13 +30,19 @@ type system struct {
 	send      SendFunc
 }
 
+var host = system{getenv: os.Getenv, journalUp: journal.Enabled, send: journal.Send}
+
 func newLogger(level string, stderr *os.File, sys system) (*zap.Logger, error) {
-	if stderr == nil {
-		return nil, fmt.Errorf("logging: no stderr to write to")
-	}
 	lvl, err := ParseLevel(level)
 	if err != nil {
 		return nil, err
+	}
+	return newLoggerAt(lvl, stderr, sys)
+}
+
+func newLoggerAt(lvl zapcore.LevelEnabler, stderr *os.File, sys system) (*zap.Logger, error) {
+	if stderr == nil {
+		return nil, fmt.Errorf("logging: no stderr to write to")
 	}
 	out := zapcore.Lock(stderr)
 	core := zapcore.NewCore(zapcore.NewConsoleEncoder(consoleEncoderConfig()), out, lvl)

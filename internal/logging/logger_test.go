@@ -40,6 +40,25 @@ func TestNewConsole(t *testing.T) {
 	}
 }
 
+// A level changed while the logger runs (a config reload) takes effect.
+func TestNewAtFollowsItsLevel(t *testing.T) {
+	t.Setenv("JOURNAL_STREAM", "")
+	stderr := tempFile(t, "stderr")
+	level := zap.NewAtomicLevelAt(zap.InfoLevel)
+	logger, err := NewAt(level, stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger.Debug("hidden at info")
+	level.SetLevel(zap.DebugLevel)
+	logger.Debug("shown at debug")
+
+	out := readAll(t, stderr)
+	if strings.Contains(out, "hidden at info") || !strings.Contains(out, "shown at debug") {
+		t.Errorf("the logger did not follow its level:\n%s", out)
+	}
+}
+
 func TestNewRejectsUnknownLevel(t *testing.T) {
 	_, err := New("verbose", os.Stderr)
 	if err == nil || !strings.Contains(err.Error(), `log_level "verbose"`) || !strings.Contains(err.Error(), "debug, info, warn or error") {
