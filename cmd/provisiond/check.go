@@ -11,11 +11,8 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
-	cfg, ok := loadConfig(*path, stderr, true)
-	if !ok {
-		return exitConfig
-	}
-	if err := checkExpansion(cfg); err != nil {
+	cfg, err := loadValid(*path)
+	if err != nil {
 		fmt.Fprintf(stderr, "provisiond: %v\n", err)
 		return exitConfig
 	}

@@ -46,15 +46,23 @@ func loadConfig(path string, stderr io.Writer, withFiles bool) (*config.Config, 
 	return cfg, true
 }
 
-// checkExpansion expands what the daemon expands at start, the template
-// parameters and the client ID, so that a config whose placeholders cannot
-// be expanded (${env:UNSET}) is reported as a bad config naming the field.
-func checkExpansion(cfg *config.Config) error {
+// loadValid loads the config and checks the files it names and what the
+// daemon expands at start, the template parameters and the client ID, so
+// that a config whose placeholders cannot be expanded (${env:UNSET}) is
+// reported as a bad config naming the field.
+func loadValid(path string) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.CheckFiles(); err != nil {
+		return nil, err
+	}
 	if _, err := cfg.Parameters(config.SystemFacts); err != nil {
-		return err
+		return nil, err
 	}
 	if _, err := cfg.ClientIDFor(config.SystemFacts); err != nil {
-		return err
+		return nil, err
 	}
-	return nil
+	return cfg, nil
 }

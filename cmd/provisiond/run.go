@@ -122,15 +122,9 @@ func (d *daemon) runOnce(ctx context.Context, cfg *config.Config, reload chan<- 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	onConfigChange := func() {
-		next, err := config.Load(d.path)
-		if err == nil {
-			err = next.CheckFiles()
-		}
-		if err == nil {
-			// A config the next state machine could not start with would
-			// stop the daemon with exit 78, which systemd does not restart.
-			err = checkExpansion(next)
-		}
+		// A config the next state machine could not start with would stop
+		// the daemon with exit 78, which systemd does not restart.
+		next, err := loadValid(d.path)
 		if err != nil {
 			d.logger.Warn("config changed but is not valid: keeping the one in use", zap.Error(err))
 			runner.Kick()
