@@ -5,8 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-
-	"github.com/provisiond/provisiond/internal/fleet"
 )
 
 // Loaded is one template file and its settings.
@@ -40,7 +38,7 @@ func LoadDir(dir string) (map[string]*Loaded, error) {
 			continue
 		}
 		name := strings.TrimSuffix(fname, ".json")
-		if fleet.ValidateTemplateName(name) != nil {
+		if !ValidTemplateName(name) {
 			return nil, &ParseError{File: path, Message: "invalid template name (1-36 characters of [0-9A-Za-z_-])"}
 		}
 		body, err := os.ReadFile(path)

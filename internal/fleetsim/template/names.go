@@ -4,10 +4,11 @@ package template
 // provisioning request whose template produces a name the registry does not take. They are
 // byte tables rather than regular expressions: they run on every request.
 var (
-	thingNameChars  = charset{min: 1, max: 128, set: chars(`:_-`)} // things, types, groups, billing groups
-	attrNameChars   = charset{min: 1, max: 128, set: chars(`_.,@/:#-`)}
-	attrValueChars  = charset{min: 0, max: 800, set: chars(`_.,@/:#=[]-`)}
-	policyNameChars = charset{min: 1, max: 128, set: chars(`_+=,.@-`)}
+	thingNameChars    = charset{min: 1, max: 128, set: chars(`:_-`)} // things, types, groups, billing groups
+	attrNameChars     = charset{min: 1, max: 128, set: chars(`_.,@/:#-`)}
+	attrValueChars    = charset{min: 0, max: 800, set: chars(`_.,@/:#=[]-`)}
+	policyNameChars   = charset{min: 1, max: 128, set: chars(`_+=,.@-`)}
+	templateNameChars = charset{min: 1, max: 36, set: chars(`_-`)}
 
 	overrideProperty = map[string]bool{
 		PropAttributePayload: true, PropThingTypeName: true, PropThingGroups: true, PropBillingGroup: true,
@@ -46,3 +47,7 @@ func (c charset) Match(s string) bool {
 	}
 	return true
 }
+
+// ValidTemplateName reports whether name is a template name AWS takes: 1-36 characters
+// of [0-9A-Za-z_-].
+func ValidTemplateName(name string) bool { return templateNameChars.Match(name) }
