@@ -1,6 +1,10 @@
 package fleetsim
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/provisiond/provisiond/internal/fleetsim/template"
+)
 
 // operation names an API call the way faults and rates spell it.
 type operation string
@@ -65,7 +69,7 @@ func parseRequestTopic(topic string) (requestTopic, bool) {
 		r.format = format
 	case strings.HasPrefix(topic, templatesPrefix):
 		parts := strings.Split(topic[len(templatesPrefix):], "/")
-		if len(parts) != 3 || parts[1] != "provision" || !validTemplateName(parts[0]) {
+		if len(parts) != 3 || parts[1] != "provision" || !template.ValidTemplateName(parts[0]) {
 			return r, false
 		}
 		r.op, r.template, r.format = opRegister, parts[0], parts[2]
@@ -73,20 +77,6 @@ func parseRequestTopic(topic string) (requestTopic, bool) {
 		return r, false
 	}
 	return r, r.format == formatJSON || r.format == formatCBOR
-}
-
-// validTemplateName: 1 to 36 characters of [0-9A-Za-z_-].
-func validTemplateName(name string) bool {
-	if name == "" || len(name) > 36 {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 // claimMayUse says whether the claim policy covers a topic or subscription filter: only
@@ -99,7 +89,7 @@ func claimMayUse(filter string) bool {
 	}
 	if rest, ok := strings.CutPrefix(filter, templatesPrefix); ok {
 		name, tail, ok := strings.Cut(rest, "/")
-		return ok && validTemplateName(name) && strings.HasPrefix(tail, "provision/")
+		return ok && template.ValidTemplateName(name) && strings.HasPrefix(tail, "provision/")
 	}
 	return false
 }
