@@ -402,11 +402,7 @@ func newCA() (*authority, error) {
 }
 
 func (a *authority) sign(csrPEM []byte) (*fleet.Issued, error) {
-	block, _ := pem.Decode(csrPEM)
-	if block == nil {
-		return nil, errors.New("herd: no CSR PEM")
-	}
-	csr, err := x509.ParseCertificateRequest(block.Bytes)
+	csr, err := keypair.CertificateRequest(csrPEM)
 	if err != nil {
 		return nil, err
 	}
