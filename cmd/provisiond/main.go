@@ -28,7 +28,7 @@ commands:
   run                      run the daemon
   status [--json]          print the provisioning state
   wait [--timeout D]       exit 0 once credentials.json is valid
-  reprovision              ask the running daemon for a new identity
+  reprovision [--wait D]   ask the running daemon for a new identity
   check                    validate the config and the files it names
   version                  print the version
 `
