@@ -15,8 +15,9 @@
 // handoff, written last), and identities/<N>/private.key (0640: the service group reads it) and
 // certificate.pem for each identity N. A new identity gets a new N, so the
 // files an older credentials.json names never change; once a new
-// credentials.json names the new N, the older identities' folders are
-// removed, so that no unused private key lingers.
+// credentials.json names the new N, the identities before the previous one
+// are removed (the previous one stays for consumers that have not re-read
+// the handoff yet), so that at most one retired private key lingers.
 //
 // Failures are counted across a whole certificate cycle: only a
 // registration resets the count, so a service that refuses every token is
