@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/provisiond/provisiond/internal/atomicfile"
 	"github.com/provisiond/provisiond/internal/config"
 	"github.com/provisiond/provisiond/internal/fleetsim"
 	"github.com/provisiond/provisiond/internal/statemachine"
@@ -65,7 +66,7 @@ func TestSIGKILLAtRandomInstantsNeverLosesTheIdentity(t *testing.T) {
 		}
 		if st, _ := store.LoadState(files); st.Phase == store.Registered {
 			req := filepath.Join(cfg.StateDirectory, statemachine.ReprovisionRequestFile)
-			if err := store.WriteFileAtomic(req, []byte("test\n"), 0o600); err != nil {
+			if err := atomicfile.Write(req, []byte("test\n"), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			reprovisions++

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/provisiond/provisiond/internal/atomicfile"
 	"github.com/provisiond/provisiond/internal/statemachine"
 	"github.com/provisiond/provisiond/internal/store"
 )
@@ -27,7 +28,7 @@ func cmdReprovision(args []string, stdout, stderr io.Writer) int {
 	old, _ := store.ReadCredentials(filepath.Join(cfg.StateDirectory, store.CredentialsFile))
 	req := filepath.Join(cfg.StateDirectory, statemachine.ReprovisionRequestFile)
 	stamp := []byte(time.Now().UTC().Format(time.RFC3339Nano) + "\n")
-	if err := store.WriteFileAtomic(req, stamp, 0o600); err != nil {
+	if err := atomicfile.Write(req, stamp, 0o600); err != nil {
 		fmt.Fprintf(stderr, "provisiond reprovision: %v\n", err)
 		return exitFailure
 	}

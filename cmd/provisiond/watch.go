@@ -5,8 +5,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/provisiond/provisiond/internal/atomicfile"
 	"github.com/provisiond/provisiond/internal/config"
-	"github.com/provisiond/provisiond/internal/store"
 	"github.com/provisiond/provisiond/internal/watch"
 )
 
@@ -30,7 +30,7 @@ func watchDaemonFolders(ctx context.Context, cfg *config.Config, logger *zap.Log
 	state, err := watch.Start(ctx, watch.Options{
 		Paths:      []string{cfg.StateDirectory},
 		Subfolders: true,
-		Ignore:     store.IsTempName,
+		Ignore:     atomicfile.IsTempName,
 		Logger:     logger.Named("watch"),
 	}, handoffChanged)
 	if err != nil {

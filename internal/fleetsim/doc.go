@@ -26,4 +26,5 @@
 //   - One emulator at a time serves a folder: Start locks dir/.fleetsim.lock.
 //
 // The emulator never imports the daemon's packages; the daemon never imports it.
+// Both use internal/atomicfile, a standard-library leaf that belongs to neither.
 package fleetsim

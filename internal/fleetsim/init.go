@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/provisiond/provisiond/internal/atomicfile"
 )
 
 // settings is fleetsim.json: what Init recorded for serve.
@@ -124,7 +126,7 @@ func Init(dir string, opts InitOptions) error {
 		{caCertFile, ca.pem, 0o644},
 	}
 	for _, f := range files {
-		if err := writeFileAtomic(filepath.Join(dir, f.name), f.data, f.mode); err != nil {
+		if err := atomicfile.Write(filepath.Join(dir, f.name), f.data, f.mode); err != nil {
 			return err
 		}
 	}

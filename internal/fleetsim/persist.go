@@ -10,50 +10,9 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-)
 
-// writeFileAtomic replaces path with data: temp file in the same folder, write, fsync,
-// rename, fsync the folder. A reader sees the old file or the new one, never a mix.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			_ = os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		_ = f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = f.Chmod(mode); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		_ = f.Close()
-		return fmt.Errorf("sync %s: %w", path, err)
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err = d.Sync(); err != nil {
-		return fmt.Errorf("sync folder %s: %w", dir, err)
-	}
-	return nil
-}
+	"github.com/provisiond/provisiond/internal/atomicfile"
+)
 
 func encodeRegistry(r Registry) ([]byte, error) {
 	var e registryEncoder
@@ -188,7 +147,7 @@ func (f *flusher) flush() error {
 	if err != nil {
 		return err
 	}
-	err = writeFileAtomic(f.path, data, 0o644)
+	err = atomicfile.Write(f.path, data, 0o644)
 	f.lastWrite = time.Since(t0)
 	return err
 }

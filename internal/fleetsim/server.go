@@ -18,6 +18,8 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"go.uber.org/zap"
+
+	"github.com/provisiond/provisiond/internal/atomicfile"
 )
 
 // Server is a running emulator.
@@ -312,7 +314,7 @@ func loadTokenSecret(dir string) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := writeFileAtomic(path, file, 0o600); err != nil {
+		if err := atomicfile.Write(path, file, 0o600); err != nil {
 			return nil, err
 		}
 		return secret, nil

@@ -2,11 +2,9 @@ package store
 
 import (
 	"errors"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 )
 
@@ -22,83 +20,6 @@ func listDir(t *testing.T, dir string) []string {
 		names = append(names, e.Name())
 	}
 	return names
-}
-
-func TestWriteFileAtomicFailureKeepsOldFileAndCleansUp(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "state.json")
-	if err := WriteFileAtomic(path, []byte("old"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	crash := errors.New("power cut")
-	var sawTemp bool
-	hookBeforeRename = func(tmp string) error {
-		// At the crash point the new content is complete in the temp file
-		// and the target still holds the old one.
-		if got, _ := os.ReadFile(tmp); string(got) == "new content" {
-			sawTemp = true
-		}
-		if got, _ := os.ReadFile(path); string(got) != "old" {
-			t.Errorf("target before rename = %q, want %q", got, "old")
-		}
-		return crash
-	}
-	defer func() { hookBeforeRename = nil }()
-
-	err := WriteFileAtomic(path, []byte("new content"), 0o600)
-	if !errors.Is(err, crash) {
-		t.Fatalf("WriteFileAtomic = %v, want the injected failure", err)
-	}
-	if !sawTemp {
-		t.Error("the temp file did not hold the full new content before the rename")
-	}
-	if got, _ := os.ReadFile(path); string(got) != "old" {
-		t.Errorf("after failed write: %q, want %q", got, "old")
-	}
-	if names := listDir(t, dir); len(names) != 1 || names[0] != "state.json" {
-		t.Errorf("folder holds %q, want only state.json", names)
-	}
-}
-
-func TestWriteFileAtomicRenameFailureCleansUp(t *testing.T) {
-	dir := t.TempDir()
-	// A folder in the way makes the rename fail.
-	target := filepath.Join(dir, "busy")
-	if err := os.MkdirAll(filepath.Join(target, "inner"), 0o750); err != nil {
-		t.Fatal(err)
-	}
-	if err := WriteFileAtomic(target, []byte("x"), 0o600); err == nil {
-		t.Fatal("WriteFileAtomic over a folder = nil, want an error")
-	}
-	if names := listDir(t, dir); len(names) != 1 || names[0] != "busy" {
-		t.Errorf("folder holds %q, want only busy", names)
-	}
-}
-
-func TestWriteFileAtomicMissingFolder(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "no", "such", "file")
-	err := WriteFileAtomic(path, []byte("x"), 0o600)
-	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), path) {
-		t.Fatalf("WriteFileAtomic = %v, want a not-exist error naming %s", err, path)
-	}
-}
-
-func TestWriteFileAtomicPermIgnoresUmask(t *testing.T) {
-	old := syscall.Umask(0o077)
-	defer syscall.Umask(old)
-	path := filepath.Join(t.TempDir(), "credentials.json")
-	for _, perm := range []fs.FileMode{0o644, 0o640, 0o600} {
-		if err := WriteFileAtomic(path, []byte("x"), perm); err != nil {
-			t.Fatal(err)
-		}
-		fi, err := os.Stat(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if fi.Mode().Perm() != perm {
-			t.Errorf("perm = %v, want %v", fi.Mode().Perm(), perm)
-		}
-	}
 }
 
 func TestOpenDirCreatesFolder(t *testing.T) {

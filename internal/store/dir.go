@@ -6,8 +6,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sync"
+
+	"github.com/provisiond/provisiond/internal/atomicfile"
 )
 
 // Dir is a Files kept in a real folder.
@@ -85,16 +86,6 @@ func (d *Dir) Probe() error {
 	return nil
 }
 
-// staleTemp matches the temp files WriteFileAtomic creates.
-var staleTemp = regexp.MustCompile(`^\..+\.tmp-[0-9]+$`)
-
-// IsTempName reports whether the base name of path is one of the temp files
-// an atomic write creates (".credentials.json.tmp-123"), so that a watcher
-// can ignore the store's own traces: a failed write leaves one briefly.
-func IsTempName(path string) bool {
-	return staleTemp.MatchString(filepath.Base(path))
-}
-
 // removeStaleTemps deletes temp files left by a write that was killed
 // before its rename; they were never visible under their real name, and
 // may hold a copy of a private key.
@@ -103,7 +94,7 @@ func removeStaleTemps(root string) error {
 		if err != nil {
 			return err
 		}
-		if e.Type().IsRegular() && staleTemp.MatchString(e.Name()) {
+		if e.Type().IsRegular() && atomicfile.IsTempName(e.Name()) {
 			if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
 				return err
 			}
@@ -140,7 +131,7 @@ func (d *Dir) Write(name string, data []byte, perm fs.FileMode) error {
 	if err := mkdirs(d.root, filepath.Dir(p)); err != nil {
 		return fmt.Errorf("write %s: %w", p, err)
 	}
-	return WriteFileAtomic(p, data, perm)
+	return atomicfile.Write(p, data, perm)
 }
 
 // recreateRoot creates the folder (0750) if it no longer exists. A Dir that
@@ -159,7 +150,7 @@ func (d *Dir) recreateRoot() error {
 		if err := d.relock(); err != nil {
 			return err
 		}
-		return syncDir(filepath.Dir(d.root))
+		return atomicfile.SyncDir(filepath.Dir(d.root))
 	case err != nil:
 		return nil // a problem the write itself will report
 	case d.lock != nil && !d.lock.holds(fi):
@@ -195,7 +186,7 @@ func (d *Dir) Remove(name string) error {
 		}
 		return err
 	}
-	if err := syncDir(filepath.Dir(p)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Dir(p)); err != nil {
 		return fmt.Errorf("remove %s: sync folder: %w", p, err)
 	}
 	return nil

@@ -31,28 +31,3 @@ func TestDirWriteRecreatesARemovedFolder(t *testing.T) {
 		t.Errorf("read back %q, %v", got, err)
 	}
 }
-
-func TestIsTempName(t *testing.T) {
-	dir := t.TempDir()
-	// The names an atomic write really uses.
-	f, err := os.CreateTemp(dir, ".credentials.json.tmp-*")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	for name, want := range map[string]bool{
-		f.Name():                       true,
-		".state.json.tmp-123":          true,
-		"/var/lib/x/.a.tmp-42":         true,
-		"credentials.json":             false,
-		".credentials.json":            false,
-		"credentials.json.tmp-1":       false,
-		".credentials.json.tmp-":       false,
-		"identities/1/private.key":     false,
-		".private.key.tmp-9/child.pem": false,
-	} {
-		if got := IsTempName(name); got != want {
-			t.Errorf("IsTempName(%q) = %v, want %v", name, got, want)
-		}
-	}
-}

@@ -1,23 +1,27 @@
-package store
+// Package atomicfile replaces a file so that, even across a power cut, it
+// holds either its old content or the new one. It is a leaf on the standard
+// library alone, so that the daemon's store and the emulator's registry
+// share one implementation of the durability both depend on.
+package atomicfile
 
 import (
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
+	"regexp"
 )
 
 // hookBeforeRename, when set by a test, runs after the temp file is written
 // and synced and before it replaces the target: a named crash point.
 var hookBeforeRename func(tmp string) error
 
-// WriteFileAtomic replaces the file at path with data so that, even across a
+// Write replaces the file at path with data so that, even across a
 // power cut, the path holds either the old content or the new one. It writes
 // a temp file in the same folder, syncs it, renames it over the target and
 // syncs the folder. The temp file is removed on any failure. The file gets
 // exactly perm, whatever the umask.
-func WriteFileAtomic(path string, data []byte, perm fs.FileMode) error {
+func Write(path string, data []byte, perm fs.FileMode) error {
 	dir, base := filepath.Split(path)
 	if base == "" || base == "." || base == ".." {
 		return fmt.Errorf("write %s: not a file name", path)
@@ -40,7 +44,7 @@ func WriteFileAtomic(path string, data []byte, perm fs.FileMode) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	// The new content is in place; what is left is making the rename durable.
-	if err := syncDir(dir); err != nil {
+	if err := SyncDir(dir); err != nil {
 		return fmt.Errorf("write %s: sync folder: %w", path, err)
 	}
 	return nil
@@ -66,8 +70,8 @@ func writeTemp(f *os.File, data []byte, perm fs.FileMode) error {
 	return nil
 }
 
-// syncDir makes the folder's entries (a rename, a new file, a removal) durable.
-func syncDir(dir string) error {
+// SyncDir makes the folder's entries (a rename, a new file, a removal) durable.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
@@ -79,34 +83,11 @@ func syncDir(dir string) error {
 	return err
 }
 
-// mkdirs creates the folders from root down to dir (0750), syncing the
-// parent of each one it creates so that the new entry survives a power cut.
-// root must exist and dir must be inside it.
-func mkdirs(root, dir string) error {
-	rel, err := filepath.Rel(root, dir)
-	if err != nil {
-		return err
-	}
-	if rel == "." {
-		return nil
-	}
-	cur := root
-	for _, part := range strings.Split(filepath.ToSlash(rel), "/") {
-		parent := cur
-		cur = filepath.Join(cur, part)
-		err := os.Mkdir(cur, 0o750)
-		switch {
-		case err == nil:
-			if err := syncDir(parent); err != nil {
-				return err
-			}
-		case os.IsExist(err):
-			if fi, serr := os.Stat(cur); serr != nil || !fi.IsDir() {
-				return fmt.Errorf("mkdir %s: exists and is not a folder", cur)
-			}
-		default:
-			return err
-		}
-	}
-	return nil
+// tempName matches the temp files Write creates (".credentials.json.tmp-123").
+var tempName = regexp.MustCompile(`^\..+\.tmp-[0-9]+$`)
+
+// IsTempName reports whether the base name of path is one of the temp files
+// Write creates: a write killed before its rename leaves one behind.
+func IsTempName(path string) bool {
+	return tempName.MatchString(filepath.Base(path))
 }
