@@ -155,8 +155,8 @@ gobench ./internal/fleet EncodeDecode 2000x
 gobench ./internal/fleetsim 'SignCSR|IssueDevice' 300x
 gobench ./internal/store WriteState 100x
 gobench ./internal/fleetsim/template 'Evaluate|Parse' 2000x
-gobench ./internal/fleetsim/storm 'ProvisionCSR' 300x
-gobench ./internal/fleetsim/storm 'ProvisionCreateKeys' 20x
+gobench ./internal/storm 'ProvisionCSR' 300x
+gobench ./internal/storm 'ProvisionCreateKeys' 20x
 
 say "waiting for the idle measurements"
 if ! wait "$idle_pid"; then

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/provisiond/provisiond/internal/fleetsim/storm"
+	"github.com/provisiond/provisiond/internal/storm"
 )
 
 // maxFailuresShown bounds the failure lines printed before the summary.
