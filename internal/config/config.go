@@ -22,6 +22,10 @@ type Config struct {
 	LogLevel          string // debug | info | warn | error
 	Retry             Retry
 
+	// Rotation and VerifyEvery (0: off) keep the identity alive; see rotation.go.
+	Rotation    Rotation
+	VerifyEvery time.Duration
+
 	// lines maps a field ("claim.certificate", "template.parameters.Serial")
 	// to its line in the file, so later checks can point at it too.
 	lines map[string]int

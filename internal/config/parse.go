@@ -153,6 +153,10 @@ func (p *parser) config(doc *yaml.Node) (*Config, error) {
 			return nil, err
 		}
 	}
+
+	if err := p.rotationSettings(top, c); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
