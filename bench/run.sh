@@ -139,6 +139,8 @@ done
 say "thundering herd: 500 state machines, virtual clock"
 "$BIN/herd" -devices 500 -down 60s >>"$ROWS"
 
+$GO run ./bench/rotationherd -devices 500 -after 1h >>"$ROWS" # rotation herd: the due times of a fleet provisioned in one second
+
 say "Go benchmarks"
 gobench() {
 	local pkg=$1 bench=$2 benchtime=$3 out
