@@ -27,17 +27,23 @@
 // # Clocks
 //
 // The time is the wall clock; the caller sleeps with a monotonic timer until
-// the time Decide returns and asks again when it wakes or when the clock is
-// set. Two rules keep a clock that jumps from rotating a fleet at once:
+// the time Decide returns, and asks again when it wakes (passing the time it
+// planned to wake at) or when the clock is set (passing none). Two rules keep
+// a clock that jumps from rotating a fleet at once:
 //   - The clock is plausible only at or after the certificate's NotBefore
 //     (the service's own clock when it issued it). Before that, Decide says
 //     WaitForClock and nothing is rotated.
-//   - A due time found more than Grace in the past (the daemon was off, or
-//     the clock just jumped forward with the first time sync after boot,
-//     which happens to a whole fleet after a power cut) does not fire at
-//     once. It recurs every respread window (the jitter window, at most
-//     MaxRespread) from the identity's own due time, and the identity acts at
-//     the next recurrence: the fleet's late identities keep their spread
-//     instead of all acting in the boot second. The certificate's expiry
-//     overrides this: if it would expire before that recurrence, act now.
+//   - A due time a first decision finds more than Grace in the past (the
+//     daemon was off, or the clock just jumped forward with the first time
+//     sync after boot, which happens to a whole fleet after a power cut)
+//     does not fire at once. It recurs every respread window (the jitter
+//     window, at most MaxRespread) from the identity's own due time, and the
+//     identity acts at the next recurrence: the fleet's late identities keep
+//     their spread instead of all acting in the boot second. The
+//     recurrences are fixed in time, so a restart before one finds the same
+//     one. The certificate's expiry overrides this: if it would expire
+//     before that recurrence, act now.
+//
+// A wake-up on the planned timer acts even if it comes up to WakeSlack late,
+// so that a slow wake-up never postpones the rotation to the next recurrence.
 package rotation

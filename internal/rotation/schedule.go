@@ -2,12 +2,16 @@ package rotation
 
 import "time"
 
-// Grace is how late a due time may be found and still act at once: a timer
-// fires within milliseconds of its time, so anything later was missed while
-// the daemon was off, suspended, or before the clock was set. Small, because
-// the identities that act at once are those whose time fell in the last
-// Grace: a burst of Grace/window of the late fleet.
-const Grace = 5 * time.Second
+// Grace is how late a first decision (at start-up, or after the clock was
+// set) may find the due time and still act at once. One second: the
+// identities that act at once are those whose time fell in it, a second's
+// worth of the fleet, like any other second of the window.
+const Grace = time.Second
+
+// WakeSlack is how late a wake-up at the time a Decision planned may come
+// and still act: a loaded device wakes late, and a wake-up slipping past a
+// narrow rule would wait for the next recurrence, and again, for ever.
+const WakeSlack = time.Minute
 
 // MaxRespread caps the window a late due time recurs in, so that an
 // identity with a long jitter window (36 days for after: 365d) found late
@@ -61,10 +65,15 @@ type Decision struct {
 }
 
 // Decide says what to do at now: wait until the due time, act, or wait for a
-// plausible clock. See the package doc for the rules and why.
-func (s Schedule) Decide(now time.Time) Decision {
+// plausible clock. planned is the At of the Decision the caller slept on
+// when it wakes on that timer, and zero for a first decision (at start-up,
+// or after the clock was set). See the package doc for the rules and why.
+func (s Schedule) Decide(now, planned time.Time) Decision {
 	if now.Before(s.NotBefore) {
 		return Decision{Action: WaitForClock}
+	}
+	if !planned.IsZero() && !now.Before(planned) && now.Sub(planned) <= WakeSlack {
+		return Decision{Action: Act, At: now, Late: planned.After(s.At)}
 	}
 	if now.Before(s.At) {
 		return Decision{Action: Wait, At: s.At}
@@ -79,7 +88,7 @@ func (s Schedule) Decide(now time.Time) Decision {
 		return Decision{Action: Act, At: now, Late: true}
 	}
 	into := late % r
-	if into <= Grace {
+	if into == 0 {
 		return Decision{Action: Act, At: now, Late: true}
 	}
 	next := now.Add(r - into)
