@@ -60,61 +60,50 @@ func (p *parser) rotationSettings(top map[string]*yaml.Node, c *Config) error {
 		return err
 	}
 	r := &c.Rotation
-	value := func(key string) (string, int, error) {
-		v := m[key]
+	allowed := []string{RotateWithClaim, RotateWithDevice}
+	// Each key, when given and not empty, goes through its reader; an error
+	// names the key and its line.
+	for _, k := range []struct {
+		key  string
+		read func(string) error
+	}{
+		{"after", func(s string) (err error) { r.Policy.After, err = parseAge(s); return err }},
+		{"before_expiry", func(s string) error { return parseBeforeExpiry(s, &r.Policy) }},
+		{"jitter", func(s string) (err error) { r.Policy.Jitter, err = parseJitter(s); return err }},
+		{"credential", func(s string) error {
+			if !slices.Contains(allowed, s) {
+				return fmt.Errorf("must be %s, got %q", orList(allowed), s)
+			}
+			r.Credential = s
+			return nil
+		}},
+		{"template", func(s string) error { r.Template = s; return nil }},
+	} {
+		v := m[k.key]
 		if v == nil {
-			return "", 0, nil
+			continue
 		}
-		s, err := p.scalar(v, "rotation."+key)
-		return strings.TrimSpace(s), deref(v).Line, err
-	}
-
-	s, line, err := value("after")
-	if err != nil {
-		return err
-	}
-	if s != "" {
-		if r.Policy.After, err = parseAge(s); err != nil {
-			return p.errorf(line, "rotation.after", "%v", err)
+		field := "rotation." + k.key
+		s, err := p.scalar(v, field)
+		if err != nil {
+			return err
 		}
-	}
-	if s, line, err = value("before_expiry"); err != nil {
-		return err
-	}
-	if s != "" {
-		if err := parseBeforeExpiry(s, &r.Policy); err != nil {
-			return p.errorf(line, "rotation.before_expiry", "%v", err)
+		if s = strings.TrimSpace(s); s == "" {
+			continue
 		}
-	}
-	if s, line, err = value("jitter"); err != nil {
-		return err
-	}
-	if s != "" {
-		if r.Policy.Jitter, err = parseJitter(s); err != nil {
-			return p.errorf(line, "rotation.jitter", "%v", err)
+		if err := k.read(s); err != nil {
+			return p.errorf(deref(v).Line, field, "%v", err)
 		}
-	}
-	if s, line, err = value("credential"); err != nil {
-		return err
-	}
-	if allowed := []string{RotateWithClaim, RotateWithDevice}; s != "" {
-		if !slices.Contains(allowed, s) {
-			return p.errorf(line, "rotation.credential", "must be %s, got %q", orList(allowed), s)
-		}
-		r.Credential = s
-	}
-	if r.Template, line, err = value("template"); err != nil {
-		return err
 	}
 	switch {
 	case r.Credential == RotateWithDevice && r.Template == "":
 		return p.errorf(p.missingLine(m, n, "rotation.template"), "rotation.template",
 			"required with credential: device (the template the device certificate may use)")
 	case r.Credential != RotateWithDevice && r.Template != "":
-		return p.errorf(line, "rotation.template",
+		return p.errorf(p.lines["rotation.template"], "rotation.template",
 			"only used with credential: device; with the claim, rotation uses template.name")
 	case r.Template != "" && !validTemplateName(r.Template):
-		return p.errorf(line, "rotation.template", "must be 1 to 36 letters, digits, '_' or '-', got %q", r.Template)
+		return p.errorf(p.lines["rotation.template"], "rotation.template", "must be 1 to 36 letters, digits, '_' or '-', got %q", r.Template)
 	}
 	return nil
 }
