@@ -1,6 +1,7 @@
 package rotation
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
@@ -76,10 +77,19 @@ func (e *LifetimeError) Error() string {
 		e.Margin, e.Lifetime)
 }
 
-// Due computes when id is due under p. ok is false when p is off.
+// Due computes when id is due under p. ok is false when p is off. The rules
+// are taken as written: with only After, a certificate that expires before
+// that age is not rotated first (the service then refuses it, and a refused
+// identity is replaced through the claim); set BeforeExpiry too for that.
 func (p Policy) Due(id Identity) (s Schedule, ok bool, err error) {
 	if !p.Enabled() {
 		return Schedule{}, false, nil
+	}
+	if id.Key == "" {
+		return Schedule{}, false, errors.New("no certificate id to place the due time in its jitter window")
+	}
+	if p.After > 0 && id.ProvisionedAt.IsZero() {
+		return Schedule{}, false, fmt.Errorf("certificate %s: no provisionedAt to count rotation.after from", id.Key)
 	}
 	if !id.NotAfter.After(id.NotBefore) {
 		return Schedule{}, false, fmt.Errorf("certificate %s: its validity ends (%s) before it starts (%s)",

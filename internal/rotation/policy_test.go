@@ -96,10 +96,16 @@ func TestDueOffAndErrors(t *testing.T) {
 	if ok || !errors.As(err, &le) || le.Lifetime != 3*time.Second {
 		t.Fatalf("30d margin on a 3s certificate: ok %v, err %v; want a LifetimeError", ok, err)
 	}
-	bad := identity("x", day)
-	bad.NotAfter = bad.NotBefore.Add(-time.Second)
-	if _, ok, err := (Policy{After: time.Hour}).Due(bad); ok || err == nil {
-		t.Errorf("validity ending before it starts: ok %v, err %v", ok, err)
+	for name, edit := range map[string]func(*Identity){
+		"validity ending before it starts": func(id *Identity) { id.NotAfter = id.NotBefore.Add(-time.Second) },
+		"no key":                           func(id *Identity) { id.Key = "" },
+		"no provisionedAt":                 func(id *Identity) { id.ProvisionedAt = time.Time{} },
+	} {
+		bad := identity("x", day)
+		edit(&bad)
+		if _, ok, err := (Policy{After: time.Hour}).Due(bad); ok || err == nil {
+			t.Errorf("%s: ok %v, err %v; want an error", name, ok, err)
+		}
 	}
 }
 
