@@ -22,6 +22,11 @@ type Config struct {
 	LogLevel          string // debug | info | warn | error
 	Retry             Retry
 
+	// Proxy is http(s)://[user:pass@]host:port; "" means HTTPS_PROXY/NO_PROXY decide.
+	// It may hold a password: never log it (proxy.Redact).
+	Proxy   string
+	ProxyCA string // PEM CAs for an https:// or intercepting proxy
+
 	// lines maps a field ("claim.certificate", "template.parameters.Serial")
 	// to its line in the file, so later checks can point at it too.
 	lines map[string]int
