@@ -30,9 +30,12 @@ func responseTopics(method, format, template string) ([]string, error) {
 		op = fleet.OpCreateKeys
 	}
 	var topics []string
-	for _, o := range []fleet.Operation{op, fleet.OpRegisterThing} {
+	for _, o := range []struct {
+		op       fleet.Operation
+		template string
+	}{{op, ""}, {fleet.OpRegisterThing, template}} {
 		for _, build := range []func(fleet.Operation, string, fleet.Format) (string, error){fleet.AcceptedTopic, fleet.RejectedTopic} {
-			t, err := build(o, template, fleet.Format(format))
+			t, err := build(o.op, o.template, fleet.Format(format))
 			if err != nil {
 				return nil, err
 			}

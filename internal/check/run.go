@@ -111,11 +111,11 @@ func Run(ctx context.Context, opts Options) []Result {
 	return r.results
 }
 
-// amend replaces an earlier result: the clock's, once the server's
-// certificate shows the clock is off.
+// amend replaces an earlier result that did not fail: the clock's, once
+// the server's certificate shows the clock is off.
 func (r *run) amend(res Result) {
 	for i := range r.results {
-		if r.results[i].Name == res.Name {
+		if r.results[i].Name == res.Name && r.results[i].Status != Fail {
 			res.Duration = r.results[i].Duration
 			r.results[i] = res
 		}
