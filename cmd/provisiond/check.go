@@ -59,7 +59,7 @@ func checkAt(args []string, stdout, stderr io.Writer, now func() time.Time) int 
 // connects as the daemon would.
 func checkOptions(cfg *config.Config, now func() time.Time, timeout time.Duration) check.Options {
 	clientID, _ := cfg.ClientIDFor(config.SystemFacts) // loadValid checked it
-	via, _ := proxySettings(cfg)                      // loadValid checked it
+	via, _ := proxySettings(cfg)                       // loadValid checked it
 	return check.Options{
 		Config:   cfg,
 		Proxy:    via,
