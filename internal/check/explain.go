@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"strings"
 	"syscall"
 
@@ -129,7 +128,7 @@ func explainNetwork(err error) (Finding, bool) {
 
 func explainProxy(e *proxy.Error) Finding {
 	switch {
-	case e.StatusCode == http.StatusProxyAuthRequired:
+	case e.CredentialsRefused():
 		return Finding{Check: NameTCP, Message: "proxy refused the credentials: " + e.Error(), Fix: fixProxyAuth}
 	case e.StatusCode != 0:
 		return Finding{Check: NameTCP, Message: "proxy refused the tunnel: " + e.Error(),

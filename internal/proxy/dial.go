@@ -28,7 +28,7 @@ type Error struct {
 
 func (e *Error) Error() string {
 	switch {
-	case e.StatusCode == http.StatusProxyAuthRequired:
+	case e.CredentialsRefused():
 		return fmt.Sprintf("proxy %s refused the credentials (%s) for CONNECT %s", e.Proxy, e.Status, e.Addr)
 	case e.StatusCode != 0:
 		return fmt.Sprintf("proxy %s answered CONNECT %s with %s", e.Proxy, e.Addr, e.Status)
@@ -36,8 +36,14 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("proxy %s: CONNECT %s: %v", e.Proxy, e.Addr, e.Err)
 }
 
+// CredentialsRefused reports a 407, or the 401 some proxies (tinyproxy)
+// answer CONNECT with when Basic auth fails.
+func (e *Error) CredentialsRefused() bool {
+	return e.StatusCode == http.StatusProxyAuthRequired || e.StatusCode == http.StatusUnauthorized
+}
+
 // Permanent reports whether retrying soon cannot help: the proxy refused
-// the credentials (407) or the tunnel (403 and other answers besides
+// the credentials (407, 401) or the tunnel (403 and other answers besides
 // 502, 503 and 504). Connection failures and those three are transient.
 func (e *Error) Permanent() bool {
 	switch e.StatusCode {
