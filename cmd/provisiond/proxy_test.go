@@ -15,6 +15,8 @@ import (
 
 	"github.com/provisiond/provisiond/internal/fleetsim"
 	"github.com/provisiond/provisiond/internal/logging"
+	"github.com/provisiond/provisiond/internal/statemachine"
+	"github.com/provisiond/provisiond/internal/store"
 	"github.com/provisiond/provisiond/internal/testtool"
 )
 
@@ -198,4 +200,79 @@ func runDaemonBriefly(t *testing.T, path string, until func() bool) string {
 		t.Fatal(err)
 	}
 	return string(logged)
+}
+
+// With log_level debug, through a proxy with a password, no proxy password,
+// private key or ownership token reaches the log, check's output (text and
+// JSON) or status's.
+func TestNoSecretInCheckStatusOrDebugLog(t *testing.T) {
+	path, p := proxiedEmulator(t, "certificate_method: create-keys\nlog_level: debug\n")
+	rewriteConfig(t, path, "proxy: "+p.url(proxyPassword)+"\n")
+	logFile, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("JOURNAL_STREAM", "")
+	logger, err := logging.New("debug", logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spy := &tokenSpy{}
+	d := &daemon{logger: logger, wrapDialer: func(inner statemachine.Dialer) statemachine.Dialer {
+		spy.Dialer = inner
+		return spy
+	}}
+	cfg := provisionWith(t, path, d)
+	_ = logger.Sync()
+	logged, err := os.ReadFile(logFile.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(logged), "alice:***@") {
+		t.Fatalf("the debug log does not show the proxy route; is it captured?\n%s", logged)
+	}
+	outputs := map[string]string{"debug log": string(logged)}
+	for _, args := range [][]string{
+		{"check", "--online"}, {"check", "--online", "--json"}, {"status"}, {"status", "--json"},
+	} {
+		var out, errOut bytes.Buffer
+		code := runCLI(append(args, "--config", path), &out, &errOut)
+		if args[0] == "check" && code != exitOK {
+			t.Fatalf("%v: exit %d: %s", args, code, out.String())
+		}
+		outputs[strings.Join(args, " ")] = out.String() + errOut.String()
+	}
+
+	creds, err := store.ReadCredentials(filepath.Join(cfg.StateDirectory, store.CredentialsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets := map[string]string{"proxy password": proxyPassword}
+	for i, tok := range spy.tokens {
+		secrets[fmt.Sprintf("ownership token %d", i)] = tok
+	}
+	for what, file := range map[string]string{"device key": creds.PrivateKeyFile, "claim key": cfg.Claim.PrivateKey} {
+		key, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(key), "\n") {
+			if len(line) >= 16 && !strings.HasPrefix(line, "-----") {
+				secrets[fmt.Sprintf("%s line %d", what, i)] = line
+			}
+		}
+	}
+	if len(spy.tokens) == 0 {
+		t.Fatal("no ownership token seen")
+	}
+	for where, text := range outputs {
+		if strings.Contains(text, "PRIVATE KEY") {
+			t.Errorf("a PEM private key header appears in the %s", where)
+		}
+		for what, secret := range secrets {
+			if secret != "" && strings.Contains(text, secret) {
+				t.Errorf("the %s appears in the %s", what, where)
+			}
+		}
+	}
 }
