@@ -277,3 +277,38 @@ func (ca *testCA) issue(t *testing.T, name string) (certPEM, keyPEM []byte) {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
 }
+
+// A bad proxy setting is a config error naming the field (exit 78), and
+// never shows the password.
+func TestBadProxySettingsExit78NamingTheField(t *testing.T) {
+	for _, tc := range []struct{ name, yaml, field string }{
+		{"malformed URL", "proxy: \"http://alice:hunter2-pw@proxy.example:31x8\"\n", "proxy"},
+		{"not a URL", "proxy: \"http://alice:hunter2-pw@proxy example:3128\"\n", "proxy"},
+		{"unsupported scheme", "proxy: socks5://alice:hunter2-pw@127.0.0.1:1080\n", "proxy"},
+		{"unreadable proxy_ca", "proxy: https://proxy.example:3128\nproxy_ca: no-such-proxy-ca.pem\n", "proxy_ca"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path, _ := startEmulator(t, fleetsim.Options{}, tc.yaml)
+			for _, args := range [][]string{{"run"}, {"check"}, {"check", "--online"}} {
+				var out, errOut bytes.Buffer
+				code := runCLI(append(args, "--config", path), &out, &errOut)
+				msg := errOut.String()
+				if code != exitConfig || !strings.Contains(msg, ": "+tc.field+": ") {
+					t.Fatalf("%v: exit %d, stderr %q, want 78 naming %s", args, code, msg, tc.field)
+				}
+				if strings.Contains(msg+out.String(), "hunter2") {
+					t.Fatalf("%v: the password appears: %s", args, msg)
+				}
+			}
+		})
+	}
+	t.Run("HTTPS_PROXY", func(t *testing.T) {
+		path, _ := startEmulator(t, fleetsim.Options{}, "")
+		t.Setenv("HTTPS_PROXY", "socks5://127.0.0.1:1080")
+		var out, errOut bytes.Buffer
+		if code := runCLI([]string{"check", "--config", path}, &out, &errOut); code != exitConfig ||
+			!strings.Contains(errOut.String(), "HTTPS_PROXY") {
+			t.Fatalf("exit %d, stderr %q, want 78 naming HTTPS_PROXY", code, errOut.String())
+		}
+	})
+}
