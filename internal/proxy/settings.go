@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 
 	"golang.org/x/net/http/httpproxy"
 )
@@ -15,6 +16,9 @@ import (
 // ParseURL checks a proxy URL: http:// or https://, a host, and an optional
 // port and user:password. Errors show the URL with its password as ***.
 func ParseURL(s string) (*url.URL, error) {
+	if !strings.Contains(s, "://") {
+		return nil, fmt.Errorf("must start with http:// or https://, got %s", strings.TrimPrefix(Redact("http://"+s), "http://"))
+	}
 	u, err := url.Parse(s)
 	if err != nil {
 		// url's own error quotes the input, password and all.
@@ -22,8 +26,6 @@ func ParseURL(s string) (*url.URL, error) {
 	}
 	switch u.Scheme {
 	case "http", "https":
-	case "":
-		return nil, fmt.Errorf("must start with http:// or https://, got %s", Redact(s))
 	default:
 		return nil, fmt.Errorf("unsupported scheme %q: only http:// and https:// proxies (HTTP CONNECT) are supported", u.Scheme)
 	}
