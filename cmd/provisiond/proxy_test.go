@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/provisiond/provisiond/internal/fleet"
 	"github.com/provisiond/provisiond/internal/fleetsim"
 	"github.com/provisiond/provisiond/internal/logging"
 	"github.com/provisiond/provisiond/internal/statemachine"
@@ -33,8 +34,8 @@ const (
 )
 
 // startTinyproxy starts tinyproxy in the foreground on a free 127.0.0.1 port,
-// allowing CONNECT to connectPort, and stops it by PID when the test ends.
-func startTinyproxy(t *testing.T, connectPort string) *tinyproxy {
+// allowing CONNECT to connectPorts only, and stops it by PID when the test ends.
+func startTinyproxy(t *testing.T, connectPorts ...string) *tinyproxy {
 	t.Helper()
 	bin := testtool.Need(t, "tinyproxy", "tinyproxy")
 	dir := t.TempDir()
@@ -51,7 +52,8 @@ MaxClients 20
 BasicAuth %s %s
 ConnectPort %s
 Allow 127.0.0.1
-`, port, p.logFile, filepath.Join(dir, "tinyproxy.pid"), proxyUser, proxyPassword, connectPort)))
+`, port, p.logFile, filepath.Join(dir, "tinyproxy.pid"), proxyUser, proxyPassword,
+		strings.Join(connectPorts, "\nConnectPort "))))
 	cmd := exec.Command(bin, "-d", "-c", conf)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -98,15 +100,28 @@ func (p *tinyproxy) tunnels(t *testing.T) int {
 // while the resolver and certificate checks do not.
 func proxiedEmulator(t *testing.T, yamlExtra string) (string, *tinyproxy) {
 	t.Helper()
+	path, p, _ := proxiedEmulatorWith(t, fleetsim.Options{}, yamlExtra)
+	return path, p
+}
+
+// proxiedEmulatorWith is proxiedEmulator with the emulator's options; the
+// proxy also allows CONNECT to the emulator's ALPN port, if it has one.
+func proxiedEmulatorWith(t *testing.T, opts fleetsim.Options, yamlExtra string) (string, *tinyproxy, *fleetsim.Server) {
+	t.Helper()
 	t.Setenv("HTTPS_PROXY", "")
 	t.Setenv("https_proxy", "")
 	t.Setenv("NO_PROXY", "")
 	t.Setenv("no_proxy", "")
-	path, srv := startEmulator(t, fleetsim.Options{}, yamlExtra)
+	path, srv := startEmulator(t, opts, yamlExtra)
 	_, port, _ := net.SplitHostPort(srv.Addr())
-	p := startTinyproxy(t, port)
+	ports := []string{port}
+	if opts.ALPNListen != "" {
+		_, alpnPort, _ := net.SplitHostPort(srv.ALPNAddr())
+		ports = append(ports, alpnPort)
+	}
+	p := startTinyproxy(t, ports...)
 	rewriteConfig(t, path, "endpoint: LOCALHOST:"+port+"\n")
-	return path, p
+	return path, p, srv
 }
 
 func TestProvisionsThroughARealProxy(t *testing.T) {
@@ -133,6 +148,31 @@ func TestProvisionsThroughARealProxy(t *testing.T) {
 			t.Fatalf("the proxy logged %d CONNECTs, want the check's 1 alone: NO_PROXY was not honoured", n)
 		}
 	})
+}
+
+// MQTT with ALPN x-amzn-mqtt-ca, as on port 443, works through the proxy;
+// the emulator's ALPN listener refuses a connection without it.
+func TestALPNThroughARealProxy(t *testing.T) {
+	path, p, srv := proxiedEmulatorWith(t, fleetsim.Options{ALPNListen: "127.0.0.1:0"}, "")
+	rewriteConfig(t, path, "proxy: "+p.url(proxyPassword)+"\n")
+	cfg, err := loadValid(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, err := (&fleetDialer{cfg: cfg, clientID: "gateway-alpn"}).claimOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, alpnPort, _ := net.SplitHostPort(srv.ALPNAddr())
+	opts.Endpoint, opts.AlwaysALPN = "LOCALHOST:"+alpnPort, true
+	c, err := fleet.Dial(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("ALPN through the proxy: %v", err)
+	}
+	c.Close()
+	if n := p.tunnels(t); n != 1 {
+		t.Fatalf("the proxy logged %d CONNECTs, want 1", n)
+	}
 }
 
 func TestCheckOnlineNamesAProxyRefusingTheCredentials(t *testing.T) {
