@@ -63,6 +63,10 @@ func Explain(err error) Finding {
 		return Finding{Check: NameMQTT, Message: rej.Error(),
 			Fix: "see the error code: the template, its parameters or its pre-provisioning hook refused the device"}
 	}
+	if closedByPeer(err) {
+		return Finding{Check: NameMQTT, Message: "the endpoint closed the connection (" + err.Error() + "): it refused the claim certificate or its CONNECT",
+			Fix: fixClaimCert}
+	}
 	return Finding{Check: NameMQTT, Message: err.Error(), Fix: "run provisiond check --online for the step that fails"}
 }
 
@@ -197,5 +201,3 @@ func tlsAlert(err error) string {
 func closedByPeer(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
 }
-
-func asNetError(err error, target *net.Error) bool { return errors.As(err, target) }

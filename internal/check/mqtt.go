@@ -2,6 +2,7 @@ package check
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -131,7 +132,7 @@ func checkClientID(id string) string {
 // readError names the packet an I/O error interrupted, keeping its type.
 func readError(ctx context.Context, packet string, err error) error {
 	var ne net.Error
-	if ctx.Err() != nil || (asNetError(err, &ne) && ne.Timeout()) {
+	if ctx.Err() != nil || (errors.As(err, &ne) && ne.Timeout()) {
 		return fmt.Errorf("no answer to %s before the check's timeout: %w", packet, err)
 	}
 	if closedByPeer(err) {
