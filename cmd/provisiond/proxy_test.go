@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/provisiond/provisiond/internal/fleet"
 	"github.com/provisiond/provisiond/internal/fleetsim"
 	"github.com/provisiond/provisiond/internal/logging"
@@ -208,15 +210,7 @@ func TestDaemonThroughAProxyRefusingTheCredentials(t *testing.T) {
 // holds (or 10 s pass) and returns its log.
 func runDaemonBriefly(t *testing.T, path string, until func() bool) string {
 	t.Helper()
-	logFile, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("JOURNAL_STREAM", "")
-	logger, err := logging.New("debug", logFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	logger, logged := debugLog(t)
 	d := &daemon{path: path, logger: logger}
 	cfg, err := loadValid(path)
 	if err != nil {
@@ -234,20 +228,13 @@ func runDaemonBriefly(t *testing.T, path string, until func() bool) string {
 	if err := <-done; err != nil {
 		t.Fatalf("daemon: %v", err)
 	}
-	_ = logger.Sync()
-	logged, err := os.ReadFile(logFile.Name())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(logged)
+	return logged()
 }
 
-// With log_level debug, through a proxy with a password, no proxy password,
-// private key or ownership token reaches the log, check's output (text and
-// JSON) or status's.
-func TestNoSecretInCheckStatusOrDebugLog(t *testing.T) {
-	path, p := proxiedEmulator(t, "certificate_method: create-keys\nlog_level: debug\n")
-	rewriteConfig(t, path, "proxy: "+p.url(proxyPassword)+"\n")
+// debugLog is the daemon's own logger at debug level, writing to a file as
+// to stderr outside the journal, and a function that returns what it wrote.
+func debugLog(t *testing.T) (*zap.Logger, func() string) {
+	t.Helper()
 	logFile, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
 	if err != nil {
 		t.Fatal(err)
@@ -257,21 +244,34 @@ func TestNoSecretInCheckStatusOrDebugLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return logger, func() string {
+		_ = logger.Sync()
+		data, err := os.ReadFile(logFile.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(data)
+	}
+}
+
+// With log_level debug, through a proxy with a password, no proxy password,
+// private key or ownership token reaches the log, check's output (text and
+// JSON) or status's.
+func TestNoSecretInCheckStatusOrDebugLog(t *testing.T) {
+	path, p := proxiedEmulator(t, "certificate_method: create-keys\nlog_level: debug\n")
+	rewriteConfig(t, path, "proxy: "+p.url(proxyPassword)+"\n")
+	logger, logged := debugLog(t)
 	spy := &tokenSpy{}
 	d := &daemon{logger: logger, wrapDialer: func(inner statemachine.Dialer) statemachine.Dialer {
 		spy.Dialer = inner
 		return spy
 	}}
 	cfg := provisionWith(t, path, d)
-	_ = logger.Sync()
-	logged, err := os.ReadFile(logFile.Name())
-	if err != nil {
-		t.Fatal(err)
+	log := logged()
+	if !strings.Contains(log, "alice:***@") {
+		t.Fatalf("the debug log does not show the proxy route; is it captured?\n%s", log)
 	}
-	if !strings.Contains(string(logged), "alice:***@") {
-		t.Fatalf("the debug log does not show the proxy route; is it captured?\n%s", logged)
-	}
-	outputs := map[string]string{"debug log": string(logged)}
+	outputs := map[string]string{"debug log": log}
 	for _, args := range [][]string{
 		{"check", "--online"}, {"check", "--online", "--json"}, {"status"}, {"status", "--json"},
 	} {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strings"
 	"syscall"
 
 	"github.com/eclipse/paho.mqtt.golang/packets"
@@ -49,11 +48,6 @@ func Explain(err error) Finding {
 			Message: fmt.Sprintf("the endpoint refused CONNECT with the claim: %s (CONNACK %d)", packets.ConnackReturnCodes[code], code),
 			Fix:     fixClaimCert + ", and a claim policy that allows iot:Connect for this client ID"}
 	}
-	if alert := tlsAlert(err); alert != "" {
-		return Finding{Check: NameMQTT,
-			Message: "the endpoint refused the claim certificate (" + alert + ")",
-			Fix:     fixClaimCert}
-	}
 	if errors.Is(err, fleet.ErrSubscriptionRefused) {
 		return Finding{Check: NameMQTT, Message: "the claim policy does not allow the response topics: " + err.Error(),
 			Fix: "allow iot:Subscribe and iot:Receive on the template's and the certificate operation's response topics in the claim's policy"}
@@ -62,6 +56,15 @@ func Explain(err error) Finding {
 	if errors.As(err, &rej) {
 		return Finding{Check: NameMQTT, Message: rej.Error(),
 			Fix: "see the error code: the template, its parameters or its pre-provisioning hook refused the device"}
+	}
+	var opt *fleet.OptionsError
+	if errors.As(err, &opt) {
+		return Finding{Check: NameConfig, Message: opt.Error(), Fix: "correct the setting named above"}
+	}
+	var inv *fleet.InvalidAnswerError
+	if fleet.Classify(err) == fleet.KindPermanent && !errors.As(err, &inv) {
+		// What is left of fleet's permanent errors: a TLS alert refusing our certificate.
+		return Finding{Check: NameMQTT, Message: "the endpoint refused the claim certificate (" + err.Error() + ")", Fix: fixClaimCert}
 	}
 	if closedByPeer(err) {
 		return Finding{Check: NameMQTT, Message: "the endpoint closed the connection (" + err.Error() + "): it refused the claim certificate or its CONNECT",
@@ -76,7 +79,7 @@ func ExplainIdentity(err error) Finding {
 	if f, ok := explainNetwork(err); ok {
 		return f
 	}
-	if _, ok := connackCode(err); ok || tlsAlert(err) != "" {
+	if _, ok := connackCode(err); ok || fleet.Classify(err) == fleet.KindPermanent {
 		return Finding{Check: NameIdentity,
 			Message: "the endpoint refused the device certificate: it was revoked, made inactive or deleted (" + err.Error() + ")",
 			Fix:     "activate the certificate again, or ask for a new identity with provisiond reprovision"}
@@ -179,22 +182,6 @@ func connackCode(err error) (byte, bool) {
 		return ce.code, true
 	}
 	return 0, false
-}
-
-// tlsAlert returns the TLS alert the server sent ("tls: bad certificate"), or "".
-func tlsAlert(err error) string {
-	var alert tls.AlertError
-	if errors.As(err, &alert) {
-		return alert.Error()
-	}
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "remote error" && op.Err != nil {
-		return op.Err.Error()
-	}
-	if s := err.Error(); strings.Contains(s, "remote error: tls: ") {
-		return s[strings.Index(s, "tls: "):]
-	}
-	return ""
 }
 
 // closedByPeer reports an end of stream: the server closed the connection.
