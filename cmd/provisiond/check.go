@@ -76,12 +76,10 @@ func currentIdentity(cfg *config.Config, clientID string) *check.Identity {
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	id := &check.Identity{ThingName: creds.ThingName, CertificateFile: creds.CertificateFile, PrivateKeyFile: creds.PrivateKeyFile}
 	if err != nil {
-		// The identity check reports the files it cannot read.
-		id.CertificateFile = filepath.Join(cfg.StateDirectory, store.CredentialsFile)
-		return id
+		return &check.Identity{Err: err}
 	}
+	id := &check.Identity{ThingName: creds.ThingName, CertificateFile: creds.CertificateFile, PrivateKeyFile: creds.PrivateKeyFile}
 	d := &fleetDialer{cfg: cfg, clientID: clientID}
 	id.Prove = func(ctx context.Context) error {
 		certPEM, err := os.ReadFile(creds.CertificateFile)

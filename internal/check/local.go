@@ -100,6 +100,9 @@ func (r *run) identity(ctx context.Context) Result {
 	if id == nil {
 		return ok("none yet: the device is not provisioned")
 	}
+	if id.Err != nil {
+		return fail("move the state directory's credentials.json aside and let provisiond provision again", "%v", id.Err)
+	}
 	pair, err := tls.LoadX509KeyPair(id.CertificateFile, id.PrivateKeyFile)
 	if err != nil {
 		return fail("ask for a new identity with provisiond reprovision",

@@ -36,6 +36,8 @@ type Options struct {
 
 // Identity is the device's current certificate, and how to prove it.
 type Identity struct {
+	// Err is why credentials.json could not be read; the rest is then empty.
+	Err             error
 	ThingName       string
 	CertificateFile string
 	PrivateKeyFile  string
