@@ -1,22 +1,113 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/provisiond/provisiond/internal/check"
+	"github.com/provisiond/provisiond/internal/config"
+	"github.com/provisiond/provisiond/internal/store"
 )
 
-// cmdCheck validates the config and the files it names.
+// cmdCheck validates the config and the files it names; with --online it
+// diagnoses every step against the endpoint.
 func cmdCheck(args []string, stdout, stderr io.Writer) int {
+	return checkAt(args, stdout, stderr, time.Now)
+}
+
+// checkAt is cmdCheck with the clock injected, for tests.
+func checkAt(args []string, stdout, stderr io.Writer, now func() time.Time) int {
 	fs, path := newFlags("check", stderr)
+	online := fs.Bool("online", false, "diagnose every step against the endpoint, creating nothing")
+	asJSON := fs.Bool("json", false, "with --online: print the results as JSON")
+	strict := fs.Bool("warnings-as-errors", false, "with --online: exit 1 on a warning too")
+	timeout := fs.Duration("timeout", check.DefaultTimeout, "with --online: the time each check may take")
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
 	cfg, err := loadValid(*path)
+	if !*online {
+		if err != nil {
+			fmt.Fprintf(stderr, "provisiond: %v\n", err)
+			return exitConfig
+		}
+		fmt.Fprintf(stdout, "%s: ok (endpoint %s, template %s, %s over %s)\n",
+			cfg.Path, cfg.Endpoint, cfg.Template.Name, cfg.CertificateMethod, cfg.PayloadFormat)
+		return exitOK
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "provisiond: %v\n", err)
+		printResults(stdout, []check.Result{check.ConfigFailed(err)}, *asJSON)
 		return exitConfig
 	}
-	fmt.Fprintf(stdout, "%s: ok (endpoint %s, template %s, %s over %s)\n",
-		cfg.Path, cfg.Endpoint, cfg.Template.Name, cfg.CertificateMethod, cfg.PayloadFormat)
+	results := check.Run(context.Background(), checkOptions(cfg, now, *timeout))
+	printResults(stdout, results, *asJSON)
+	if check.Failed(results, *strict) {
+		return exitFailure
+	}
 	return exitOK
+}
+
+// checkOptions are the daemon's own settings for each step, so that check
+// connects as the daemon would.
+func checkOptions(cfg *config.Config, now func() time.Time, timeout time.Duration) check.Options {
+	clientID, _ := cfg.ClientIDFor(config.SystemFacts) // loadValid checked it
+	via, _ := proxySettings(cfg)                       // loadValid checked it
+	return check.Options{
+		Config:   cfg,
+		Proxy:    via,
+		ClientID: clientID,
+		Identity: currentIdentity(cfg, clientID),
+		Now:      now,
+		Timeout:  timeout,
+	}
+}
+
+// currentIdentity is the identity in credentials.json, nil when there is none.
+func currentIdentity(cfg *config.Config, clientID string) *check.Identity {
+	creds, err := store.ReadCredentials(filepath.Join(cfg.StateDirectory, store.CredentialsFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return &check.Identity{Err: err}
+	}
+	id := &check.Identity{ThingName: creds.ThingName, CertificateFile: creds.CertificateFile, PrivateKeyFile: creds.PrivateKeyFile}
+	d := &fleetDialer{cfg: cfg, clientID: clientID}
+	id.Prove = func(ctx context.Context) error {
+		certPEM, err := os.ReadFile(creds.CertificateFile)
+		if err != nil {
+			return err
+		}
+		keyPEM, err := os.ReadFile(creds.PrivateKeyFile)
+		if err != nil {
+			return err
+		}
+		return d.Prove(ctx, creds.ThingName, certPEM, keyPEM)
+	}
+	return id
+}
+
+// printResults prints one line per check (and the fix under a failure),
+// or a JSON array of one object per check.
+func printResults(w io.Writer, results []check.Result, asJSON bool) {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(results)
+		return
+	}
+	for _, r := range results {
+		fmt.Fprintf(w, "%-4s  %-8s  %s\n", r.Status, r.Name, r.Message)
+		if r.Fix != "" && r.Status != check.OK {
+			fmt.Fprintf(w, "      %-8s  fix: %s\n", "", r.Fix)
+		}
+	}
 }

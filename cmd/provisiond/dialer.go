@@ -11,6 +11,7 @@ import (
 
 	"github.com/provisiond/provisiond/internal/config"
 	"github.com/provisiond/provisiond/internal/fleet"
+	"github.com/provisiond/provisiond/internal/proxy"
 	"github.com/provisiond/provisiond/internal/statemachine"
 )
 
@@ -38,7 +39,15 @@ func (d *fleetDialer) options(cert tls.Certificate, clientID string, carriesKey 
 	if !pool.AppendCertsFromPEM(pem) {
 		return fleet.Options{}, fmt.Errorf("root_ca: %s holds no PEM certificate", d.cfg.RootCA)
 	}
+	via, err := proxySettings(d.cfg)
+	if err != nil {
+		return fleet.Options{}, err
+	}
+	if d.logger != nil {
+		d.logger.Debug("endpoint route", zap.String("endpoint", d.cfg.Endpoint), zap.String("route", via.Describe(d.cfg.Endpoint)))
+	}
 	return fleet.Options{
+		DialContext:     via.DialContext,
 		Endpoint:        d.cfg.Endpoint,
 		RootCAs:         pool,
 		Certificate:     cert,
@@ -91,4 +100,10 @@ func (d *fleetDialer) proveOptions(thingName string, certPEM, keyPEM []byte) (fl
 		clientID = d.clientID
 	}
 	return d.options(cert, clientID, false)
+}
+
+// proxySettings are the config's proxy keys over HTTPS_PROXY and NO_PROXY.
+// They are read on every dial, as the files are.
+func proxySettings(cfg *config.Config) (*proxy.Settings, error) {
+	return proxy.New(cfg.Proxy, cfg.ProxyCA, os.Getenv)
 }

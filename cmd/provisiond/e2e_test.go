@@ -27,9 +27,19 @@ import (
 // returns the daemon config path pointing at it.
 func startEmulator(t *testing.T, opts fleetsim.Options, yamlExtra string) (string, *fleetsim.Server) {
 	t.Helper()
+	return startPreparedEmulator(t, opts, yamlExtra, nil)
+}
+
+// startPreparedEmulator is startEmulator with prepare, when not nil, run on
+// the emulator's folder between init and serve.
+func startPreparedEmulator(t *testing.T, opts fleetsim.Options, yamlExtra string, prepare func(dir string)) (string, *fleetsim.Server) {
+	t.Helper()
 	dir := t.TempDir()
 	if err := fleetsim.Init(dir, fleetsim.InitOptions{Listen: "127.0.0.1:8883"}); err != nil {
 		t.Fatalf("fleetsim init: %v", err)
+	}
+	if prepare != nil {
+		prepare(dir)
 	}
 	opts.Dir = dir
 	opts.Listen = "127.0.0.1:0"

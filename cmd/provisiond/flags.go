@@ -64,5 +64,8 @@ func loadValid(path string) (*config.Config, error) {
 	if _, err := cfg.ClientIDFor(config.SystemFacts); err != nil {
 		return nil, err
 	}
+	if _, err := proxySettings(cfg); err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.Path, err) // a bad HTTPS_PROXY is a bad config too
+	}
 	return cfg, nil
 }

@@ -29,7 +29,7 @@ commands:
   status [--json]          print the provisioning state
   wait [--timeout D]       exit 0 once credentials.json is valid
   reprovision [--wait D]   ask the running daemon for a new identity
-  check                    validate the config and the files it names
+  check [--online [--json]] validate the config; --online diagnoses each step
   version                  print the version
 `
 

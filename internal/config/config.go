@@ -10,6 +10,11 @@ type Config struct {
 	// Path is the file the config came from.
 	Path string
 
+	// Proxy is http(s)://[user:pass@]host:port; "" means HTTPS_PROXY/NO_PROXY decide.
+	// It may hold a password: never log it (proxy.Redact).
+	Proxy   string
+	ProxyCA string // PEM CAs for an https:// or intercepting proxy
+
 	Endpoint          string // host:port (port defaults to 8883)
 	RootCA            string
 	Claim             Claim

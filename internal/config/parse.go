@@ -23,7 +23,8 @@ func (p *parser) errorf(line int, field, format string, args ...any) error {
 }
 
 var (
-	topKeys   = []string{"endpoint", "root_ca", "claim", "template", "payload_format", "certificate_method", "key_type", "client_id", "state_directory", "log_level", "retry"}
+	topKeys = []string{"endpoint", "root_ca", "claim", "template", "payload_format", "certificate_method", "key_type", "client_id", "state_directory", "log_level", "retry",
+		"proxy", "proxy_ca"}
 	claimKeys = []string{"certificate", "private_key"}
 	tmplKeys  = []string{"name", "parameters"}
 	retryKeys = []string{"initial", "max", "permanent", "token_safe_lifetime", "response_timeout"}
@@ -148,6 +149,9 @@ func (p *parser) config(doc *yaml.Node) (*Config, error) {
 		c.StateDirectory = p.resolve(dir)
 	}
 
+	if err := p.proxyKeys(top, c); err != nil {
+		return nil, err
+	}
 	if n := top["retry"]; n != nil {
 		if err := p.retry(n, &c.Retry); err != nil {
 			return nil, err

@@ -124,9 +124,17 @@ func newConnDialer(ctx context.Context, s settings) *connDialer {
 }
 
 func (d *connDialer) open(_ *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
-	td := tls.Dialer{NetDialer: &net.Dialer{}, Config: d.s.tlsConfig()}
-	conn, err := td.DialContext(d.ctx, "tcp", net.JoinHostPort(d.s.host, d.s.port))
+	dial := d.s.DialContext
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	raw, err := dial(d.ctx, "tcp", net.JoinHostPort(d.s.host, d.s.port))
 	if err != nil {
+		return nil, err
+	}
+	conn := tls.Client(raw, d.s.tlsConfig())
+	if err := conn.HandshakeContext(d.ctx); err != nil {
+		_ = raw.Close()
 		return nil, err
 	}
 	d.mu.Lock()

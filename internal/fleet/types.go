@@ -1,8 +1,10 @@
 package fleet
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"net"
 	"time"
 
 	"go.uber.org/zap"
@@ -57,6 +59,9 @@ type Options struct {
 	ClassicalKeyExchange bool
 	// Logger may be nil.
 	Logger *zap.Logger
+	// DialContext opens the TCP connection under TLS (through a proxy, say);
+	// nil dials directly.
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Issued is a validated answer to CreateKeysAndCertificate or CreateCertificateFromCsr.

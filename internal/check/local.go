@@ -1,0 +1,128 @@
+package check
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/provisiond/provisiond/internal/keypair"
+)
+
+// expiryWarning is how close to expiry a certificate draws a warning: an
+// expired claim ends provisioning for good, an expired identity the device's
+// connection.
+const expiryWarning = 30 * 24 * time.Hour
+
+var sprintf = fmt.Sprintf
+
+// config reads the files the other checks use; loading already checked them.
+func (r *run) config(context.Context) Result {
+	c := r.Config
+	pem, err := os.ReadFile(c.RootCA)
+	if err != nil {
+		return fail("make root_ca readable by provisiond", "root_ca: %v", err)
+	}
+	r.rootCAs = x509.NewCertPool()
+	if !r.rootCAs.AppendCertsFromPEM(pem) {
+		return fail(fixRootCA, "root_ca: %s holds no PEM certificate", c.RootCA)
+	}
+	if r.claim, err = tls.LoadX509KeyPair(c.Claim.Certificate, c.Claim.PrivateKey); err != nil {
+		return fail("set claim.certificate and claim.private_key to the matching factory claim files",
+			"claim certificate %s / key %s: %v", c.Claim.Certificate, c.Claim.PrivateKey, err)
+	}
+	r.claim.Leaf, _ = x509.ParseCertificate(r.claim.Certificate[0])
+	return ok("%s: endpoint %s, template %s, %s over %s; reached %s",
+		c.Path, c.Endpoint, c.Template.Name, c.CertificateMethod, c.PayloadFormat, r.Proxy.Describe(c.Endpoint))
+}
+
+// clock judges the clock against the claim's and root_ca's validity; tls
+// amends the verdict if the server's certificate disagrees with the clock.
+func (r *run) clock(context.Context) Result {
+	now := r.Now()
+	at := now.UTC().Format(time.RFC3339)
+	if r.claim.Leaf == nil {
+		return Result{Status: Skip, Message: "not run: the claim did not load"}
+	}
+	if nb := r.claim.Leaf.NotBefore; now.Before(nb) {
+		return fail(fixClock, "the clock (%s) is before the claim certificate's start (%s): the clock is wrong",
+			at, nb.UTC().Format(time.RFC3339))
+	}
+	roots, _ := keypair.Certificates(mustRead(r.Config.RootCA))
+	for _, ca := range roots {
+		if now.Before(ca.NotBefore) {
+			return fail(fixClock, "the clock (%s) is before root_ca's start (%s, %s): the clock is wrong",
+				at, ca.NotBefore.UTC().Format(time.RFC3339), ca.Subject)
+		}
+	}
+	for _, ca := range roots {
+		if now.After(ca.NotAfter) {
+			return fail(fixRootCA+", or "+fixClock, "root_ca %s expired at %s, or the clock (%s) is ahead",
+				ca.Subject, ca.NotAfter.UTC().Format(time.RFC3339), at)
+		}
+	}
+	return ok("the clock (%s) is within the claim's and root_ca's validity", at)
+}
+
+func mustRead(path string) []byte {
+	b, _ := os.ReadFile(path)
+	return b
+}
+
+// checkClaim: the claim certificate matches its key and is not expired.
+func (r *run) checkClaim(context.Context) Result {
+	if r.claim.Leaf == nil {
+		return Result{Status: Skip, Message: "not run: the claim did not load"}
+	}
+	return r.validity(r.claim.Leaf, "claim certificate",
+		"get a new claim certificate from the manufacturer's provisioning account: an expired claim cannot provision")
+}
+
+// validity judges a certificate's remaining life at the clock.
+func (r *run) validity(cert *x509.Certificate, what, fix string) Result {
+	now := r.Now()
+	left := cert.NotAfter.Sub(now)
+	until := cert.NotAfter.UTC().Format(time.RFC3339)
+	switch {
+	case left <= 0:
+		return fail(fix, "%s expired at %s", what, until)
+	case left < expiryWarning:
+		return warn(fix, "%s expires in %d days (%s)", what, int(left.Hours()/24), until)
+	}
+	return ok("%s matches its key, valid until %s (%s)", what, until, keypair.ID(cert)[:12])
+}
+
+// identity checks the current device certificate and proves it with one CONNECT.
+func (r *run) identity(ctx context.Context) Result {
+	id := r.Identity
+	if id == nil {
+		return ok("none yet: the device is not provisioned")
+	}
+	if id.Err != nil {
+		return fail("move the state directory's credentials.json aside and let provisiond provision again", "%v", id.Err)
+	}
+	pair, err := tls.LoadX509KeyPair(id.CertificateFile, id.PrivateKeyFile)
+	if err != nil {
+		return fail("ask for a new identity with provisiond reprovision",
+			"certificate %s / key %s: %v", id.CertificateFile, id.PrivateKeyFile, err)
+	}
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		return fail("ask for a new identity with provisiond reprovision", "certificate %s: %v", id.CertificateFile, err)
+	}
+	res := r.validity(leaf, "device certificate of "+id.ThingName, "rotate the identity (provisiond reprovision)")
+	if res.Status == Fail || id.Prove == nil {
+		return res
+	}
+	if !r.reached {
+		res.Message += "; proving CONNECT not run: the endpoint was not reached"
+		return res
+	}
+	if err := id.Prove(ctx); err != nil {
+		return failed(ExplainIdentity(err))
+	}
+	res.Message += "; a proving CONNECT was accepted"
+	return res
+}

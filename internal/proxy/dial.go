@@ -1,0 +1,163 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/provisiond/provisiond/internal/fleet"
+)
+
+// Error is a failure to open a tunnel through the proxy. Its text names the
+// proxy with the password as ***.
+type Error struct {
+	Proxy string // redacted URL
+	Addr  string // the endpoint asked for
+	// StatusCode is the proxy's answer to CONNECT; 0 when it was not reached
+	// or did not answer.
+	StatusCode int
+	Status     string
+	Err        error // the network or TLS error, when there is one
+}
+
+func (e *Error) Error() string {
+	switch {
+	case e.CredentialsRefused():
+		return fmt.Sprintf("proxy %s refused the credentials (%s) for CONNECT %s", e.Proxy, e.Status, e.Addr)
+	case e.StatusCode != 0:
+		return fmt.Sprintf("proxy %s answered CONNECT %s with %s", e.Proxy, e.Addr, e.Status)
+	}
+	return fmt.Sprintf("proxy %s: CONNECT %s: %v", e.Proxy, e.Addr, e.Err)
+}
+
+// CredentialsRefused reports a 407, or the 401 some proxies (tinyproxy)
+// answer CONNECT with when Basic auth fails.
+func (e *Error) CredentialsRefused() bool {
+	return e.StatusCode == http.StatusProxyAuthRequired || e.StatusCode == http.StatusUnauthorized
+}
+
+// Permanent reports whether retrying soon cannot help: the proxy refused
+// the credentials (407, 401) or the tunnel (403 and other answers besides
+// 502, 503 and 504). Connection failures and those three are transient.
+func (e *Error) Permanent() bool {
+	switch e.StatusCode {
+	case 0, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return false
+	}
+	return true
+}
+
+// Unwrap gives the cause and, for a permanent refusal, a *fleet.OptionsError
+// on the proxy setting, which fleet.Classify takes as permanent; transient
+// failures carry the network error, or nothing fleet.Classify knows, which
+// it takes as transient.
+func (e *Error) Unwrap() []error {
+	var errs []error
+	if e.Err != nil {
+		errs = append(errs, e.Err)
+	}
+	if e.Permanent() {
+		errs = append(errs, &fleet.OptionsError{Field: "proxy", Reason: e.Error()})
+	}
+	return errs
+}
+
+// DialContext connects to addr (host:port) directly or through the proxy
+// For names, with CONNECT and, when the proxy URL has userinfo, Basic auth.
+// Its signature is fleet.Options.DialContext's.
+func (s *Settings) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	p := s.For(addr)
+	if p == nil {
+		return d.DialContext(ctx, network, addr)
+	}
+	fail := func(status *http.Response, err error) error {
+		e := &Error{Proxy: redactURL(p), Addr: addr, Err: err}
+		if status != nil {
+			e.StatusCode, e.Status = status.StatusCode, status.Status
+		}
+		return e
+	}
+	conn, err := d.DialContext(ctx, "tcp", proxyAddr(p))
+	if err != nil {
+		return nil, fail(nil, err)
+	}
+	// The handshake with the proxy must end with ctx, whatever the proxy does.
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	if p.Scheme == "https" {
+		tc := tls.Client(conn, &tls.Config{ServerName: p.Hostname(), RootCAs: s.CAs, MinVersion: tls.VersionTLS12})
+		if err := tc.HandshakeContext(ctx); err != nil {
+			_ = conn.Close()
+			return nil, fail(nil, err)
+		}
+		conn = tc
+	}
+	req := &http.Request{
+		Method: http.MethodConnect,
+		URL:    &url.URL{Opaque: addr},
+		Host:   addr,
+		Header: http.Header{},
+	}
+	if p.User != nil {
+		pw, _ := p.User.Password()
+		req.Header.Set("Proxy-Authorization", "Basic "+
+			base64.StdEncoding.EncodeToString([]byte(p.User.Username()+":"+pw)))
+	}
+	if err := req.Write(conn); err != nil {
+		_ = conn.Close()
+		return nil, fail(nil, ctxErr(ctx, err))
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, req)
+	if err != nil {
+		_ = conn.Close()
+		return nil, fail(nil, ctxErr(ctx, err))
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		_ = conn.Close()
+		return nil, fail(resp, nil)
+	}
+	if !stop() {
+		_ = conn.Close()
+		return nil, fail(nil, ctx.Err())
+	}
+	if br.Buffered() > 0 {
+		// The endpoint speaks only after our TLS hello, so nothing should
+		// be buffered; keep it if a proxy sent it anyway.
+		return &bufferedConn{Conn: conn, r: br}, nil
+	}
+	return conn, nil
+}
+
+// ctxErr prefers the context's reason to the deadline it caused.
+func ctxErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w (%v)", ctx.Err(), err)
+	}
+	return err
+}
+
+func proxyAddr(p *url.URL) string {
+	if p.Port() != "" {
+		return p.Host
+	}
+	if p.Scheme == "https" {
+		return net.JoinHostPort(p.Hostname(), "443")
+	}
+	return net.JoinHostPort(p.Hostname(), "80")
+}
+
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufferedConn) Read(b []byte) (int, error) { return c.r.Read(b) }
