@@ -40,18 +40,27 @@ func startEmulator(t *testing.T, faults ...string) *emulator {
 // startEmulatorWith runs the emulator on the clock now (nil: the real one).
 func startEmulatorWith(t *testing.T, now func() time.Time, faults ...string) *emulator {
 	t.Helper()
+	return startEmulatorEdit(t, func(opts *fleetsim.Options) {
+		opts.Now = now
+		for _, spec := range faults {
+			f, err := fleetsim.ParseFault(spec)
+			if err != nil {
+				t.Fatalf("ParseFault(%q): %v", spec, err)
+			}
+			opts.Faults = append(opts.Faults, f)
+		}
+	})
+}
+
+// startEmulatorEdit runs the emulator with the options edit adjusts.
+func startEmulatorEdit(t *testing.T, edit func(*fleetsim.Options)) *emulator {
+	t.Helper()
 	dir := t.TempDir()
 	if err := fleetsim.Init(dir, fleetsim.InitOptions{Listen: "127.0.0.1:0"}); err != nil {
 		t.Fatalf("fleetsim.Init: %v", err)
 	}
-	opts := fleetsim.Options{Dir: dir, Listen: "127.0.0.1:0", ALPNListen: "127.0.0.1:0", Logger: zaptest.NewLogger(t), Now: now}
-	for _, spec := range faults {
-		f, err := fleetsim.ParseFault(spec)
-		if err != nil {
-			t.Fatalf("ParseFault(%q): %v", spec, err)
-		}
-		opts.Faults = append(opts.Faults, f)
-	}
+	opts := fleetsim.Options{Dir: dir, Listen: "127.0.0.1:0", ALPNListen: "127.0.0.1:0", Logger: zaptest.NewLogger(t)}
+	edit(&opts)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	srv, err := fleetsim.Start(ctx, opts)
