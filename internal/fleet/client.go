@@ -36,7 +36,7 @@ type Client struct {
 	subscribed map[string]bool
 	// inflight holds the topics of a SUBSCRIBE whose SUBACK no call has read yet.
 	inflight map[string]*subscription
-	waiters    map[Operation]*waiter
+	waiters  map[Operation]*waiter
 	// stale holds the operations whose call ended unanswered after its
 	// request went out; they are refused with ErrRedial from then on.
 	stale map[Operation]bool

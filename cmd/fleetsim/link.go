@@ -1,0 +1,16 @@
+package main
+
+import (
+	"flag"
+
+	"github.com/provisiond/provisiond/internal/fleetsim"
+)
+
+// linkFlags adds --link-rtt, --link-jitter and --link-loss, shared by serve and storm.
+func linkFlags(fs *flag.FlagSet) *fleetsim.Link {
+	l := &fleetsim.Link{}
+	fs.DurationVar(&l.RTT, "link-rtt", 0, "emulate a link of this round-trip time (each direction RTT/2, TCP handshake one RTT)")
+	fs.DurationVar(&l.Jitter, "link-jitter", 0, "add up to this much delay to each direction, bytes kept in order")
+	fs.Float64Var(&l.Loss, "link-loss", 0, "probability (0-1) that a device's request drops its connection")
+	return l
+}
