@@ -127,6 +127,22 @@ func csrFor(t *testing.T, k crypto.Signer) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
 }
 
+// issue gets a certificate by method (csr or create-keys); key is the CSR's, nil for create-keys.
+func issue(t *testing.T, ctx context.Context, c *fleet.Client, method string) (iss *fleet.Issued, key crypto.Signer) {
+	t.Helper()
+	var err error
+	if method == "csr" {
+		key = newKey(t)
+		iss, err = c.CreateCertificateFromCSR(ctx, csrFor(t, key), key)
+	} else {
+		iss, err = c.CreateKeysAndCertificate(ctx)
+	}
+	if err != nil {
+		t.Fatalf("%s: %v", method, err)
+	}
+	return iss, key
+}
+
 // identity turns an issued answer (and the CSR key, if any) into a TLS certificate.
 func identity(t *testing.T, iss *fleet.Issued, key crypto.Signer) tls.Certificate {
 	t.Helper()
@@ -156,18 +172,7 @@ func TestEmulatorProvisioning(t *testing.T) {
 			t.Run(method+"/"+string(f), func(t *testing.T) {
 				ctx := ctxFor(t)
 				c := e.dial(t, e.options(t, f))
-				var iss *fleet.Issued
-				var key crypto.Signer
-				var err error
-				if method == "csr" {
-					key = newKey(t)
-					iss, err = c.CreateCertificateFromCSR(ctx, csrFor(t, key), key)
-				} else {
-					iss, err = c.CreateKeysAndCertificate(ctx)
-				}
-				if err != nil {
-					t.Fatalf("%s: %v", method, err)
-				}
+				iss, key := issue(t, ctx, c, method)
 				if got := certStatus(e, iss.CertificateID); got != fleetsim.StatusPendingActivation {
 					t.Errorf("certificate status after issue = %s, want PENDING_ACTIVATION", got)
 				}

@@ -3,7 +3,6 @@ package fleet_test
 import (
 	"bytes"
 	"context"
-	"crypto"
 	"errors"
 	"io"
 	"net"
@@ -63,18 +62,7 @@ func TestPacketSequence(t *testing.T) {
 			claim.Template = fleetsim.DemoTemplate
 			c := e.dial(t, claim)
 
-			var iss *fleet.Issued
-			var key crypto.Signer
-			var err error
-			if method == "csr" {
-				key = newKey(t)
-				iss, err = c.CreateCertificateFromCSR(ctx, csrFor(t, key), key)
-			} else {
-				iss, err = c.CreateKeysAndCertificate(ctx)
-			}
-			if err != nil {
-				t.Fatalf("%s: %v", certOp, err)
-			}
+			iss, key := issue(t, ctx, c, method)
 			ahead := fleet.DialAhead(ctx, claim)
 			reg, err := c.RegisterThing(ctx, fleetsim.DemoTemplate, iss.OwnershipToken, map[string]string{"SerialNumber": "seq-" + method})
 			if err != nil {
