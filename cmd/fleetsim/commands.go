@@ -79,8 +79,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	opts := fleetsim.Options{Dir: *dir, Listen: *listen, ALPNListen: *alpn, TokenTTL: *ttl, Rates: map[string]float64{},
 		KeepCSRSubject: *keepSubject, Link: *link}
-	if err := link.Validate(); err != nil {
-		return usageError{err}
+	if err := checkLink(*link); err != nil {
+		return err
 	}
 	if *traceFile != "" {
 		f, err := os.Create(*traceFile)

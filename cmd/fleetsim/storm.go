@@ -26,8 +26,8 @@ func cmdStorm(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if err := link.Validate(); err != nil {
-		return usageError{err}
+	if err := checkLink(*link); err != nil {
+		return err
 	}
 	if *link != (fleetsim.Link{}) && *endpoint != "" {
 		return usageError{errors.New("--link-rtt, --link-jitter and --link-loss shape the emulator storm starts itself: give them to fleetsim serve with --endpoint")}
