@@ -52,6 +52,9 @@ func DialAhead(ctx context.Context, opts Options) *Ahead {
 	return a
 }
 
+// errAheadTaken is a second Prove, or a Prove after Close.
+var errAheadTaken = errors.New("the connection opened ahead was already used or closed")
+
 // take hands the open connection to one user: nil if the dial failed or
 // Close came first.
 func (a *Ahead) take(ctx context.Context) (net.Conn, error) {
@@ -64,7 +67,7 @@ func (a *Ahead) take(ctx context.Context) (net.Conn, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.taken {
-		return nil, errors.New("the connection opened ahead was already used or closed")
+		return nil, errAheadTaken
 	}
 	a.taken = true
 	return a.conn, a.err
@@ -104,7 +107,7 @@ func (a *Ahead) Prove(ctx context.Context, opts Options) error {
 			return fmt.Errorf("prove the new certificate: %w", derr)
 		}
 		s.Logger.Debug("the connection opened ahead failed: dialling afresh")
-	} else if ctx.Err() != nil {
+	} else if ctx.Err() != nil || errors.Is(err, errAheadTaken) {
 		return fmt.Errorf("prove the new certificate: %w", err)
 	}
 	return Prove(ctx, opts)

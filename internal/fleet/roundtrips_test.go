@@ -2,10 +2,10 @@ package fleet_test
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"io"
 	"net"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -168,14 +168,14 @@ func TestDialAheadClose(t *testing.T) {
 	defer server.Close()
 	ahead.Close()
 	_ = server.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if n, err := server.Read(make([]byte, 1)); n != 0 || err == nil || errors.Is(err, context.DeadlineExceeded) {
+	if n, err := server.Read(make([]byte, 1)); n != 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("server read %d bytes, %v: want the connection closed", n, err)
 	}
 	e := startEmulator(t)
 	opts := e.options(t, fleet.JSON)
 	opts.Endpoint = ln.Addr().String()
-	if err := ahead.Prove(ctx, opts); err == nil {
-		t.Fatal("Prove after Close succeeded")
+	if err := ahead.Prove(ctx, opts); err == nil || !strings.Contains(err.Error(), "already used or closed") {
+		t.Fatalf("Prove after Close: %v, want a refusal without dialling", err)
 	}
 }
 
