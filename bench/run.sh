@@ -59,6 +59,16 @@ for method in csr create-keys; do
 		"$BIN/timeto" -method "$method" -format "$format" -devices 20 >>"$ROWS"
 	done
 done
+# --- WAN (issue 17): the same across fleetsim's emulated link ---
+# WAN_DEVICES=1 bench/run.sh makes it quick; the round trips per step come
+# from the emulator's packet trace.
+say "time to provisioned across an emulated link: RTT 50, 100 and 300 ms"
+for rtt in 50ms 100ms 300ms; do
+	for method in csr create-keys; do
+		"$BIN/timeto" -method "$method" -format json -devices "${WAN_DEVICES:-10}" -link-rtt "$rtt" >>"$ROWS"
+	done
+done
+# --- end WAN ---
 say "time to provisioned with an RSA-2048 key generated on the device"
 "$BIN/timeto" -method csr -format json -key rsa-2048 -devices 10 >>"$ROWS"
 "$BIN/timeto" -keygen 10 -key rsa-2048 >>"$ROWS"

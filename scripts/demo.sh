@@ -17,7 +17,10 @@ trap cleanup EXIT
 
 bin/fleetsim init --dir "$dir" --listen 127.0.0.1:8883 >/dev/null
 # Serve on a free loopback port, then point the daemon's config at it.
-bin/fleetsim serve --dir "$dir" --listen 127.0.0.1:0 >"$dir/fleetsim.log" 2>&1 &
+# LINK_RTT=300ms make demo: every connection as if across a link of that RTT.
+link=()
+[ -n "${LINK_RTT:-}" ] && link=(--link-rtt "$LINK_RTT")
+bin/fleetsim serve --dir "$dir" --listen 127.0.0.1:0 "${link[@]}" >"$dir/fleetsim.log" 2>&1 &
 pids+=($!)
 if ! addr=$(fleetsim_listening "$dir/fleetsim.log" "$!"); then
 	echo "demo: fleetsim did not start:" >&2
@@ -25,9 +28,10 @@ if ! addr=$(fleetsim_listening "$dir/fleetsim.log" "$!"); then
 	exit 1
 fi
 sed -i "s|^endpoint:.*|endpoint: $addr|" "$dir/provisiond.yaml"
-echo "== fleetsim listening on $addr (folder $dir)"
+echo "== fleetsim listening on $addr (folder $dir)${LINK_RTT:+, link RTT $LINK_RTT}"
 
 bin/provisiond check --config "$dir/provisiond.yaml"
+began=$(date +%s%N)
 bin/provisiond run --config "$dir/provisiond.yaml" >"$dir/provisiond.log" 2>&1 &
 pids+=($!)
 if ! bin/provisiond wait --config "$dir/provisiond.yaml" --timeout 45s; then
@@ -35,6 +39,7 @@ if ! bin/provisiond wait --config "$dir/provisiond.yaml" --timeout 45s; then
 	cat "$dir/provisiond.log" >&2
 	exit 1
 fi
+echo "== provisioned $((($(date +%s%N) - began) / 1000000)) ms after the daemon started${LINK_RTT:+ (link RTT $LINK_RTT)}"
 
 echo "== states the daemon went through"
 grep -E 'state (loaded|changed)' "$dir/provisiond.log" | sed -E 's/.*"state": "([a-z-]+)".*/\1/' | paste -sd' ' | sed 's/ / → /g'

@@ -6,6 +6,7 @@
 //	timeto -bin DIR -idle 60s
 //	timeto -bin DIR -start 20
 //	timeto -keygen 10 -key rsa-2048
+//	timeto -bin DIR -method csr -devices 10 -link-rtt 100ms
 //
 // The clock starts just before the fork and exec of `provisiond run`; it
 // stops when credentials.json, watched through its folder with inotify,
@@ -44,6 +45,7 @@ func main() {
 	idle := flag.Duration("idle", 0, "instead: provision one device, then measure this long of idle")
 	start := flag.Int("start", 0, "instead: time this many runs of `provisiond version` (process start and exit)")
 	keygen := flag.Int("keygen", 0, "instead: time this many key generations of type -key, in-process, as the daemon makes them")
+	linkRTT := flag.Duration("link-rtt", 0, "instead: time to provisioned across fleetsim's emulated link of this RTT, with round trips per step from its packet trace")
 	syscalls := flag.Bool("syscalls", false, "instead: provision one device under strace and count the syscalls that make writes durable")
 	flag.Parse()
 	if *keygen > 0 {
@@ -63,6 +65,8 @@ func main() {
 		err = processStart(provisiond, *start)
 	case *syscalls:
 		err = durableSyscalls(provisiond, fleetsim, sim.Device{Method: *method, Format: *format, KeyType: *keyType})
+	case *linkRTT > 0:
+		err = wanTimeToProvisioned(provisiond, fleetsim, sim.Device{Method: *method, Format: *format, KeyType: *keyType}, *devices, *linkRTT)
 	case *idle > 0:
 		err = idleCost(provisiond, fleetsim, *idle)
 	default:

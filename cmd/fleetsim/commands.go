@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -65,6 +66,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	ttl := fs.Duration("token-ttl", time.Hour, "ownership token lifetime")
 	logLevel := fs.String("log-level", "info", "debug|info|warn|error")
 	keepSubject := fs.Bool("keep-csr-subject", false, "keep the CSR's subject in issued certificates (default: CN=AWS IoT Certificate)")
+	link := linkFlags(fs)
+	traceFile := fs.String("trace", "", "write a JSON line per connection event and MQTT packet to this file")
 	var faults, rates multi
 	fs.Var(&faults, "fault", "OPERATION:ACTION[:COUNT] (repeatable)")
 	fs.Var(&rates, "rate", "OPERATION=REQUESTS_PER_SECOND (repeatable)")
@@ -75,7 +78,18 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usageError{errors.New("--dir is required")}
 	}
 	opts := fleetsim.Options{Dir: *dir, Listen: *listen, ALPNListen: *alpn, TokenTTL: *ttl, Rates: map[string]float64{},
-		KeepCSRSubject: *keepSubject}
+		KeepCSRSubject: *keepSubject, Link: *link}
+	if err := checkLink(*link); err != nil {
+		return err
+	}
+	if *traceFile != "" {
+		f, err := os.Create(*traceFile)
+		if err != nil {
+			return fmt.Errorf("--trace: %w", err)
+		}
+		defer f.Close()
+		opts.Trace = f
+	}
 	for _, spec := range faults {
 		f, err := fleetsim.ParseFault(spec)
 		if err != nil {

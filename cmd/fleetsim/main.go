@@ -27,8 +27,10 @@ const usage = `usage:
   fleetsim init --dir D [--listen HOST:PORT]
   fleetsim serve --dir D [--listen HOST:PORT] [--alpn-listen HOST:PORT] [--token-ttl D] [--fault SPEC]... [--rate OP=N]...
                  [--keep-csr-subject] [--log-level L]
+                 [--link-rtt D] [--link-jitter J] [--link-loss P] [--trace FILE]
   fleetsim registry --dir D
   fleetsim storm --dir D --devices N --concurrency C [--method csr|create-keys] [--format json|cbor] [--endpoint HOST:PORT]
+                 [--link-rtt D] [--link-jitter J] [--link-loss P]
                  With csr, every device's key and CSR are made before the clock starts, as a device
                  makes them on its own CPU; each device's connection, full mutual-TLS handshake and
                  calls are timed.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/provisiond/provisiond/internal/fleetsim"
 	"github.com/provisiond/provisiond/internal/storm"
 )
 
@@ -21,14 +22,21 @@ func cmdStorm(ctx context.Context, args []string, stdout io.Writer) error {
 	format := fs.String("format", "json", "json | cbor")
 	endpoint := fs.String("endpoint", "", "HOST:PORT of a running emulator; default: start one in-process from --dir")
 	tmpl := fs.String("template", "GatewayTemplate", "provisioning template")
+	link := linkFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if err := checkLink(*link); err != nil {
+		return err
+	}
+	if *link != (fleetsim.Link{}) && *endpoint != "" {
+		return usageError{errors.New("--link-rtt, --link-jitter and --link-loss shape the emulator storm starts itself: give them to fleetsim serve with --endpoint")}
 	}
 	if *dir == "" || *devices < 1 || *concurrency < 1 {
 		return usageError{errors.New("--dir, --devices N (N >= 1) and --concurrency C (C >= 1) are required")}
 	}
 	res, err := storm.Run(ctx, storm.Options{Dir: *dir, Endpoint: *endpoint, Devices: *devices,
-		Concurrency: *concurrency, Method: *method, Format: *format, Template: *tmpl})
+		Concurrency: *concurrency, Method: *method, Format: *format, Template: *tmpl, Link: *link})
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"go.uber.org/zap"
@@ -123,14 +124,17 @@ func (c *Client) call(ctx context.Context, op Operation, template string, payloa
 		return c.doneError(op, parent, ctx, "before sending")
 	}
 	c.log.Debug("publishing request", zap.String("topic", req), zap.Int("bytes", len(payload)))
-	if err := c.wait(ctx, parent, op, "publish", c.mqtt.Publish(req, 1, false, payload)); err != nil {
-		if ctx.Err() != nil {
-			c.markStale(op) // the request may have gone out
-		}
-		return err
-	}
+	// The answer may come before the PUBACK: the PUBACK is watched
+	// alongside the answer, never waited for first.
+	pub := c.mqtt.Publish(req, 1, false, payload)
+	pubDone := pub.Done()
 	for {
 		select {
+		case <-pubDone:
+			pubDone = nil
+			if pub.Error() != nil {
+				return c.wait(ctx, parent, op, "publish", pub)
+			}
 		case in := <-w.msgs:
 			if in.topic.Kind == TopicRejected {
 				rej, err := DecodeRejected(op, f, in.payload)
@@ -165,37 +169,107 @@ func (c *Client) markStale(op Operation) {
 	c.log.Debug("operation unusable on this connection after an unanswered call", zap.String("operation", string(op)))
 }
 
+// subscription is one SUBSCRIBE sent; its SUBACK is read by the first call
+// that needs one of its topics.
+type subscription struct {
+	tok     mqtt.Token
+	filters map[string]byte
+}
+
+// subscribeAhead sends, right after CONNACK, the one SUBSCRIBE for every
+// response topic of the calls named in Options.Calls, without waiting for
+// its SUBACK: the first call waits for it (subscribe before publish).
+func (c *Client) subscribeAhead() {
+	filters := map[string]byte{}
+	for _, op := range c.s.Calls {
+		tmpl := ""
+		if op == OpRegisterThing {
+			tmpl = c.s.Template
+		}
+		for _, topic := range responseTopics(op, tmpl, c.s.Format) {
+			filters[topic] = 1
+		}
+	}
+	if len(filters) > 0 {
+		c.mu.Lock()
+		c.sendSubscribe(filters)
+		c.mu.Unlock()
+	}
+}
+
+// responseTopics are an operation's accepted and rejected topics.
+func responseTopics(op Operation, template string, f Format) []string {
+	acc, _ := AcceptedTopic(op, template, f)
+	rej, _ := RejectedTopic(op, template, f)
+	return []string{acc, rej}
+}
+
+// sendSubscribe sends one SUBSCRIBE for filters; c.mu is held.
+func (c *Client) sendSubscribe(filters map[string]byte) *subscription {
+	sub := &subscription{tok: c.mqtt.SubscribeMultiple(filters, c.handle), filters: filters}
+	for t := range filters {
+		c.inflight[t] = sub
+	}
+	return sub
+}
+
 // subscribe holds QoS 1 subscriptions to the response topics for the rest of
-// the connection, and returns once the SUBACK granted them.
+// the connection, and returns once a SUBACK granted them: the one sent
+// ahead by Dial, or one sent now for the topics not yet asked for.
 func (c *Client) subscribe(ctx, parent context.Context, op Operation, topics ...string) error {
+	var waits []*subscription
 	filters := map[string]byte{}
 	c.mu.Lock()
 	for _, t := range topics {
-		if !c.subscribed[t] {
+		switch sub := c.inflight[t]; {
+		case c.subscribed[t]:
+		case sub != nil:
+			if !slices.Contains(waits, sub) {
+				waits = append(waits, sub)
+			}
+		default:
 			filters[t] = 1
 		}
 	}
+	if len(filters) > 0 {
+		waits = append(waits, c.sendSubscribe(filters))
+	}
 	c.mu.Unlock()
-	if len(filters) == 0 {
-		return nil
+	for _, sub := range waits {
+		if err := c.wait(ctx, parent, op, "subscribe", sub.tok); err != nil {
+			return err
+		}
+		if err := c.granted(sub); err != nil {
+			return fmt.Errorf("%s: %w", op, err)
+		}
 	}
-	tok := c.mqtt.SubscribeMultiple(filters, c.handle)
-	if err := c.wait(ctx, parent, op, "subscribe", tok); err != nil {
-		return err
-	}
-	st, ok := tok.(*mqtt.SubscribeToken)
-	if !ok {
-		return fmt.Errorf("%s: subscribe: unexpected token type %T", op, tok)
-	}
-	granted := st.Result()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for t := range filters {
-		code, ok := granted[t]
-		if !ok || code == subackFailure {
+	for _, t := range topics {
+		if !c.subscribed[t] {
 			return fmt.Errorf("%s: subscribe to %s: %w", op, t, ErrSubscriptionRefused)
 		}
-		c.subscribed[t] = true
+	}
+	return nil
+}
+
+// granted records what a SUBACK granted. A refused topic is asked for
+// again by the next call that needs it.
+func (c *Client) granted(sub *subscription) error {
+	st, ok := sub.tok.(*mqtt.SubscribeToken)
+	if !ok {
+		return fmt.Errorf("subscribe: unexpected token type %T", sub.tok)
+	}
+	codes := st.Result()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for t := range sub.filters {
+		if c.inflight[t] == sub {
+			delete(c.inflight, t)
+		}
+		if code, ok := codes[t]; ok && code != subackFailure {
+			c.subscribed[t] = true
+		}
 	}
 	return nil
 }

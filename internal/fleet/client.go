@@ -34,7 +34,9 @@ type Client struct {
 
 	mu         sync.Mutex
 	subscribed map[string]bool
-	waiters    map[Operation]*waiter
+	// inflight holds the topics of a SUBSCRIBE whose SUBACK no call has read yet.
+	inflight map[string]*subscription
+	waiters  map[Operation]*waiter
 	// stale holds the operations whose call ended unanswered after its
 	// request went out; they are refused with ErrRedial from then on.
 	stale map[Operation]bool
@@ -49,16 +51,25 @@ type Client struct {
 
 // Dial opens a mutual-TLS MQTT connection with opts.Certificate. It does not
 // reconnect: a lost connection fails the call in flight and the caller dials again.
+// With opts.Calls set, the one SUBSCRIBE for every response topic of those
+// calls goes out right behind CONNACK, and the first call only waits for its SUBACK.
 func Dial(ctx context.Context, opts Options) (*Client, error) {
 	s, err := opts.settle()
 	if err != nil {
 		return nil, err
 	}
+	return dial(ctx, s, s.dialTCP)
+}
+
+// dial connects over the TCP connection tcp opens: a new one, or one opened
+// ahead (see DialAhead).
+func dial(ctx context.Context, s settings, tcp func(context.Context) (net.Conn, error)) (*Client, error) {
 	c := &Client{
 		s:          s,
 		log:        s.Logger.With(zap.String("endpoint", s.Endpoint), zap.String("clientId", s.ClientID)),
 		opLocks:    map[Operation]chan struct{}{},
 		subscribed: map[string]bool{},
+		inflight:   map[string]*subscription{},
 		waiters:    map[Operation]*waiter{},
 		stale:      map[Operation]bool{},
 		lost:       make(chan struct{}),
@@ -70,7 +81,7 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 
 	dctx, cancel := context.WithTimeout(ctx, s.ConnectTimeout)
 	defer cancel()
-	d := newConnDialer(dctx, s)
+	d := &connDialer{ctx: dctx, s: s, tcp: tcp}
 
 	mo := mqtt.NewClientOptions().
 		AddBroker((&url.URL{Scheme: "tls", Host: net.JoinHostPort(s.host, s.port)}).String()).
@@ -106,6 +117,7 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 		return nil, fmt.Errorf("connect to %s: %w", s.Endpoint, err)
 	}
 	c.log.Debug("connected")
+	c.subscribeAhead()
 	return c, nil
 }
 
@@ -114,21 +126,14 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 type connDialer struct {
 	ctx context.Context
 	s   settings
+	tcp func(context.Context) (net.Conn, error)
 
 	mu   sync.Mutex
 	stop func() bool
 }
 
-func newConnDialer(ctx context.Context, s settings) *connDialer {
-	return &connDialer{ctx: ctx, s: s}
-}
-
 func (d *connDialer) open(_ *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
-	dial := d.s.DialContext
-	if dial == nil {
-		dial = (&net.Dialer{}).DialContext
-	}
-	raw, err := dial(d.ctx, "tcp", net.JoinHostPort(d.s.host, d.s.port))
+	raw, err := d.tcp(d.ctx)
 	if err != nil {
 		return nil, err
 	}

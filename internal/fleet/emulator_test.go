@@ -40,18 +40,27 @@ func startEmulator(t *testing.T, faults ...string) *emulator {
 // startEmulatorWith runs the emulator on the clock now (nil: the real one).
 func startEmulatorWith(t *testing.T, now func() time.Time, faults ...string) *emulator {
 	t.Helper()
+	return startEmulatorEdit(t, func(opts *fleetsim.Options) {
+		opts.Now = now
+		for _, spec := range faults {
+			f, err := fleetsim.ParseFault(spec)
+			if err != nil {
+				t.Fatalf("ParseFault(%q): %v", spec, err)
+			}
+			opts.Faults = append(opts.Faults, f)
+		}
+	})
+}
+
+// startEmulatorEdit runs the emulator with the options edit adjusts.
+func startEmulatorEdit(t *testing.T, edit func(*fleetsim.Options)) *emulator {
+	t.Helper()
 	dir := t.TempDir()
 	if err := fleetsim.Init(dir, fleetsim.InitOptions{Listen: "127.0.0.1:0"}); err != nil {
 		t.Fatalf("fleetsim.Init: %v", err)
 	}
-	opts := fleetsim.Options{Dir: dir, Listen: "127.0.0.1:0", ALPNListen: "127.0.0.1:0", Logger: zaptest.NewLogger(t), Now: now}
-	for _, spec := range faults {
-		f, err := fleetsim.ParseFault(spec)
-		if err != nil {
-			t.Fatalf("ParseFault(%q): %v", spec, err)
-		}
-		opts.Faults = append(opts.Faults, f)
-	}
+	opts := fleetsim.Options{Dir: dir, Listen: "127.0.0.1:0", ALPNListen: "127.0.0.1:0", Logger: zaptest.NewLogger(t)}
+	edit(&opts)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	srv, err := fleetsim.Start(ctx, opts)
@@ -118,6 +127,22 @@ func csrFor(t *testing.T, k crypto.Signer) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
 }
 
+// issue gets a certificate by method (csr or create-keys); key is the CSR's, nil for create-keys.
+func issue(t *testing.T, ctx context.Context, c *fleet.Client, method string) (iss *fleet.Issued, key crypto.Signer) {
+	t.Helper()
+	var err error
+	if method == "csr" {
+		key = newKey(t)
+		iss, err = c.CreateCertificateFromCSR(ctx, csrFor(t, key), key)
+	} else {
+		iss, err = c.CreateKeysAndCertificate(ctx)
+	}
+	if err != nil {
+		t.Fatalf("%s: %v", method, err)
+	}
+	return iss, key
+}
+
 // identity turns an issued answer (and the CSR key, if any) into a TLS certificate.
 func identity(t *testing.T, iss *fleet.Issued, key crypto.Signer) tls.Certificate {
 	t.Helper()
@@ -147,18 +172,7 @@ func TestEmulatorProvisioning(t *testing.T) {
 			t.Run(method+"/"+string(f), func(t *testing.T) {
 				ctx := ctxFor(t)
 				c := e.dial(t, e.options(t, f))
-				var iss *fleet.Issued
-				var key crypto.Signer
-				var err error
-				if method == "csr" {
-					key = newKey(t)
-					iss, err = c.CreateCertificateFromCSR(ctx, csrFor(t, key), key)
-				} else {
-					iss, err = c.CreateKeysAndCertificate(ctx)
-				}
-				if err != nil {
-					t.Fatalf("%s: %v", method, err)
-				}
+				iss, key := issue(t, ctx, c, method)
 				if got := certStatus(e, iss.CertificateID); got != fleetsim.StatusPendingActivation {
 					t.Errorf("certificate status after issue = %s, want PENDING_ACTIVATION", got)
 				}

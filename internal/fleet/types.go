@@ -57,6 +57,12 @@ type Options struct {
 	// receives a private key (CreateKeysAndCertificate) should keep the
 	// default, so that a recording of it cannot be decrypted later.
 	ClassicalKeyExchange bool
+	// Calls names the calls the session will make (Template names the
+	// template of RegisterThing): Dial sends one SUBSCRIBE for all their
+	// response topics right behind CONNACK, so that no call pays a round
+	// trip of its own for it. Calls not named subscribe when first made.
+	Calls    []Operation
+	Template string
 	// Logger may be nil.
 	Logger *zap.Logger
 	// DialContext opens the TCP connection under TLS (through a proxy, say);

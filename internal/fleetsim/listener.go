@@ -31,6 +31,8 @@ type tlsListener struct {
 	config *tls.Config
 	peers  *sync.Map // net.Conn -> *peer
 	log    *zap.Logger
+	// wire emulates a link and traces packets; nil for neither.
+	wire *wire
 	// run starts a function on a goroutine of its own.
 	run      func(func())
 	closing  sync.Once
@@ -60,6 +62,7 @@ func (l *tlsListener) Serve(establish listeners.EstablishFn) {
 		if err != nil {
 			return
 		}
+		raw, id := l.wire.accept(raw)
 		if !l.track(raw) {
 			_ = raw.Close()
 			return
@@ -68,26 +71,28 @@ func (l *tlsListener) Serve(establish listeners.EstablishFn) {
 		l.run(func() {
 			defer l.accepted.Done()
 			defer l.untrack(raw)
-			l.serveConn(raw, establish)
+			l.serveConn(raw, id, establish)
 		})
 	}
 }
 
-func (l *tlsListener) serveConn(raw net.Conn, establish listeners.EstablishFn) {
-	conn := tls.Server(raw, l.config)
+func (l *tlsListener) serveConn(raw net.Conn, id uint64, establish listeners.EstablishFn) {
+	tconn := tls.Server(raw, l.config)
+	conn := net.Conn(tconn)
 	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
-	err := conn.HandshakeContext(ctx)
+	err := tconn.HandshakeContext(ctx)
 	cancel()
 	if err != nil {
 		l.log.Debug("TLS handshake refused", zap.String("remote", raw.RemoteAddr().String()), zap.Error(err))
 		_ = conn.Close()
 		return
 	}
-	state := conn.ConnectionState()
+	state := tconn.ConnectionState()
 	if len(state.PeerCertificates) == 0 {
 		_ = conn.Close()
 		return
 	}
+	conn = l.wire.watch(conn, id)
 	l.peers.Store(conn, &peer{certID: certificateID(state.PeerCertificates[0].Raw)})
 	defer l.peers.Delete(conn)
 	// The broker replaces this deadline with the keepalive once CONNECT is accepted.

@@ -172,12 +172,18 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		s.abort()
 		return nil, err
 	}
+	if err := opts.Link.Validate(); err != nil {
+		s.abort()
+		return nil, err
+	}
+	wire := newWire(opts.Link, opts.Trace)
 	ln, err := listenTCP(listen)
 	if err != nil {
 		s.abort()
 		return nil, fmt.Errorf("listen on %s: %w", listen, err)
 	}
 	s.main = &tlsListener{id: "mtls", ln: ln, config: serverTLS(serverCert, verifier, false), peers: &s.peers, log: log, run: s.workers.run}
+	s.main.wire = wire
 	if err := s.broker.AddListener(s.main); err != nil {
 		s.abort()
 		return nil, err
@@ -189,6 +195,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 			return nil, fmt.Errorf("listen on %s: %w", opts.ALPNListen, err)
 		}
 		s.alpn = &tlsListener{id: "alpn", ln: aln, config: serverTLS(serverCert, verifier, true), peers: &s.peers, log: log, run: s.workers.run}
+		s.alpn.wire = wire
 		if err := s.broker.AddListener(s.alpn); err != nil {
 			s.abort()
 			return nil, err

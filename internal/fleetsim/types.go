@@ -1,6 +1,7 @@
 package fleetsim
 
 import (
+	"io"
 	"time"
 
 	"go.uber.org/zap"
@@ -24,6 +25,11 @@ type Options struct {
 	// KeepCSRSubject keeps the CSR's subject in issued certificates instead of
 	// CN=AWS IoT Certificate (AWS's behaviour here is not documented).
 	KeepCSRSubject bool
+	// Link emulates a network link on every connection (fleetsim serve --link-rtt).
+	Link Link
+	// Trace, if set, receives a JSON line per connection event and MQTT
+	// packet (fleetsim serve --trace FILE); see TraceEvent.
+	Trace io.Writer
 	// HookTimeout bounds a pre-provisioning hook call; zero means 5s as AWS documents.
 	HookTimeout time.Duration
 }

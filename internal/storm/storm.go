@@ -43,6 +43,8 @@ type Options struct {
 	// Prefix makes client IDs and serial numbers unique to this run; "" picks one from
 	// the clock and random bytes.
 	Prefix string
+	// Link shapes the in-process emulator's connections (fleetsim storm --link-rtt).
+	Link   fleetsim.Link
 	Logger *zap.Logger
 }
 
@@ -131,7 +133,7 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	}
 	endpoint := opts.Endpoint
 	if endpoint == "" {
-		srv, err := fleetsim.Start(ctx, fleetsim.Options{Dir: opts.Dir, Listen: "127.0.0.1:0", Logger: log.Named("emulator")})
+		srv, err := fleetsim.Start(ctx, fleetsim.Options{Dir: opts.Dir, Listen: "127.0.0.1:0", Link: opts.Link, Logger: log.Named("emulator")})
 		if err != nil {
 			return Result{}, err
 		}
@@ -213,12 +215,18 @@ func provision(ctx context.Context, opts Options, endpoint string, roots *x509.C
 	serial := serialNumber(opts.Prefix, i)
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
+	certOp := fleet.OpCreateFromCSR
+	if opts.Method == "create-keys" {
+		certOp = fleet.OpCreateKeys
+	}
 	c, err := fleet.Dial(ctx, fleet.Options{
 		Endpoint:    endpoint,
 		RootCAs:     roots,
 		Certificate: claim,
 		ClientID:    serial,
 		Format:      fleet.Format(opts.Format),
+		Calls:       []fleet.Operation{certOp, fleet.OpRegisterThing},
+		Template:    opts.Template,
 		Logger:      log,
 	})
 	if err != nil {

@@ -1,0 +1,254 @@
+package fleet_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/provisiond/provisiond/internal/fleet"
+	"github.com/provisiond/provisiond/internal/fleetsim"
+)
+
+// lockedBuffer is the emulator's trace, read by the test.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) events(t *testing.T) []fleetsim.TraceEvent {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	evs, err := fleetsim.ReadTrace(bytes.NewReader(b.buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evs
+}
+
+// The packets of a whole provisioning, as the emulator saw them: one
+// SUBSCRIBE for the claim session, sent before any request, carrying every
+// response topic; none on the proving connection, whose TCP was open
+// before RegisterThing was answered. The link's delay only makes the order
+// independent of the scheduler; nothing here is timed.
+func TestPacketSequence(t *testing.T) {
+	for _, method := range []string{"csr", "create-keys"} {
+		t.Run(method, func(t *testing.T) {
+			trace := &lockedBuffer{}
+			e := startEmulatorEdit(t, func(o *fleetsim.Options) {
+				o.Trace = trace
+				o.Link = fleetsim.Link{RTT: 40 * time.Millisecond}
+			})
+			ctx := ctxFor(t)
+			certOp := fleet.OpCreateFromCSR
+			if method == "create-keys" {
+				certOp = fleet.OpCreateKeys
+			}
+			claim := e.options(t, fleet.JSON)
+			claim.Calls = []fleet.Operation{certOp, fleet.OpRegisterThing}
+			claim.Template = fleetsim.DemoTemplate
+			c := e.dial(t, claim)
+
+			iss, key := issue(t, ctx, c, method)
+			ahead := fleet.DialAhead(ctx, claim)
+			reg, err := c.RegisterThing(ctx, fleetsim.DemoTemplate, iss.OwnershipToken, map[string]string{"SerialNumber": "seq-" + method})
+			if err != nil {
+				ahead.Close()
+				t.Fatalf("RegisterThing: %v", err)
+			}
+			_ = c.Close()
+			device := e.options(t, fleet.JSON)
+			device.ClientID = reg.ThingName
+			device.Certificate = identity(t, iss, key)
+			if err := ahead.Prove(ctx, device); err != nil {
+				t.Fatalf("Prove over the connection opened ahead: %v", err)
+			}
+			if err := e.srv.Close(); err != nil {
+				t.Fatal(err)
+			}
+			checkSequence(t, trace.events(t), claim, reg.ThingName, certOp)
+		})
+	}
+}
+
+func checkSequence(t *testing.T, evs []fleetsim.TraceEvent, claim fleet.Options, thing string, certOp fleet.Operation) {
+	t.Helper()
+	byClient := map[string]uint64{}
+	opened := map[uint64]int{}
+	for i, ev := range evs {
+		if ev.Event == "open" {
+			opened[ev.Conn] = i
+		}
+		if ev.Packet == "CONNECT" {
+			byClient[ev.ClientID] = ev.Conn
+		}
+	}
+	if len(opened) != 2 {
+		t.Errorf("%d connections, want 2 (claim session, proving connection): %+v", len(opened), evs)
+	}
+	claimConn, ok1 := byClient[claim.ClientID]
+	proveConn, ok2 := byClient[thing]
+	if !ok1 || !ok2 {
+		t.Fatalf("no CONNECT from %s or %s in the trace: %+v", claim.ClientID, thing, evs)
+	}
+	var subs [][]string
+	firstRequest, registered := -1, -1
+	for i, ev := range evs {
+		if ev.Conn == proveConn && ev.Packet == "SUBSCRIBE" {
+			t.Errorf("the proving connection subscribed: %v", ev.Topics)
+		}
+		if ev.Conn != claimConn || ev.Event != "packet" {
+			continue
+		}
+		switch {
+		case ev.Packet == "SUBSCRIBE":
+			subs = append(subs, ev.Topics)
+			if firstRequest >= 0 {
+				t.Errorf("SUBSCRIBE %v after the first request", ev.Topics)
+			}
+		case ev.Packet == "PUBLISH" && ev.Dir == "in" && firstRequest < 0:
+			firstRequest = i
+		case ev.Packet == "PUBLISH" && ev.Dir == "out" && strings.HasSuffix(ev.Topic, "/provision/json/accepted"):
+			registered = i
+		}
+	}
+	if len(subs) != 1 {
+		t.Fatalf("claim session sent %d SUBSCRIBEs %v, want 1", len(subs), subs)
+	}
+	var want []string
+	for _, op := range claim.Calls {
+		tmpl := ""
+		if op == fleet.OpRegisterThing {
+			tmpl = claim.Template
+		}
+		acc, _ := fleet.AcceptedTopic(op, tmpl, fleet.JSON)
+		rej, _ := fleet.RejectedTopic(op, tmpl, fleet.JSON)
+		want = append(want, acc, rej)
+	}
+	slices.Sort(want)
+	got := slices.Sorted(slices.Values(subs[0]))
+	if !slices.Equal(got, want) {
+		t.Errorf("the SUBSCRIBE carried %v, want %v (%s and RegisterThing)", got, want, certOp)
+	}
+	if registered < 0 {
+		t.Fatalf("no RegisterThing answer in the trace")
+	}
+	if opened[proveConn] > registered {
+		t.Errorf("the proving connection opened after RegisterThing was answered (events %d > %d)", opened[proveConn], registered)
+	}
+}
+
+// Close releases a connection opened ahead that nobody used, and a Prove
+// after it fails without dialling.
+func TestDialAheadClose(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ctx := ctxFor(t)
+	ahead := fleet.DialAhead(ctx, fleet.Options{Endpoint: ln.Addr().String()})
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	ahead.Close()
+	_ = server.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := server.Read(make([]byte, 1)); n != 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("server read %d bytes, %v: want the connection closed", n, err)
+	}
+	e := startEmulator(t)
+	opts := e.options(t, fleet.JSON)
+	opts.Endpoint = ln.Addr().String()
+	if err := ahead.Prove(ctx, opts); err == nil || !strings.Contains(err.Error(), "already used or closed") {
+		t.Fatalf("Prove after Close: %v, want a refusal without dialling", err)
+	}
+}
+
+// Prove refuses options for another endpoint than the one dialled ahead.
+func TestDialAheadOtherEndpoint(t *testing.T) {
+	e := startEmulator(t)
+	ctx := ctxFor(t)
+	ahead := fleet.DialAhead(ctx, fleet.Options{Endpoint: e.srv.Addr()})
+	opts := e.options(t, fleet.JSON)
+	opts.Endpoint = e.srv.ALPNAddr()
+	var oe *fleet.OptionsError
+	if err := ahead.Prove(ctx, opts); !errors.As(err, &oe) || oe.Field != "Endpoint" {
+		t.Fatalf("Prove for another endpoint: %v, want an OptionsError on Endpoint", err)
+	}
+}
+
+// A connection opened ahead that the endpoint ended while it waited is no
+// failure: Prove dials afresh.
+func TestDialAheadRedialsAfterStaleConnection(t *testing.T) {
+	e := startEmulator(t)
+	ctx := ctxFor(t)
+	// A relay in front of the emulator whose first connection it ends at once.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go relay(ln, e.srv.Addr())
+	opts := e.options(t, fleet.JSON)
+	opts.Endpoint = ln.Addr().String()
+	ahead := fleet.DialAhead(ctx, opts)
+
+	c := e.dial(t, e.options(t, fleet.JSON))
+	key := newKey(t)
+	iss, err := c.CreateCertificateFromCSR(ctx, csrFor(t, key), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := c.RegisterThing(ctx, fleetsim.DemoTemplate, iss.OwnershipToken, map[string]string{"SerialNumber": "stale"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Close()
+	opts.ClientID = reg.ThingName
+	opts.Certificate = identity(t, iss, key)
+	if err := ahead.Prove(ctx, opts); err != nil {
+		t.Fatalf("Prove after the connection opened ahead died: %v", err)
+	}
+}
+
+// relay ends the first connection it accepts and pipes the others to addr.
+func relay(ln net.Listener, addr string) {
+	for first := true; ; first = false {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		if first {
+			_ = conn.Close()
+			continue
+		}
+		up, err := net.Dial("tcp", addr)
+		if err != nil {
+			_ = conn.Close()
+			continue
+		}
+		go func() { _, _ = copyClose(up, conn) }()
+		go func() { _, _ = copyClose(conn, up) }()
+	}
+}
+
+func copyClose(dst, src net.Conn) (int64, error) {
+	defer dst.Close()
+	defer src.Close()
+	return io.Copy(dst, src)
+}
