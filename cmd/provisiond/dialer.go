@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
+	"sync"
 
 	"go.uber.org/zap"
 
@@ -22,6 +23,11 @@ type fleetDialer struct {
 	cfg      *config.Config
 	clientID string
 	logger   *zap.Logger
+
+	// ahead is the proving connection's TCP, opened while RegisterThing is
+	// in flight, so that only TLS and CONNECT remain after the answer.
+	mu    sync.Mutex
+	ahead *fleet.Ahead
 }
 
 var _ statemachine.Dialer = (*fleetDialer)(nil)
@@ -66,7 +72,50 @@ func (d *fleetDialer) Dial(ctx context.Context) (statemachine.Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	return fleet.Dial(ctx, opts)
+	c, err := fleet.Dial(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &aheadSession{Client: c, d: d}, nil
+}
+
+// aheadSession opens the proving connection's TCP beside RegisterThing.
+type aheadSession struct {
+	*fleet.Client
+	d *fleetDialer
+}
+
+func (s *aheadSession) RegisterThing(ctx context.Context, template, token string, parameters map[string]string) (*fleet.Registration, error) {
+	closeAhead(s.d.swapAhead(s.d.dialAhead(ctx)))
+	reg, err := s.Client.RegisterThing(ctx, template, token, parameters)
+	if err != nil {
+		closeAhead(s.d.swapAhead(nil))
+	}
+	return reg, err
+}
+
+// dialAhead starts the proving connection's TCP (through the proxy, if one
+// applies); a failure here only costs the head start, Prove dials afresh.
+func (d *fleetDialer) dialAhead(ctx context.Context) *fleet.Ahead {
+	opts := fleet.Options{Endpoint: d.cfg.Endpoint}
+	if via, err := proxySettings(d.cfg); err == nil {
+		opts.DialContext = via.DialContext
+	}
+	return fleet.DialAhead(ctx, opts)
+}
+
+func (d *fleetDialer) swapAhead(a *fleet.Ahead) *fleet.Ahead {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	old := d.ahead
+	d.ahead = a
+	return old
+}
+
+func closeAhead(a *fleet.Ahead) {
+	if a != nil {
+		a.Close()
+	}
 }
 
 // claimOptions reads the claim and the root CA for a claim session.
@@ -76,7 +125,15 @@ func (d *fleetDialer) claimOptions() (fleet.Options, error) {
 		// The error text of LoadX509KeyPair names no key material.
 		return fleet.Options{}, fmt.Errorf("claim certificate %s / key %s: %w", d.cfg.Claim.Certificate, d.cfg.Claim.PrivateKey, err)
 	}
-	return d.options(cert, d.clientID, d.cfg.CertificateMethod == statemachine.MethodCreateKeys)
+	carriesKey := d.cfg.CertificateMethod == statemachine.MethodCreateKeys
+	opts, err := d.options(cert, d.clientID, carriesKey)
+	// One SUBSCRIBE for every answer the flow needs, sent once per session.
+	opts.Calls = []fleet.Operation{fleet.OpCreateFromCSR, fleet.OpRegisterThing}
+	if carriesKey {
+		opts.Calls[0] = fleet.OpCreateKeys
+	}
+	opts.Template = d.cfg.Template.Name
+	return opts, err
 }
 
 // Prove connects once with a new identity. It uses the thing name as the
@@ -84,8 +141,13 @@ func (d *fleetDialer) claimOptions() (fleet.Options, error) {
 // requires, and so that it never takes over the claim session.
 func (d *fleetDialer) Prove(ctx context.Context, thingName string, certPEM, keyPEM []byte) error {
 	opts, err := d.proveOptions(thingName, certPEM, keyPEM)
+	ahead := d.swapAhead(nil)
 	if err != nil {
+		closeAhead(ahead)
 		return err
+	}
+	if ahead != nil {
+		return ahead.Prove(ctx, opts)
 	}
 	return fleet.Prove(ctx, opts)
 }
