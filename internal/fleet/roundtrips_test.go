@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/provisiond/provisiond/internal/fleet"
 	"github.com/provisiond/provisiond/internal/fleetsim"
+	"github.com/provisiond/provisiond/internal/fleetsim/tracecheck"
 )
 
 // lockedBuffer is the emulator's trace, read by the test.
@@ -86,49 +86,7 @@ func TestPacketSequence(t *testing.T) {
 
 func checkSequence(t *testing.T, evs []fleetsim.TraceEvent, claim fleet.Options, thing string, certOp fleet.Operation) {
 	t.Helper()
-	byClient := map[string]uint64{}
-	opened := map[uint64]int{}
-	for i, ev := range evs {
-		if ev.Event == "open" {
-			opened[ev.Conn] = i
-		}
-		if ev.Packet == "CONNECT" {
-			byClient[ev.ClientID] = ev.Conn
-		}
-	}
-	if len(opened) != 2 {
-		t.Errorf("%d connections, want 2 (claim session, proving connection): %+v", len(opened), evs)
-	}
-	claimConn, ok1 := byClient[claim.ClientID]
-	proveConn, ok2 := byClient[thing]
-	if !ok1 || !ok2 {
-		t.Fatalf("no CONNECT from %s or %s in the trace: %+v", claim.ClientID, thing, evs)
-	}
-	var subs [][]string
-	firstRequest, registered := -1, -1
-	for i, ev := range evs {
-		if ev.Conn == proveConn && ev.Packet == "SUBSCRIBE" {
-			t.Errorf("the proving connection subscribed: %v", ev.Topics)
-		}
-		if ev.Conn != claimConn || ev.Event != "packet" {
-			continue
-		}
-		switch {
-		case ev.Packet == "SUBSCRIBE":
-			subs = append(subs, ev.Topics)
-			if firstRequest >= 0 {
-				t.Errorf("SUBSCRIBE %v after the first request", ev.Topics)
-			}
-		case ev.Packet == "PUBLISH" && ev.Dir == "in" && firstRequest < 0:
-			firstRequest = i
-		case ev.Packet == "PUBLISH" && ev.Dir == "out" && strings.HasSuffix(ev.Topic, "/provision/json/accepted"):
-			registered = i
-		}
-	}
-	if len(subs) != 1 {
-		t.Fatalf("claim session sent %d SUBSCRIBEs %v, want 1", len(subs), subs)
-	}
-	var want []string
+	var topics []string
 	for _, op := range claim.Calls {
 		tmpl := ""
 		if op == fleet.OpRegisterThing {
@@ -136,18 +94,10 @@ func checkSequence(t *testing.T, evs []fleetsim.TraceEvent, claim fleet.Options,
 		}
 		acc, _ := fleet.AcceptedTopic(op, tmpl, fleet.JSON)
 		rej, _ := fleet.RejectedTopic(op, tmpl, fleet.JSON)
-		want = append(want, acc, rej)
+		topics = append(topics, acc, rej)
 	}
-	slices.Sort(want)
-	got := slices.Sorted(slices.Values(subs[0]))
-	if !slices.Equal(got, want) {
-		t.Errorf("the SUBSCRIBE carried %v, want %v (%s and RegisterThing)", got, want, certOp)
-	}
-	if registered < 0 {
-		t.Fatalf("no RegisterThing answer in the trace")
-	}
-	if opened[proveConn] > registered {
-		t.Errorf("the proving connection opened after RegisterThing was answered (events %d > %d)", opened[proveConn], registered)
+	for _, err := range tracecheck.Check(evs, tracecheck.Flow{ClaimClientID: claim.ClientID, ThingName: thing, Topics: topics}) {
+		t.Errorf("%s and RegisterThing: %v", certOp, err)
 	}
 }
 
