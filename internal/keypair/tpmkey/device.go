@@ -1,0 +1,157 @@
+package tpmkey
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/go-tpm/tpm2"
+	"github.com/google/go-tpm/tpm2/transport"
+	"github.com/google/go-tpm/tpm2/transport/linuxtpm"
+)
+
+// TPM is an open TPM. Its methods may be called from several goroutines
+// (two TLS handshakes at once): commands are sent one at a time.
+type TPM struct {
+	settings Settings
+	conn     transport.TPMCloser
+	// mu keeps multi-command steps (load a parent, load a key, flush the
+	// parent) from interleaving, so that they never hold more object slots
+	// than one step needs.
+	mu sync.Mutex
+}
+
+// Open opens the TPM that s names. For tcp:// it also starts the TPM if
+// nobody has (a simulator fresh from power-on), and flushes transient
+// objects a killed earlier run left behind: there is no resource manager
+// on that path to do it, and a simulator has only a few object slots.
+func Open(s Settings) (*TPM, error) {
+	dev := s.device()
+	var (
+		conn transport.TPMCloser
+		err  error
+	)
+	if addr, ok := strings.CutPrefix(dev, "tcp://"); ok {
+		conn, err = dialTCP(addr)
+	} else if strings.Contains(dev, "://") {
+		return nil, &Error{Setting: "tpm.device", Kind: KindConfig,
+			Msg: fmt.Sprintf("must be a device path such as %s or tcp://HOST:PORT, got %q", DefaultDevice, dev)}
+	} else {
+		conn, err = linuxtpm.Open(dev)
+		if errors.Is(err, linuxtpm.ErrFileIsNotDevice) {
+			return nil, &Error{Setting: "tpm.device", Kind: KindConfig, Msg: dev + " is not a TPM device", Err: err}
+		}
+	}
+	if err != nil {
+		return nil, transportError("open "+dev, err)
+	}
+	t := &TPM{settings: s, conn: &serialized{conn: conn}}
+	if strings.HasPrefix(dev, "tcp://") {
+		if err := t.startup(); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		t.flushTransients()
+	}
+	return t, nil
+}
+
+// Close closes the connection; a resource manager flushes what it held.
+func (t *TPM) Close() error {
+	if t == nil || t.conn == nil {
+		return nil
+	}
+	return t.conn.Close()
+}
+
+// Settings returns the settings the TPM was opened with.
+func (t *TPM) Settings() Settings { return t.settings }
+
+func (t *TPM) startup() error {
+	_, err := tpm2.Startup{StartupType: tpm2.TPMSUClear}.Execute(t.conn)
+	if err == nil || errors.Is(err, tpm2.TPMRCInitialize) {
+		return nil // TPM_RC_INITIALIZE: already started
+	}
+	return tpmError("start the TPM", "tpm.device", err)
+}
+
+func (t *TPM) flushTransients() {
+	rsp, err := tpm2.GetCapability{Capability: tpm2.TPMCapHandles, Property: uint32(tpm2.TPMHTTransient) << 24, PropertyCount: 64}.Execute(t.conn)
+	if err != nil {
+		return
+	}
+	handles, err := rsp.CapabilityData.Data.Handles()
+	if err != nil {
+		return
+	}
+	for _, h := range handles.Handle {
+		t.flush(h)
+	}
+}
+
+func (t *TPM) flush(h tpm2.TPMHandle) {
+	if h>>24 == tpm2.TPMHandle(tpm2.TPMHTTransient) {
+		tpm2.FlushContext{FlushHandle: h}.Execute(t.conn) //nolint:errcheck // best effort: the slot is reused or freed by the resource manager
+	}
+}
+
+// serialized sends one command at a time: a TPM answers commands in order
+// and a byte stream cannot interleave two.
+type serialized struct {
+	mu   sync.Mutex
+	conn transport.TPMCloser
+}
+
+func (s *serialized) Send(cmd []byte) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conn.Send(cmd)
+}
+
+func (s *serialized) Close() error { return s.conn.Close() }
+
+// tcpTPM speaks raw TPM commands over TCP, as swtpm's --server port does.
+type tcpTPM struct{ conn net.Conn }
+
+// commandTimeout bounds one command: an RSA key generation on a slow TPM
+// takes seconds, a dead peer must not hang the daemon.
+const commandTimeout = 2 * time.Minute
+
+func dialTCP(addr string) (transport.TPMCloser, error) {
+	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	return &tcpTPM{conn: conn}, nil
+}
+
+func (t *tcpTPM) Send(cmd []byte) ([]byte, error) {
+	if err := t.conn.SetDeadline(time.Now().Add(commandTimeout)); err != nil {
+		return nil, err
+	}
+	if _, err := t.conn.Write(cmd); err != nil {
+		return nil, err
+	}
+	// Response header: tag (2), size (4), response code (4).
+	hdr := make([]byte, 10)
+	if _, err := io.ReadFull(t.conn, hdr); err != nil {
+		return nil, err
+	}
+	size := binary.BigEndian.Uint32(hdr[2:6])
+	if size < 10 || size > 1<<20 {
+		return nil, fmt.Errorf("the TPM sent a malformed response (size %d)", size)
+	}
+	rsp := make([]byte, size)
+	copy(rsp, hdr)
+	if _, err := io.ReadFull(t.conn, rsp[10:]); err != nil {
+		return nil, err
+	}
+	return rsp, nil
+}
+
+func (t *tcpTPM) Close() error { return t.conn.Close() }

@@ -1,0 +1,155 @@
+// Package tpmtest runs a real software TPM (swtpm) for tests: on
+// 127.0.0.1, on free ports, with its state in a temporary folder, bounded
+// in time and stopped by PID when the test ends. Any package's tests may
+// use it; it is not linked into the daemon.
+package tpmtest
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/provisiond/provisiond/internal/testtool"
+)
+
+// SWTPM is a running swtpm.
+type SWTPM struct {
+	// Port is the TPM command port; CtrlPort is swtpm's control channel.
+	Port, CtrlPort int
+	// StateDir holds the TPM's persistent state; it survives Restart.
+	StateDir string
+	// Device is the tpm.device setting that reaches it.
+	Device string
+
+	tb     testing.TB
+	bin    string
+	cmd    *exec.Cmd
+	exited chan error
+}
+
+// startTimeout bounds how long swtpm may take to accept connections.
+const startTimeout = 15 * time.Second
+
+// Start starts swtpm with a new, empty state folder. The test is skipped
+// without swtpm outside CI and fails without it under CI.
+func Start(tb testing.TB) *SWTPM {
+	tb.Helper()
+	bin := testtool.Need(tb, "swtpm", "swtpm")
+	s := &SWTPM{tb: tb, bin: bin, StateDir: tb.TempDir()}
+	tb.Cleanup(s.Stop)
+	s.start()
+	return s
+}
+
+// Restart stops swtpm and starts it again on the same state, as a reboot
+// does: transient objects are gone, persistent handles remain.
+func (s *SWTPM) Restart() {
+	s.tb.Helper()
+	s.Stop()
+	s.start()
+}
+
+func (s *SWTPM) start() {
+	s.tb.Helper()
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if err = s.tryStart(); err == nil {
+			return
+		}
+	}
+	s.tb.Fatalf("swtpm: %v", err)
+}
+
+// tryStart picks two free ports and starts swtpm on them. Another process
+// may take a port between the pick and swtpm's bind; start retries then.
+func (s *SWTPM) tryStart() error {
+	ports, err := freePorts(2)
+	if err != nil {
+		return err
+	}
+	s.Port, s.CtrlPort = ports[0], ports[1]
+	s.Device = "tcp://127.0.0.1:" + strconv.Itoa(s.Port)
+	logFile := filepath.Join(s.StateDir, "swtpm.log")
+	s.cmd = exec.Command(s.bin, "socket", "--tpm2",
+		"--server", fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", s.Port),
+		"--ctrl", fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", s.CtrlPort),
+		"--tpmstate", "dir="+s.StateDir,
+		"--flags", "not-need-init,startup-clear",
+		"--log", "file="+logFile+",level=1")
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := s.cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan error, 1)
+	s.exited = exited
+	go func(cmd *exec.Cmd) { exited <- cmd.Wait() }(s.cmd)
+	deadline := time.Now().Add(startTimeout)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-exited:
+			log, _ := os.ReadFile(logFile)
+			s.cmd = nil
+			return fmt.Errorf("exited at start: %v: %s", err, log)
+		default:
+		}
+		// The control port answers once the TPM is up; probing the
+		// command port would take swtpm's only client slot.
+		if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", s.CtrlPort), time.Second); err == nil {
+			c.Close()
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.kill()
+	return fmt.Errorf("not listening on 127.0.0.1:%d after %v", s.CtrlPort, startTimeout)
+}
+
+// Stop stops swtpm (SIGTERM, so that it saves its state; SIGKILL after a
+// bound). Safe to call twice.
+func (s *SWTPM) Stop() {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck // it may have exited
+	select {
+	case <-s.exited:
+	case <-time.After(10 * time.Second):
+		s.kill()
+	}
+	s.cmd = nil
+}
+
+func (s *SWTPM) kill() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		s.cmd.Process.Kill() //nolint:errcheck // it may have exited
+		if s.exited != nil {
+			<-s.exited
+		}
+	}
+	s.cmd = nil
+}
+
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	for i := 0; i < n; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
