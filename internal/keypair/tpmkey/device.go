@@ -15,14 +15,14 @@ import (
 	"github.com/google/go-tpm/tpm2/transport/linuxtpm"
 )
 
-// TPM is an open TPM. Its methods may be called from several goroutines
-// (two TLS handshakes at once): commands are sent one at a time.
+// TPM is an open TPM. Its methods, and its keys' Sign, may be called from
+// several goroutines (two TLS handshakes at once).
 type TPM struct {
 	settings Settings
 	conn     transport.TPMCloser
-	// mu keeps multi-command steps (load a parent, load a key, flush the
-	// parent) from interleaving, so that they never hold more object slots
-	// than one step needs.
+	// mu makes each step (load the parent, load the key, sign, flush) one
+	// unit: a byte stream cannot interleave commands, and steps that
+	// overlapped would hold more of the TPM's few object slots.
 	mu sync.Mutex
 }
 
@@ -50,7 +50,7 @@ func Open(s Settings) (*TPM, error) {
 	if err != nil {
 		return nil, transportError("open "+dev, err)
 	}
-	t := &TPM{settings: s, conn: &serialized{conn: conn}}
+	t := &TPM{settings: s, conn: conn}
 	if strings.HasPrefix(dev, "tcp://") {
 		if err := t.startup(); err != nil {
 			conn.Close()
@@ -66,8 +66,14 @@ func (t *TPM) Close() error {
 	if t == nil || t.conn == nil {
 		return nil
 	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	return t.conn.Close()
 }
+
+// Raw is the connection, for tests and tools that set a TPM up as another
+// program would. Commands sent on it bypass the TPM's lock.
+func (t *TPM) Raw() transport.TPM { return t.conn }
 
 // Settings returns the settings the TPM was opened with.
 func (t *TPM) Settings() Settings { return t.settings }
@@ -99,21 +105,6 @@ func (t *TPM) flush(h tpm2.TPMHandle) {
 		tpm2.FlushContext{FlushHandle: h}.Execute(t.conn) //nolint:errcheck // best effort: the slot is reused or freed by the resource manager
 	}
 }
-
-// serialized sends one command at a time: a TPM answers commands in order
-// and a byte stream cannot interleave two.
-type serialized struct {
-	mu   sync.Mutex
-	conn transport.TPMCloser
-}
-
-func (s *serialized) Send(cmd []byte) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.conn.Send(cmd)
-}
-
-func (s *serialized) Close() error { return s.conn.Close() }
 
 // tcpTPM speaks raw TPM commands over TCP, as swtpm's --server port does.
 type tcpTPM struct{ conn net.Conn }

@@ -12,18 +12,20 @@ import (
 	"github.com/google/go-tpm/tpm2"
 )
 
-// Key is a signing key inside the TPM. It is a crypto.Signer; Close
-// flushes the TPM's transient copy (the key file or persistent handle
-// stays usable).
+// Key is a signing key inside the TPM; it is a crypto.Signer. Between uses
+// it occupies no TPM object slot: a loaded key is kept as a saved context
+// and loaded for each command, as a resource manager would (a TPM has only
+// a few slots, and tcp:// has no resource manager). Nothing needs closing.
 type Key struct {
-	tpm    *TPM
-	file   *keyfile.TPMKey // nil for a key known only by its persistent handle
-	handle tpm2.TPMHandle
+	tpm  *TPM
+	file *keyfile.TPMKey // nil for a key known only by its persistent handle
+	// persistent is the handle of a key known only by it.
+	persistent tpm2.TPMHandle
+	// saved is the key's context while it is not loaded (t.mu guards it).
+	saved  *tpm2.TPMSContext
 	name   tpm2.TPM2BName
 	pub    *tpm2.TPMTPublic
 	public crypto.PublicKey
-	// transient is true when Close must flush handle.
-	transient bool
 	// setting names the config key errors from this key blame.
 	setting string
 	lastErr atomic.Pointer[error]
@@ -107,7 +109,7 @@ func (t *TPM) CreateKey(keyType string) (*Key, error) {
 	}
 	file := keyfile.NewTPMKey(keyfile.OIDLoadableKey, rsp.OutPublic, rsp.OutPrivate,
 		keyfile.WithParent(p.file), keyfile.WithDescription("provisiond device key"))
-	return t.load(p, file, "")
+	return t.loadFile(p, file, "")
 }
 
 // LoadKey loads a TSS2 PRIVATE KEY PEM file's key. setting names the config
@@ -124,28 +126,82 @@ func (t *TPM) LoadKey(pemData []byte, setting string) (*Key, error) {
 		return nil, err
 	}
 	defer p.release()
-	return t.load(p, file, setting)
+	return t.loadFile(p, file, setting)
 }
 
-func (t *TPM) load(p *parent, file *keyfile.TPMKey, setting string) (*Key, error) {
-	rsp, err := tpm2.Load{ParentHandle: p.auth, InPrivate: file.Privkey, InPublic: file.Pubkey}.Execute(t.conn)
+func (t *TPM) loadFile(p *parent, file *keyfile.TPMKey, setting string) (*Key, error) {
+	pub, err := file.Pubkey.Contents()
+	if err != nil {
+		return nil, fmt.Errorf("tpm: key public area: %w", err)
+	}
+	k, err := t.newKey(file, 0, tpm2.TPM2BName{}, pub, setting)
+	if err != nil {
+		return nil, err
+	}
+	if err := k.loadUnder(p); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// loadUnder loads the key file under p and keeps the key as a saved
+// context. The caller holds t.mu.
+func (k *Key) loadUnder(p *parent) error {
+	t := k.tpm
+	rsp, err := tpm2.Load{ParentHandle: p.auth, InPrivate: k.file.Privkey, InPublic: k.file.Pubkey}.Execute(t.conn)
 	if err != nil {
 		if errors.Is(err, tpm2.TPMRCIntegrity) || errors.Is(err, tpm2.TPMRCSize) || errors.Is(err, tpm2.TPMRCValue) {
-			blame := setting
+			blame := k.setting
 			if blame == "" {
 				blame = "tpm.parent"
 			}
-			return nil, &Error{Setting: blame, Kind: KindConfig, Err: err,
+			return &Error{Setting: blame, Kind: KindConfig, Err: err,
 				Msg: "the TPM cannot load the key: it was made by another TPM or under another parent (" + err.Error() + ")"}
 		}
-		return nil, tpmError("load the key", setting, err)
+		return tpmError("load the key", k.setting, err)
 	}
-	pub, err := file.Pubkey.Contents()
+	defer t.flush(rsp.ObjectHandle)
+	saved, err := tpm2.ContextSave{SaveHandle: rsp.ObjectHandle}.Execute(t.conn)
 	if err != nil {
-		t.flush(rsp.ObjectHandle)
-		return nil, fmt.Errorf("tpm: key public area: %w", err)
+		return tpmError("save the key's context", k.setting, err)
 	}
-	return t.newKey(file, rsp.ObjectHandle, rsp.Name, pub, true, setting)
+	k.name = rsp.Name
+	k.saved = &saved.Context
+	return nil
+}
+
+// use runs fn with the key loaded at a handle. The caller holds t.mu. A
+// saved context dies with a TPM reset; the key is then loaded again from
+// its file.
+func (k *Key) use(fn func(h tpm2.TPMHandle) error) error {
+	if k.file == nil {
+		return fn(k.persistent)
+	}
+	t := k.tpm
+	rsp, err := tpm2.ContextLoad{Context: *k.saved}.Execute(t.conn)
+	if err != nil {
+		if isShortOfMemory(err) {
+			return tpmError("load the key", k.setting, err)
+		}
+		p, perr := t.loadParent(k.file.Parent)
+		if perr != nil {
+			return perr
+		}
+		lerr := k.loadUnder(p)
+		p.release()
+		if lerr != nil {
+			return lerr
+		}
+		if rsp, err = (tpm2.ContextLoad{Context: *k.saved}).Execute(t.conn); err != nil {
+			return tpmError("load the key", k.setting, err)
+		}
+	}
+	defer t.flush(rsp.LoadedHandle)
+	return fn(rsp.LoadedHandle)
+}
+
+func isShortOfMemory(err error) bool {
+	return errors.Is(err, tpm2.TPMRCObjectMemory) || errors.Is(err, tpm2.TPMRCMemory) || errors.Is(err, tpm2.TPMRCSessionMemory)
 }
 
 // LoadHandle uses the key at a persistent handle, such as a claim key put
@@ -163,18 +219,15 @@ func (t *TPM) LoadHandle(h tpm2.TPMHandle, setting string) (*Key, error) {
 	if !pub.ObjectAttributes.SignEncrypt || pub.ObjectAttributes.Restricted {
 		return nil, &Error{Setting: setting, Kind: KindConfig, Msg: "the key at " + handleString(h) + " cannot sign"}
 	}
-	return t.newKey(nil, h, name, pub, false, setting)
+	return t.newKey(nil, h, name, pub, setting)
 }
 
-func (t *TPM) newKey(file *keyfile.TPMKey, h tpm2.TPMHandle, name tpm2.TPM2BName, pub *tpm2.TPMTPublic, transient bool, setting string) (*Key, error) {
+func (t *TPM) newKey(file *keyfile.TPMKey, persistent tpm2.TPMHandle, name tpm2.TPM2BName, pub *tpm2.TPMTPublic, setting string) (*Key, error) {
 	public, err := tpm2.Pub(*pub)
 	if err != nil {
-		if transient {
-			t.flush(h)
-		}
 		return nil, &Error{Setting: setting, Kind: KindConfig, Msg: "unsupported key: " + err.Error()}
 	}
-	return &Key{tpm: t, file: file, handle: h, name: name, pub: pub, public: public, transient: transient, setting: setting}, nil
+	return &Key{tpm: t, file: file, persistent: persistent, name: name, pub: pub, public: public, setting: setting}, nil
 }
 
 // File is the key as TSS2 PRIVATE KEY PEM: the public area and the
@@ -193,15 +246,6 @@ func (k *Key) File() []byte {
 
 // Public returns the key's public half.
 func (k *Key) Public() crypto.PublicKey { return k.public }
-
-// Close flushes the TPM's transient copy of the key.
-func (k *Key) Close() error {
-	if k.transient {
-		k.tpm.flush(k.handle)
-		k.transient = false
-	}
-	return nil
-}
 
 // ParseFile parses a TSS2 PRIVATE KEY PEM file and checks that provisiond
 // can use it: a loadable key without a password or policy.

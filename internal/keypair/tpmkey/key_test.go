@@ -32,7 +32,6 @@ func createKey(t *testing.T, tpm *tpmkey.TPM, keyType string) *tpmkey.Key {
 	if err != nil {
 		t.Fatalf("create %s: %v", keyType, err)
 	}
-	t.Cleanup(func() { key.Close() })
 	return key
 }
 
@@ -158,7 +157,6 @@ func TestKeyFileHoldsNoPrivateMaterialAndSurvivesRestart(t *testing.T) {
 	if !pub.(*ecdsa.PublicKey).Equal(key.Public()) {
 		t.Fatal("the file's public key differs from the key's")
 	}
-	key.Close()
 	tpm.Close()
 
 	sw.Restart()
@@ -167,7 +165,6 @@ func TestKeyFileHoldsNoPrivateMaterialAndSurvivesRestart(t *testing.T) {
 	if err != nil {
 		t.Fatalf("load after restart: %v", err)
 	}
-	defer loaded.Close()
 	sum := sha256.Sum256([]byte("after restart"))
 	sig, err := loaded.Sign(rand.Reader, sum[:], crypto.SHA256)
 	if err != nil {

@@ -40,14 +40,17 @@ func (t *TPM) Persist(k *Key) (tpm2.TPMHandle, error) {
 	default:
 		return 0, foreignKey(h)
 	}
-	if !k.transient {
+	if k.file == nil {
 		return 0, errors.New("tpm: only a key loaded from its file can be made persistent")
 	}
-	_, err = tpm2.EvictControl{
-		Auth:             tpm2.AuthHandle{Handle: tpm2.TPMRHOwner, Auth: tpm2.PasswordAuth(nil)},
-		ObjectHandle:     tpm2.NamedHandle{Handle: k.handle, Name: k.name},
-		PersistentHandle: h,
-	}.Execute(t.conn)
+	err = k.use(func(loaded tpm2.TPMHandle) error {
+		_, err := tpm2.EvictControl{
+			Auth:             tpm2.AuthHandle{Handle: tpm2.TPMRHOwner, Auth: tpm2.PasswordAuth(nil)},
+			ObjectHandle:     tpm2.NamedHandle{Handle: loaded, Name: k.name},
+			PersistentHandle: h,
+		}.Execute(t.conn)
+		return err
+	})
 	if err != nil {
 		return 0, ownerError("make the key persistent at "+handleString(h), err)
 	}

@@ -71,13 +71,20 @@ func (k *Key) sign(digest []byte, opts crypto.SignerOpts) ([]byte, error) {
 	if isPSS && k.pub.Type != tpm2.TPMAlgRSA {
 		return nil, errors.New("tpm: RSA-PSS options for a key that is not RSA")
 	}
-	rsp, err := tpm2.Sign{
-		KeyHandle: tpm2.AuthHandle{Handle: k.handle, Name: k.name, Auth: tpm2.PasswordAuth(nil)},
-		Digest:    tpm2.TPM2BDigest{Buffer: digest},
-		InScheme:  scheme,
-		// A non-restricted key signs any digest: no ticket needed.
-		Validation: tpm2.TPMTTKHashCheck{Tag: tpm2.TPMSTHashCheck, Hierarchy: tpm2.TPMRHNull},
-	}.Execute(k.tpm.conn)
+	var rsp *tpm2.SignResponse
+	k.tpm.mu.Lock()
+	err := k.use(func(h tpm2.TPMHandle) error {
+		var err error
+		rsp, err = tpm2.Sign{
+			KeyHandle: tpm2.AuthHandle{Handle: h, Name: k.name, Auth: tpm2.PasswordAuth(nil)},
+			Digest:    tpm2.TPM2BDigest{Buffer: digest},
+			InScheme:  scheme,
+			// A non-restricted key signs any digest: no ticket needed.
+			Validation: tpm2.TPMTTKHashCheck{Tag: tpm2.TPMSTHashCheck, Hierarchy: tpm2.TPMRHNull},
+		}.Execute(k.tpm.conn)
+		return err
+	})
+	k.tpm.mu.Unlock()
 	if err != nil {
 		return nil, tpmError("sign", k.setting, err)
 	}

@@ -47,33 +47,36 @@ func Start(tb testing.TB) *SWTPM {
 	return s
 }
 
-// Restart stops swtpm and starts it again on the same state, as a reboot
-// does: transient objects are gone, persistent handles remain.
+// Restart stops swtpm and starts it again on the same state and ports, as
+// a reboot does: transient objects are gone, persistent handles remain.
 func (s *SWTPM) Restart() {
 	s.tb.Helper()
 	s.Stop()
-	s.start()
+	if err := s.tryStart(s.Port, s.CtrlPort); err != nil {
+		s.tb.Fatalf("swtpm restart: %v", err)
+	}
 }
 
 func (s *SWTPM) start() {
 	s.tb.Helper()
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
-		if err = s.tryStart(); err == nil {
+		var ports []int
+		if ports, err = freePorts(2); err != nil {
+			continue
+		}
+		// Another process may take a port between the pick and swtpm's
+		// bind; then try other ports.
+		if err = s.tryStart(ports[0], ports[1]); err == nil {
 			return
 		}
 	}
 	s.tb.Fatalf("swtpm: %v", err)
 }
 
-// tryStart picks two free ports and starts swtpm on them. Another process
-// may take a port between the pick and swtpm's bind; start retries then.
-func (s *SWTPM) tryStart() error {
-	ports, err := freePorts(2)
-	if err != nil {
-		return err
-	}
-	s.Port, s.CtrlPort = ports[0], ports[1]
+// tryStart starts swtpm on the given ports.
+func (s *SWTPM) tryStart(port, ctrlPort int) error {
+	s.Port, s.CtrlPort = port, ctrlPort
 	s.Device = "tcp://127.0.0.1:" + strconv.Itoa(s.Port)
 	logFile := filepath.Join(s.StateDir, "swtpm.log")
 	s.cmd = exec.Command(s.bin, "socket", "--tpm2",
