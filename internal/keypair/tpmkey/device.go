@@ -146,3 +146,19 @@ func (t *tcpTPM) Send(cmd []byte) ([]byte, error) {
 }
 
 func (t *tcpTPM) Close() error { return t.conn.Close() }
+
+// retried runs a TPM command again when the TPM asks for it (TPM_RC_RETRY,
+// TPM_RC_YIELDED; some TPMs answer so for a first use after start-up or
+// for an unlucky random value), a few times, briefly. A TPM that keeps
+// asking returns the error, which is transient.
+func retried(cmd func() error) error {
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		err = cmd()
+		if !errors.Is(err, tpm2.TPMRCRetry) && !errors.Is(err, tpm2.TPMRCYielded) {
+			return err
+		}
+		time.Sleep(time.Duration(attempt+1) * 10 * time.Millisecond)
+	}
+	return err
+}

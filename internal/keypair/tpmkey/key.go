@@ -100,7 +100,11 @@ func (t *TPM) CreateKey(keyType string) (*Key, error) {
 		return nil, err
 	}
 	defer p.release()
-	rsp, err := tpm2.Create{ParentHandle: p.auth, InPublic: tpm2.New2B(tmpl)}.Execute(t.conn)
+	var rsp *tpm2.CreateResponse
+	err = retried(func() (err error) {
+		rsp, err = tpm2.Create{ParentHandle: p.auth, InPublic: tpm2.New2B(tmpl)}.Execute(t.conn)
+		return err
+	})
 	if err != nil {
 		if errors.Is(err, tpm2.TPMRCCurve) || errors.Is(err, tpm2.TPMRCKeySize) || errors.Is(err, tpm2.TPMRCAsymmetric) || errors.Is(err, tpm2.TPMRCValue) {
 			return nil, &Error{Setting: "key_type", Kind: KindConfig, Err: err, Msg: "this TPM cannot make an " + keyType + " key; try ec-p256"}

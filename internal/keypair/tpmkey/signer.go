@@ -12,6 +12,8 @@ import (
 	"math/big"
 
 	"github.com/google/go-tpm/tpm2"
+
+	"github.com/provisiond/provisiond/internal/keypair"
 )
 
 var hashAlgs = map[crypto.Hash]tpm2.TPMAlgID{
@@ -74,15 +76,16 @@ func (k *Key) sign(digest []byte, opts crypto.SignerOpts) ([]byte, error) {
 	var rsp *tpm2.SignResponse
 	k.tpm.mu.Lock()
 	err := k.use(func(h tpm2.TPMHandle) error {
-		var err error
-		rsp, err = tpm2.Sign{
-			KeyHandle: tpm2.AuthHandle{Handle: h, Name: k.name, Auth: tpm2.PasswordAuth(nil)},
-			Digest:    tpm2.TPM2BDigest{Buffer: digest},
-			InScheme:  scheme,
-			// A non-restricted key signs any digest: no ticket needed.
-			Validation: tpm2.TPMTTKHashCheck{Tag: tpm2.TPMSTHashCheck, Hierarchy: tpm2.TPMRHNull},
-		}.Execute(k.tpm.conn)
-		return err
+		return retried(func() (err error) {
+			rsp, err = tpm2.Sign{
+				KeyHandle: tpm2.AuthHandle{Handle: h, Name: k.name, Auth: tpm2.PasswordAuth(nil)},
+				Digest:    tpm2.TPM2BDigest{Buffer: digest},
+				InScheme:  scheme,
+				// A non-restricted key signs any digest: no ticket needed.
+				Validation: tpm2.TPMTTKHashCheck{Tag: tpm2.TPMSTHashCheck, Hierarchy: tpm2.TPMRHNull},
+			}.Execute(k.tpm.conn)
+			return err
+		})
 	})
 	k.tpm.mu.Unlock()
 	if err != nil {
@@ -131,7 +134,12 @@ func sigScheme(scheme, hash tpm2.TPMAlgID) tpm2.TPMTSigScheme {
 // TLSCertificate pairs certificate chain PEM with the key for crypto/tls.
 // It fails when the certificate is not for this key.
 func (k *Key) TLSCertificate(chainPEM []byte) (tls.Certificate, error) {
-	return certificateFor(chainPEM, k)
+	cert, err := keypair.TLSCertificate(chainPEM, k)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	cert.SupportedSignatureAlgorithms = k.signatureSchemes()
+	return cert, nil
 }
 
 // signatureSchemes are the TLS schemes this key signs, so that a peer
