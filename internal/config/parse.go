@@ -91,7 +91,7 @@ func (p *parser) config(doc *yaml.Node) (*Config, error) {
 	if c.Claim.Certificate, err = p.requiredPath(claim, claimNode, "claim.", "certificate"); err != nil {
 		return nil, err
 	}
-	if c.Claim.PrivateKey, err = p.requiredPath(claim, claimNode, "claim.", "private_key"); err != nil {
+	if c.Claim.PrivateKey, err = p.claimKey(claim, claimNode); err != nil {
 		return nil, err
 	}
 
@@ -152,6 +152,9 @@ func (p *parser) config(doc *yaml.Node) (*Config, error) {
 		if err := p.retry(n, &c.Retry); err != nil {
 			return nil, err
 		}
+	}
+	if err := p.keyStore(top, c); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
