@@ -111,8 +111,10 @@ func (t *TPM) CreateKey(keyType string) (*Key, error) {
 		}
 		return nil, tpmError("create the "+keyType+" key", "tpm.parent", err)
 	}
+	// No description field: tpm2-openssl 1.1 (Debian 12, 13) refuses
+	// files that have one.
 	file := keyfile.NewTPMKey(keyfile.OIDLoadableKey, rsp.OutPublic, rsp.OutPrivate,
-		keyfile.WithParent(p.file), keyfile.WithDescription("provisiond device key"))
+		keyfile.WithParent(p.file))
 	return t.loadFile(p, file, "")
 }
 

@@ -74,3 +74,27 @@ func dial(tb testing.TB, device string) *tpmkey.TPM {
 	}
 	return t
 }
+
+// PersistSRK puts the standard ECC storage root key at handle h, as a
+// factory does before setting tpm.parent to h.
+func PersistSRK(tb testing.TB, device string, h tpm2.TPMHandle) {
+	tb.Helper()
+	t := dial(tb, device)
+	defer t.Close()
+	conn := t.Raw()
+	srk, err := tpm2.CreatePrimary{
+		PrimaryHandle: tpm2.AuthHandle{Handle: tpm2.TPMRHOwner, Auth: tpm2.PasswordAuth(nil)},
+		InPublic:      tpm2.New2B(keyfile.ECCSRK_H2_Template),
+	}.Execute(conn)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer tpm2.FlushContext{FlushHandle: srk.ObjectHandle}.Execute(conn) //nolint:errcheck // cleanup
+	if _, err := (tpm2.EvictControl{
+		Auth:             tpm2.AuthHandle{Handle: tpm2.TPMRHOwner, Auth: tpm2.PasswordAuth(nil)},
+		ObjectHandle:     tpm2.NamedHandle{Handle: srk.ObjectHandle, Name: srk.Name},
+		PersistentHandle: h,
+	}).Execute(conn); err != nil {
+		tb.Fatal(err)
+	}
+}

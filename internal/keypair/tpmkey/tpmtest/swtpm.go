@@ -61,13 +61,13 @@ func (s *SWTPM) start() {
 	s.tb.Helper()
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
-		var ports []int
-		if ports, err = freePorts(2); err != nil {
+		var port, ctrl int
+		if port, ctrl, err = freePorts(); err != nil {
 			continue
 		}
 		// Another process may take a port between the pick and swtpm's
 		// bind; then try other ports.
-		if err = s.tryStart(ports[0], ports[1]); err == nil {
+		if err = s.tryStart(port, ctrl); err == nil {
 			return
 		}
 	}
@@ -138,21 +138,22 @@ func (s *SWTPM) kill() {
 	s.cmd = nil
 }
 
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+// freePorts returns two adjacent free ports: the swtpm TCTI of tpm2-tss
+// (tpm2-abrmd, OpenSSL's tpm2 provider) finds the control channel at the
+// command port + 1.
+func freePorts() (int, int, error) {
+	for attempt := 0; attempt < 20; attempt++ {
+		l1, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			return nil, err
+			return 0, 0, err
 		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		port := l1.Addr().(*net.TCPAddr).Port
+		l2, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port+1))
+		l1.Close()
+		if err == nil {
+			l2.Close()
+			return port, port + 1, nil
+		}
 	}
-	return ports, nil
+	return 0, 0, fmt.Errorf("found no two adjacent free ports")
 }
