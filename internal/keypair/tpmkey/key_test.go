@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"testing"
 
 	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
@@ -190,4 +191,28 @@ func asTPMError(t *testing.T, err error) *tpmkey.Error {
 		t.Fatalf("error %T is not a *tpmkey.Error: %v", err, err)
 	}
 	return te
+}
+
+// Handshakes sign at the same time (the claim session and a proving
+// connection); each signature must come out whole.
+func TestConcurrentSigning(t *testing.T) {
+	sw := tpmtest.Start(t)
+	tpm := open(t, tpmkey.Settings{Device: sw.Device})
+	keys := []*tpmkey.Key{createKey(t, tpm, "ec-p256"), createKey(t, tpm, "ec-p384")}
+	errs := make(chan error, 16)
+	for i := range 16 {
+		go func(key *tpmkey.Key) {
+			sum := sha256.Sum256([]byte{byte(i)})
+			sig, err := key.Sign(rand.Reader, sum[:], crypto.SHA256)
+			if err == nil && !ecdsa.VerifyASN1(key.Public().(*ecdsa.PublicKey), sum[:], sig) {
+				err = errors.New("a signature does not verify")
+			}
+			errs <- err
+		}(keys[i%2])
+	}
+	for range 16 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"testing"
 
-	keyfile "github.com/foxboron/go-tpm-keyfiles"
 	"github.com/google/go-tpm/tpm2"
 )
 
@@ -13,18 +12,9 @@ import (
 // password-protected key until the TPM stops counting and locks.
 func LockOut(tb testing.TB, device string) {
 	tb.Helper()
-	t := dial(tb, device)
-	defer t.Close()
-	conn := t.Raw()
-	srk, err := tpm2.CreatePrimary{
-		PrimaryHandle: tpm2.AuthHandle{Handle: tpm2.TPMRHOwner, Auth: tpm2.PasswordAuth(nil)},
-		InPublic:      tpm2.New2B(keyfile.ECCSRK_H2_Template),
-	}.Execute(conn)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer tpm2.FlushContext{FlushHandle: srk.ObjectHandle}.Execute(conn) //nolint:errcheck // cleanup
-	srkAuth := tpm2.AuthHandle{Handle: srk.ObjectHandle, Name: srk.Name, Auth: tpm2.PasswordAuth(nil)}
+	conn, srk, done := openWithSRK(tb, device)
+	defer done()
+	srkAuth := srk
 	tmpl := tpm2.TPMTPublic{
 		Type:             tpm2.TPMAlgKeyedHash,
 		NameAlg:          tpm2.TPMAlgSHA256,
