@@ -122,7 +122,7 @@ func (p *parser) claimKey(claim map[string]*yaml.Node, claimNode *yaml.Node) (st
 // checkClaimKey checks that the claim key can be read (a TSS2 file needs no
 // TPM for that; a handle does) and matches cert when cert is known.
 func (c *Config) checkClaimKey(cert *x509.Certificate) error {
-	pub, err := claimkey.Public(c.Claim.PrivateKey, c.TPM)
+	pub, err := claimkey.Public(c.Claim.PrivateKey, claimkey.Dial(c.TPM))
 	if err != nil {
 		var ce *claimkey.Error
 		if errors.As(err, &ce) {

@@ -112,9 +112,32 @@ func (s Source) read() (data []byte, from string, err error) {
 	return data, path, nil
 }
 
+// TPMSource gives the TPM for a claim key kept in one, only when the key
+// is: the daemon's shared TPM (Shared), or a connection of its own (Dial).
+// release is called when the key is no longer used.
+type TPMSource func() (t *tpmkey.TPM, release func() error, err error)
+
+// Shared uses an open TPM and leaves it open. A daemon shares one TPM
+// between its device key and its claim key: a simulator (tcp://) serves
+// one connection at a time.
+func Shared(t *tpmkey.TPM) TPMSource {
+	return func() (*tpmkey.TPM, func() error, error) { return t, func() error { return nil }, nil }
+}
+
+// Dial opens the TPM of s for the key and closes it on release.
+func Dial(s tpmkey.Settings) TPMSource {
+	return func() (*tpmkey.TPM, func() error, error) {
+		t, err := tpmkey.Open(s)
+		if err != nil {
+			return nil, nil, err
+		}
+		return t, t.Close, nil
+	}
+}
+
 // Public returns the claim key's public half, for checks. A TSS2 file
 // needs no TPM for it; a handle does.
-func Public(spec string, tpm tpmkey.Settings) (crypto.PublicKey, error) {
+func Public(spec string, tpm TPMSource) (crypto.PublicKey, error) {
 	src, err := Parse(spec)
 	if err != nil {
 		return nil, err
@@ -145,10 +168,10 @@ func Public(spec string, tpm tpmkey.Settings) (crypto.PublicKey, error) {
 	return key.Public(), nil
 }
 
-// Open returns the claim key as a crypto.Signer. A key in the TPM keeps
-// the TPM open until closeKey is called (after the session that signs with
-// it ends); for a software key closeKey does nothing.
-func Open(spec string, tpm tpmkey.Settings) (key crypto.Signer, closeKey func() error, err error) {
+// Open returns the claim key as a crypto.Signer. A key in the TPM needs
+// the TPM until closeKey is called (after the session that signs with it
+// ends); for a software key closeKey does nothing.
+func Open(spec string, tpm TPMSource) (key crypto.Signer, closeKey func() error, err error) {
 	nothing := func() error { return nil }
 	src, err := Parse(spec)
 	if err != nil {
@@ -168,7 +191,7 @@ func Open(spec string, tpm tpmkey.Settings) (key crypto.Signer, closeKey func() 
 			return k, nothing, nil
 		}
 	}
-	t, err := tpmkey.Open(tpm)
+	t, release, err := tpm()
 	if err != nil {
 		return nil, nothing, err
 	}
@@ -179,15 +202,15 @@ func Open(spec string, tpm tpmkey.Settings) (key crypto.Signer, closeKey func() 
 		k, err = t.LoadKey(data, Setting)
 	}
 	if err != nil {
-		t.Close()
+		release()
 		return nil, nothing, err
 	}
-	return k, t.Close, nil
+	return k, release, nil
 }
 
 // Certificate loads the claim certificate with its key for a TLS session,
 // in place of tls.LoadX509KeyPair. Call closeKey when the session ends.
-func Certificate(certFile, keySpec string, tpm tpmkey.Settings) (cert tls.Certificate, closeKey func() error, err error) {
+func Certificate(certFile, keySpec string, tpm TPMSource) (cert tls.Certificate, closeKey func() error, err error) {
 	certPEM, err := os.ReadFile(certFile)
 	if err != nil {
 		return tls.Certificate{}, func() error { return nil }, err

@@ -107,21 +107,49 @@ func (t *TPM) flush(h tpm2.TPMHandle) {
 }
 
 // tcpTPM speaks raw TPM commands over TCP, as swtpm's --server port does.
-type tcpTPM struct{ conn net.Conn }
+// A connection that failed is dialled again for the next command, so that
+// a daemon sharing one TPM for its lifetime survives a simulator restart.
+type tcpTPM struct {
+	addr string
+	conn net.Conn // nil after a failure
+}
 
 // commandTimeout bounds one command: an RSA key generation on a slow TPM
 // takes seconds, a dead peer must not hang the daemon.
 const commandTimeout = 2 * time.Minute
 
 func dialTCP(addr string) (transport.TPMCloser, error) {
-	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
-	if err != nil {
+	t := &tcpTPM{addr: addr}
+	if err := t.dial(); err != nil {
 		return nil, err
 	}
-	return &tcpTPM{conn: conn}, nil
+	return t, nil
+}
+
+func (t *tcpTPM) dial() error {
+	conn, err := net.DialTimeout("tcp", t.addr, 10*time.Second)
+	if err != nil {
+		return err
+	}
+	t.conn = conn
+	return nil
 }
 
 func (t *tcpTPM) Send(cmd []byte) ([]byte, error) {
+	if t.conn == nil {
+		if err := t.dial(); err != nil {
+			return nil, err
+		}
+	}
+	rsp, err := t.exchange(cmd)
+	if err != nil {
+		t.conn.Close()
+		t.conn = nil
+	}
+	return rsp, err
+}
+
+func (t *tcpTPM) exchange(cmd []byte) ([]byte, error) {
 	if err := t.conn.SetDeadline(time.Now().Add(commandTimeout)); err != nil {
 		return nil, err
 	}
@@ -145,7 +173,14 @@ func (t *tcpTPM) Send(cmd []byte) ([]byte, error) {
 	return rsp, nil
 }
 
-func (t *tcpTPM) Close() error { return t.conn.Close() }
+func (t *tcpTPM) Close() error {
+	if t.conn == nil {
+		return nil
+	}
+	err := t.conn.Close()
+	t.conn = nil
+	return err
+}
 
 // retried runs a TPM command again when the TPM asks for it (TPM_RC_RETRY,
 // TPM_RC_YIELDED; some TPMs answer so for a first use after start-up or

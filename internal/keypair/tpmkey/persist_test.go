@@ -123,3 +123,20 @@ func putForeignKey(t *testing.T, device string, h tpm2.TPMHandle) crypto.PublicK
 	t.Helper()
 	return tpmtest.PersistForeignKey(t, device, h)
 }
+
+// A daemon keeps one TPM open for its life; a simulator restart under it
+// costs the commands in flight (transient errors), not the key.
+func TestKeySurvivesSimulatorRestartUnderAnOpenTPM(t *testing.T) {
+	sw := tpmtest.Start(t)
+	tpm := open(t, tpmkey.Settings{Device: sw.Device})
+	key := createKey(t, tpm, "ec-p256")
+	sw.Restart()
+	sum := sha256.Sum256([]byte("x"))
+	_, err := key.Sign(rand.Reader, sum[:], crypto.SHA256)
+	if err != nil && !tpmkey.IsTransient(err) {
+		t.Fatalf("first sign after the restart: %v; want success or a transient error", err)
+	}
+	if _, err := key.Sign(rand.Reader, sum[:], crypto.SHA256); err != nil {
+		t.Fatalf("sign after the restart: %v", err)
+	}
+}
