@@ -101,10 +101,10 @@ func (s *SWTPM) tryStart(port, ctrlPort int) error {
 			return fmt.Errorf("exited at start: %v: %s", err, log)
 		default:
 		}
-		// The control port answers once the TPM is up; probing the
-		// command port would take swtpm's only client slot.
-		if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", s.CtrlPort), time.Second); err == nil {
-			c.Close()
+		// Both ports must accept: swtpm opens them one after the other. A
+		// probe of the command port holds its only client slot until it
+		// closes, which it does at once.
+		if listening(s.CtrlPort) && listening(s.Port) {
 			return nil
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -156,4 +156,13 @@ func freePorts() (int, int, error) {
 		}
 	}
 	return 0, 0, fmt.Errorf("found no two adjacent free ports")
+}
+
+func listening(port int) bool {
+	c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
 }
