@@ -27,14 +27,8 @@ func (c *Config) CheckFiles() error {
 	if err != nil {
 		bad("claim.certificate", "%v", err)
 	}
-	key, err := readParsed(c.Claim.PrivateKey, keypair.PrivateKey)
-	if err != nil {
+	if err := c.checkClaimKey(cert); err != nil {
 		bad("claim.private_key", "%v", err)
-	}
-	if cert != nil && key != nil {
-		if err := keypair.Match(cert, key); err != nil {
-			bad("claim.private_key", "%s: %v %s", c.Claim.PrivateKey, err, c.Claim.Certificate)
-		}
 	}
 
 	if err := c.checkProxyCA(); err != nil {

@@ -1,6 +1,10 @@
 package config
 
-import "time"
+import (
+	"time"
+
+	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
+)
 
 // DefaultPath is where the daemon looks when --config is not given.
 const DefaultPath = "/etc/provisiond/config.yaml"
@@ -30,6 +34,11 @@ type Config struct {
 	// Rotation and VerifyEvery (0: off) keep the identity alive; see rotation.go.
 	Rotation    Rotation
 	VerifyEvery time.Duration
+
+	// Where the device key lives (keystore.go): "file" or "tpm", and the
+	// TPM that holds TPM keys, the device key's or the claim key's.
+	KeyStore string
+	TPM      tpmkey.Settings
 
 	// lines maps a field ("claim.certificate", "template.parameters.Serial")
 	// to its line in the file, so later checks can point at it too.

@@ -67,6 +67,7 @@ func TestParseFull(t *testing.T) {
 			ResponseTimeout:   90 * time.Second,
 		},
 	}
+	want.KeyStore, want.TPM.Device = KeyStoreFile, "/dev/tpmrm0" // keystore.go's defaults
 	c.lines = nil
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("Parse:\n got %+v\nwant %+v", c, want)

@@ -92,7 +92,7 @@ func (p *parser) config(doc *yaml.Node) (*Config, error) {
 	if c.Claim.Certificate, err = p.requiredPath(claim, claimNode, "claim.", "certificate"); err != nil {
 		return nil, err
 	}
-	if c.Claim.PrivateKey, err = p.requiredPath(claim, claimNode, "claim.", "private_key"); err != nil {
+	if c.Claim.PrivateKey, err = p.claimKey(claim, claimNode); err != nil {
 		return nil, err
 	}
 
@@ -159,6 +159,9 @@ func (p *parser) config(doc *yaml.Node) (*Config, error) {
 	}
 
 	if err := p.rotationSettings(top, c); err != nil {
+		return nil, err
+	}
+	if err := p.keyStore(top, c); err != nil {
 		return nil, err
 	}
 	return c, nil

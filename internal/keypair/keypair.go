@@ -109,12 +109,18 @@ func PrivateKey(data []byte) (crypto.Signer, error) {
 
 // Match reports whether key is the private half of cert's public key.
 func Match(cert *x509.Certificate, key crypto.Signer) error {
+	return MatchPublic(cert, key.Public())
+}
+
+// MatchPublic reports whether pub is cert's public key: the check for a
+// private key out of reach (in a TPM), known by its public half.
+func MatchPublic(cert *x509.Certificate, pub crypto.PublicKey) error {
 	type equaler interface{ Equal(crypto.PublicKey) bool }
-	pub, ok := key.Public().(equaler)
+	eq, ok := pub.(equaler)
 	if !ok {
-		return fmt.Errorf("unsupported private key type %T", key)
+		return fmt.Errorf("unsupported private key type %T", pub)
 	}
-	if !pub.Equal(cert.PublicKey) {
+	if !eq.Equal(cert.PublicKey) {
 		return errors.New("the private key does not match the certificate")
 	}
 	return nil
