@@ -65,12 +65,12 @@ func (s *server) stop() {
 
 // regCert is a certificate as `fleetsim registry` prints it.
 type regCert struct {
-	CertificateID  string `json:"certificateId"`
-	Status         string `json:"status"`
-	Kind           string `json:"kind"`
+	CertificateID  string    `json:"certificateId"`
+	Status         string    `json:"status"`
+	Kind           string    `json:"kind"`
 	ThingName      string    `json:"thingName"`
 	CreatedAt      time.Time `json:"createdAt"`
-	CertificatePEM string `json:"certificatePem"`
+	CertificatePEM string    `json:"certificatePem"`
 }
 
 // deviceCerts reads the device certificates of a fleetsim folder, with the

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"time"
 )
 
 // Tools are the real binaries the explorer drives.
@@ -64,7 +65,12 @@ func Record(t Tools, flow Flow, base, stateDir string) (*Recording, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer srv.stop()
+	stopped := false
+	defer func() {
+		if !stopped {
+			srv.stop()
+		}
+	}()
 	r.Endpoint = srv.addr
 	cfg := filepath.Join(r.Base, "record.yaml")
 	if err := os.WriteFile(cfg, []byte(r.config(srv.addr, stateDir)), 0o644); err != nil {
@@ -84,10 +90,7 @@ func Record(t Tools, flow Flow, base, stateDir string) (*Recording, error) {
 	if r.Initial, err = ReadTree(stateDir); err != nil {
 		return nil, err
 	}
-	before, err := deviceCerts(t.Fleetsim, r.Fleet)
-	if err != nil {
-		return nil, err
-	}
+	recordStart := time.Now()
 	trace := filepath.Join(r.Base, "strace.log")
 	args := append(append([]string{"-o", trace}, StraceArgs...), "sh", "-c", flow.Script)
 	rec := exec.Command(t.Strace, args...)
@@ -95,7 +98,10 @@ func Record(t Tools, flow Flow, base, stateDir string) (*Recording, error) {
 	if out, err := rec.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("flow %s: strace: %v: %s", flow.Name, err, out)
 	}
-	after, err := deviceCerts(t.Fleetsim, r.Fleet)
+	// Stopped, fleetsim has saved every certificate to its registry.
+	srv.stop()
+	stopped = true
+	certs, err := deviceCerts(t.Fleetsim, r.Fleet)
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +119,7 @@ func Record(t Tools, flow Flow, base, stateDir string) (*Recording, error) {
 		b.add(c)
 	}
 	r.Ops = b.ops
-	r.IssuedAt = issuedAt(r.Ops, before, after)
+	r.IssuedAt = issuedAt(r.Ops, certs, recordStart)
 	return r, nil
 }
 
@@ -121,11 +127,11 @@ func Record(t Tools, flow Flow, base, stateDir string) (*Recording, error) {
 // last state.json save before the first file that names or holds it was
 // created: its request followed that save, so a crash after it may lose a
 // certificate the service issued.
-func issuedAt(ops []Op, before, after map[string]regCert) map[string]int {
+func issuedAt(ops []Op, certs map[string]regCert, since time.Time) map[string]int {
 	at := map[string]int{}
-	for id, c := range after {
-		if _, old := before[id]; old {
-			continue
+	for id, c := range certs {
+		if c.CreatedAt.Before(since) {
+			continue // issued to the device before the recording
 		}
 		pem := []byte(c.CertificatePEM)
 		at[id] = len(ops) // never written: counted once the recording ended
