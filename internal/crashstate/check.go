@@ -164,9 +164,12 @@ func runDaemon(ctx context.Context, provisiond, config, stateDir string) (certID
 		}
 	}
 	for {
-		if id := registeredAs(stateDir); id != "" {
+		if registeredAs(stateDir) != "" {
+			// Let it settle, so that what it does next (a clean-up, a
+			// request it serves) is watched too; the end state must hold.
+			time.Sleep(settle)
 			stop()
-			return id, cmd.ProcessState.ExitCode(), out.String(), nil
+			return registeredAs(stateDir), cmd.ProcessState.ExitCode(), out.String(), nil
 		}
 		select {
 		case <-exited:
@@ -182,10 +185,20 @@ func runDaemon(ctx context.Context, provisiond, config, stateDir string) (certID
 	}
 }
 
+// settle is how long a daemon that looks done runs on under the watcher.
+const settle = 30 * time.Millisecond
+
+// requestFile is the reprovision request `provisiond reprovision` leaves
+// in the state directory; the daemon removes it once it has served it.
+const requestFile = "reprovision.request"
+
 // registeredAs returns the certificate the daemon handed over once
-// state.json says registered and credentials.json names that certificate
-// with a usable pair; "" before.
+// state.json says registered, credentials.json names that certificate
+// with a usable pair and no reprovision request waits; "" before.
 func registeredAs(stateDir string) string {
+	if _, err := os.Stat(filepath.Join(stateDir, requestFile)); err == nil {
+		return ""
+	}
 	var st struct {
 		State         string `json:"state"`
 		CertificateID string `json:"certificateId"`
