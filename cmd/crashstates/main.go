@@ -23,7 +23,7 @@ func main() {
 	flag.StringVar(&o.Strace, "strace", "strace", "the strace binary")
 	flows := flag.String("flows", "", "comma-separated flows (default all)")
 	models := flag.String("models", "", "comma-separated models: ext4-ordered, posix-minimum (default both)")
-	flag.IntVar(&o.Limit, "limit", 24, "crash states checked per point of a recording, at most (a seeded sample beyond)")
+	flag.IntVar(&o.Limit, "limit", 64, "crash states checked per point of a recording, at most (a seeded sample beyond)")
 	flag.Uint64Var(&o.Seed, "seed", 1, "seed of every sample")
 	flag.IntVar(&o.Sample, "sample", 0, "check only this many states, drawn with the seed (0: all)")
 	flag.IntVar(&o.Parallel, "parallel", 3, "checks at once")
