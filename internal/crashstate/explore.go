@@ -249,7 +249,8 @@ func (w *worker) check(s *State) (*checked, error) {
 
 // finish stops the worker's fleetsim, counts each check's orphans (the
 // certificates issued before the cut and those created in its window,
-// less the one handed over) and saves the failing states.
+// less the one handed over at the end and those handed over before the
+// cut) and saves the failing states.
 func (w *worker) finish(done []*checked) error {
 	w.srv.stop()
 	certs, err := deviceCerts(w.o.Fleetsim, w.srv.dir)
@@ -264,7 +265,7 @@ func (w *worker) finish(done []*checked) error {
 			}
 		}
 		for _, id := range obtained {
-			if id != c.id {
+			if id != c.id && !c.state.Retired[id] {
 				c.res.Orphans++
 			}
 		}

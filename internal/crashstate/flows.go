@@ -25,6 +25,10 @@ var Flows = []Flow{
 		Script: startDaemon + `"$P" reprovision --config "$C" --wait 60s >/dev/null; ` + stopDaemon},
 	{Name: "reprovision-create-keys", Method: "create-keys", Setup: true,
 		Script: startDaemon + `"$P" reprovision --config "$C" --wait 60s >/dev/null; ` + stopDaemon},
+	// The second new identity removes the first: the one before the
+	// previous, which no consumer may still hold.
+	{Name: "reprovision-twice", Method: "csr", Setup: true,
+		Script: startDaemon + `"$P" reprovision --config "$C" --wait 60s >/dev/null; "$P" reprovision --config "$C" --wait 60s >/dev/null; ` + stopDaemon},
 	{Name: "restore", Method: "csr", Setup: true,
 		Script: startDaemon + `rm "$S/credentials.json"; sleep 0.3; "$P" wait --config "$C" --timeout 60s >/dev/null; ` + stopDaemon},
 }

@@ -3,6 +3,7 @@ package crashstate
 import (
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"math/rand/v2"
 	"sort"
 	"strings"
@@ -19,9 +20,12 @@ type State struct {
 	Tree   *Tree
 	// Handed is the handoff consumers could read just before the cut.
 	Handed *handoff
-	Issued []string
-	meta   map[int]bool
-	cuts   map[int]dataCut
+	// Retired are the certificates handed over before the cut: one a
+	// reprovision replaces later is retired on purpose, not orphaned.
+	Retired map[string]bool
+	Issued  []string
+	meta    map[int]bool
+	cuts    map[int]dataCut
 }
 
 // ID names the state so that it can be checked again (-only).
@@ -36,6 +40,7 @@ func (s *State) ID() string {
 func Generate(rec *Recording, m Model, limit int, seed uint64) (states []*State, drawn int) {
 	durable := m.durableAt(rec.Ops)
 	seen := map[string]bool{}
+	retired := map[string]bool{}
 	for point := 0; point <= len(rec.Ops); point++ {
 		rng := rand.New(rand.NewPCG(seed, stateSeed(rec.Flow.Name, m.Name, point)))
 		sp := newSpace(m, rec.Ops, durable, point, rng)
@@ -43,6 +48,7 @@ func Generate(rec *Recording, m Model, limit int, seed uint64) (states []*State,
 		var handed *handoff
 		if h, err := parseHandoff(live.Files["credentials.json"]); err == nil {
 			handed = &h
+			retired[h.CertificateID] = true
 		}
 		var issued []string
 		for id, at := range rec.IssuedAt {
@@ -61,7 +67,7 @@ func Generate(rec *Recording, m Model, limit int, seed uint64) (states []*State,
 			}
 			seen[key] = true
 			states = append(states, &State{Rec: rec, Model: m, Point: point, Choice: c, Tree: t,
-				Handed: handed, Issued: issued, meta: meta, cuts: cuts})
+				Handed: handed, Retired: maps.Clone(retired), Issued: issued, meta: meta, cuts: cuts})
 		}
 	}
 	return states, drawn

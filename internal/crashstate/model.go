@@ -35,10 +35,8 @@ func (m Model) durableAt(ops []Op) []int {
 	for j, o := range ops {
 		at[j] = never
 		switch {
-		case o.Kind == Write || o.Kind == Truncate:
-			at[j] = nextBarrier(ops, j, func(b Op) bool {
-				return b.Kind == Fsync && b.Ino == o.Ino || m.Journal && o.Kind == Truncate && b.Kind == FsyncDir
-			})
+		case o.Kind == Write || o.Kind == Truncate && !m.Journal:
+			at[j] = nextBarrier(ops, j, func(b Op) bool { return b.Kind == Fsync && b.Ino == o.Ino })
 		case o.metadata():
 			at[j] = nextBarrier(ops, j, func(b Op) bool {
 				if m.Journal {

@@ -42,22 +42,17 @@ func ReadTree(root string) (*Tree, error) {
 	return t, err
 }
 
-func (t *Tree) sortedFiles() []string {
-	names := make([]string, 0, len(t.Files))
-	for n := range t.Files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func (t *Tree) sortedFiles() []string { return sortedKeys(t.Files) }
 
-func (t *Tree) sortedDirs() []string {
-	names := make([]string, 0, len(t.Dirs))
-	for n := range t.Dirs {
-		names = append(names, n)
+func (t *Tree) sortedDirs() []string { return sortedKeys(t.Dirs) }
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
 	}
-	sort.Strings(names)
-	return names
+	sort.Strings(keys)
+	return keys
 }
 
 // WriteTo creates the tree under root, replacing old by new in every
