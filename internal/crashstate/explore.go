@@ -204,6 +204,9 @@ func (w *worker) check(s *State) (*checked, error) {
 	n := int(checkSeq.Add(1))
 	dir := stateDir(w.o.Base, "c", n)
 	old, new := []string{w.rec.StateDir, w.rec.Endpoint}, []string{dir, w.srv.addr}
+	if w.rec.RecordedFleet != "" {
+		old, new = append(old, w.rec.RecordedFleet), append(new, w.rec.Fleet)
+	}
 	if err := s.Tree.WriteTo(dir, old, new); err != nil {
 		return nil, err
 	}
@@ -280,24 +283,6 @@ func (w *worker) finish(done []*checked) error {
 		}
 	}
 	return nil
-}
-
-// saveFixture keeps a failing state, the ops that produced it and the
-// verdict, under Fixtures/<flow>-<model>-p<point>-c<choice>.
-func (w *worker) saveFixture(s *State, res Result, log string) error {
-	if w.o.Fixtures == "" {
-		return nil
-	}
-	dir := filepath.Join(w.o.Fixtures, strings.ReplaceAll(s.ID(), "/", "-"))
-	if err := s.Tree.WriteTo(filepath.Join(dir, "state"), nil, nil); err != nil {
-		return err
-	}
-	verdict := fmt.Sprintf("state %s\nseed %d\nfault: %s\nrecorded state directory: %s\n\ndaemon log:\n%s",
-		s.ID(), w.o.Seed, res.Fault, w.rec.StateDir, log)
-	if err := os.WriteFile(filepath.Join(dir, "verdict.txt"), []byte(verdict), 0o644); err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(dir, "ops.txt"), []byte(s.Describe()), 0o644)
 }
 
 func lastLines(s string, n int) string {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,4 +49,39 @@ func TestRealDaemonRecoversFromASampleOfCrashStates(t *testing.T) {
 		t.Fatalf("%d of %d states recovered:\n%s", recovered, checked, log.String())
 	}
 	t.Log(log.String())
+}
+
+// A state saved as a fixture is checked again by Replay, from the saved
+// files alone, in another folder.
+func TestSavedStateReplays(t *testing.T) {
+	strace := testtool.Need(t, "strace", "strace")
+	bin := t.TempDir()
+	out, err := exec.Command("go", "build", "-o", bin+"/", "../../cmd/provisiond", "../../cmd/fleetsim").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	tools := Tools{Provisiond: filepath.Join(bin, "provisiond"), Fleetsim: filepath.Join(bin, "fleetsim"), Strace: strace}
+	// Long enough that the replay folder below fits in its length.
+	base := filepath.Join(t.TempDir(), "recording-folder")
+	flow, _ := FlowByName("csr")
+	rec, err := Record(tools, flow, base, stateDir(base, "r", 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	states, _ := Generate(rec, POSIXMin, 4, 1)
+	// The last state: registered, with a handoff to keep usable.
+	s := states[len(states)-1]
+	o := Options{Tools: tools, Base: base, Fixtures: t.TempDir(), Seed: 1, Timeout: 30 * time.Second}
+	w := &worker{o: o, rec: rec}
+	if err := w.saveFixture(s, Result{Fault: "saved by a test"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	o.Base = t.TempDir()
+	res, err := Replay(o, filepath.Join(o.Fixtures, strings.ReplaceAll(s.ID(), "/", "-")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Recovered {
+		t.Fatalf("replayed %s: %+v", s.ID(), res)
+	}
 }

@@ -19,6 +19,9 @@ type Recording struct {
 	Flow     Flow
 	Base     string // this flow's folder
 	Fleet    string // the fleetsim folder the recording ran against
+	// RecordedFleet, when set, is where Fleet was when the files were
+	// recorded (a fixture replayed elsewhere); it has Fleet's length.
+	RecordedFleet string
 	StateDir string
 	Endpoint string
 	Initial  *Tree
