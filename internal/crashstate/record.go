@@ -16,16 +16,16 @@ type Tools struct {
 
 // Recording is one flow as the daemon ran it under strace.
 type Recording struct {
-	Flow     Flow
-	Base     string // this flow's folder
-	Fleet    string // the fleetsim folder the recording ran against
+	Flow  Flow
+	Base  string // this flow's folder
+	Fleet string // the fleetsim folder the recording ran against
 	// RecordedFleet, when set, is where Fleet was when the files were
 	// recorded (a fixture replayed elsewhere); it has Fleet's length.
 	RecordedFleet string
-	StateDir string
-	Endpoint string
-	Initial  *Tree
-	Ops      []Op
+	StateDir      string
+	Endpoint      string
+	Initial       *Tree
+	Ops           []Op
 	// IssuedAt is, for each certificate the service issued during the
 	// recording, the op after which a crash counts it as issued: the save
 	// that precedes its request.
