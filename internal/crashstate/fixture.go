@@ -17,6 +17,7 @@ type fixture struct {
 	Fault     string   `json:"fault"`
 	Flow      string   `json:"flow"`
 	Method    string   `json:"method"`
+	KeyType   string   `json:"keyType,omitempty"`
 	Model     string   `json:"model"`
 	Base      string   `json:"base"`
 	StateDir  string   `json:"stateDirectory"`
@@ -43,7 +44,7 @@ func (w *worker) saveFixture(s *State, res Result, log string) error {
 	if err := copyDir(w.rec.Fleet, filepath.Join(dir, "fleet")); err != nil {
 		return err
 	}
-	fx := fixture{ID: s.ID(), Seed: w.o.Seed, Fault: res.Fault, Flow: w.rec.Flow.Name, Method: w.rec.Flow.Method,
+	fx := fixture{ID: s.ID(), Seed: w.o.Seed, Fault: res.Fault, Flow: w.rec.Flow.Name, Method: w.rec.Flow.Method, KeyType: w.rec.Flow.KeyType,
 		Model: s.Model.Name, Base: w.o.Base, StateDir: w.rec.StateDir, Fleet: w.rec.Fleet, Endpoint: w.rec.Endpoint,
 		Handed: s.Handed, Retired: sortedKeys(s.Retired), Issued: s.Issued}
 	if w.rec.RecordedFleet != "" {
@@ -83,7 +84,7 @@ func Replay(o Options, dir string) (Result, error) {
 	}
 	o.Base = filepath.Join(o.Base, strings.Repeat("p", pad))
 	o.Fixtures, o.Parallel = "", 1
-	rec := &Recording{Flow: Flow{Name: fx.Flow, Method: fx.Method}, StateDir: fx.StateDir, Endpoint: fx.Endpoint,
+	rec := &Recording{Flow: Flow{Name: fx.Flow, Method: fx.Method, KeyType: fx.KeyType}, StateDir: fx.StateDir, Endpoint: fx.Endpoint,
 		RecordedFleet: fx.Fleet}
 	rec.Base = filepath.Join(o.Base, fx.Flow)
 	rec.Fleet = filepath.Join(rec.Base, "fleet")

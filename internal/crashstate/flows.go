@@ -6,10 +6,11 @@ package crashstate
 // binary, $C its config and $S the state directory. A new flow (rotation,
 // a TPM key store) is one more line in Flows.
 type Flow struct {
-	Name   string
-	Method string // certificate_method
-	Setup  bool   // provision before recording
-	Script string
+	Name    string
+	Method  string // certificate_method
+	KeyType string // key_type, CSR only; ec-p256 when empty
+	Setup   bool   // provision before recording
+	Script  string
 }
 
 const (
@@ -21,6 +22,10 @@ const (
 var Flows = []Flow{
 	{Name: "csr", Method: "csr", Script: startDaemon + stopDaemon},
 	{Name: "create-keys", Method: "create-keys", Script: startDaemon + stopDaemon},
+	// Larger keys span more blocks: more ways for un-synced data to be cut.
+	{Name: "csr-ec-p384", Method: "csr", KeyType: "ec-p384", Script: startDaemon + stopDaemon},
+	{Name: "csr-rsa-2048", Method: "csr", KeyType: "rsa-2048", Script: startDaemon + stopDaemon},
+	{Name: "csr-rsa-3072", Method: "csr", KeyType: "rsa-3072", Script: startDaemon + stopDaemon},
 	{Name: "reprovision", Method: "csr", Setup: true,
 		Script: startDaemon + `"$P" reprovision --config "$C" --wait 60s >/dev/null; ` + stopDaemon},
 	{Name: "reprovision-create-keys", Method: "create-keys", Setup: true,

@@ -2,6 +2,7 @@ package crashstate
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"os"
 	"os/exec"
@@ -45,12 +46,12 @@ template:
   parameters: {SerialNumber: "0001"}
 payload_format: json
 certificate_method: %s
-key_type: ec-p256
+key_type: %s
 client_id: gateway-0001
 state_directory: %s
 retry: {initial: 20ms, max: 100ms, permanent: 1s, response_timeout: 5s}
 `, endpoint, filepath.Join(r.Fleet, "ca.pem"), filepath.Join(r.Fleet, "claim.pem.crt"),
-		filepath.Join(r.Fleet, "claim.pem.key"), r.Flow.Method, stateDir)
+		filepath.Join(r.Fleet, "claim.pem.key"), r.Flow.Method, cmp.Or(r.Flow.KeyType, "ec-p256"), stateDir)
 }
 
 // Record runs flow against a fresh fleetsim in base/<flow>, the state
