@@ -301,16 +301,32 @@ func printTallies(out io.Writer, tallies map[string]*Tally, took time.Duration) 
 	for _, k := range keys {
 		t := tallies[k]
 		fmt.Fprintf(out, "%-40s %7d %8d %7d %9d %7d %6d %8s\n", k, t.Drawn, t.Distinct, t.Checked, t.Recovered, t.Refused, t.Failed, perCheck(t))
-		sum.Drawn += t.Drawn
-		sum.Distinct += t.Distinct
-		sum.Checked += t.Checked
-		sum.Recovered += t.Recovered
-		sum.Refused += t.Refused
-		sum.Failed += t.Failed
-		sum.Took += t.Took
+		add(&sum, t)
+	}
+	byModel := map[string]*Tally{}
+	for _, k := range keys {
+		model := k[strings.LastIndexByte(k, '/')+1:]
+		if byModel[model] == nil {
+			byModel[model] = &Tally{}
+		}
+		add(byModel[model], tallies[k])
+	}
+	for _, model := range sortedKeys(byModel) {
+		t := byModel[model]
+		fmt.Fprintf(out, "%-40s %7d %8d %7d %9d %7d %6d %8s\n", "all flows/"+model, t.Drawn, t.Distinct, t.Checked, t.Recovered, t.Refused, t.Failed, perCheck(t))
 	}
 	fmt.Fprintf(out, "%-40s %7d %8d %7d %9d %7d %6d %8s\n", "total", sum.Drawn, sum.Distinct, sum.Checked, sum.Recovered, sum.Refused, sum.Failed, perCheck(&sum))
 	fmt.Fprintf(out, "checked in %s\n", took.Round(time.Second))
+}
+
+func add(sum, t *Tally) {
+	sum.Drawn += t.Drawn
+	sum.Distinct += t.Distinct
+	sum.Checked += t.Checked
+	sum.Recovered += t.Recovered
+	sum.Refused += t.Refused
+	sum.Failed += t.Failed
+	sum.Took += t.Took
 }
 
 func perCheck(t *Tally) string {
