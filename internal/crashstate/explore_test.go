@@ -16,16 +16,11 @@ import (
 // crash-states runs every flow and state; this keeps the pipeline honest
 // under make test.)
 func TestRealDaemonRecoversFromASampleOfCrashStates(t *testing.T) {
-	strace := testtool.Need(t, "strace", "strace")
-	bin := t.TempDir()
-	out, err := exec.Command("go", "build", "-o", bin+"/", "../../cmd/provisiond", "../../cmd/fleetsim").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	tools := buildTools(t)
 	var log bytes.Buffer
 	flow, _ := FlowByName("csr")
 	tallies, err := Explore(Options{
-		Tools:    Tools{Provisiond: filepath.Join(bin, "provisiond"), Fleetsim: filepath.Join(bin, "fleetsim"), Strace: strace},
+		Tools:    tools,
 		Base:     t.TempDir(),
 		Flows:    []Flow{flow},
 		Models:   Models,
@@ -54,13 +49,7 @@ func TestRealDaemonRecoversFromASampleOfCrashStates(t *testing.T) {
 // A state saved as a fixture is checked again by Replay, from the saved
 // files alone, in another folder.
 func TestSavedStateReplays(t *testing.T) {
-	strace := testtool.Need(t, "strace", "strace")
-	bin := t.TempDir()
-	out, err := exec.Command("go", "build", "-o", bin+"/", "../../cmd/provisiond", "../../cmd/fleetsim").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	tools := Tools{Provisiond: filepath.Join(bin, "provisiond"), Fleetsim: filepath.Join(bin, "fleetsim"), Strace: strace}
+	tools := buildTools(t)
 	// Long enough that the replay folder below fits in its length.
 	base := filepath.Join(t.TempDir(), "recording-folder")
 	flow, _ := FlowByName("csr")
@@ -84,4 +73,17 @@ func TestSavedStateReplays(t *testing.T) {
 	if !res.Recovered {
 		t.Fatalf("replayed %s: %+v", s.ID(), res)
 	}
+}
+
+// buildTools builds the real binaries the explorer drives, and finds
+// strace (a test without it skips, or fails under CI).
+func buildTools(t *testing.T) Tools {
+	t.Helper()
+	strace := testtool.Need(t, "strace", "strace")
+	bin := t.TempDir()
+	out, err := exec.Command("go", "build", "-o", bin+"/", "../../cmd/provisiond", "../../cmd/fleetsim").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return Tools{Provisiond: filepath.Join(bin, "provisiond"), Fleetsim: filepath.Join(bin, "fleetsim"), Strace: strace}
 }

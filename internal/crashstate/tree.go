@@ -7,7 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
+	"maps"
+	"slices"
 )
 
 // Tree is the content of a state directory: files by relative path, and
@@ -46,14 +47,7 @@ func (t *Tree) sortedFiles() []string { return sortedKeys(t.Files) }
 
 func (t *Tree) sortedDirs() []string { return sortedKeys(t.Dirs) }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 
 // WriteTo creates the tree under root, replacing old by new in every
 // file's bytes (paths the daemon wrote into credentials.json); old and new
