@@ -47,3 +47,12 @@ bench:
 
 clean:
 	rm -rf bin dist
+
+# crash-states: every state a power cut can leave while the real provisiond
+# provisions against the real fleetsim, each checked to recover
+# (docs/RELIABILITY.md). Needs strace. CRASHFLAGS narrows it, e.g.
+# CRASHFLAGS="-sample 200 -seed 1" (CI) or CRASHFLAGS="-flows csr".
+.PHONY: crash-states
+crash-states:
+	$(GO) build -o bin/crash/ ./cmd/provisiond ./cmd/fleetsim ./cmd/crashstates
+	./bin/crash/crashstates -provisiond bin/crash/provisiond -fleetsim bin/crash/fleetsim $(CRASHFLAGS)

@@ -1,0 +1,219 @@
+package crashstate
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// handoff is what a consumer reads from credentials.json.
+type handoff struct {
+	CertificateID   string `json:"certificateId"`
+	CertificateFile string `json:"certificateFile"`
+	PrivateKeyFile  string `json:"privateKeyFile"`
+}
+
+// parseHandoff parses credentials.json; an error means a consumer could
+// not use it.
+func parseHandoff(data []byte) (handoff, error) {
+	var h handoff
+	if err := json.Unmarshal(data, &h); err != nil {
+		return h, fmt.Errorf("credentials.json is not JSON (%d bytes)", len(data))
+	}
+	if h.CertificateID == "" || h.CertificateFile == "" || h.PrivateKeyFile == "" {
+		return h, errors.New("credentials.json lacks certificateId, certificateFile or privateKeyFile")
+	}
+	return h, nil
+}
+
+// usable reports why the pair a handoff names cannot be used, or nil.
+func (h handoff) usable() error {
+	certPEM, err := os.ReadFile(h.CertificateFile)
+	if err != nil {
+		return fmt.Errorf("certificate of %s: %w", short(h.CertificateID), err)
+	}
+	keyPEM, err := os.ReadFile(h.PrivateKeyFile)
+	if err != nil {
+		return fmt.Errorf("private key of %s: %w", short(h.CertificateID), err)
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return fmt.Errorf("%s and %s do not form a pair: %v", h.CertificateFile, h.PrivateKeyFile, err)
+	}
+	sum := sha256.Sum256(pair.Certificate[0])
+	if !strings.EqualFold(hex.EncodeToString(sum[:]), h.CertificateID) {
+		return fmt.Errorf("%s is not certificate %s", h.CertificateFile, short(h.CertificateID))
+	}
+	return nil
+}
+
+func short(id string) string { return id[:min(len(id), 12)] }
+
+// watcher reads the handoff throughout a check, as a consumer would: every
+// credentials.json it sees must name a usable pair, and the identity last
+// handed over must stay usable until another replaces it.
+type watcher struct {
+	path    string
+	current *handoff
+	mu      sync.Mutex
+	fault   string
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+func startWatcher(path string, previous *handoff) *watcher {
+	w := &watcher{path: path, current: previous, stop: make(chan struct{}), done: make(chan struct{})}
+	w.poll() // the state the power cut left, before the daemon starts
+	go func() {
+		defer close(w.done)
+		for {
+			select {
+			case <-w.stop:
+				w.poll()
+				return
+			case <-time.After(time.Millisecond):
+				w.poll()
+			}
+		}
+	}()
+	return w
+}
+
+func (w *watcher) poll() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.fault != "" {
+		return
+	}
+	data, err := os.ReadFile(w.path)
+	if err == nil {
+		h, perr := parseHandoff(data)
+		if perr == nil {
+			perr = h.usable()
+		}
+		if perr != nil {
+			// A replacement between the reads is not a fault: read again.
+			if again, _ := os.ReadFile(w.path); !bytes.Equal(again, data) {
+				return
+			}
+			w.fault = "handed over an unusable pair: " + perr.Error()
+			return
+		}
+		w.current = &h
+		return
+	}
+	if w.current != nil {
+		if err := w.current.usable(); err != nil {
+			if _, serr := os.Stat(w.path); serr == nil {
+				return // replaced meanwhile
+			}
+			w.fault = "the identity handed over before is no longer usable: " + err.Error()
+		}
+	}
+}
+
+func (w *watcher) finish() string {
+	close(w.stop)
+	<-w.done
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.fault
+}
+
+// Result is a check's verdict.
+type Result struct {
+	Recovered bool
+	Refused   bool   // exit 65 on a state file the model made unreadable
+	Fault     string // why it did not recover
+	Orphans   int
+	Took      time.Duration
+}
+
+// runDaemon starts the daemon on a crash state and waits until it is
+// registered with a usable handoff naming its certificate, then stops it.
+// It returns the handed-over certificate id, or the exit code when the
+// daemon stopped on its own.
+func runDaemon(ctx context.Context, provisiond, config, stateDir string) (certID string, exit int, log string, err error) {
+	var out bytes.Buffer
+	cmd := exec.Command(provisiond, "run", "--config", config)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		return "", 0, "", err
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	stop := func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	}
+	for {
+		if registeredAs(stateDir) != "" {
+			// Let it settle, so that what it does next (a clean-up, a
+			// request it serves) is watched too; the end state must hold.
+			time.Sleep(settle)
+			stop()
+			return registeredAs(stateDir), cmd.ProcessState.ExitCode(), out.String(), nil
+		}
+		select {
+		case <-exited:
+			if id := registeredAs(stateDir); id != "" {
+				return id, cmd.ProcessState.ExitCode(), out.String(), nil
+			}
+			return "", cmd.ProcessState.ExitCode(), out.String(), nil
+		case <-ctx.Done():
+			stop()
+			return "", -1, out.String(), fmt.Errorf("not registered within the check's time limit")
+		case <-time.After(3 * time.Millisecond):
+		}
+	}
+}
+
+// settle is how long a daemon that looks done runs on under the watcher.
+const settle = 30 * time.Millisecond
+
+// requestFile is the reprovision request `provisiond reprovision` leaves
+// in the state directory; the daemon removes it once it has served it.
+const requestFile = "reprovision.request"
+
+// registeredAs returns the certificate the daemon handed over once
+// state.json says registered, credentials.json names that certificate
+// with a usable pair and no reprovision request waits; "" before.
+func registeredAs(stateDir string) string {
+	if _, err := os.Stat(filepath.Join(stateDir, requestFile)); err == nil {
+		return ""
+	}
+	var st struct {
+		State         string `json:"state"`
+		CertificateID string `json:"certificateId"`
+	}
+	data, err := os.ReadFile(filepath.Join(stateDir, "state.json"))
+	if err != nil || json.Unmarshal(data, &st) != nil || st.State != "registered" {
+		return ""
+	}
+	data, err = os.ReadFile(filepath.Join(stateDir, "credentials.json"))
+	if err != nil {
+		return ""
+	}
+	h, err := parseHandoff(data)
+	if err != nil || h.CertificateID != st.CertificateID || h.usable() != nil {
+		return ""
+	}
+	return h.CertificateID
+}

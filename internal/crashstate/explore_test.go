@@ -1,0 +1,89 @@
+package crashstate
+
+import (
+	"bytes"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/provisiond/provisiond/internal/testtool"
+)
+
+// The explorer records the real daemon provisioning with CSR, and a seeded
+// sample of the crash states both models allow all recover. (make
+// crash-states runs every flow and state; this keeps the pipeline honest
+// under make test.)
+func TestRealDaemonRecoversFromASampleOfCrashStates(t *testing.T) {
+	tools := buildTools(t)
+	var log bytes.Buffer
+	flow, _ := FlowByName("csr")
+	tallies, err := Explore(Options{
+		Tools:    tools,
+		Base:     t.TempDir(),
+		Flows:    []Flow{flow},
+		Models:   Models,
+		Limit:    8,
+		Seed:     1,
+		Sample:   12,
+		Parallel: 2,
+		Fixtures: t.TempDir(),
+		Timeout:  30 * time.Second,
+		Out:      &log,
+	})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	checked, recovered := 0, 0
+	for _, tl := range tallies {
+		checked += tl.Checked
+		recovered += tl.Recovered
+	}
+	if checked != 12 || recovered != checked {
+		t.Fatalf("%d of %d states recovered:\n%s", recovered, checked, log.String())
+	}
+	t.Log(log.String())
+}
+
+// A state saved as a fixture is checked again by Replay, from the saved
+// files alone, in another folder.
+func TestSavedStateReplays(t *testing.T) {
+	tools := buildTools(t)
+	// Long enough that the replay folder below fits in its length.
+	base := filepath.Join(t.TempDir(), "recording-folder")
+	flow, _ := FlowByName("csr")
+	rec, err := Record(tools, flow, base, stateDir(base, "r", 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	states, _ := Generate(rec, POSIXMin, 4, 1)
+	// The last state: registered, with a handoff to keep usable.
+	s := states[len(states)-1]
+	o := Options{Tools: tools, Base: base, Fixtures: t.TempDir(), Seed: 1, Timeout: 30 * time.Second}
+	w := &worker{o: o, rec: rec}
+	if err := w.saveFixture(s, Result{Fault: "saved by a test"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	o.Base = t.TempDir()
+	res, err := Replay(o, filepath.Join(o.Fixtures, strings.ReplaceAll(s.ID(), "/", "-")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Recovered {
+		t.Fatalf("replayed %s: %+v", s.ID(), res)
+	}
+}
+
+// buildTools builds the real binaries the explorer drives, and finds
+// strace (a test without it skips, or fails under CI).
+func buildTools(t *testing.T) Tools {
+	t.Helper()
+	strace := testtool.Need(t, "strace", "strace")
+	bin := t.TempDir()
+	out, err := exec.Command("go", "build", "-o", bin+"/", "../../cmd/provisiond", "../../cmd/fleetsim").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return Tools{Provisiond: filepath.Join(bin, "provisiond"), Fleetsim: filepath.Join(bin, "fleetsim"), Strace: strace}
+}

@@ -1,0 +1,164 @@
+package crashstate
+
+import (
+	"bytes"
+	"cmp"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+)
+
+// Tools are the real binaries the explorer drives.
+type Tools struct {
+	Provisiond, Fleetsim, Strace string
+}
+
+// Recording is one flow as the daemon ran it under strace.
+type Recording struct {
+	Flow  Flow
+	Base  string // this flow's folder
+	Fleet string // the fleetsim folder the recording ran against
+	// RecordedFleet, when set, is where Fleet was when the files were
+	// recorded (a fixture replayed elsewhere); it has Fleet's length.
+	RecordedFleet string
+	StateDir      string
+	Endpoint      string
+	Initial       *Tree
+	Ops           []Op
+	// IssuedAt is, for each certificate the service issued during the
+	// recording, the op after which a crash counts it as issued: the save
+	// that precedes its request.
+	IssuedAt map[string]int
+}
+
+// config is the daemon's config: short retries so that a check takes
+// ~100 ms, absolute paths so that the same bytes serve every copy.
+func (r *Recording) config(endpoint, stateDir string) string {
+	return fmt.Sprintf(`endpoint: %s
+root_ca: %s
+claim:
+  certificate: %s
+  private_key: %s
+template:
+  name: GatewayTemplate
+  parameters: {SerialNumber: "0001"}
+payload_format: json
+certificate_method: %s
+key_type: %s
+client_id: gateway-0001
+state_directory: %s
+retry: {initial: 20ms, max: 100ms, permanent: 1s, response_timeout: 5s}
+`, endpoint, filepath.Join(r.Fleet, "ca.pem"), filepath.Join(r.Fleet, "claim.pem.crt"),
+		filepath.Join(r.Fleet, "claim.pem.key"), r.Flow.Method, cmp.Or(r.Flow.KeyType, "ec-p256"), stateDir)
+}
+
+// Record runs flow against a fresh fleetsim in base/<flow>, the state
+// directory being stateDir, and returns what the daemon did.
+func Record(t Tools, flow Flow, base, stateDir string) (*Recording, error) {
+	r := &Recording{Flow: flow, Base: filepath.Join(base, flow.Name), StateDir: stateDir}
+	r.Fleet = filepath.Join(r.Base, "fleet")
+	if err := os.MkdirAll(r.Base, 0o750); err != nil {
+		return nil, err
+	}
+	if out, err := exec.Command(t.Fleetsim, "init", "--dir", r.Fleet, "--listen", "127.0.0.1:8883").CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("fleetsim init: %v: %s", err, out)
+	}
+	srv, err := startServer(t.Fleetsim, r.Fleet)
+	if err != nil {
+		return nil, err
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			srv.stop()
+		}
+	}()
+	r.Endpoint = srv.addr
+	cfg := filepath.Join(r.Base, "record.yaml")
+	if err := os.WriteFile(cfg, []byte(r.config(srv.addr, stateDir)), 0o644); err != nil {
+		return nil, err
+	}
+	env := append(os.Environ(), "P="+t.Provisiond, "C="+cfg, "S="+stateDir)
+	if flow.Setup {
+		setup := exec.Command("sh", "-c", startDaemon+stopDaemon)
+		setup.Env = env
+		if out, err := setup.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("flow %s: setup: %v: %s", flow.Name, err, out)
+		}
+	}
+	if err := os.MkdirAll(stateDir, 0o750); err != nil {
+		return nil, err
+	}
+	if r.Initial, err = ReadTree(stateDir); err != nil {
+		return nil, err
+	}
+	recordStart := time.Now()
+	trace := filepath.Join(r.Base, "strace.log")
+	args := append(append([]string{"-o", trace}, StraceArgs...), "sh", "-c", flow.Script)
+	rec := exec.Command(t.Strace, args...)
+	rec.Env = env
+	if out, err := rec.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("flow %s: strace: %v: %s", flow.Name, err, out)
+	}
+	// Stopped, fleetsim has saved every certificate to its registry.
+	srv.stop()
+	stopped = true
+	certs, err := deviceCerts(t.Fleetsim, r.Fleet)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(trace)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	calls, err := parseTrace(f)
+	if err != nil {
+		return nil, fmt.Errorf("flow %s: %s: %w", flow.Name, trace, err)
+	}
+	b := newOpBuilder(stateDir, r.Initial)
+	for _, c := range calls {
+		b.add(c)
+	}
+	r.Ops = b.ops
+	r.IssuedAt = issuedAt(r.Ops, certs, recordStart)
+	return r, nil
+}
+
+// issuedAt places each certificate issued during the recording at the
+// last state.json save before the first file that names or holds it was
+// created: its request followed that save, so a crash after it may lose a
+// certificate the service issued.
+func issuedAt(ops []Op, certs map[string]regCert, since time.Time) map[string]int {
+	at := map[string]int{}
+	for id, c := range certs {
+		if c.CreatedAt.Before(since) {
+			continue // issued to the device before the recording
+		}
+		pem := []byte(c.CertificatePEM)
+		at[id] = len(ops) // never written: counted once the recording ended
+		for j, o := range ops {
+			if o.Kind != Write || !(bytes.Contains(o.Data, []byte(id)) || len(pem) > 0 && bytes.Contains(o.Data, pem[:min(len(pem), 200)])) {
+				continue
+			}
+			created := j
+			for k := j; k >= 0; k-- {
+				if ops[k].Kind == Create && ops[k].Ino == o.Ino {
+					created = k
+					break
+				}
+			}
+			at[id] = 0
+			for k := created; k >= 0; k-- {
+				if ops[k].Kind == Rename && ops[k].Path2 == "state.json" {
+					at[id] = k + 1
+					break
+				}
+			}
+			break
+		}
+	}
+	return at
+}
