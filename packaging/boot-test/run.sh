@@ -368,10 +368,38 @@ certs4=$(registry_certs)
 ((certs4 == certs2 + 1)) || die "boot 4: fleetsim went from $certs2 to $certs4 certificates on one reprovision"
 say "boot 4: provisiond reprovision moved the running daemon to certificate ${cert4:0:12}… (fleetsim: $certs2 → $certs4)"
 
+# --- boot 5: a new device whose claim key exists only as a credential --------
+# The factory step from provisiond(8): the claim key is encrypted with
+# systemd-creds (the host key here: nspawn has no TPM) and the plain file is
+# removed; the unit decrypts it into $CREDENTIALS_DIRECTORY at start, and the
+# config names it as credential:claim.key. The state is wiped, as on a freshly
+# imaged gateway, so this is a first boot again.
+claim_body=$(sed -n '2p' "$etc/claim.pem.key")
+in_root systemd-creds encrypt --with-key=host --name=claim.key \
+	/etc/provisiond/claim.pem.key /etc/provisiond/claim.key.cred >"$work/creds.log" 2>&1 ||
+	{ cat "$work/creds.log" >&2; die "systemd-creds encrypt failed in the image"; }
+rm -f "$etc/claim.pem.key"
+mkdir -p "$img/etc/systemd/system/provisiond.service.d"
+printf '[Service]\nLoadCredentialEncrypted=claim.key:/etc/provisiond/claim.key.cred\n' \
+	>"$img/etc/systemd/system/provisiond.service.d/claim-credential.conf"
+sed -i 's|^  private_key: claim.pem.key$|  private_key: credential:claim.key|' "$etc/config.yaml"
+grep -q 'private_key: credential:claim.key' "$etc/config.yaml" || die "could not point the config at the credential"
+rm -rf "$img/var/lib/provisiond"/* "$img/etc/boot-test.conf"
+plain=$(grep -rlF -- "$claim_body" "$img/etc" "$img/var" "$img/usr/local" 2>/dev/null | tr '\n' ' ')
+[[ -z $plain ]] || die "boot 5: the plain claim key is still in the image: $plain"
+certs4b=$(registry_certs)
+boot 5
+check_boot 5
+cert5=$(field credentials.certificateId "$img/var/lib/boot-test/report-5")
+[[ -n $cert5 && $cert5 != "$cert4" ]] || die "boot 5: no new identity from the credential claim key (${cert5:-none})"
+plain=$(grep -rlF -- "$claim_body" "$img/etc" "$img/var" "$img/usr/local" 2>/dev/null | tr '\n' ' ')
+[[ -z $plain ]] || die "boot 5: a plain copy of the claim key appeared in the image: $plain"
+say "boot 5: claim key only as a systemd-creds credential (host key): provisioned at first boot as certificate ${cert5:0:12}… (fleetsim: $certs4b → $(registry_certs)); no plain claim key in the image"
+
 # --- purge decommissions the device -----------------------------------------
 in_root dpkg --purge provisiond >"$work/dpkg-purge.log" 2>&1 ||
 	{ cat "$work/dpkg-purge.log" >&2; die "dpkg --purge failed"; }
 [[ ! -e $img/var/lib/provisiond ]] || die "dpkg --purge left /var/lib/provisiond (the device identity)"
 say "purge: /var/lib/provisiond and the device key are gone"
 
-say "PASS in $((SECONDS - started))s: $(basename "$deb"), installed offline into Debian bookworm and booted with systemd-nspawn, was enabled, stopped with 78 and no restart while unconfigured, and provisioned at its first configured boot against fleetsim (provisiond.service active with no restart, StatusText '$status1', provisiond-wait-online.service succeeded, credentials.json for $thing owned by provisiond in a 0750 folder, private key $key1, PROVISIOND_STATE=registered with THING_NAME in the journal); the next boot kept certificate ${cert1:0:12}… and fleetsim issued no new one ($certs1 certificates before and after) while the idle daemon fed a 2 s watchdog; provisiond reprovision got a new certificate from the running service; dpkg -r kept the identity, dpkg --purge deleted it and left no files or dangling links"
+say "PASS in $((SECONDS - started))s: $(basename "$deb"), installed offline into Debian bookworm and booted with systemd-nspawn, was enabled, stopped with 78 and no restart while unconfigured, and provisioned at its first configured boot against fleetsim (provisiond.service active with no restart, StatusText '$status1', provisiond-wait-online.service succeeded, credentials.json for $thing owned by provisiond in a 0750 folder, private key $key1, PROVISIOND_STATE=registered with THING_NAME in the journal); the next boot kept certificate ${cert1:0:12}… and fleetsim issued no new one ($certs1 certificates before and after) while the idle daemon fed a 2 s watchdog; provisiond reprovision got a new certificate from the running service; a freshly imaged device whose claim key exists only as a systemd-creds credential provisioned at its first boot with no plain claim key in the image; dpkg -r kept the identity, dpkg --purge deleted it and left no files or dangling links"
