@@ -12,6 +12,7 @@ import (
 
 	"github.com/provisiond/provisiond/internal/config"
 	"github.com/provisiond/provisiond/internal/fleet"
+	"github.com/provisiond/provisiond/internal/keypair/claimkey"
 	"github.com/provisiond/provisiond/internal/proxy"
 	"github.com/provisiond/provisiond/internal/statemachine"
 )
@@ -68,21 +69,30 @@ func (d *fleetDialer) options(cert tls.Certificate, clientID string, carriesKey 
 
 // Dial opens a claim session.
 func (d *fleetDialer) Dial(ctx context.Context) (statemachine.Session, error) {
-	opts, err := d.claimOptions()
+	opts, closeKey, err := d.claimOptions()
 	if err != nil {
 		return nil, err
 	}
 	c, err := fleet.Dial(ctx, opts)
 	if err != nil {
+		closeKey()
 		return nil, err
 	}
-	return &aheadSession{Client: c, d: d}, nil
+	return &aheadSession{Client: c, d: d, closeKey: closeKey}, nil
 }
 
-// aheadSession opens the proving connection's TCP beside RegisterThing.
+// aheadSession is a claim session that opens the proving connection's TCP
+// beside RegisterThing, and releases the claim key (a TPM's) with the session.
 type aheadSession struct {
 	*fleet.Client
-	d *fleetDialer
+	d        *fleetDialer
+	closeKey func() error
+}
+
+func (s *aheadSession) Close() error {
+	err := s.Client.Close()
+	s.closeKey()
+	return err
 }
 
 func (s *aheadSession) RegisterThing(ctx context.Context, template, token string, parameters map[string]string) (*fleet.Registration, error) {
@@ -118,12 +128,14 @@ func closeAhead(a *fleet.Ahead) {
 	}
 }
 
-// claimOptions reads the claim and the root CA for a claim session.
-func (d *fleetDialer) claimOptions() (fleet.Options, error) {
-	cert, err := tls.LoadX509KeyPair(d.cfg.Claim.Certificate, d.cfg.Claim.PrivateKey)
+// claimOptions reads the claim and the root CA for a claim session. The
+// claim key may be a file, a systemd credential or a key in the TPM;
+// closeKey releases it when the session ends.
+func (d *fleetDialer) claimOptions() (_ fleet.Options, closeKey func() error, _ error) {
+	cert, closeKey, err := claimkey.Certificate(d.cfg.Claim.Certificate, d.cfg.Claim.PrivateKey, claimkey.Dial(d.cfg.TPM))
 	if err != nil {
-		// The error text of LoadX509KeyPair names no key material.
-		return fleet.Options{}, fmt.Errorf("claim certificate %s / key %s: %w", d.cfg.Claim.Certificate, d.cfg.Claim.PrivateKey, err)
+		// claimkey's errors name the setting and no key material.
+		return fleet.Options{}, closeKey, fmt.Errorf("claim certificate %s: %w", d.cfg.Claim.Certificate, err)
 	}
 	carriesKey := d.cfg.CertificateMethod == statemachine.MethodCreateKeys
 	opts, err := d.options(cert, d.clientID, carriesKey)
@@ -133,7 +145,10 @@ func (d *fleetDialer) claimOptions() (fleet.Options, error) {
 		opts.Calls[0] = fleet.OpCreateKeys
 	}
 	opts.Template = d.cfg.Template.Name
-	return opts, err
+	if err != nil {
+		closeKey()
+	}
+	return opts, closeKey, err
 }
 
 // Prove connects once with a new identity. It uses the thing name as the

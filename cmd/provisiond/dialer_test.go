@@ -19,7 +19,7 @@ func TestOnlyCreateKeysSessionsOfferPostQuantumKeyExchange(t *testing.T) {
 		}
 		cfg.CertificateMethod = method
 		d := &fleetDialer{cfg: cfg, clientID: "gateway-0001"}
-		claim, err := d.claimOptions()
+		claim, _, err := d.claimOptions()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -161,7 +161,7 @@ func TestALPNThroughARealProxy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts, err := (&fleetDialer{cfg: cfg, clientID: "gateway-alpn"}).claimOptions()
+	opts, _, err := (&fleetDialer{cfg: cfg, clientID: "gateway-alpn"}).claimOptions()
 	if err != nil {
 		t.Fatal(err)
 	}

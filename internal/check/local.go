@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/provisiond/provisiond/internal/keypair"
+	"github.com/provisiond/provisiond/internal/keypair/claimkey"
 )
 
 // expiryWarning is how close to expiry a certificate draws a warning: an
@@ -29,10 +30,13 @@ func (r *run) config(context.Context) Result {
 	if !r.rootCAs.AppendCertsFromPEM(pem) {
 		return fail(fixRootCA, "root_ca: %s holds no PEM certificate", c.RootCA)
 	}
-	if r.claim, err = tls.LoadX509KeyPair(c.Claim.Certificate, c.Claim.PrivateKey); err != nil {
+	var closeKey func() error
+	r.claim, closeKey, err = claimkey.Certificate(c.Claim.Certificate, c.Claim.PrivateKey, claimkey.Dial(c.TPM))
+	if err != nil {
 		return fail("set claim.certificate and claim.private_key to the matching factory claim files",
-			"claim certificate %s / key %s: %v", c.Claim.Certificate, c.Claim.PrivateKey, err)
+			"claim certificate %s: %v", c.Claim.Certificate, err)
 	}
+	r.closers = append(r.closers, closeKey)
 	r.claim.Leaf, _ = x509.ParseCertificate(r.claim.Certificate[0])
 	return ok("%s: endpoint %s, template %s, %s over %s; reached %s",
 		c.Path, c.Endpoint, c.Template.Name, c.CertificateMethod, c.PayloadFormat, r.Proxy.Describe(c.Endpoint))

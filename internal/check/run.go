@@ -55,6 +55,7 @@ type run struct {
 	conn       net.Conn // the TCP (then TLS) connection, once open
 	reached    bool     // TLS with the endpoint succeeded
 	results    []Result
+	closers    []func() error // keys to release (a claim key in the TPM)
 }
 
 // Run runs the checks in order and returns one result per check. It never
@@ -77,6 +78,9 @@ func Run(ctx context.Context, opts Options) []Result {
 	defer func() {
 		if r.conn != nil {
 			_ = r.conn.Close()
+		}
+		for _, c := range r.closers {
+			_ = c()
 		}
 	}()
 	steps := []struct {
