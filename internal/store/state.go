@@ -42,11 +42,21 @@ type State struct {
 	DeviceConfiguration map[string]string `json:"deviceConfiguration,omitempty"`
 	ProvisionedAt       time.Time         `json:"provisionedAt,omitzero"`
 
-	Attempts      int       `json:"attempts"`
-	LastError     string    `json:"lastError,omitempty"`
+	// The attempt record: consecutive failures, the last one's record and
+	// when the next attempt may start.
+	Attempts int `json:"attempts"`
+	// LastError is "operation: reason", for people.
+	LastError string `json:"lastError,omitempty"`
+	// LastOperation is the operation that failed, e.g. "RegisterThing".
+	LastOperation string `json:"lastOperation,omitempty"`
+	// LastErrorKind is how the failure is retried: transient, permanent,
+	// invalid-token or clock (waiting for a plausible clock).
+	LastErrorKind string    `json:"lastErrorKind,omitempty"`
 	NextAttemptAt time.Time `json:"nextAttemptAt,omitzero"`
-	// Waiting says what the daemon waits for besides time, e.g. "a plausible clock".
-	Waiting string `json:"waiting,omitempty"`
+	// Calling says the attempt's service call was under way when the state
+	// was saved: Attempts counts it already, so a crash during the call
+	// backs off like a failure. It belongs to the process that saved it.
+	Calling bool `json:"calling,omitempty"`
 
 	Orphans []Orphan `json:"orphans,omitempty"`
 }
@@ -77,3 +87,7 @@ const (
 	StateFile       = "state.json"
 	CredentialsFile = "credentials.json"
 )
+
+// KindClock is the LastErrorKind of a failure the device's clock caused:
+// the daemon waits for a plausible clock.
+const KindClock = "clock"
