@@ -1,11 +1,6 @@
 package statemachine
 
 import (
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/rsa"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"strings"
 	"testing"
@@ -15,7 +10,6 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/provisiond/provisiond/internal/keypair"
 	"github.com/provisiond/provisiond/internal/store"
 )
 
@@ -75,74 +69,6 @@ func TestBackoffCeilingAndJitter(t *testing.T) {
 	}
 	if d := newBackoff(time.Second, time.Hour, nil).delay(3); d < 0 || d > 4*time.Second {
 		t.Errorf("default rand: %s", d)
-	}
-}
-
-func TestGenerateKeyAndCSR(t *testing.T) {
-	for _, kt := range []string{"ec-p256", "ec-p384", "rsa-2048", "rsa-3072"} {
-		t.Run(kt, func(t *testing.T) {
-			key, err := GenerateKey(kt)
-			if err != nil {
-				t.Fatal(err)
-			}
-			switch k := key.(type) {
-			case *ecdsa.PrivateKey:
-				if want := map[string]int{"ec-p256": 256, "ec-p384": 384}[kt]; k.Curve.Params().BitSize != want {
-					t.Errorf("curve %d bits", k.Curve.Params().BitSize)
-				}
-			case *rsa.PrivateKey:
-				if want := map[string]int{"rsa-2048": 2048, "rsa-3072": 3072}[kt]; k.N.BitLen() != want {
-					t.Errorf("RSA %d bits", k.N.BitLen())
-				}
-			default:
-				t.Fatalf("key type %T", key)
-			}
-			pemKey, err := encodeKey(key)
-			if err != nil {
-				t.Fatal(err)
-			}
-			back, err := keypair.PrivateKey(pemKey)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !back.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(key.Public()) {
-				t.Error("decoded key differs")
-			}
-			csrPEM, err := makeCSR(key, "gw-0001")
-			if err != nil {
-				t.Fatal(err)
-			}
-			block, _ := pem.Decode(csrPEM)
-			csr, err := x509.ParseCertificateRequest(block.Bytes)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := csr.CheckSignature(); err != nil || csr.Subject.CommonName != "gw-0001" {
-				t.Errorf("CSR: %v, CN %q", err, csr.Subject.CommonName)
-			}
-		})
-	}
-	if _, err := GenerateKey("dsa-1024"); err == nil {
-		t.Error("unknown key type accepted")
-	}
-	if _, err := keypair.PrivateKey([]byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")); err == nil {
-		t.Error("garbage key accepted")
-	}
-}
-
-func TestSystemClocks(t *testing.T) {
-	id, since, err := SystemBootClock().Boot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if id == "" || since <= 0 {
-		t.Errorf("boot id %q, since boot %s", id, since)
-	}
-	c := RealClock()
-	fire, stop := c.NewTimer(time.Millisecond)
-	<-fire
-	if stop() {
-		t.Error("stop reported a timer that had fired as pending")
 	}
 }
 
