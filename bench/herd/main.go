@@ -377,7 +377,7 @@ type authority struct {
 }
 
 func newCA() (*authority, error) {
-	key, err := statemachine.GenerateKey("ec-p256")
+	key, err := keypair.Generate("ec-p256")
 	if err != nil {
 		return nil, err
 	}

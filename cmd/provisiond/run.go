@@ -11,7 +11,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/provisiond/provisiond/internal/clock"
 	"github.com/provisiond/provisiond/internal/config"
+	"github.com/provisiond/provisiond/internal/keypair"
 	"github.com/provisiond/provisiond/internal/logging"
 	"github.com/provisiond/provisiond/internal/statemachine"
 	"github.com/provisiond/provisiond/internal/store"
@@ -178,10 +180,6 @@ func (d *daemon) newRunner(cfg *config.Config, files *store.Dir) (*statemachine.
 	if d.wrapDialer != nil {
 		dialer = d.wrapDialer(dialer)
 	}
-	var notify statemachine.Notifier
-	if d.notify != nil {
-		notify = keepRunning{d.notify}
-	}
 	settings := statemachine.Settings{
 		Method:           cfg.CertificateMethod,
 		KeyType:          cfg.KeyType,
@@ -196,18 +194,11 @@ func (d *daemon) newRunner(cfg *config.Config, files *store.Dir) (*statemachine.
 	deps := statemachine.Deps{
 		Files:  files,
 		Dialer: dialer,
-		Clock:  statemachine.RealClock(),
-		Keys:   statemachine.GenerateKey,
-		Notify: notify,
+		Clock:  clock.Real(),
+		Keys:   keypair.Generate,
+		Notify: d.notify,
 		Logger: d.logger,
-		Boot:   statemachine.SystemBootClock(),
+		Boot:   clock.SystemBoot(),
 	}
 	return statemachine.New(settings, deps)
 }
-
-// keepRunning hides the state machine's STOPPING=1: a config reload stops one
-// state machine and starts the next within the same service. The command
-// itself says STOPPING=1 when the process stops.
-type keepRunning struct{ statemachine.Notifier }
-
-func (keepRunning) Stopping() {}

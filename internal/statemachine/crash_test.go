@@ -52,10 +52,12 @@ func (sc crashScenario) prepare(t *testing.T) *harness {
 
 // run starts one Runner of the story; it asks for the reprovision.
 func (sc crashScenario) run(h *harness) {
-	r := h.start()
 	if sc.reprovision {
-		r.Reprovision()
+		if err := h.files.Write(ReprovisionRequestFile, []byte("now\n"), 0o600); err != nil {
+			h.t.Fatal(err)
+		}
 	}
+	h.start()
 }
 
 // points runs the story without a crash and counts passes through each point.

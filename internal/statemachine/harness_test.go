@@ -15,6 +15,8 @@ import (
 
 	"github.com/provisiond/provisiond/internal/config"
 	"github.com/provisiond/provisiond/internal/store"
+
+	"github.com/provisiond/provisiond/internal/keypair"
 )
 
 // harness wires a Runner to fakes. Several Runners may run one after the
@@ -65,10 +67,10 @@ func newHarness(t *testing.T, method string, auto bool) *harness {
 	}
 }
 
-// generate is the harness's key generator: GenerateKey, counted.
+// generate is the harness's key generator: keypair.Generate, counted.
 func (h *harness) generate(keyType string) (crypto.Signer, error) {
 	h.keyGens.Add(1)
-	return GenerateKey(keyType)
+	return keypair.Generate(keyType)
 }
 
 func (h *harness) newRunner() *Runner {
@@ -86,8 +88,7 @@ func (h *harness) newRunner() *Runner {
 		Logger: h.logger,
 		Rand:   h.rand,
 		Boot:   h.clock,
-		Crash:  h.crash,
-	})
+	}.WithCrash(h.crash))
 	if err != nil {
 		h.t.Fatalf("New: %v", err)
 	}

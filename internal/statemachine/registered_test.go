@@ -38,7 +38,7 @@ func waitPoint(t *testing.T, points chan string, want string) {
 }
 
 func TestReprovision(t *testing.T) {
-	for _, how := range []string{"Reprovision", "request file", "request file at start"} {
+	for _, how := range []string{"request file", "request file at start"} {
 		t.Run(how, func(t *testing.T) {
 			h, r, _ := registeredHarness(t, true)
 			first := h.state()
@@ -60,8 +60,6 @@ func TestReprovision(t *testing.T) {
 			}
 			h.files.mu.Unlock()
 			switch how {
-			case "Reprovision":
-				r.Reprovision()
 			case "request file":
 				if err := h.files.Write(ReprovisionRequestFile, []byte("now\n"), 0o600); err != nil {
 					t.Fatal(err)

@@ -28,10 +28,10 @@ func startHungInRegister(t *testing.T) (h *harness, release chan struct{}) {
 func (h *harness) passWatchdogIntervals(n int) {
 	h.t.Helper()
 	for range n {
-		h.clock.waitArmed(h.t)
+		waitArmed(h.t, h.clock)
 		h.clock.Advance(10 * time.Second)
 	}
-	h.clock.waitArmed(h.t)
+	waitArmed(h.t, h.clock)
 }
 
 func TestWatchdogWhileIdle(t *testing.T) {
@@ -40,7 +40,7 @@ func TestWatchdogWhileIdle(t *testing.T) {
 	h.start()
 	h.waitStatus("registered as ")
 	for i := 1; i <= 3; i++ {
-		if d := h.clock.waitArmed(t); d != 10*time.Second {
+		if d := waitArmed(t, h.clock); d != 10*time.Second {
 			t.Fatalf("armed %s, want the watchdog interval", d)
 		}
 		h.clock.Advance(10 * time.Second)
@@ -53,14 +53,14 @@ func TestWatchdogWhileIdle(t *testing.T) {
 	if err := h.stop(); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, dogs := h.notify.counts(); dogs != 3 {
+	if _, dogs := h.notify.counts(); dogs != 3 {
 		t.Errorf("%d watchdog notifications for 3 intervals", dogs)
 	}
 }
 
 func TestWatchdogStopsWhenAStepHangs(t *testing.T) {
 	h, release := startHungInRegister(t)
-	fed := func() int { _, _, n := h.notify.counts(); return n }
+	fed := func() int { _, n := h.notify.counts(); return n }
 	h.passWatchdogIntervals(20)
 	if n := fed(); n != 13 {
 		t.Errorf("fed %d times in 200s of a hung step, want 13 (130s budget)", n)
@@ -72,7 +72,7 @@ func TestWatchdogStopsWhenAStepHangs(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for fed() == 13 && time.Now().Before(deadline) {
 		h.clock.Advance(10 * time.Second)
-		h.clock.waitArmed(t)
+		waitArmed(t, h.clock)
 	}
 	if n := fed(); n != 14 {
 		t.Errorf("fed %d times, want feeding to resume once the loop is alive", n)
@@ -90,7 +90,7 @@ func TestWatchdogIgnoresWallClockSteps(t *testing.T) {
 			h, release := startHungInRegister(t)
 			h.clock.Jump(jump)
 			h.passWatchdogIntervals(20)
-			if _, _, n := h.notify.counts(); n != 13 {
+			if _, n := h.notify.counts(); n != 13 {
 				t.Errorf("fed %d times in 200s of a hung step after a %s wall-clock step, want 13 (130s budget)", n, jump)
 			}
 			close(release)

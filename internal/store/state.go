@@ -1,6 +1,9 @@
 package store
 
-import "time"
+import (
+	"maps"
+	"time"
+)
 
 // Phase is a state of the provisioning state machine, stored as a string.
 type Phase string
@@ -41,6 +44,12 @@ type State struct {
 	ThingName           string            `json:"thingName,omitempty"`
 	DeviceConfiguration map[string]string `json:"deviceConfiguration,omitempty"`
 	ProvisionedAt       time.Time         `json:"provisionedAt,omitzero"`
+	// HandedOver is the identity credentials.json names, saved with every
+	// handoff; Retired is the one it named before, kept for consumers that
+	// have not re-read it yet. Both survive a reprovision, so that old
+	// identities are removed by the record, not by a guess.
+	HandedOver int `json:"handedOver,omitempty"`
+	Retired    int `json:"retired,omitempty"`
 
 	// The attempt record: consecutive failures, the last one's record and
 	// when the next attempt may start.
@@ -91,3 +100,16 @@ const (
 // KindClock is the LastErrorKind of a failure the device's clock caused:
 // the daemon waits for a plausible clock.
 const KindClock = "clock"
+
+// Equal reports whether c and o describe the same handoff.
+func (c Credentials) Equal(o Credentials) bool {
+	return c.ThingName == o.ThingName &&
+		c.CertificateID == o.CertificateID &&
+		c.CertificateFile == o.CertificateFile &&
+		c.PrivateKeyFile == o.PrivateKeyFile &&
+		c.RootCAFile == o.RootCAFile &&
+		c.Endpoint == o.Endpoint &&
+		c.TemplateName == o.TemplateName &&
+		maps.Equal(c.DeviceConfiguration, o.DeviceConfiguration) &&
+		c.ProvisionedAt.Equal(o.ProvisionedAt)
+}
