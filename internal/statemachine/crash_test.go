@@ -30,6 +30,11 @@ func crashScenarios() []crashScenario {
 			crashScenario{name: m + "/token refused", method: m, faults: map[string][]error{"register": {errToken}}, orphans: 1},
 			crashScenario{name: m + "/transient failures", method: m, faults: map[string][]error{"register": {err503}, "prove": {err503}}},
 			crashScenario{name: m + "/reprovision", method: m, reprovision: true, orphans: 1},
+			// A crash at PointOrphaned leaves the refused identity's files
+			// behind; the handoff must still keep the identity the previous
+			// credentials.json named, not that newer orphan.
+			crashScenario{name: m + "/reprovision, token refused", method: m, reprovision: true,
+				faults: map[string][]error{"register": {errToken}}, orphans: 2},
 		)
 	}
 	return out
@@ -101,6 +106,20 @@ func (sc crashScenario) checkAfterCrashes(t *testing.T, h *harness, crashes int)
 	}
 	if sc.reprovision && st.Identity < 2 {
 		t.Errorf("identity %d: the reprovision was lost", st.Identity)
+	}
+	if sc.reprovision {
+		// prepare handed over identity 1: a consumer that read that
+		// credentials.json may still open its files.
+		for _, name := range []string{identityFile(1, keyFileName), identityFile(1, certFileName)} {
+			if !h.exists(name) {
+				t.Errorf("%s, which the previous credentials.json named, was removed", name)
+			}
+		}
+		for n := 2; n < st.Identity; n++ {
+			if h.exists(identityFile(n, keyFileName)) {
+				t.Errorf("identity %d's key lingers beside the retired identity 1", n)
+			}
+		}
 	}
 }
 
