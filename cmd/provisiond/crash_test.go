@@ -58,7 +58,7 @@ func TestSIGKILLAtRandomInstantsNeverLosesTheIdentity(t *testing.T) {
 	}
 	// Kill until 20 kills have landed mid-provisioning. Once a run gets
 	// through, a reprovision request makes the next run provision anew.
-	files := readOnlyDir(cfg.StateDirectory)
+	files := store.ReadOnlyDir(cfg.StateDirectory)
 	var midway, reprovisions, runs int
 	for midway < kills {
 		if runs++; runs > 10*kills {
@@ -109,7 +109,7 @@ func TestSIGKILLAtRandomInstantsNeverLosesTheIdentity(t *testing.T) {
 	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
 		t.Fatalf("certificate and key do not match: %v", err)
 	}
-	st, err := store.LoadState(readOnlyDir(cfg.StateDirectory))
+	st, err := store.LoadState(store.ReadOnlyDir(cfg.StateDirectory))
 	if err != nil || st.Phase != store.Registered {
 		t.Fatalf("state %q, %v; want registered", st.Phase, err)
 	}
@@ -163,11 +163,11 @@ func awaitNotify(t *testing.T, conn *net.UnixConn, want string) {
 // new one is ready), one other than notID when that is set.
 func waitForRegistered(ctx context.Context, dir, notID string) (store.Credentials, error) {
 	for {
-		creds, err := waitForCredentials(ctx, dir, notID)
+		creds, err := store.WaitForCredentials(ctx, dir, notID)
 		if err != nil {
 			return creds, err
 		}
-		st, err := store.LoadState(readOnlyDir(dir))
+		st, err := store.LoadState(store.ReadOnlyDir(dir))
 		if err == nil && st.Phase == store.Registered && st.CertificateID == creds.CertificateID {
 			return creds, nil
 		}

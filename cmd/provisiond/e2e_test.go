@@ -75,7 +75,7 @@ func provisionWith(t *testing.T, path string, d *daemon) *config.Config {
 	}()
 	wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer wcancel()
-	_, werr := waitForCredentials(wctx, cfg.StateDirectory, "")
+	_, werr := store.WaitForCredentials(wctx, cfg.StateDirectory, "")
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("daemon stopped with %v", err)

@@ -26,7 +26,7 @@ func TestRunningDaemonRestoresHandoffAndReprovisions(t *testing.T) {
 	if err := os.Remove(credsPath); err != nil {
 		t.Fatal(err)
 	}
-	restored, err := waitForCredentials(wctx, cfg.StateDirectory, "")
+	restored, err := store.WaitForCredentials(wctx, cfg.StateDirectory, "")
 	if err != nil {
 		t.Fatalf("credentials.json not restored: %v", err)
 	}
@@ -75,7 +75,7 @@ func TestRunningDaemonRestoresHandoffAndReprovisions(t *testing.T) {
 	if _, err := os.Stat(second.PrivateKeyFile); err != nil || third.CertificateID == second.CertificateID {
 		t.Fatalf("after the second switch the previous identity must stay: %v", err)
 	}
-	st, err := store.LoadState(readOnlyDir(cfg.StateDirectory))
+	st, err := store.LoadState(store.ReadOnlyDir(cfg.StateDirectory))
 	if err != nil {
 		t.Fatal(err)
 	}

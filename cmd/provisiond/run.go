@@ -18,6 +18,7 @@ import (
 	"github.com/provisiond/provisiond/internal/statemachine"
 	"github.com/provisiond/provisiond/internal/store"
 	"github.com/provisiond/provisiond/internal/systemd"
+	"github.com/provisiond/provisiond/internal/watch"
 )
 
 // cmdRun runs the daemon until SIGTERM or SIGINT.
@@ -142,7 +143,7 @@ func (d *daemon) runOnce(ctx context.Context, cfg *config.Config, reload chan<- 
 		}
 		cancel()
 	}
-	if err := watchClockSet(runCtx, runner.Kick); err != nil {
+	if err := watch.ClockSet(runCtx, runner.Kick); err != nil {
 		d.logger.Warn("no notice of clock changes: a device waiting for a plausible clock checks every 30s", zap.Error(err))
 	}
 	stopWatch, err := watchDaemonFolders(runCtx, cfg, d.logger, runner.HandoffChanged, onConfigChange)

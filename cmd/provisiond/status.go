@@ -42,7 +42,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return exitConfig
 	}
-	st, err := store.LoadState(readOnlyDir(cfg.StateDirectory))
+	st, err := store.LoadState(store.ReadOnlyDir(cfg.StateDirectory))
 	if err != nil {
 		fmt.Fprintf(stderr, "provisiond: %v\n", err)
 		// 65 means a corrupt state file; one this user may not read is not.
