@@ -32,7 +32,6 @@ var (
 	retryKeys = []string{"initial", "max", "permanent", "token_safe_lifetime", "response_timeout"}
 )
 
-
 func (p *parser) config(doc *yaml.Node) (*Config, error) {
 	root := doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) > 0 {
