@@ -57,11 +57,11 @@ func startEmulator(t *testing.T, opts fleetsim.Options, yamlExtra string) (strin
 // provision runs the daemon's state machine until credentials.json is valid.
 func provision(t *testing.T, path string) *config.Config {
 	t.Helper()
-	return provisionWith(t, path, &daemon{logger: zaptest.NewLogger(t)})
+	return provisionWith(t, path, &testDaemon{logger: zaptest.NewLogger(t)})
 }
 
 // provisionWith runs d until credentials.json is valid.
-func provisionWith(t *testing.T, path string, d *daemon) *config.Config {
+func provisionWith(t *testing.T, path string, d *testDaemon) *config.Config {
 	t.Helper()
 	d.path = path
 	cfg, err := config.Load(path)
