@@ -1,0 +1,3 @@
+package statemachine
+
+import _ "github.com/fsnotify/fsnotify"
