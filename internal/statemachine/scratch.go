@@ -1,3 +1,0 @@
-package statemachine
-
-import _ "github.com/fsnotify/fsnotify"
