@@ -61,16 +61,12 @@ func TestRunningDaemonRestoresHandoffAndReprovisions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
+	err = awaitInDir(wctx, cfg.StateDirectory, func() bool {
 		_, err := os.Stat(first.PrivateKeyFile)
-		if os.IsNotExist(err) {
-			break
-		}
-		select {
-		case <-wctx.Done():
-			t.Fatalf("the first identity's key is still there two switches later: %v", err)
-		case <-time.After(20 * time.Millisecond):
-		}
+		return os.IsNotExist(err)
+	})
+	if err != nil {
+		t.Fatalf("the first identity's key is still there two switches later: %v", err)
 	}
 	if _, err := os.Stat(second.PrivateKeyFile); err != nil || third.CertificateID == second.CertificateID {
 		t.Fatalf("after the second switch the previous identity must stay: %v", err)
