@@ -40,7 +40,7 @@ func TestCrashDuringACallWaitsBeforeCallingAgain(t *testing.T) {
 			}
 		}
 	}
-	h.finish("registered as ")
+	h.finish(registeredAs(""))
 	if st := checkRegistered(t, h); st.Attempts != 0 || !st.NextAttemptAt.IsZero() {
 		t.Errorf("registered with attempts %d next %s", st.Attempts, st.NextAttemptAt)
 	}

@@ -113,7 +113,7 @@ func TestOnSaveSeesEverySave(t *testing.T) {
 	var mu sync.Mutex
 	var saved []store.State
 	h.onSave = func(s store.State) { mu.Lock(); saved = append(saved, s); mu.Unlock() }
-	st := h.provision("registered as ")
+	st := h.provision(registeredAs(""))
 	mu.Lock()
 	defer mu.Unlock()
 	if len(saved) == 0 {

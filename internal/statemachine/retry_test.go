@@ -54,7 +54,7 @@ func TestTransientBackoffFullJitter(t *testing.T) {
 	h.svc.fail("register", err503, err503, err503, err503, err503)
 	h.svc.fail("prove", fleet.ErrConnectionLost)
 	waits := recordWaits(h)
-	h.provision("registered as ")
+	h.provision(registeredAs(""))
 
 	// The ceiling doubles from Initial to Max; success resets it.
 	ceilings := []time.Duration{1, 2, 4, 8, 8, 1}
@@ -91,7 +91,7 @@ func TestPermanentFailureWaitsTheLongCap(t *testing.T) {
 	h := newHarness(t, MethodCSR, true)
 	h.svc.fail("create", err403)
 	waits := recordWaits(h)
-	h.provision("registered as ")
+	h.provision(registeredAs(""))
 	got := waits()
 	if len(got) != 1 || got[0].d != time.Hour {
 		t.Fatalf("waits %+v, want one of an hour", got)
@@ -109,7 +109,7 @@ func TestClockFailuresDoNotCountAttempts(t *testing.T) {
 	h := newHarness(t, MethodCSR, true)
 	h.svc.fail("dial", errClock, errClock, fleet.ErrConnectionLost)
 	waits := recordWaits(h)
-	h.provision("registered as ")
+	h.provision(registeredAs(""))
 	got := waits()
 	if len(got) != 3 {
 		t.Fatalf("waits %+v, want 3", got)
@@ -140,7 +140,7 @@ func TestKickRetriesAtOnce(t *testing.T) {
 				t.Fatalf("armed %s", d)
 			}
 			r.Kick()
-			h.finish("registered as ")
+			h.finish(registeredAs(""))
 			checkRegistered(t, h)
 			if !h.clock.Now().Equal(start) {
 				t.Error("time had to pass: the kick did not retry at once")
@@ -182,7 +182,7 @@ func TestRestartHonoursNextAttemptAt(t *testing.T) {
 				}
 				h.clock.Advance(tc.want)
 			}
-			h.finish("registered as ")
+			h.finish(registeredAs(""))
 			checkRegistered(t, h)
 			if tc.want == 0 && len(h.clock.Waits()) != 0 {
 				t.Errorf("waited %v for an expired retry time", h.clock.Waits())

@@ -142,7 +142,7 @@ func TestSequences(t *testing.T) {
 			for op, errs := range tc.faults {
 				h.svc.fail(op, errs...)
 			}
-			st := h.provision("registered as ")
+			st := h.provision(registeredAs(""))
 			if got := h.files.Phases(); !slices.Equal(got, tc.phases) {
 				t.Errorf("phases = %v, want %v", got, tc.phases)
 			}
@@ -184,7 +184,7 @@ func TestSequences(t *testing.T) {
 
 func TestHappyPathStatusesAndFiles(t *testing.T) {
 	h := newHarness(t, MethodCSR, true)
-	st := h.provision("registered as thing-1")
+	st := h.provision(registeredAs("thing-1"))
 	if st.KeyFile != "identities/1/private.key" || st.CertificateFile != "identities/1/certificate.pem" {
 		t.Errorf("identity files %q %q", st.KeyFile, st.CertificateFile)
 	}
@@ -249,7 +249,7 @@ func TestTokenExpiry(t *testing.T) {
 			first := h.state()
 			tc.wait(h)
 			h.crash = nil
-			st := h.provision("registered as ")
+			st := h.provision(registeredAs(""))
 			if len(st.Orphans) != tc.orphans {
 				t.Fatalf("orphans = %+v, want %d", st.Orphans, tc.orphans)
 			}
@@ -279,7 +279,7 @@ func TestTokenExpiresWhileRetrying(t *testing.T) {
 	h := newHarness(t, MethodCSR, true)
 	// A permanent refusal waits an hour: longer than the token lives.
 	h.svc.fail("register", &fleet.RejectedError{Operation: fleet.OpRegisterThing, StatusCode: 403, ErrorCode: "AccessDenied"})
-	st := h.provision("registered as ")
+	st := h.provision(registeredAs(""))
 	if got, want := h.files.Phases(), []store.Phase{unprov, pending, unprov, pending, regd}; !slices.Equal(got, want) {
 		t.Errorf("phases = %v, want %v", got, want)
 	}

@@ -81,7 +81,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 			h := newHarness(t, method, true)
 			h.logger = zap.New(core)
 			h.svc.fail("register", errToken, err503)
-			st := h.provision("registered as ")
+			st := h.provision(registeredAs(""))
 			key, _ := h.files.Read(st.KeyFile)
 			keyBody := strings.Split(string(key), "\n")[1]
 			var secrets []string

@@ -38,7 +38,7 @@ func TestWatchdogWhileIdle(t *testing.T) {
 	h := newHarness(t, MethodCSR, false)
 	h.settings.WatchdogInterval = 10 * time.Second
 	h.start()
-	h.waitStatus("registered as ")
+	h.waitSaved(registeredAs(""))
 	for i := 1; i <= 3; i++ {
 		if d := waitArmed(t, h.clock); d != 10*time.Second {
 			t.Fatalf("armed %s, want the watchdog interval", d)
@@ -66,7 +66,7 @@ func TestWatchdogStopsWhenAStepHangs(t *testing.T) {
 		t.Errorf("fed %d times in 200s of a hung step, want 13 (130s budget)", n)
 	}
 	close(release)
-	h.waitStatus("registered as ")
+	h.waitSaved(registeredAs(""))
 	// The step ends just after the status: keep the intervals coming until
 	// the runner is back in its loop.
 	deadline := time.Now().Add(10 * time.Second)
@@ -94,7 +94,7 @@ func TestWatchdogIgnoresWallClockSteps(t *testing.T) {
 				t.Errorf("fed %d times in 200s of a hung step after a %s wall-clock step, want 13 (130s budget)", n, jump)
 			}
 			close(release)
-			h.finish("registered as ")
+			h.finish(registeredAs(""))
 		})
 	}
 }
