@@ -176,7 +176,7 @@ func herd(n int, down time.Duration, ca *authority, rnd func() float64) (*result
 	return &result{requests: svc.requests, allDone: doneAt.Sub(svc.up), wall: time.Since(wall)}, nil
 }
 
-// virtualClock is a statemachine.Clock whose time moves only when every
+// virtualClock is a clock.Clock whose time moves only when every
 // runner waits on one of its timers (or is registered): then it jumps to
 // the earliest timer and fires it.
 type virtualClock struct {
@@ -377,7 +377,7 @@ type authority struct {
 }
 
 func newCA() (*authority, error) {
-	key, err := statemachine.GenerateKey("ec-p256")
+	key, err := keypair.Generate("ec-p256")
 	if err != nil {
 		return nil, err
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/provisiond/provisiond/bench/internal/sim"
 	"github.com/provisiond/provisiond/internal/config"
 	"github.com/provisiond/provisiond/internal/fleet"
+	"github.com/provisiond/provisiond/internal/keypair"
 	"github.com/provisiond/provisiond/internal/statemachine"
 	"github.com/provisiond/provisiond/internal/store"
 )
@@ -218,7 +219,7 @@ func provision(emu *sim.Emulator, method, format, name string, t *timings) (time
 		Dialer: &timedDialer{dir: emu.Dir, addr: emu.Addr, format: fleet.Format(format), method: method, clientID: name, t: t},
 		Keys: func(keyType string) (crypto.Signer, error) {
 			defer t.time("generate key")()
-			return statemachine.GenerateKey(keyType)
+			return keypair.Generate(keyType)
 		},
 	})
 	if err != nil {

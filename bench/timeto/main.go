@@ -32,7 +32,7 @@ import (
 	"github.com/provisiond/provisiond/bench/internal/proc"
 	"github.com/provisiond/provisiond/bench/internal/report"
 	"github.com/provisiond/provisiond/bench/internal/sim"
-	"github.com/provisiond/provisiond/internal/statemachine"
+	"github.com/provisiond/provisiond/internal/keypair"
 	"github.com/provisiond/provisiond/internal/store"
 )
 
@@ -284,13 +284,13 @@ func processStart(provisiond string, n int) error {
 	return nil
 }
 
-// keyGeneration times statemachine.GenerateKey, the daemon's own key
+// keyGeneration times keypair.Generate, the daemon's own key
 // generation for a CSR, apart from the rest: RSA is slow by nature.
 func keyGeneration(keyType string, n int) error {
 	var times []time.Duration
 	for range n {
 		begin := time.Now()
-		if _, err := statemachine.GenerateKey(keyType); err != nil {
+		if _, err := keypair.Generate(keyType); err != nil {
 			return err
 		}
 		times = append(times, time.Since(begin))

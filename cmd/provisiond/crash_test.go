@@ -19,6 +19,7 @@ import (
 	"github.com/provisiond/provisiond/internal/fleetsim"
 	"github.com/provisiond/provisiond/internal/statemachine"
 	"github.com/provisiond/provisiond/internal/store"
+	"github.com/provisiond/provisiond/internal/watch"
 )
 
 // buildDaemon compiles the real provisiond binary for tests that kill it.
@@ -58,7 +59,7 @@ func TestSIGKILLAtRandomInstantsNeverLosesTheIdentity(t *testing.T) {
 	}
 	// Kill until 20 kills have landed mid-provisioning. Once a run gets
 	// through, a reprovision request makes the next run provision anew.
-	files := readOnlyDir(cfg.StateDirectory)
+	files := store.ReadOnlyDir(cfg.StateDirectory)
 	var midway, reprovisions, runs int
 	for midway < kills {
 		if runs++; runs > 10*kills {
@@ -109,7 +110,7 @@ func TestSIGKILLAtRandomInstantsNeverLosesTheIdentity(t *testing.T) {
 	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
 		t.Fatalf("certificate and key do not match: %v", err)
 	}
-	st, err := store.LoadState(readOnlyDir(cfg.StateDirectory))
+	st, err := store.LoadState(store.ReadOnlyDir(cfg.StateDirectory))
 	if err != nil || st.Phase != store.Registered {
 		t.Fatalf("state %q, %v; want registered", st.Phase, err)
 	}
@@ -162,19 +163,47 @@ func awaitNotify(t *testing.T, conn *net.UnixConn, want string) {
 // names the state's certificate (a reprovision keeps the old bundle until the
 // new one is ready), one other than notID when that is set.
 func waitForRegistered(ctx context.Context, dir, notID string) (store.Credentials, error) {
-	for {
-		creds, err := waitForCredentials(ctx, dir, notID)
-		if err != nil {
-			return creds, err
+	var creds store.Credentials
+	var st store.State
+	err := awaitInDir(ctx, dir, func() bool {
+		var err error
+		if creds, err = store.WaitForCredentials(ctx, dir, notID); err != nil {
+			return true
 		}
-		st, err := store.LoadState(readOnlyDir(dir))
-		if err == nil && st.Phase == store.Registered && st.CertificateID == creds.CertificateID {
-			return creds, nil
+		st, err = store.LoadState(store.ReadOnlyDir(dir))
+		return err == nil && st.Phase == store.Registered && st.CertificateID == creds.CertificateID
+	})
+	if err != nil {
+		return creds, fmt.Errorf("state %s, credentials for %s: %w", st.Phase, creds.CertificateID, err)
+	}
+	return creds, ctx.Err()
+}
+
+// awaitInDir returns once done holds, checking it at first and after each
+// change in dir or its subfolders: the test waits on the daemon's writes.
+// A folder removed and made again is watched anew only once it exists, so
+// writes made in that instant raise no event; a slow re-check covers them.
+func awaitInDir(ctx context.Context, dir string, done func() bool) error {
+	changed := make(chan struct{}, 1)
+	w, err := watch.Start(ctx, watch.Options{Paths: []string{dir}, Subfolders: true, Debounce: time.Millisecond}, func() {
+		select {
+		case changed <- struct{}{}:
+		default:
 		}
+	})
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	recheck := time.NewTicker(500 * time.Millisecond)
+	defer recheck.Stop()
+	for !done() {
 		select {
 		case <-ctx.Done():
-			return creds, fmt.Errorf("state %s, credentials for %s: %w", st.Phase, creds.CertificateID, ctx.Err())
-		case <-time.After(20 * time.Millisecond):
+			return ctx.Err()
+		case <-changed:
+		case <-recheck.C:
 		}
 	}
+	return nil
 }

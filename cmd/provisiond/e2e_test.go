@@ -67,11 +67,11 @@ func startPreparedEmulator(t *testing.T, opts fleetsim.Options, yamlExtra string
 // provision runs the daemon's state machine until credentials.json is valid.
 func provision(t *testing.T, path string) *config.Config {
 	t.Helper()
-	return provisionWith(t, path, &daemon{logger: zaptest.NewLogger(t)})
+	return provisionWith(t, path, &testDaemon{logger: zaptest.NewLogger(t)})
 }
 
 // provisionWith runs d until credentials.json is valid.
-func provisionWith(t *testing.T, path string, d *daemon) *config.Config {
+func provisionWith(t *testing.T, path string, d *testDaemon) *config.Config {
 	t.Helper()
 	d.path = path
 	cfg, err := config.Load(path)
@@ -85,7 +85,7 @@ func provisionWith(t *testing.T, path string, d *daemon) *config.Config {
 	}()
 	wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer wcancel()
-	_, werr := waitForCredentials(wctx, cfg.StateDirectory, "")
+	_, werr := store.WaitForCredentials(wctx, cfg.StateDirectory, "")
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("daemon stopped with %v", err)

@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/provisiond/provisiond/internal/config"
+	"github.com/provisiond/provisiond/internal/daemon"
 )
 
 // newFlags returns a flag set with the --config flag every command takes.
@@ -46,26 +47,5 @@ func loadConfig(path string, stderr io.Writer, withFiles bool) (*config.Config, 
 	return cfg, true
 }
 
-// loadValid loads the config and checks the files it names and what the
-// daemon expands at start, the template parameters and the client ID, so
-// that a config whose placeholders cannot be expanded (${env:UNSET}) is
-// reported as a bad config naming the field.
-func loadValid(path string) (*config.Config, error) {
-	cfg, err := config.Load(path)
-	if err != nil {
-		return nil, err
-	}
-	if err := cfg.CheckFiles(); err != nil {
-		return nil, err
-	}
-	if _, err := cfg.Parameters(config.SystemFacts); err != nil {
-		return nil, err
-	}
-	if _, err := cfg.ClientIDFor(config.SystemFacts); err != nil {
-		return nil, err
-	}
-	if _, err := proxySettings(cfg); err != nil {
-		return nil, fmt.Errorf("%s: %w", cfg.Path, err) // a bad HTTPS_PROXY is a bad config too
-	}
-	return cfg, nil
-}
+// loadValid is daemon.LoadValid, named for the commands that share it.
+func loadValid(path string) (*config.Config, error) { return daemon.LoadValid(path) }

@@ -48,7 +48,7 @@ func TestOneDaemonPerStateDirectory(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	second := &daemon{path: path, logger: zaptest.NewLogger(t)}
+	second := &testDaemon{path: path, logger: zaptest.NewLogger(t)}
 	err := second.run(ctx, cfg)
 	if !errors.Is(err, store.ErrInUse) || !strings.Contains(err.Error(), cfg.StateDirectory) {
 		t.Fatalf("second daemon: %v, want ErrInUse naming %s", err, cfg.StateDirectory)

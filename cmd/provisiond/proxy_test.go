@@ -211,7 +211,7 @@ func TestDaemonThroughAProxyRefusingTheCredentials(t *testing.T) {
 func runDaemonBriefly(t *testing.T, path string, until func() bool) string {
 	t.Helper()
 	logger, logged := debugLog(t)
-	d := &daemon{path: path, logger: logger}
+	d := &testDaemon{path: path, logger: logger}
 	cfg, err := loadValid(path)
 	if err != nil {
 		t.Fatal(err)
@@ -262,7 +262,7 @@ func TestNoSecretInCheckStatusOrDebugLog(t *testing.T) {
 	rewriteConfig(t, path, "proxy: "+p.url(proxyPassword)+"\n")
 	logger, logged := debugLog(t)
 	spy := &tokenSpy{}
-	d := &daemon{logger: logger, wrapDialer: func(inner statemachine.Dialer) statemachine.Dialer {
+	d := &testDaemon{logger: logger, wrapDialer: func(inner statemachine.Dialer) statemachine.Dialer {
 		spy.Dialer = inner
 		return spy
 	}}

@@ -26,7 +26,7 @@ func TestRunningDaemonRestoresHandoffAndReprovisions(t *testing.T) {
 	if err := os.Remove(credsPath); err != nil {
 		t.Fatal(err)
 	}
-	restored, err := waitForCredentials(wctx, cfg.StateDirectory, "")
+	restored, err := store.WaitForCredentials(wctx, cfg.StateDirectory, "")
 	if err != nil {
 		t.Fatalf("credentials.json not restored: %v", err)
 	}
@@ -61,21 +61,17 @@ func TestRunningDaemonRestoresHandoffAndReprovisions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
+	err = awaitInDir(wctx, cfg.StateDirectory, func() bool {
 		_, err := os.Stat(first.PrivateKeyFile)
-		if os.IsNotExist(err) {
-			break
-		}
-		select {
-		case <-wctx.Done():
-			t.Fatalf("the first identity's key is still there two switches later: %v", err)
-		case <-time.After(20 * time.Millisecond):
-		}
+		return os.IsNotExist(err)
+	})
+	if err != nil {
+		t.Fatalf("the first identity's key is still there two switches later: %v", err)
 	}
 	if _, err := os.Stat(second.PrivateKeyFile); err != nil || third.CertificateID == second.CertificateID {
 		t.Fatalf("after the second switch the previous identity must stay: %v", err)
 	}
-	st, err := store.LoadState(readOnlyDir(cfg.StateDirectory))
+	st, err := store.LoadState(store.ReadOnlyDir(cfg.StateDirectory))
 	if err != nil {
 		t.Fatal(err)
 	}

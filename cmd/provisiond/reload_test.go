@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/provisiond/provisiond/internal/config"
+	"github.com/provisiond/provisiond/internal/daemon"
 	"github.com/provisiond/provisiond/internal/fleetsim"
 	"github.com/provisiond/provisiond/internal/store"
 )
@@ -43,7 +44,7 @@ func runningDaemon(t *testing.T, path string, watch ...string) (*config.Config, 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		d := &daemon{path: path, logger: logger}
+		d := &testDaemon{path: path, logger: logger}
 		done <- d.run(ctx, cfg)
 	}()
 	t.Cleanup(func() {
@@ -178,7 +179,7 @@ func TestStateWatchCoversIdentityFolders(t *testing.T) {
 	changed := make(chan struct{}, 100)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	stop, err := watchDaemonFolders(ctx, cfg, zaptest.NewLogger(t), func() { changed <- struct{}{} }, func() {})
+	stop, err := daemon.WatchFolders(ctx, cfg, zaptest.NewLogger(t), func() { changed <- struct{}{} }, func() {})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +225,7 @@ func TestConfigChangeRestartsWithNewLogLevel(t *testing.T) {
 		return nil
 	}))
 	level := zap.NewAtomicLevelAt(zap.InfoLevel)
-	d := &daemon{path: path, logger: logger, level: &level}
+	d := &testDaemon{path: path, logger: logger, level: &level}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.run(ctx, cfg) }()

@@ -41,7 +41,7 @@ func cmdReprovision(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *wait)
 	defer cancel()
-	creds, err := waitForCredentials(ctx, cfg.StateDirectory, old.CertificateID)
+	creds, err := store.WaitForCredentials(ctx, cfg.StateDirectory, old.CertificateID)
 	if err != nil {
 		fmt.Fprintf(stderr, "provisiond reprovision: %v\n", err)
 		return exitTimedOut

@@ -58,7 +58,7 @@ func TestDebugLogHoldsNoSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	spy := &tokenSpy{}
-	d := &daemon{logger: logger, wrapDialer: func(inner statemachine.Dialer) statemachine.Dialer {
+	d := &testDaemon{logger: logger, wrapDialer: func(inner statemachine.Dialer) statemachine.Dialer {
 		spy.Dialer = inner
 		return spy
 	}}

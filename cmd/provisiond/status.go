@@ -11,9 +11,6 @@ import (
 	"github.com/provisiond/provisiond/internal/store"
 )
 
-// tokenLifetime is how long AWS keeps an ownership token valid.
-const tokenLifetime = time.Hour
-
 // statusReport is the contract of `status --json`.
 type statusReport struct {
 	State          store.Phase `json:"state"`
@@ -22,9 +19,13 @@ type statusReport struct {
 	TokenExpiresAt *time.Time  `json:"tokenExpiresAt"`
 	Attempts       int         `json:"attempts"`
 	LastError      string      `json:"lastError"`
-	NextAttemptAt  *time.Time  `json:"nextAttemptAt"`
-	Waiting        string      `json:"waiting,omitempty"`
-	Status         string      `json:"status"`
+	// LastOperation and LastErrorKind record the failure structured:
+	// the operation that failed and how it is retried (transient,
+	// permanent, invalid-token, or clock: waiting for a plausible clock).
+	LastOperation string     `json:"lastOperation"`
+	LastErrorKind string     `json:"lastErrorKind"`
+	NextAttemptAt *time.Time `json:"nextAttemptAt"`
+	Status        string     `json:"status"`
 	// Running says whether a daemon holds the state directory; null when
 	// this user cannot tell (the folder is not readable to it).
 	Running *bool `json:"running"`
@@ -41,7 +42,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return exitConfig
 	}
-	st, err := store.LoadState(readOnlyDir(cfg.StateDirectory))
+	st, err := store.LoadState(store.ReadOnlyDir(cfg.StateDirectory))
 	if err != nil {
 		fmt.Fprintf(stderr, "provisiond: %v\n", err)
 		// 65 means a corrupt state file; one this user may not read is not.
@@ -81,11 +82,12 @@ func newStatusReport(st store.State, now time.Time) statusReport {
 		CertificateID: st.CertificateID,
 		Attempts:      st.Attempts,
 		LastError:     st.LastError,
-		Waiting:       st.Waiting,
+		LastOperation: st.LastOperation,
+		LastErrorKind: st.LastErrorKind,
 		Status:        statemachine.StatusText(st, now),
 	}
-	if st.Phase == store.CertPending && !st.TokenIssuedAt.IsZero() {
-		t := st.TokenIssuedAt.Add(tokenLifetime).UTC()
+	if t, ok := statemachine.TokenExpiresAt(st); ok {
+		t = t.UTC()
 		rep.TokenExpiresAt = &t
 	}
 	if !st.NextAttemptAt.IsZero() && st.Phase != store.Registered {

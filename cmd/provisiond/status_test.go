@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/provisiond/provisiond/internal/store"
 )
@@ -42,5 +44,37 @@ func TestStatusExitCodeForUnreadableState(t *testing.T) {
 				t.Fatal("no reason on stderr")
 			}
 		})
+	}
+}
+
+// status --json reports the failure record structured beside lastError,
+// and the token's expiry as the state machine computes it.
+func TestStatusJSONFailureRecord(t *testing.T) {
+	issued := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	st := store.State{Version: store.StateVersion, Phase: store.CertPending, Identity: 1,
+		CertificateID: "abc", TokenIssuedAt: issued, Attempts: 2,
+		LastError: "RegisterThing: 503 InternalFailure", LastOperation: "RegisterThing", LastErrorKind: "transient",
+		NextAttemptAt: issued.Add(time.Minute)}
+	data, err := json.Marshal(newStatusReport(st, issued))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(data, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{
+		"state": "cert-pending", "lastError": "RegisterThing: 503 InternalFailure",
+		"lastOperation": "RegisterThing", "lastErrorKind": "transient",
+		"tokenExpiresAt": "2026-11-26T13:00:00Z", "attempts": float64(2),
+		"status": "cert-pending: RegisterThing retry 2 in 1m (503 InternalFailure)",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+	if _, ok := got["waiting"]; ok {
+		t.Error("the free-text waiting field is still reported")
 	}
 }

@@ -4,20 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"path/filepath"
-	"time"
 
 	"github.com/provisiond/provisiond/internal/store"
-	"github.com/provisiond/provisiond/internal/watch"
 )
-
-// recheckEvery is how often wait looks again while the state directory
-// cannot be watched: neither it nor its parent exists yet, or the system has
-// no inotify watches to spare.
-const recheckEvery = 2 * time.Second
-
-// waitDebounce keeps wait prompt: credentials.json appears in one rename.
-const waitDebounce = 10 * time.Millisecond
 
 // cmdWait exits 0 once credentials.json is valid, or non-zero on timeout.
 func cmdWait(args []string, stdout, stderr io.Writer) int {
@@ -36,65 +25,11 @@ func cmdWait(args []string, stdout, stderr io.Writer) int {
 		ctx, cancel = context.WithTimeout(ctx, *timeout)
 		defer cancel()
 	}
-	creds, err := waitForCredentials(ctx, cfg.StateDirectory, "")
+	creds, err := store.WaitForCredentials(ctx, cfg.StateDirectory, "")
 	if err != nil {
 		fmt.Fprintf(stderr, "provisiond wait: %v\n", err)
 		return exitTimedOut
 	}
 	fmt.Fprintf(stdout, "provisioned as %s (certificate %s)\n", creds.ThingName, creds.CertificateID)
 	return exitOK
-}
-
-// waitForCredentials returns once dir/credentials.json is valid and, when
-// notID is set, names another certificate. It watches the folder, not the file.
-func waitForCredentials(ctx context.Context, dir, notID string) (store.Credentials, error) {
-	path := filepath.Join(dir, store.CredentialsFile)
-	var lastErr error
-	check := func() (store.Credentials, bool) {
-		c, err := store.ReadCredentials(path)
-		if err != nil {
-			lastErr = err
-			return c, false
-		}
-		if notID != "" && c.CertificateID == notID {
-			lastErr = fmt.Errorf("%s still names certificate %s", path, notID)
-			return c, false
-		}
-		return c, true
-	}
-	changed := make(chan struct{}, 1)
-	onChange := func() {
-		select {
-		case changed <- struct{}{}:
-		default:
-		}
-	}
-	// A state folder not created yet is watched through its parent. Only
-	// when even that fails, re-check on a slow ticker until it can be
-	// watched, then only on its events.
-	var w *watch.Watcher
-	defer func() {
-		if w != nil {
-			w.Close()
-		}
-	}()
-	ticker := time.NewTicker(recheckEvery)
-	defer ticker.Stop()
-	for {
-		if w == nil {
-			if nw, err := watch.Start(ctx, watch.Options{Paths: []string{path}, Debounce: waitDebounce}, onChange); err == nil {
-				w = nw
-				ticker.Stop()
-			}
-		}
-		if c, ok := check(); ok {
-			return c, nil
-		}
-		select {
-		case <-ctx.Done():
-			return store.Credentials{}, fmt.Errorf("timed out: %v", lastErr)
-		case <-changed:
-		case <-ticker.C:
-		}
-	}
 }

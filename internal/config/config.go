@@ -59,12 +59,24 @@ type Template struct {
 	Parameters map[string]string
 }
 
-// Retry tunes backoff. Defaults: 1s initial, 5m max for transient errors,
-// 1h for permanent ones; token safe lifetime 55m; response timeout 30s.
+// Retry tunes backoff. Defaults: see DefaultRetry.
 type Retry struct {
 	Initial           time.Duration
 	Max               time.Duration
 	Permanent         time.Duration
 	TokenSafeLifetime time.Duration
 	ResponseTimeout   time.Duration
+}
+
+// DefaultRetry is the one owner of the retry defaults: 1s initial, 5m max
+// for transient errors, 1h for permanent ones; token safe lifetime 55m;
+// response timeout 30s.
+func DefaultRetry() Retry {
+	return Retry{
+		Initial:           time.Second,
+		Max:               5 * time.Minute,
+		Permanent:         time.Hour,
+		TokenSafeLifetime: 55 * time.Minute,
+		ResponseTimeout:   30 * time.Second,
+	}
 }

@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/provisiond/provisiond/internal/fleet"
+	"github.com/provisiond/provisiond/internal/keypair"
 )
 
 // parser walks the YAML tree by hand, rather than decoding into a struct, so
@@ -30,22 +33,6 @@ var (
 	retryKeys = []string{"initial", "max", "permanent", "token_safe_lifetime", "response_timeout"}
 )
 
-// validTemplateName reports whether name is a provisioning template name
-// AWS accepts: 1 to 36 of [0-9A-Za-z_-]. A loop, not a regular expression:
-// compiling `{1,36}` at every start cost 0.1 ms of the daemon's start-up.
-func validTemplateName(name string) bool {
-	if len(name) < 1 || len(name) > 36 {
-		return false
-	}
-	for _, c := range []byte(name) {
-		ok := c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c == '_' || c == '-'
-		if !ok {
-			return false
-		}
-	}
-	return true
-}
-
 func (p *parser) config(doc *yaml.Node) (*Config, error) {
 	root := doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) > 0 {
@@ -61,13 +48,7 @@ func (p *parser) config(doc *yaml.Node) (*Config, error) {
 		KeyType:           DefaultKeyType,
 		StateDirectory:    DefaultStateDirectory,
 		LogLevel:          DefaultLogLevel,
-		Retry: Retry{
-			Initial:           time.Second,
-			Max:               5 * time.Minute,
-			Permanent:         time.Hour,
-			TokenSafeLifetime: 55 * time.Minute,
-			ResponseTimeout:   30 * time.Second,
-		},
+		Retry:             DefaultRetry(),
 	}
 
 	endpoint, err := p.required(top, root, "", "endpoint")
@@ -107,7 +88,7 @@ func (p *parser) config(doc *yaml.Node) (*Config, error) {
 	if c.Template.Name, err = p.required(tmpl, tmplNode, "template.", "name"); err != nil {
 		return nil, err
 	}
-	if !validTemplateName(c.Template.Name) {
+	if fleet.ValidateTemplateName(c.Template.Name) != nil {
 		return nil, p.errorf(p.lines["template.name"], "template.name",
 			"must be 1 to 36 letters, digits, '_' or '-', got %q", c.Template.Name)
 	}
@@ -122,7 +103,7 @@ func (p *parser) config(doc *yaml.Node) (*Config, error) {
 	}{
 		{"payload_format", &c.PayloadFormat, []string{"json", "cbor"}},
 		{"certificate_method", &c.CertificateMethod, []string{"csr", "create-keys"}},
-		{"key_type", &c.KeyType, []string{"ec-p256", "ec-p384", "rsa-2048", "rsa-3072"}},
+		{"key_type", &c.KeyType, keypair.KeyTypes()},
 		{"log_level", &c.LogLevel, []string{"debug", "info", "warn", "error"}},
 	} {
 		if err := p.enum(top, e.key, e.dst, e.allowed); err != nil {

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"github.com/provisiond/provisiond/internal/fleet"
+
 	"fmt"
 	"math"
 	"slices"
@@ -102,7 +104,7 @@ func (p *parser) rotationSettings(top map[string]*yaml.Node, c *Config) error {
 	case r.Credential != RotateWithDevice && r.Template != "":
 		return p.errorf(p.lines["rotation.template"], "rotation.template",
 			"only used with credential: device; with the claim, rotation uses template.name")
-	case r.Template != "" && !validTemplateName(r.Template):
+	case r.Template != "" && fleet.ValidateTemplateName(r.Template) != nil:
 		return p.errorf(p.lines["rotation.template"], "rotation.template", "must be 1 to 36 letters, digits, '_' or '-', got %q", r.Template)
 	}
 	return nil

@@ -13,7 +13,7 @@ func TestRefusedTokensBackOff(t *testing.T) {
 	h := newHarness(t, MethodCSR, true)
 	h.svc.fail("register", errToken, errToken, errToken, errToken)
 	waits := recordWaits(h)
-	st := h.provision("registered as ")
+	st := h.provision(registeredAs(""))
 	if len(st.Orphans) != 4 {
 		t.Errorf("%d orphans, want 4", len(st.Orphans))
 	}
@@ -43,7 +43,7 @@ func TestPermanentRegisterFailureKeepsTheCount(t *testing.T) {
 	reg403.Operation = "RegisterThing"
 	h.svc.fail("register", &reg403, &reg403)
 	waits := recordWaits(h)
-	st := h.provision("registered as ")
+	st := h.provision(registeredAs(""))
 	if len(st.Orphans) != 2 || !strings.Contains(st.Orphans[0].Reason, "ownership token expired") {
 		t.Errorf("orphans %+v, want two given up by age", st.Orphans)
 	}

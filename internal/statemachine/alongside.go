@@ -49,36 +49,59 @@ func join(jobs []*job) error {
 	return first
 }
 
-// dialAhead starts the claim connection while the caller persists what
-// must precede the call. connect waits for it and adopts the session, so
-// that every path closes it the usual way (closeSession); abort, for a
-// caller that failed before it needs the session, stops the dial first, so
-// that a local failure does not wait out a slow network. One of them must
-// be called on every path.
-func (r *Runner) dialAhead(ctx context.Context) (connect func() (Session, error), abort func()) {
+// pendingDial is the claim connection opening while the caller saves
+// what must precede the call. Wait adopts the session, so that every path
+// closes it the usual way (closeSession); Abort, for a caller that failed
+// before it needs the session, stops the dial first, so that a local
+// failure does not wait out a slow network. Callers defer Abort at once: it
+// does nothing once Wait has run.
+type pendingDial struct {
+	r      *Runner
+	jobs   []*job
+	cancel context.CancelFunc
+	s      Session
+	err    error
+	done   bool
+}
+
+// dialAhead starts the claim connection, or reuses the open one.
+func (r *Runner) dialAhead(ctx context.Context) *pendingDial {
+	d := &pendingDial{r: r, cancel: func() {}}
 	if r.session != nil {
-		s := r.session
-		return func() (Session, error) { return s, nil }, func() {}
+		d.s, d.done = r.session, true
+		return d
 	}
 	dctx, cancel := context.WithCancel(ctx)
-	var s Session
-	jobs := start(func() error {
+	d.cancel = cancel
+	d.jobs = start(func() error {
 		var err error
-		s, err = r.open(dctx)
+		d.s, err = r.open(dctx)
 		return err
 	})
-	connect = func() (Session, error) {
-		err := join(jobs)
-		cancel()
-		if err != nil {
-			return nil, err
-		}
-		r.session = s
-		return s, nil
+	return d
+}
+
+// Wait waits for the connection and adopts it.
+func (d *pendingDial) Wait() (Session, error) {
+	if d.done {
+		return d.s, d.err
 	}
-	abort = func() {
-		cancel()
-		_, _ = connect()
+	d.done = true
+	err := join(d.jobs)
+	d.cancel()
+	if err != nil {
+		d.s, d.err = nil, serviceErr("connect", err)
+		return nil, d.err
 	}
-	return connect, abort
+	d.r.session = d.s
+	return d.s, nil
+}
+
+// Abort stops a dial nobody waited for.
+func (d *pendingDial) Abort() {
+	if d.done {
+		return
+	}
+	d.cancel()
+	_, _ = d.Wait()
 }

@@ -22,7 +22,7 @@ func TestCrashDuringACallWaitsBeforeCallingAgain(t *testing.T) {
 		h.notify = newFakeNotifier()
 		h.start()
 		if want > 0 {
-			if d := h.clock.waitArmed(t); d != want {
+			if d := waitArmed(t, h.clock); d != want {
 				t.Fatalf("start %d waits %s, want %s", i+1, d, want)
 			}
 			if n := len(h.svc.Calls()); n != calls {
@@ -40,7 +40,7 @@ func TestCrashDuringACallWaitsBeforeCallingAgain(t *testing.T) {
 			}
 		}
 	}
-	h.finish("registered as ")
+	h.finish(registeredAs(""))
 	if st := checkRegistered(t, h); st.Attempts != 0 || !st.NextAttemptAt.IsZero() {
 		t.Errorf("registered with attempts %d next %s", st.Attempts, st.NextAttemptAt)
 	}

@@ -30,6 +30,11 @@ func crashScenarios() []crashScenario {
 			crashScenario{name: m + "/token refused", method: m, faults: map[string][]error{"register": {errToken}}, orphans: 1},
 			crashScenario{name: m + "/transient failures", method: m, faults: map[string][]error{"register": {err503}, "prove": {err503}}},
 			crashScenario{name: m + "/reprovision", method: m, reprovision: true, orphans: 1},
+			// A crash at PointOrphaned leaves the refused identity's files
+			// behind; the handoff must still keep the identity the previous
+			// credentials.json named, not that newer orphan.
+			crashScenario{name: m + "/reprovision, token refused", method: m, reprovision: true,
+				faults: map[string][]error{"register": {errToken}}, orphans: 2},
 		)
 	}
 	return out
@@ -41,7 +46,7 @@ func (sc crashScenario) prepare(t *testing.T) *harness {
 	t.Helper()
 	h := newHarness(t, sc.method, true)
 	if sc.reprovision {
-		h.runUntil("registered as ")
+		h.runUntil(registeredAs(""))
 		h.notify = newFakeNotifier()
 	}
 	for op, errs := range sc.faults {
@@ -52,10 +57,12 @@ func (sc crashScenario) prepare(t *testing.T) *harness {
 
 // run starts one Runner of the story; it asks for the reprovision.
 func (sc crashScenario) run(h *harness) {
-	r := h.start()
 	if sc.reprovision {
-		r.Reprovision()
+		if err := h.files.Write(ReprovisionRequestFile, []byte("now\n"), 0o600); err != nil {
+			h.t.Fatal(err)
+		}
 	}
+	h.start()
 }
 
 // points runs the story without a crash and counts passes through each point.
@@ -70,15 +77,15 @@ func (sc crashScenario) points(t *testing.T) map[string]int {
 		mu.Unlock()
 	}
 	sc.run(h)
-	h.finish(sc.finalStatus())
+	h.finish(sc.final())
 	return seen
 }
 
-func (sc crashScenario) finalStatus() string {
+func (sc crashScenario) final() func(store.State) bool {
 	if sc.reprovision {
-		return "registered as thing-2"
+		return registeredAs("thing-2")
 	}
-	return "registered as thing-"
+	return registeredAs("")
 }
 
 // checkAfterCrashes asserts what must hold however many crashes happened.
@@ -99,6 +106,31 @@ func (sc crashScenario) checkAfterCrashes(t *testing.T, h *harness, crashes int)
 	}
 	if sc.reprovision && st.Identity < 2 {
 		t.Errorf("identity %d: the reprovision was lost", st.Identity)
+	}
+	if sc.reprovision {
+		// prepare handed over identity 1: a consumer that read that
+		// credentials.json may still open its files.
+		for _, name := range []string{identityFile(1, keyFileName), identityFile(1, certFileName)} {
+			if !h.exists(name) {
+				t.Errorf("%s, which the previous credentials.json named, was removed", name)
+			}
+		}
+	}
+}
+
+// checkOneRetiredKey asserts that the identity the previous credentials.json
+// named is the only older one left. Only a run that got through its
+// clean-up is checked: a daemon stopped right at start cleans up at its
+// next.
+func (sc crashScenario) checkOneRetiredKey(t *testing.T, h *harness) {
+	t.Helper()
+	if !sc.reprovision {
+		return
+	}
+	for n := 2; n < h.state().Identity; n++ {
+		if h.exists(identityFile(n, keyFileName)) {
+			t.Errorf("identity %d's key lingers beside the retired identity 1", n)
+		}
 	}
 }
 
@@ -122,8 +154,11 @@ func TestCrashAtEveryPoint(t *testing.T) {
 					// A fresh Runner on the same store resumes.
 					h.crash = nil
 					h.notify = newFakeNotifier()
-					h.runUntil(sc.finalStatus())
+					h.runUntil(sc.final())
 					sc.checkAfterCrashes(t, h, 1)
+					if point != PointRegistered {
+						sc.checkOneRetiredKey(t, h)
+					}
 				})
 			}
 		}
@@ -151,7 +186,7 @@ func TestCrashLoop(t *testing.T) {
 				} else {
 					h.start()
 				}
-				if h.waitStatusOrCrash(sc.finalStatus()) {
+				if h.waitSavedOrCrash(sc.final()) {
 					// The status comes just before the last crash point.
 					err := h.stop()
 					if err == nil {

@@ -3,7 +3,6 @@ package statemachine
 import (
 	"context"
 	"crypto"
-	"time"
 
 	"github.com/provisiond/provisiond/internal/fleet"
 )
@@ -27,14 +26,7 @@ type Dialer interface {
 	Prove(ctx context.Context, thingName string, certPEM, keyPEM []byte) error
 }
 
-// Clock is injected so that token expiry and backoff are tested without sleeping.
-type Clock interface {
-	Now() time.Time
-	// NewTimer returns a channel that fires once after d, and a stop function.
-	NewTimer(d time.Duration) (<-chan time.Time, func() bool)
-}
-
-// KeyGenerator creates the private key for a CSR (ec-p256, ec-p384, rsa-2048, rsa-3072).
+// KeyGenerator creates the private key for a CSR (see keypair.KeyTypes).
 type KeyGenerator func(keyType string) (crypto.Signer, error)
 
 // Notifier reports to the service manager. A nil-safe no-op is used when absent.
@@ -42,5 +34,4 @@ type Notifier interface {
 	Ready()
 	Status(text string)
 	Watchdog()
-	Stopping()
 }

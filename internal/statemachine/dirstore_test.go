@@ -40,8 +40,9 @@ func TestOnDiskHandoff(t *testing.T) {
 				h.svc.fail("register", errToken)
 			}
 			notify := newFakeNotifier()
+			h.saves = make(chan store.State, 10000)
 			r, err := New(h.settings, Deps{Files: files, Dialer: h.svc, Clock: h.clock, Notify: notify,
-				Logger: zaptest.NewLogger(t), Boot: h.clock, Rand: h.rand})
+				Logger: zaptest.NewLogger(t), Boot: h.clock, Rand: h.rand, OnSave: func(s store.State) { h.saves <- s }})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -49,7 +50,7 @@ func TestOnDiskHandoff(t *testing.T) {
 			done := make(chan error, 1)
 			go func() { done <- r.Run(ctx) }()
 			h.notify = notify
-			h.waitStatus("registered as ")
+			h.waitSaved(registeredAs(""))
 			cancel()
 			select {
 			case err := <-done:

@@ -3,10 +3,11 @@
 // interfaces (a fleet session dialer, a store, a clock, a key generator, a
 // notifier), so every transition is tested without a network or sleeping.
 //
-// Every change of state goes through one transition function, which saves
-// the new state before anything relies on it; each handler first looks at
-// what the saved state says is done and skips it. So a restart at any
-// instant resumes: a CSR key is generated once per identity and reused on
+// One function, next (step.go), derives the sub-state and so the next
+// action from the saved state alone; the loop runs it. Every change of
+// state goes through one save function, which saves the new state before
+// anything relies on it (memory equals disk). So a restart at any instant
+// resumes: a CSR key is generated once per identity and reused on
 // retries, RegisterThing is never repeated once its answer is saved, and an
 // interruption costs at most one certificate. Tests stop a Runner at every
 // named crash point (the Point constants) and resume with a fresh one.

@@ -22,129 +22,22 @@ import (
 
 	"github.com/provisiond/provisiond/internal/fleet"
 	"github.com/provisiond/provisiond/internal/store"
+
+	"github.com/provisiond/provisiond/internal/clock"
+	"github.com/provisiond/provisiond/internal/keypair"
 )
 
-// fakeClock is a wall clock and a boot clock moved only by the test. In auto
-// mode every timer fires at once, moving both clocks by its duration, so that
-// a whole backoff sequence runs without sleeping.
-type fakeClock struct {
-	mu      sync.Mutex
-	wall    time.Time
-	boot    time.Duration
-	bootID  string
-	auto    bool
-	timers  []*fakeTimer
-	waits   []time.Duration
-	armed   chan time.Duration
-	onTimer func(d time.Duration, now time.Time)
-}
+// fakeClock is the clock package's fake: a wall clock and a boot clock
+// moved only by the test.
+type fakeClock = clock.Fake
 
-type fakeTimer struct {
-	at      time.Duration // on the boot clock
-	c       chan time.Time
-	stopped bool
-	fired   bool
-}
-
-func newFakeClock(auto bool) *fakeClock {
-	return &fakeClock{
-		wall:   time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC),
-		boot:   time.Hour,
-		bootID: "boot-1",
-		auto:   auto,
-		armed:  make(chan time.Duration, 10000),
-	}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.wall
-}
-
-func (c *fakeClock) Boot() (string, time.Duration, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.bootID, c.boot, nil
-}
-
-func (c *fakeClock) NewTimer(d time.Duration) (<-chan time.Time, func() bool) {
-	c.mu.Lock()
-	c.waits = append(c.waits, d)
-	hook, now := c.onTimer, c.wall
-	c.mu.Unlock()
-	if hook != nil {
-		hook(d, now)
-	}
-	t := &fakeTimer{c: make(chan time.Time, 1)}
-	c.mu.Lock()
-	if c.auto {
-		c.wall = c.wall.Add(d)
-		c.boot += d
-		t.fired = true
-		t.c <- c.wall
-	} else {
-		t.at = c.boot + d
-		c.timers = append(c.timers, t)
-	}
-	c.mu.Unlock()
-	c.armed <- d
-	return t.c, func() bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		was := !t.stopped && !t.fired
-		t.stopped = true
-		return was
-	}
-}
-
-// Advance moves both clocks and fires the timers that are due.
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.wall = c.wall.Add(d)
-	c.boot += d
-	kept := c.timers[:0]
-	for _, t := range c.timers {
-		switch {
-		case t.stopped:
-		case t.at <= c.boot:
-			t.fired = true
-			t.c <- c.wall
-		default:
-			kept = append(kept, t)
-		}
-	}
-	c.timers = kept
-}
-
-// Jump moves the wall clock only, like an NTP correction.
-func (c *fakeClock) Jump(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.wall = c.wall.Add(d)
-}
-
-// Reboot starts a new boot: a new id and a boot clock near zero.
-func (c *fakeClock) Reboot(wallGap time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.bootID += "+"
-	c.boot = time.Minute
-	c.wall = c.wall.Add(wallGap)
-}
-
-func (c *fakeClock) Waits() []time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]time.Duration(nil), c.waits...)
-}
+var newFakeClock = clock.NewFake
 
 // waitArmed waits until some goroutine arms a timer, and returns its duration.
-func (c *fakeClock) waitArmed(t *testing.T) time.Duration {
+func waitArmed(t *testing.T, c *fakeClock) time.Duration {
 	t.Helper()
 	select {
-	case d := <-c.armed:
+	case d := <-c.Armed():
 		return d
 	case <-time.After(10 * time.Second):
 		t.Fatal("no timer was armed")
@@ -156,7 +49,6 @@ func (c *fakeClock) waitArmed(t *testing.T) time.Duration {
 type fakeNotifier struct {
 	mu       sync.Mutex
 	ready    int
-	stopping int
 	watchdog int
 	statuses []string
 	ch       chan string
@@ -168,11 +60,6 @@ func newFakeNotifier() *fakeNotifier {
 }
 
 func (n *fakeNotifier) Ready() { n.mu.Lock(); n.ready++; n.mu.Unlock() }
-func (n *fakeNotifier) Stopping() {
-	n.mu.Lock()
-	n.stopping++
-	n.mu.Unlock()
-}
 func (n *fakeNotifier) Watchdog() {
 	n.mu.Lock()
 	n.watchdog++
@@ -186,10 +73,10 @@ func (n *fakeNotifier) Status(s string) {
 	n.ch <- s
 }
 
-func (n *fakeNotifier) counts() (ready, stopping, watchdog int) {
+func (n *fakeNotifier) counts() (ready, watchdog int) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.ready, n.stopping, n.watchdog
+	return n.ready, n.watchdog
 }
 
 func (n *fakeNotifier) Statuses() []string {
@@ -284,7 +171,7 @@ func (s *fakeService) Prove(ctx context.Context, thingName string, certPEM, keyP
 	if err := s.enter(ctx, "prove"); err != nil {
 		return err
 	}
-	if err := checkPair(certPEM, keyPEM); err != nil {
+	if err := keypair.CheckPair(certPEM, keyPEM); err != nil {
 		return err
 	}
 	id := certID(certPEM)
@@ -495,11 +382,4 @@ func (f *recFiles) Phases() []store.Phase {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]store.Phase(nil), f.phases...)
-}
-
-// Elapsed is the boot clock: Jump (an NTP step) does not move it.
-func (c *fakeClock) Elapsed() time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.boot
 }

@@ -55,20 +55,32 @@ func (r *Runner) removeIdentity(handed store.Credentials, n int) bool {
 	return gone
 }
 
+// identityNamedBy is the identity number whose files handed names, or 0.
+func (r *Runner) identityNamedBy(handed store.Credentials) int {
+	for n := r.st.Identity; n >= 1; n-- {
+		if r.namesIdentity(handed, n) {
+			return n
+		}
+	}
+	return 0
+}
+
 // removeOldIdentities runs once handed, what credentials.json names, is
-// the current identity. It keeps the newest older identity, which the
-// previous credentials.json named: a consumer that read that bundle a
-// moment ago can still open its files until it re-reads credentials.json.
-// Older identities, and any that credentials.json does not name, are
+// the current identity. It keeps the identity the previous credentials.json
+// named (Retired): a consumer that read that bundle a moment ago can still
+// open its files until it re-reads credentials.json. A state that does not
+// know it (first provisioning, or saved by an older provisiond) keeps the
+// newest older identity with a certificate instead. Other identities are
 // deleted, so at most one retired private key remains on the device.
 func (r *Runner) removeOldIdentities(handed store.Credentials) {
-	keptPrevious := false
+	keep := r.st.Retired
 	for n := r.st.Identity - 1; n >= 1; n-- {
-		if !keptPrevious && r.exists(identityFile(n, certFileName)) {
-			keptPrevious = true
-			continue
+		if keep == 0 && r.exists(identityFile(n, certFileName)) {
+			keep = n
 		}
-		r.removeIdentity(handed, n)
+		if n != keep {
+			r.removeIdentity(handed, n)
+		}
 	}
 	r.oldIdentitiesChecked = true
 }

@@ -30,7 +30,7 @@ func TestUnnamedIdentityFilesAreCleaned(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			st := h.provision("registered as ")
+			st := h.provision(registeredAs(""))
 			if st.Identity != tc.identity {
 				t.Errorf("identity %d, want %d", st.Identity, tc.identity)
 			}

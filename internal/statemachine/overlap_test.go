@@ -67,7 +67,7 @@ func TestClaimConnectionOpensDuringTheSaveBeforeTheCall(t *testing.T) {
 			callDuringSave(t, h, "dial", "the claim connection", "the attempt's save", func(st store.State) bool {
 				return st.Phase == store.Unprovisioned && st.Attempts > 0
 			})
-			h.provision("registered as ")
+			h.provision(registeredAs(""))
 		})
 	}
 }
@@ -97,7 +97,7 @@ func TestIdentityFilesAreWrittenDuringTheCertPendingSave(t *testing.T) {
 					mu.Unlock()
 				}
 			}
-			h.provision("registered as ")
+			h.provision(registeredAs(""))
 			want := 1
 			if method == MethodCreateKeys {
 				want = 2 // the key comes with the certificate
@@ -115,7 +115,7 @@ func TestProofRunsDuringTheRegistrationSave(t *testing.T) {
 	callDuringSave(t, h, "prove", "the proving connection", "the registration's save", func(st store.State) bool {
 		return st.Phase == store.CertPending && st.ThingName != ""
 	})
-	h.provision("registered as ")
+	h.provision(registeredAs(""))
 }
 
 // A crash inside work that runs alongside a save (here the proving
@@ -137,7 +137,7 @@ func TestCrashDuringAnOverlappedProofResumes(t *testing.T) {
 	if err := h.wait(); err != errCrashed {
 		t.Fatalf("first run ended with %v, want a crash in the proof", err)
 	}
-	st := h.provision("registered as ")
+	st := h.provision(registeredAs(""))
 	if n := h.svc.maxRegisterCallsPerToken(); n != 1 {
 		t.Errorf("RegisterThing called %d times for the token", n)
 	}
@@ -165,7 +165,7 @@ func TestStateNamingAMissingCertificateGetsANewIdentity(t *testing.T) {
 	if err := h.files.Remove(lost.CertificateFile); err != nil {
 		t.Fatal(err)
 	}
-	st := h.provision("registered as ")
+	st := h.provision(registeredAs(""))
 	if len(st.Orphans) != 1 || st.Orphans[0].CertificateID != lost.CertificateID ||
 		!strings.Contains(st.Orphans[0].Reason, "identity files unusable") {
 		t.Errorf("orphans %+v, want the lost certificate %s", st.Orphans, lost.CertificateID)
@@ -186,7 +186,7 @@ func TestCSRKeyIsWrittenDuringTheSaveThatNamesIt(t *testing.T) {
 			saving.await(t, "the save naming the key")
 		}
 	}
-	h.provision("registered as ")
+	h.provision(registeredAs(""))
 }
 
 // A local failure before the first call stops the claim connection being

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/provisiond/provisiond/internal/fleet"
+	"github.com/provisiond/provisiond/internal/keypair"
 	"github.com/provisiond/provisiond/internal/store"
 )
 
@@ -21,89 +22,122 @@ const absurdTokenAge = 30 * 24 * time.Hour
 
 const opProve = "connect with the new certificate"
 
-// register is the cert-pending handler: RegisterThing once per token, then
-// prove the new identity, hand it over in credentials.json and move to
-// registered.
-func (r *Runner) register(ctx context.Context) (string, error) {
+// register is the cert-pending handler before RegisterThing answered: it
+// registers once per token, then proves the new identity and hands it over.
+func (r *Runner) register(ctx context.Context) error {
 	certPEM, keyPEM, err := r.identityFiles()
 	if err != nil {
-		var bad *unusableError
-		if errors.As(err, &bad) {
-			// Registering or using this certificate would be pointless:
-			// only a new identity can help.
-			return "save state", r.abandonCertificate("identity files unusable: "+err.Error(), false)
-		}
-		return "read identity", &localError{op: "read identity", err: err}
+		return r.unusable(err)
 	}
-	if r.st.ThingName == "" {
-		if age, known := r.tokenAge(); known && age > r.set.Retry.TokenSafeLifetime {
-			return "save state", r.abandonCertificate(fmt.Sprintf(
-				"ownership token expired: %s old, safe lifetime %s", shortDuration(age), shortDuration(r.set.Retry.TokenSafeLifetime)), false)
-		}
-		connect, _ := r.dialAhead(ctx)
-		r.recordAttempt()
-		sess, err := connect()
-		if err != nil {
-			return "connect", err
-		}
-		callCtx, cancel := context.WithTimeout(ctx, r.set.Retry.ResponseTimeout)
-		reg, err := sess.RegisterThing(callCtx, r.set.Template, r.st.OwnershipToken, r.set.Parameters)
-		cancel()
-		if err != nil {
-			if ctx.Err() == nil && classify(err) == fleet.KindInvalidToken {
-				r.closeSession()
-				return "save state", r.abandonCertificate(describe(string(fleet.OpRegisterThing), err), true)
-			}
-			return string(fleet.OpRegisterThing), err
-		}
-		if reg == nil || reg.ThingName == "" {
-			return string(fleet.OpRegisterThing), errors.New("accepted answer without a thing name")
-		}
-		// The claim session has done its job.
-		r.closeSession()
-		// The new identity is proved while its registration is saved.
-		var proveErr error
-		err = r.transitionWhile(store.CertPending, PointRegistrationSaved, func(s *store.State) {
-			succeeded(s)
-			s.ThingName = reg.ThingName
-			s.DeviceConfiguration = maps.Clone(reg.DeviceConfiguration)
-			s.OwnershipToken = "" // spent: keep no secret longer than needed
-		}, func() error {
-			proveErr = r.prove(ctx, reg.ThingName, certPEM, keyPEM)
-			return nil
-		})
-		if err != nil {
-			return "save state", err
-		}
-		r.log.Info("thing registered", r.fields()...)
-		if proveErr != nil {
-			return opProve, proveErr
-		}
-	} else {
-		r.recordAttempt()
-		if err := r.prove(ctx, r.st.ThingName, certPEM, keyPEM); err != nil {
-			return opProve, err
-		}
+	if age, known := r.tokenAge(); known && age > r.set.Retry.TokenSafeLifetime {
+		return r.abandonCertificate(fmt.Sprintf("ownership token expired: %s old, safe lifetime %s",
+			shortDuration(age), shortDuration(r.set.Retry.TokenSafeLifetime)), nil)
 	}
+	dial := r.dialAhead(ctx)
+	defer dial.Abort()
+	r.beginCall()
+	sess, err := dial.Wait()
+	if err != nil {
+		return err
+	}
+	callCtx, cancel := context.WithTimeout(ctx, r.set.Retry.ResponseTimeout)
+	reg, err := sess.RegisterThing(callCtx, r.set.Template, r.st.OwnershipToken, r.set.Parameters)
+	cancel()
+	if err != nil {
+		err = serviceErr(string(fleet.OpRegisterThing), err)
+		if ctx.Err() == nil && fleet.Classify(err) == fleet.KindInvalidToken {
+			r.closeSession()
+			f := failureOf(err)
+			return r.abandonCertificate(f.text, &f)
+		}
+		return err
+	}
+	if reg == nil || reg.ThingName == "" {
+		return serviceErr(string(fleet.OpRegisterThing), errors.New("accepted answer without a thing name"))
+	}
+	// The claim session has done its job.
+	r.closeSession()
+	// The new identity is proved while its registration, and the proof's
+	// attempt, are saved.
+	var proveErr error
+	err = r.checkpoint(PointRegistrationSaved, func(s *store.State) {
+		*s = r.beforeCall(succeeded(*s))
+		s.ThingName = reg.ThingName
+		s.DeviceConfiguration = maps.Clone(reg.DeviceConfiguration)
+		s.OwnershipToken = "" // spent: keep no secret longer than needed
+	}, func() error {
+		proveErr = r.prove(ctx, reg.ThingName, certPEM, keyPEM)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	r.log.Info("thing registered", r.fields()...)
+	if proveErr != nil {
+		return serviceErr(opProve, proveErr)
+	}
+	return r.handOver()
+}
 
+// proveAndHandOver is the cert-pending handler once registered: it proves
+// the new identity and hands it over.
+func (r *Runner) proveAndHandOver(ctx context.Context) error {
+	certPEM, keyPEM, err := r.identityFiles()
+	if err != nil {
+		return r.unusable(err)
+	}
+	r.beginCall()
+	if err := r.prove(ctx, r.st.ThingName, certPEM, keyPEM); err != nil {
+		return serviceErr(opProve, err)
+	}
+	return r.handOver()
+}
+
+// handOver writes credentials.json for the proved identity and moves to
+// registered. The identity the previous credentials.json named is kept for
+// consumers that read it a moment ago (see removeOldIdentities).
+func (r *Runner) handOver() error {
 	provisionedAt := r.clock.Now().UTC().Truncate(time.Second)
+	retiring := r.st.HandedOver
+	if retiring == 0 {
+		// A state from before handedOver: credentials.json, read before it
+		// is replaced, says.
+		if previous, err := r.handedOver(); err == nil {
+			retiring = r.identityNamedBy(previous)
+		}
+	}
 	creds := r.credentials()
 	creds.ProvisionedAt = provisionedAt
 	if err := store.WriteCredentials(r.files, creds); err != nil {
-		return "write credentials", &localError{op: "write credentials", err: err}
+		return localErr("write credentials", err)
 	}
 	r.crashPoint(PointCredentials)
-	err = r.transition(store.Registered, PointRegistered, func(s *store.State) {
-		succeeded(s)
+	err := r.transition(store.Registered, PointRegistered, func(s *store.State) {
+		*s = succeeded(*s)
 		s.ProvisionedAt = provisionedAt
+		s.Retired = 0
+		if retiring != s.Identity {
+			s.Retired = retiring
+		}
+		s.HandedOver = s.Identity
 	})
 	if err != nil {
-		return "save state", err
+		return err
 	}
 	r.log.Info("provisioned: credentials handed over", append(r.fields(),
 		zap.String("credentials", r.files.Path(store.CredentialsFile)))...)
 	r.removeOldIdentities(creds) // just written: no need to read it back
-	return "", nil
+	return nil
+}
+
+// unusable turns an identityFiles error into the step's outcome: files
+// that are missing or do not pair leave only a new identity.
+func (r *Runner) unusable(err error) error {
+	var bad *unusableError
+	if errors.As(err, &bad) {
+		return r.abandonCertificate("identity files unusable: "+err.Error(), nil)
+	}
+	return localErr("read identity", err)
 }
 
 // prove connects once with the new identity; it reads nothing the Run
@@ -139,25 +173,26 @@ func (r *Runner) tokenAge() (time.Duration, bool) {
 
 // abandonCertificate records the current certificate as orphaned and goes
 // back to unprovisioned with a new identity number. When the service
-// refused the certificate (rejected), that is a failure like any other: it
+// refused the certificate (refused), that is a failure like any other: it
 // is counted and backed off, or a service that refuses every token would
 // have the device request and abandon certificates in a tight loop. When
 // the token merely aged out (or the files are unusable), the next attempt
 // comes at once, still counted from the failures before it.
-func (r *Runner) abandonCertificate(reason string, rejected bool) error {
+func (r *Runner) abandonCertificate(reason string, refused *failure) error {
 	now := r.clock.Now()
 	r.log.Warn("abandoning the certificate", append(r.fields(), zap.String("reason", reason))...)
 	id, identity := r.st.CertificateID, r.st.Identity
 	err := r.transition(store.Unprovisioned, PointOrphaned, func(s *store.State) {
 		addOrphan(s, id, reason, now)
 		forgetIdentity(s)
-		s.Waiting = ""
-		s.LastError = reason
-		s.NextAttemptAt = time.Time{}
-		if rejected {
-			s.Attempts++
+		if refused != nil {
+			*s = counted(progressed(*s))
+			s.LastOperation, s.LastErrorKind = refused.op, refused.kind.String()
 			s.NextAttemptAt = now.Add(r.backoff.delay(s.Attempts))
+		} else {
+			*s = answered(progressed(*s)) // the call recorded was not made
 		}
+		s.LastError = reason
 	})
 	if err != nil {
 		return err
@@ -198,7 +233,7 @@ func (r *Runner) identityFiles() (certPEM, keyPEM []byte, err error) {
 	if keyPEM, err = read(r.st.KeyFile); err != nil {
 		return nil, nil, err
 	}
-	if err := checkPair(certPEM, keyPEM); err != nil {
+	if err := keypair.CheckPair(certPEM, keyPEM); err != nil {
 		return nil, nil, &unusableError{fmt.Errorf("%s and %s: %w",
 			r.files.Path(r.st.CertificateFile), r.files.Path(r.st.KeyFile), err)}
 	}

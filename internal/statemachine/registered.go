@@ -2,7 +2,6 @@ package statemachine
 
 import (
 	"errors"
-	"maps"
 
 	"go.uber.org/zap"
 
@@ -28,7 +27,7 @@ func (r *Runner) keepHandoff() {
 	}
 	want := r.credentials()
 	handed, err := r.handedOver()
-	if err == nil && sameCredentials(handed, want) {
+	if err == nil && handed.Equal(want) {
 		r.restoreFailures = 0
 		if !r.oldIdentitiesChecked {
 			// A stop between the handoff and the clean-up left them.
@@ -49,19 +48,6 @@ func (r *Runner) keepHandoff() {
 	r.crashPoint(PointRestored)
 }
 
-// sameCredentials reports whether got describes the same handoff as want.
-func sameCredentials(got, want store.Credentials) bool {
-	return got.ThingName == want.ThingName &&
-		got.CertificateID == want.CertificateID &&
-		got.CertificateFile == want.CertificateFile &&
-		got.PrivateKeyFile == want.PrivateKeyFile &&
-		got.RootCAFile == want.RootCAFile &&
-		got.Endpoint == want.Endpoint &&
-		got.TemplateName == want.TemplateName &&
-		maps.Equal(got.DeviceConfiguration, want.DeviceConfiguration) &&
-		got.ProvisionedAt.Equal(want.ProvisionedAt)
-}
-
 // startReprovision gives up the registered identity and starts getting a
 // new one. credentials.json keeps naming the old, unchanged files until the
 // new identity replaces it.
@@ -75,7 +61,7 @@ func (r *Runner) startReprovision(reason string) {
 	err := r.transition(store.Unprovisioned, PointReprovisioned, func(s *store.State) {
 		addOrphan(s, id, reason+" (was "+thing+")", now)
 		forgetIdentity(s)
-		succeeded(s)
+		*s = succeeded(*s)
 	})
 	if err != nil {
 		r.log.Error("cannot start reprovisioning", zap.Error(err))

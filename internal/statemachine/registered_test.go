@@ -18,7 +18,7 @@ func registeredHarness(t *testing.T, auto bool) (*harness, *Runner, chan string)
 	points := make(chan string, 100)
 	h.crash = func(p string) { points <- p }
 	r := h.start()
-	h.waitStatus("registered as thing-1")
+	h.waitSaved(registeredAs("thing-1"))
 	return h, r, points
 }
 
@@ -38,7 +38,7 @@ func waitPoint(t *testing.T, points chan string, want string) {
 }
 
 func TestReprovision(t *testing.T) {
-	for _, how := range []string{"Reprovision", "request file", "request file at start"} {
+	for _, how := range []string{"request file", "request file at start"} {
 		t.Run(how, func(t *testing.T) {
 			h, r, _ := registeredHarness(t, true)
 			first := h.state()
@@ -60,8 +60,6 @@ func TestReprovision(t *testing.T) {
 			}
 			h.files.mu.Unlock()
 			switch how {
-			case "Reprovision":
-				r.Reprovision()
 			case "request file":
 				if err := h.files.Write(ReprovisionRequestFile, []byte("now\n"), 0o600); err != nil {
 					t.Fatal(err)
@@ -76,7 +74,7 @@ func TestReprovision(t *testing.T) {
 				}
 				h.start()
 			}
-			h.finish("registered as thing-2")
+			h.finish(registeredAs("thing-2"))
 			st := checkRegistered(t, h)
 			want := []store.Phase{unprov, pending, regd, unprov, pending, regd}
 			if got := h.files.Phases(); !slices.Equal(got, want) {
@@ -114,7 +112,7 @@ func TestRequestFileWhileUnprovisionedIsServedByTheComingIdentity(t *testing.T) 
 	if err := h.files.Write(ReprovisionRequestFile, []byte("now\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	st := h.provision("registered as thing-1")
+	st := h.provision(registeredAs("thing-1"))
 	if st.Identity != 1 || len(st.Orphans) != 0 || h.exists(ReprovisionRequestFile) {
 		t.Errorf("identity %d orphans %v request left %v", st.Identity, st.Orphans, h.exists(ReprovisionRequestFile))
 	}
@@ -166,7 +164,7 @@ func TestLostIdentityFilesGetANewIdentity(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.HandoffChanged()
-	h.finish("registered as thing-2")
+	h.finish(registeredAs("thing-2"))
 	st := checkRegistered(t, h)
 	if len(st.Orphans) != 1 || !strings.Contains(st.Orphans[0].Reason, "identity files unusable") {
 		t.Errorf("orphans %+v", st.Orphans)
@@ -203,14 +201,14 @@ func TestStartingOverKeepsHandedOverFiles(t *testing.T) {
 	for _, method := range []string{MethodCSR, MethodCreateKeys} {
 		t.Run(method, func(t *testing.T) {
 			h := newHarness(t, method, true)
-			h.runUntil("registered as thing-1")
+			h.runUntil(registeredAs("thing-1"))
 			first := h.state()
 			oldKey, _ := h.files.Read(first.KeyFile)
 			oldCert, _ := h.files.Read(first.CertificateFile)
 			if err := h.files.Remove(store.StateFile); err != nil {
 				t.Fatal(err)
 			}
-			st := h.provision("registered as thing-2")
+			st := h.provision(registeredAs("thing-2"))
 			if st.Identity != 2 {
 				t.Errorf("identity %d, want 2: number 1 is taken on disk", st.Identity)
 			}

@@ -31,12 +31,12 @@ func TestFailedRestoreRetriesOnTheBackoff(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.HandoffChanged()
-	if d := h.clock.waitArmed(t); d != 500*time.Millisecond {
+	if d := waitArmed(t, h.clock); d != 500*time.Millisecond {
 		t.Fatalf("retry armed in %s, want the first backoff (500ms)", d)
 	}
 	r.HandoffChanged() // the failed write's own traces
 	h.clock.Advance(500 * time.Millisecond)
-	if d := h.clock.waitArmed(t); d != time.Second {
+	if d := waitArmed(t, h.clock); d != time.Second {
 		t.Fatalf("second retry armed in %s, want 1s", d)
 	}
 	mu.Lock()

@@ -9,33 +9,35 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/provisiond/provisiond/internal/clock"
+	"github.com/provisiond/provisiond/internal/keypair"
 	"github.com/provisiond/provisiond/internal/store"
 )
 
-// Runner drives the state machine. Run owns the state; Kick, Reprovision
-// and HandoffChanged may be called from any goroutine.
+// Runner drives the state machine. Run owns the state; Kick and
+// HandoffChanged may be called from any goroutine.
 type Runner struct {
 	set     Settings
 	files   store.Files
 	dialer  Dialer
-	clock   Clock
+	clock   clock.Clock
 	keys    KeyGenerator
 	notify  Notifier
 	log     *zap.Logger
-	boot    BootClock
+	boot    clock.Boot
 	crash   func(string)
+	onSave  func(store.State)
 	backoff *backoff
 
-	kick, reprovision, handoff chan struct{}
+	kick, handoff chan struct{}
 
-	// Owned by the Run goroutine.
+	// Owned by the Run goroutine. st is always what state.json holds.
 	st      store.State
 	session Session
-	// attemptSaved: this attempt is already recorded on disk (recordAttempt).
-	attemptSaved bool
 	// oldIdentitiesChecked: removeOldIdentities ran for this identity.
 	oldIdentitiesChecked bool
-	// restoreFailures counts failed attempts to keep the handoff in place.
+	// restoreFailures counts failed attempts to keep the handoff in place;
+	// a restart tries again at once, so it is not saved.
 	restoreFailures int
 
 	// elapsed reads a monotonic clock, which a wall-clock step (NTP at first
@@ -59,26 +61,26 @@ func New(s Settings, d Deps) (*Runner, error) {
 		return nil, errors.New("statemachine: no dialer")
 	}
 	r := &Runner{
-		set:         s,
-		files:       d.Files,
-		dialer:      d.Dialer,
-		clock:       d.Clock,
-		keys:        d.Keys,
-		notify:      d.Notify,
-		log:         d.Logger,
-		boot:        d.Boot,
-		crash:       d.Crash,
-		backoff:     newBackoff(s.Retry.Initial, s.Retry.Max, d.Rand),
-		kick:        make(chan struct{}, 1),
-		reprovision: make(chan struct{}, 1),
-		handoff:     make(chan struct{}, 1),
+		set:     s,
+		files:   d.Files,
+		dialer:  d.Dialer,
+		clock:   d.Clock,
+		keys:    d.Keys,
+		notify:  d.Notify,
+		log:     d.Logger,
+		boot:    d.Boot,
+		crash:   d.crash,
+		onSave:  d.OnSave,
+		backoff: newBackoff(s.Retry.Initial, s.Retry.Max, d.Rand),
+		kick:    make(chan struct{}, 1),
+		handoff: make(chan struct{}, 1),
 	}
 	if r.clock == nil {
-		r.clock = RealClock()
+		r.clock = clock.Real()
 	}
-	r.elapsed = monotonicOf(r.clock)
+	r.elapsed = clock.ElapsedOf(r.clock)
 	if r.keys == nil {
-		r.keys = GenerateKey
+		r.keys = keypair.Generate
 	}
 	if r.notify == nil {
 		r.notify = nopNotifier{}
@@ -87,17 +89,13 @@ func New(s Settings, d Deps) (*Runner, error) {
 		r.log = zap.NewNop()
 	}
 	if r.boot == nil {
-		r.boot = SystemBootClock()
+		r.boot = clock.SystemBoot()
 	}
 	return r, nil
 }
 
 // Kick asks for an attempt now: the config or claim files changed.
 func (r *Runner) Kick() { signal(r.kick) }
-
-// Reprovision asks for a new identity. The old one stays in use by
-// consumers until the new credentials.json replaces it.
-func (r *Runner) Reprovision() { signal(r.reprovision) }
 
 // HandoffChanged tells the runner that the state folder changed: it
 // restores a missing or damaged credentials.json and serves a
@@ -122,10 +120,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.st = st
-	if r.st.Identity < 1 {
-		r.st.Identity = 1
-	}
+	r.st = resumed(st)
 	// READY=1 only once the store is known to be writable; a probe proves
 	// it without the cost of a durable write on the way to provisioned.
 	if err := r.files.Probe(); err != nil {
@@ -140,9 +135,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	r.loop(ctx)
 
 	r.closeSession()
-	err = store.SaveState(r.files, r.st)
-	r.notify.Stopping()
-	if err != nil {
+	if err := r.save(r.st); err != nil {
 		return fmt.Errorf("save state on stop: %w", err)
 	}
 	r.log.Info("stopped", r.fields()...)
@@ -155,30 +148,14 @@ func (r *Runner) Run(ctx context.Context) error {
 // crash loop cannot hammer the service; it is capped at the longest wait
 // the runner itself schedules (Retry.Max, Retry.Permanent or clockRetry),
 // so that a permanent failure's wait survives a restart while a wall clock
-// that jumped back cannot wedge the daemon.
+// that jumped back cannot wedge the daemon. A call the state records as
+// under way is the one this process makes now: no wait.
 func (r *Runner) untilNextAttempt() time.Duration {
-	if r.st.Phase == store.Registered || r.st.NextAttemptAt.IsZero() {
+	if r.st.Phase == store.Registered || r.st.Calling || r.st.NextAttemptAt.IsZero() {
 		return 0
 	}
 	d := r.st.NextAttemptAt.Sub(r.clock.Now())
 	return min(max(d, 0), max(r.set.Retry.Max, r.set.Retry.Permanent, clockRetry))
-}
-
-func (r *Runner) loop(ctx context.Context) {
-	for ctx.Err() == nil {
-		r.serveRequestFile()
-		if r.st.Phase == store.Registered {
-			r.keepHandoff()
-			if r.st.Phase == store.Registered {
-				r.idle(ctx)
-			}
-			continue
-		}
-		if !r.sleep(ctx) {
-			return
-		}
-		r.step(ctx)
-	}
 }
 
 // idle waits, registered, for something to do. Idle means idle: no timers,
@@ -207,9 +184,6 @@ func (r *Runner) idle(ctx context.Context) {
 			if fire == nil || r.serveRequestFile() {
 				return
 			}
-		case <-r.reprovision:
-			r.startReprovision("reprovision requested")
-			return
 		}
 	}
 }
@@ -233,7 +207,6 @@ func (r *Runner) sleep(ctx context.Context) bool {
 		case <-fire:
 		case <-r.kick:
 			r.log.Info("retrying now: the config or claim files changed", r.fields()...)
-		case <-r.reprovision:
 		case <-r.handoff:
 			if !r.serveRequestFile() {
 				continue
@@ -248,32 +221,6 @@ func drain(c chan struct{}) {
 	case <-c:
 	default:
 	}
-}
-
-// step makes one attempt in the current phase.
-func (r *Runner) step(ctx context.Context) {
-	r.busySince.Store(int64(r.elapsed()) + 1)
-	defer r.busySince.Store(0)
-	if r.st.Attempts > 0 || r.st.Waiting != "" {
-		r.publishStatus()
-	}
-	var op string
-	var err error
-	switch r.st.Phase {
-	case store.Unprovisioned:
-		op, err = r.obtainCertificate(ctx)
-	case store.CertPending:
-		op, err = r.register(ctx)
-	}
-	if err == nil {
-		return
-	}
-	if ctx.Err() != nil {
-		// Stopping: an interrupted call is not a failure of the service.
-		r.closeSession()
-		return
-	}
-	r.failed(op, err)
 }
 
 // stepBudget bounds one step: connect, one call and a proof connection,
@@ -321,4 +268,3 @@ type nopNotifier struct{}
 func (nopNotifier) Ready()        {}
 func (nopNotifier) Status(string) {}
 func (nopNotifier) Watchdog()     {}
-func (nopNotifier) Stopping()     {}

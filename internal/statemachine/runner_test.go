@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"github.com/provisiond/provisiond/internal/config"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/provisiond/provisiond/internal/fleet"
 	"github.com/provisiond/provisiond/internal/store"
+
+	"github.com/provisiond/provisiond/internal/keypair"
 )
 
 var (
@@ -54,7 +57,7 @@ func checkRegistered(t *testing.T, h *harness) store.State {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := checkPair(certPEM, keyPEM); err != nil {
+	if err := keypair.CheckPair(certPEM, keyPEM); err != nil {
 		t.Fatalf("certificate and key do not pair: %v", err)
 	}
 	if got := certID(certPEM); got != c.CertificateID {
@@ -139,7 +142,7 @@ func TestSequences(t *testing.T) {
 			for op, errs := range tc.faults {
 				h.svc.fail(op, errs...)
 			}
-			st := h.provision("registered as ")
+			st := h.provision(registeredAs(""))
 			if got := h.files.Phases(); !slices.Equal(got, tc.phases) {
 				t.Errorf("phases = %v, want %v", got, tc.phases)
 			}
@@ -169,12 +172,11 @@ func TestSequences(t *testing.T) {
 			if n := h.keyGens.Load(); n != wantKeys {
 				t.Errorf("%d keys generated, want %d", n, wantKeys)
 			}
-			if st.Attempts != 0 || st.LastError != "" || !st.NextAttemptAt.IsZero() || st.Waiting != "" {
+			if st.Attempts != 0 || st.LastError != "" || !st.NextAttemptAt.IsZero() || st.LastErrorKind != "" || st.Calling {
 				t.Errorf("failure bookkeeping not reset: %+v", st)
 			}
-			ready, stopping, _ := h.notify.counts()
-			if ready != 1 || stopping != 1 {
-				t.Errorf("Ready %d, Stopping %d times; want once each", ready, stopping)
+			if ready, _ := h.notify.counts(); ready != 1 {
+				t.Errorf("Ready %d times; want once", ready)
 			}
 		})
 	}
@@ -182,7 +184,7 @@ func TestSequences(t *testing.T) {
 
 func TestHappyPathStatusesAndFiles(t *testing.T) {
 	h := newHarness(t, MethodCSR, true)
-	st := h.provision("registered as thing-1")
+	st := h.provision(registeredAs("thing-1"))
 	if st.KeyFile != "identities/1/private.key" || st.CertificateFile != "identities/1/certificate.pem" {
 		t.Errorf("identity files %q %q", st.KeyFile, st.CertificateFile)
 	}
@@ -247,7 +249,7 @@ func TestTokenExpiry(t *testing.T) {
 			first := h.state()
 			tc.wait(h)
 			h.crash = nil
-			st := h.provision("registered as ")
+			st := h.provision(registeredAs(""))
 			if len(st.Orphans) != tc.orphans {
 				t.Fatalf("orphans = %+v, want %d", st.Orphans, tc.orphans)
 			}
@@ -277,7 +279,7 @@ func TestTokenExpiresWhileRetrying(t *testing.T) {
 	h := newHarness(t, MethodCSR, true)
 	// A permanent refusal waits an hour: longer than the token lives.
 	h.svc.fail("register", &fleet.RejectedError{Operation: fleet.OpRegisterThing, StatusCode: 403, ErrorCode: "AccessDenied"})
-	st := h.provision("registered as ")
+	st := h.provision(registeredAs(""))
 	if got, want := h.files.Phases(), []store.Phase{unprov, pending, unprov, pending, regd}; !slices.Equal(got, want) {
 		t.Errorf("phases = %v, want %v", got, want)
 	}
@@ -304,7 +306,7 @@ func TestCorruptStateIsNotOverwritten(t *testing.T) {
 	if data, _ := h.files.Read(store.StateFile); string(data) != string(garbage) {
 		t.Error("the corrupt state file was overwritten")
 	}
-	if ready, _, _ := h.notify.counts(); ready != 0 {
+	if ready, _ := h.notify.counts(); ready != 0 {
 		t.Error("READY sent although the state could not be loaded")
 	}
 	if len(h.svc.Calls()) != 0 {
@@ -319,7 +321,7 @@ func TestUnwritableStoreIsAnError(t *testing.T) {
 	if err := h.wait(); err == nil || !strings.Contains(err.Error(), "read-only") {
 		t.Fatalf("Run = %v, want the write error", err)
 	}
-	if ready, _, _ := h.notify.counts(); ready != 0 {
+	if ready, _ := h.notify.counts(); ready != 0 {
 		t.Error("READY sent although the store is not writable")
 	}
 }
@@ -357,7 +359,7 @@ func TestNewChecksSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.set.Retry.Max != defaultMax {
+	if r.set.Retry.Max != config.DefaultRetry().Max {
 		t.Errorf("Retry.Max default = %s", r.set.Retry.Max)
 	}
 }

@@ -3,11 +3,14 @@ package statemachine
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/provisiond/provisiond/internal/clock"
 	"github.com/provisiond/provisiond/internal/config"
+	"github.com/provisiond/provisiond/internal/keypair"
 	"github.com/provisiond/provisiond/internal/store"
 )
 
@@ -47,36 +50,26 @@ type Settings struct {
 type Deps struct {
 	Files  store.Files
 	Dialer Dialer
-	Clock  Clock        // nil: RealClock
-	Keys   KeyGenerator // nil: GenerateKey
+	Clock  clock.Clock  // nil: clock.Real
+	Keys   KeyGenerator // nil: keypair.Generate
 	Notify Notifier     // nil: no service manager
 	Logger *zap.Logger  // nil: no logs
 	// Rand returns a number in [0, 1) for backoff jitter; nil: math/rand/v2.
 	Rand func() float64
-	Boot BootClock // nil: SystemBootClock
-	// Crash, when set by a test, is called after each persisted step with
-	// the name of that point; nil in production.
-	Crash func(point string)
+	Boot clock.Boot // nil: clock.SystemBoot
+	// OnSave, when set, is called with every state saved, in order.
+	OnSave func(store.State)
+
+	// crash is called after each persisted step with the name of that
+	// point; tests set it (export_test.go) to stop a runner there.
+	crash func(point string)
 }
-
-// Retry defaults, used where the config leaves a value zero.
-const (
-	defaultInitial           = time.Second
-	defaultMax               = 5 * time.Minute
-	defaultPermanent         = time.Hour
-	defaultTokenSafeLifetime = 55 * time.Minute
-	defaultResponseTimeout   = 30 * time.Second
-)
-
-// clockRetry is how soon a clock failure is retried: the clock usually
-// becomes plausible when NTP syncs, which takes seconds to minutes.
-const clockRetry = 30 * time.Second
 
 func (s *Settings) check() error {
 	switch s.Method {
 	case MethodCSR:
-		if !validKeyType(s.KeyType) {
-			return fmt.Errorf("key type: must be ec-p256, ec-p384, rsa-2048 or rsa-3072, got %q", s.KeyType)
+		if !keypair.ValidKeyType(s.KeyType) {
+			return fmt.Errorf("key type: must be one of %s, got %q", strings.Join(keypair.KeyTypes(), ", "), s.KeyType)
 		}
 	case MethodCreateKeys:
 	default:
@@ -94,16 +87,16 @@ func (s *Settings) check() error {
 	if s.WatchdogInterval < 0 {
 		return fmt.Errorf("watchdog interval must not be negative, got %s", s.WatchdogInterval)
 	}
-	r := &s.Retry
+	r, def := &s.Retry, config.DefaultRetry()
 	for _, d := range []struct {
 		v   *time.Duration
 		def time.Duration
 	}{
-		{&r.Initial, defaultInitial},
-		{&r.Max, defaultMax},
-		{&r.Permanent, defaultPermanent},
-		{&r.TokenSafeLifetime, defaultTokenSafeLifetime},
-		{&r.ResponseTimeout, defaultResponseTimeout},
+		{&r.Initial, def.Initial},
+		{&r.Max, def.Max},
+		{&r.Permanent, def.Permanent},
+		{&r.TokenSafeLifetime, def.TokenSafeLifetime},
+		{&r.ResponseTimeout, def.ResponseTimeout},
 	} {
 		if *d.v <= 0 {
 			*d.v = d.def

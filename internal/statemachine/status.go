@@ -11,17 +11,19 @@ import (
 // StatusText is the one line a person reads in `systemctl status` and
 // `provisiond status`, for example "registered as gw-0001",
 // "cert-pending: RegisterThing retry 3 in 8s (503 InternalFailure: busy)" or
-// "unprovisioned: waiting for a plausible clock".
+// "unprovisioned: waiting for a plausible clock". It words the sub-state
+// next derives (making the key and getting the certificate read alike).
 func StatusText(s store.State, now time.Time) string {
 	phase := string(s.Phase)
 	if phase == "" {
 		phase = string(store.Unprovisioned)
 	}
+	a := next(s, false)
 	switch {
-	case s.Phase == store.Registered:
+	case a == keepHandoff:
 		return "registered as " + s.ThingName
-	case s.Waiting != "":
-		text := phase + ": waiting for " + s.Waiting
+	case a == waitForClock:
+		text := phase + ": waiting for a plausible clock"
 		if d := s.NextAttemptAt.Sub(now); !s.NextAttemptAt.IsZero() && d > 0 {
 			text += ", next check in " + shortDuration(d)
 		}
@@ -30,7 +32,11 @@ func StatusText(s store.State, now time.Time) string {
 		}
 		return text
 	case s.Attempts > 0 && s.LastError != "":
-		op, reason := splitError(s.LastError)
+		op := s.LastOperation
+		reason := strings.TrimPrefix(s.LastError, op+": ")
+		if op == "" {
+			op = "attempt"
+		}
 		when := "now"
 		if d := s.NextAttemptAt.Sub(now); !s.NextAttemptAt.IsZero() && d > 0 {
 			when = "in " + shortDuration(d)
@@ -38,10 +44,10 @@ func StatusText(s store.State, now time.Time) string {
 		return fmt.Sprintf("%s: %s retry %d %s (%s)", phase, op, s.Attempts, when, reason)
 	}
 	var text string
-	switch {
-	case s.Phase == store.CertPending && s.ThingName != "":
+	switch a {
+	case proveAndHandOver:
 		text = "cert-pending: registered as " + s.ThingName + ", checking the new certificate"
-	case s.Phase == store.CertPending:
+	case register:
 		text = "cert-pending: registering certificate " + shortID(s.CertificateID)
 	default:
 		text = phase + ": requesting a certificate"
@@ -52,12 +58,16 @@ func StatusText(s store.State, now time.Time) string {
 	return text
 }
 
-// splitError splits a LastError "operation: reason" in two.
-func splitError(e string) (op, reason string) {
-	if op, reason, ok := strings.Cut(e, ": "); ok {
-		return op, reason
+// tokenLifetime is how long AWS keeps an ownership token valid.
+const tokenLifetime = time.Hour
+
+// TokenExpiresAt is when the ownership token the state holds expires at
+// the service, if it holds one.
+func TokenExpiresAt(s store.State) (time.Time, bool) {
+	if s.Phase != store.CertPending || s.TokenIssuedAt.IsZero() {
+		return time.Time{}, false
 	}
-	return "attempt", e
+	return s.TokenIssuedAt.Add(tokenLifetime), true
 }
 
 func shortID(id string) string {

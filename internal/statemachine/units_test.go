@@ -1,11 +1,6 @@
 package statemachine
 
 import (
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/rsa"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"strings"
 	"testing"
@@ -15,7 +10,6 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/provisiond/provisiond/internal/keypair"
 	"github.com/provisiond/provisiond/internal/store"
 )
 
@@ -32,16 +26,16 @@ func TestStatusText(t *testing.T) {
 		{store.State{Phase: store.CertPending, CertificateID: id}, "cert-pending: registering certificate abababababab"},
 		{store.State{Phase: store.CertPending, CertificateID: id, ThingName: "gw-0001"},
 			"cert-pending: registered as gw-0001, checking the new certificate"},
-		{store.State{Phase: store.CertPending, Attempts: 3, LastError: "RegisterThing: 503 InternalFailure",
+		{store.State{Phase: store.CertPending, Attempts: 3, LastError: "RegisterThing: 503 InternalFailure", LastOperation: "RegisterThing",
 			NextAttemptAt: now.Add(8 * time.Second)}, "cert-pending: RegisterThing retry 3 in 8s (503 InternalFailure)"},
-		{store.State{Phase: store.Unprovisioned, Attempts: 1, LastError: "CreateCertificateFromCsr: 403 AccessDenied: disabled",
+		{store.State{Phase: store.Unprovisioned, Attempts: 1, LastError: "CreateCertificateFromCsr: 403 AccessDenied: disabled", LastOperation: "CreateCertificateFromCsr",
 			NextAttemptAt: now.Add(time.Hour)}, "unprovisioned: CreateCertificateFromCsr retry 1 in 1h (403 AccessDenied: disabled)"},
-		{store.State{Phase: store.Unprovisioned, Attempts: 2, LastError: "connect: connection lost",
+		{store.State{Phase: store.Unprovisioned, Attempts: 2, LastError: "connect: connection lost", LastOperation: "connect",
 			NextAttemptAt: now.Add(-time.Second)}, "unprovisioned: connect retry 2 now (connection lost)"},
-		{store.State{Phase: store.Unprovisioned, Attempts: 2, LastError: "connect: x", NextAttemptAt: now.Add(90 * time.Second)},
+		{store.State{Phase: store.Unprovisioned, Attempts: 2, LastError: "connect: x", LastOperation: "connect", NextAttemptAt: now.Add(90 * time.Second)},
 			"unprovisioned: connect retry 2 in 1m30s (x)"},
-		{store.State{Phase: store.Unprovisioned, Waiting: "a plausible clock"}, "unprovisioned: waiting for a plausible clock"},
-		{store.State{Phase: store.Unprovisioned, Waiting: "a plausible clock", LastError: "connect: x509: expired",
+		{store.State{Phase: store.Unprovisioned, LastErrorKind: store.KindClock}, "unprovisioned: waiting for a plausible clock"},
+		{store.State{Phase: store.Unprovisioned, LastErrorKind: store.KindClock, LastError: "connect: x509: expired",
 			NextAttemptAt: now.Add(30 * time.Second)},
 			"unprovisioned: waiting for a plausible clock, next check in 30s (connect: x509: expired)"},
 		{store.State{Phase: store.Unprovisioned, LastError: "ownership token expired: 56m old, safe lifetime 55m"},
@@ -78,74 +72,6 @@ func TestBackoffCeilingAndJitter(t *testing.T) {
 	}
 }
 
-func TestGenerateKeyAndCSR(t *testing.T) {
-	for _, kt := range []string{"ec-p256", "ec-p384", "rsa-2048", "rsa-3072"} {
-		t.Run(kt, func(t *testing.T) {
-			key, err := GenerateKey(kt)
-			if err != nil {
-				t.Fatal(err)
-			}
-			switch k := key.(type) {
-			case *ecdsa.PrivateKey:
-				if want := map[string]int{"ec-p256": 256, "ec-p384": 384}[kt]; k.Curve.Params().BitSize != want {
-					t.Errorf("curve %d bits", k.Curve.Params().BitSize)
-				}
-			case *rsa.PrivateKey:
-				if want := map[string]int{"rsa-2048": 2048, "rsa-3072": 3072}[kt]; k.N.BitLen() != want {
-					t.Errorf("RSA %d bits", k.N.BitLen())
-				}
-			default:
-				t.Fatalf("key type %T", key)
-			}
-			pemKey, err := encodeKey(key)
-			if err != nil {
-				t.Fatal(err)
-			}
-			back, err := keypair.PrivateKey(pemKey)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !back.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(key.Public()) {
-				t.Error("decoded key differs")
-			}
-			csrPEM, err := makeCSR(key, "gw-0001")
-			if err != nil {
-				t.Fatal(err)
-			}
-			block, _ := pem.Decode(csrPEM)
-			csr, err := x509.ParseCertificateRequest(block.Bytes)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := csr.CheckSignature(); err != nil || csr.Subject.CommonName != "gw-0001" {
-				t.Errorf("CSR: %v, CN %q", err, csr.Subject.CommonName)
-			}
-		})
-	}
-	if _, err := GenerateKey("dsa-1024"); err == nil {
-		t.Error("unknown key type accepted")
-	}
-	if _, err := keypair.PrivateKey([]byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")); err == nil {
-		t.Error("garbage key accepted")
-	}
-}
-
-func TestSystemClocks(t *testing.T) {
-	id, since, err := SystemBootClock().Boot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if id == "" || since <= 0 {
-		t.Errorf("boot id %q, since boot %s", id, since)
-	}
-	c := RealClock()
-	fire, stop := c.NewTimer(time.Millisecond)
-	<-fire
-	if stop() {
-		t.Error("stop reported a timer that had fired as pending")
-	}
-}
-
 // TestSecretsNeverLogged runs stories that handle keys and tokens with a
 // debug logger and looks for them in every message and field.
 func TestSecretsNeverLogged(t *testing.T) {
@@ -155,7 +81,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 			h := newHarness(t, method, true)
 			h.logger = zap.New(core)
 			h.svc.fail("register", errToken, err503)
-			st := h.provision("registered as ")
+			st := h.provision(registeredAs(""))
 			key, _ := h.files.Read(st.KeyFile)
 			keyBody := strings.Split(string(key), "\n")[1]
 			var secrets []string

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io/fs"
 	"strconv"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -42,20 +41,21 @@ func identityFile(n int, name string) string { return identityDir(n) + "/" + nam
 
 // obtainCertificate is the unprovisioned handler: it gets a certificate and
 // its ownership token and moves to cert-pending. The claim connection opens
-// while the CSR key and the attempt are saved.
-func (r *Runner) obtainCertificate(ctx context.Context) (string, error) {
+// while the CSR key and the attempt are saved. makeKey says no key is
+// recorded for this identity yet (CSR method).
+func (r *Runner) obtainCertificate(ctx context.Context, makeKey bool) error {
 	if err := r.claimIdentityNumber(); err != nil {
-		return "save state", err
+		return err
 	}
-	connect, abort := r.dialAhead(ctx)
-	op, key, csrPEM, err := r.prepareRequest()
+	dial := r.dialAhead(ctx)
+	defer dial.Abort()
+	op, key, csrPEM, err := r.prepareRequest(makeKey)
 	if err != nil {
-		abort()
-		return op, err
+		return err
 	}
-	sess, err := connect()
+	sess, err := dial.Wait()
 	if err != nil {
-		return "connect", err
+		return err
 	}
 	issuedAt := r.clock.Now()
 	bootID, bootTime, bootErr := r.boot.Boot()
@@ -68,10 +68,10 @@ func (r *Runner) obtainCertificate(ctx context.Context) (string, error) {
 		issued, err = sess.CreateKeysAndCertificate(callCtx)
 	}
 	if err != nil {
-		return op, err
+		return serviceErr(op, err)
 	}
 	if issued == nil || issued.OwnershipToken == "" || len(issued.CertificatePEM) == 0 {
-		return op, errors.New("accepted answer without certificate or token")
+		return serviceErr(op, errors.New("accepted answer without certificate or token"))
 	}
 
 	keyFile := r.st.KeyFile
@@ -79,7 +79,7 @@ func (r *Runner) obtainCertificate(ctx context.Context) (string, error) {
 	writes := []func() error{r.writeFile(certFile, issued.CertificatePEM, 0o644, "save certificate")}
 	if key == nil {
 		if len(issued.PrivateKeyPEM) == 0 {
-			return op, errors.New("accepted answer without private key")
+			return serviceErr(op, errors.New("accepted answer without private key"))
 		}
 		keyFile = identityFile(r.st.Identity, keyFileName)
 		writes = append(writes, r.writeFile(keyFile, issued.PrivateKeyPEM, KeyFileMode, "save private key"))
@@ -88,13 +88,12 @@ func (r *Runner) obtainCertificate(ctx context.Context) (string, error) {
 		r.log.Warn("no boot clock: the token's age will be measured on the wall clock", zap.Error(bootErr))
 		bootID, bootTime = "", 0
 	}
-	// The identity's files are written during the save that names them.
-	err = r.transitionWhile(store.CertPending, PointCertPending, func(s *store.State) {
+	// The identity's files are written during the save that names them,
+	// which also records the RegisterThing call that follows.
+	return r.transition(store.CertPending, PointCertPending, func(s *store.State) {
 		// Only a registration is progress: a certificate whose token is
 		// then refused starts no new count (see abandonCertificate).
-		s.LastError = ""
-		s.NextAttemptAt = time.Time{}
-		s.Waiting = ""
+		*s = r.beforeCall(progressed(answered(*s)))
 		s.KeyFile = keyFile
 		s.CertificateFile = certFile
 		s.CertificateID = issued.CertificateID
@@ -103,29 +102,24 @@ func (r *Runner) obtainCertificate(ctx context.Context) (string, error) {
 		s.TokenBootID = bootID
 		s.TokenBootTime = bootTime
 	}, writes...)
-	if err != nil {
-		return op, err
-	}
-	return "", nil
 }
 
 // prepareRequest readies the first call: with a CSR, this identity's key
 // (saved before it is used) and the request; otherwise nothing but the
-// attempt record. It names the operation for errors.
-func (r *Runner) prepareRequest() (op string, key crypto.Signer, csrPEM []byte, err error) {
+// attempt record. It names the operation.
+func (r *Runner) prepareRequest(makeKey bool) (op string, key crypto.Signer, csrPEM []byte, err error) {
 	if r.set.Method != MethodCSR {
-		r.recordAttempt()
+		r.beginCall()
 		return string(fleet.OpCreateKeys), nil, nil, nil
 	}
-	op = string(fleet.OpCreateFromCSR)
-	if key, err = r.csrKey(); err != nil {
-		return "private key", nil, nil, err
+	if key, err = r.csrKey(makeKey); err != nil {
+		return "", nil, nil, err
 	}
-	if csrPEM, err = makeCSR(key, r.set.CommonName); err != nil {
-		return "private key", nil, nil, &localError{op: "create CSR", err: err}
+	if csrPEM, err = keypair.CSR(key, r.set.CommonName); err != nil {
+		return "", nil, nil, localErr("create CSR", err)
 	}
-	r.recordAttempt()
-	return op, key, csrPEM, nil
+	r.beginCall()
+	return string(fleet.OpCreateFromCSR), key, csrPEM, nil
 }
 
 // writeFile is a store write for work alongside a save; it reads nothing
@@ -133,7 +127,7 @@ func (r *Runner) prepareRequest() (op string, key crypto.Signer, csrPEM []byte, 
 func (r *Runner) writeFile(name string, data []byte, perm fs.FileMode, op string) func() error {
 	return func() error {
 		if err := r.files.Write(name, data, perm); err != nil {
-			return &localError{op: op, err: err}
+			return localErr(op, err)
 		}
 		return nil
 	}
@@ -162,7 +156,7 @@ func (r *Runner) claimIdentityNumber() error {
 		return nil
 	}
 	r.log.Info("skipping identity numbers already used on disk", zap.Int("from", r.st.Identity), zap.Int("to", n))
-	return r.transition(r.st.Phase, "", func(s *store.State) { s.Identity = n })
+	return r.checkpoint("", func(s *store.State) { s.Identity = n })
 }
 
 // exists reports whether name is in the store. One that cannot be read
@@ -172,10 +166,11 @@ func (r *Runner) exists(name string) bool {
 	return !errors.Is(err, fs.ErrNotExist)
 }
 
-// csrKey returns this identity's CSR key, generating and saving it (KeyFileMode)
-// the first time, so that every retry sends a CSR for the same key.
-func (r *Runner) csrKey() (crypto.Signer, error) {
-	if r.st.KeyFile != "" {
+// csrKey returns this identity's CSR key, generating and saving it
+// (KeyFileMode) the first time, so that every retry sends a CSR for the
+// same key. The save that records it also records the call that follows.
+func (r *Runner) csrKey(makeKey bool) (crypto.Signer, error) {
+	if !makeKey {
 		data, err := r.files.Read(r.st.KeyFile)
 		if err == nil {
 			key, perr := keypair.PrivateKey(data)
@@ -191,17 +186,19 @@ func (r *Runner) csrKey() (crypto.Signer, error) {
 	}
 	key, err := r.keys(r.set.KeyType)
 	if err != nil {
-		return nil, &localError{op: "generate key", err: err}
+		return nil, localErr("generate key", err)
 	}
-	pemKey, err := encodeKey(key)
+	pemKey, err := keypair.Encode(key)
 	if err != nil {
-		return nil, &localError{op: "encode key", err: err}
+		return nil, localErr("encode key", err)
 	}
 	// The key file is written during the save that names it; a power cut
 	// that loses it makes the saved name unusable, and a new key is made.
 	name := identityFile(r.st.Identity, keyFileName)
-	err = r.transitionWhile(r.st.Phase, PointKeySaved, func(s *store.State) { s.KeyFile = name },
-		r.writeFile(name, pemKey, KeyFileMode, "save private key"))
+	err = r.checkpoint(PointKeySaved, func(s *store.State) {
+		*s = r.beforeCall(*s)
+		s.KeyFile = name
+	}, r.writeFile(name, pemKey, KeyFileMode, "save private key"))
 	if err != nil {
 		return nil, err
 	}

@@ -28,19 +28,19 @@ func startHungInRegister(t *testing.T) (h *harness, release chan struct{}) {
 func (h *harness) passWatchdogIntervals(n int) {
 	h.t.Helper()
 	for range n {
-		h.clock.waitArmed(h.t)
+		waitArmed(h.t, h.clock)
 		h.clock.Advance(10 * time.Second)
 	}
-	h.clock.waitArmed(h.t)
+	waitArmed(h.t, h.clock)
 }
 
 func TestWatchdogWhileIdle(t *testing.T) {
 	h := newHarness(t, MethodCSR, false)
 	h.settings.WatchdogInterval = 10 * time.Second
 	h.start()
-	h.waitStatus("registered as ")
+	h.waitSaved(registeredAs(""))
 	for i := 1; i <= 3; i++ {
-		if d := h.clock.waitArmed(t); d != 10*time.Second {
+		if d := waitArmed(t, h.clock); d != 10*time.Second {
 			t.Fatalf("armed %s, want the watchdog interval", d)
 		}
 		h.clock.Advance(10 * time.Second)
@@ -53,26 +53,26 @@ func TestWatchdogWhileIdle(t *testing.T) {
 	if err := h.stop(); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, dogs := h.notify.counts(); dogs != 3 {
+	if _, dogs := h.notify.counts(); dogs != 3 {
 		t.Errorf("%d watchdog notifications for 3 intervals", dogs)
 	}
 }
 
 func TestWatchdogStopsWhenAStepHangs(t *testing.T) {
 	h, release := startHungInRegister(t)
-	fed := func() int { _, _, n := h.notify.counts(); return n }
+	fed := func() int { _, n := h.notify.counts(); return n }
 	h.passWatchdogIntervals(20)
 	if n := fed(); n != 13 {
 		t.Errorf("fed %d times in 200s of a hung step, want 13 (130s budget)", n)
 	}
 	close(release)
-	h.waitStatus("registered as ")
+	h.waitSaved(registeredAs(""))
 	// The step ends just after the status: keep the intervals coming until
 	// the runner is back in its loop.
 	deadline := time.Now().Add(10 * time.Second)
 	for fed() == 13 && time.Now().Before(deadline) {
 		h.clock.Advance(10 * time.Second)
-		h.clock.waitArmed(t)
+		waitArmed(t, h.clock)
 	}
 	if n := fed(); n != 14 {
 		t.Errorf("fed %d times, want feeding to resume once the loop is alive", n)
@@ -90,11 +90,11 @@ func TestWatchdogIgnoresWallClockSteps(t *testing.T) {
 			h, release := startHungInRegister(t)
 			h.clock.Jump(jump)
 			h.passWatchdogIntervals(20)
-			if _, _, n := h.notify.counts(); n != 13 {
+			if _, n := h.notify.counts(); n != 13 {
 				t.Errorf("fed %d times in 200s of a hung step after a %s wall-clock step, want 13 (130s budget)", n, jump)
 			}
 			close(release)
-			h.finish("registered as ")
+			h.finish(registeredAs(""))
 		})
 	}
 }

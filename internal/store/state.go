@@ -1,6 +1,9 @@
 package store
 
-import "time"
+import (
+	"maps"
+	"time"
+)
 
 // Phase is a state of the provisioning state machine, stored as a string.
 type Phase string
@@ -41,12 +44,28 @@ type State struct {
 	ThingName           string            `json:"thingName,omitempty"`
 	DeviceConfiguration map[string]string `json:"deviceConfiguration,omitempty"`
 	ProvisionedAt       time.Time         `json:"provisionedAt,omitzero"`
+	// HandedOver is the identity credentials.json names, saved with every
+	// handoff; Retired is the one it named before, kept for consumers that
+	// have not re-read it yet. Both survive a reprovision, so that old
+	// identities are removed by the record, not by a guess.
+	HandedOver int `json:"handedOver,omitempty"`
+	Retired    int `json:"retired,omitempty"`
 
-	Attempts      int       `json:"attempts"`
-	LastError     string    `json:"lastError,omitempty"`
+	// The attempt record: consecutive failures, the last one's record and
+	// when the next attempt may start.
+	Attempts int `json:"attempts"`
+	// LastError is "operation: reason", for people.
+	LastError string `json:"lastError,omitempty"`
+	// LastOperation is the operation that failed, e.g. "RegisterThing".
+	LastOperation string `json:"lastOperation,omitempty"`
+	// LastErrorKind is how the failure is retried: transient, permanent,
+	// invalid-token or clock (waiting for a plausible clock).
+	LastErrorKind string    `json:"lastErrorKind,omitempty"`
 	NextAttemptAt time.Time `json:"nextAttemptAt,omitzero"`
-	// Waiting says what the daemon waits for besides time, e.g. "a plausible clock".
-	Waiting string `json:"waiting,omitempty"`
+	// Calling says the attempt's service call was under way when the state
+	// was saved: Attempts counts it already, so a crash during the call
+	// backs off like a failure. It belongs to the process that saved it.
+	Calling bool `json:"calling,omitempty"`
 
 	Orphans []Orphan `json:"orphans,omitempty"`
 }
@@ -77,3 +96,20 @@ const (
 	StateFile       = "state.json"
 	CredentialsFile = "credentials.json"
 )
+
+// KindClock is the LastErrorKind of a failure the device's clock caused:
+// the daemon waits for a plausible clock.
+const KindClock = "clock"
+
+// Equal reports whether c and o describe the same handoff.
+func (c Credentials) Equal(o Credentials) bool {
+	return c.ThingName == o.ThingName &&
+		c.CertificateID == o.CertificateID &&
+		c.CertificateFile == o.CertificateFile &&
+		c.PrivateKeyFile == o.PrivateKeyFile &&
+		c.RootCAFile == o.RootCAFile &&
+		c.Endpoint == o.Endpoint &&
+		c.TemplateName == o.TemplateName &&
+		maps.Equal(c.DeviceConfiguration, o.DeviceConfiguration) &&
+		c.ProvisionedAt.Equal(o.ProvisionedAt)
+}

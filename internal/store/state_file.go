@@ -79,14 +79,23 @@ func decodeState(data []byte) (State, error) {
 	if version != StateVersion {
 		return State{}, fmt.Errorf("unknown version %d (this provisiond reads version %d)", version, StateVersion)
 	}
-	var s State
+	var s struct {
+		State
+		// Waiting is how a provisiond before lastErrorKind saved a clock
+		// wait ("a plausible clock"); a device upgraded in the field
+		// resumes it as such.
+		Waiting string `json:"waiting"`
+	}
 	if err := json.Unmarshal(data, &s); err != nil {
 		return State{}, jsonError(err)
 	}
-	if err := checkState(s); err != nil {
+	if s.Waiting != "" && s.LastErrorKind == "" {
+		s.LastErrorKind = KindClock
+	}
+	if err := checkState(s.State); err != nil {
 		return State{}, err
 	}
-	return s, nil
+	return s.State, nil
 }
 
 // checkState checks what a resumed daemon relies on.

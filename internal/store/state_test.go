@@ -29,9 +29,11 @@ func fullState() State {
 		},
 		ProvisionedAt: at.Add(time.Minute),
 		Attempts:      2,
-		LastError:     "timeout",
+		LastError:     "connect: timeout",
+		LastOperation: "connect",
+		LastErrorKind: KindClock,
 		NextAttemptAt: at.Add(2 * time.Minute),
-		Waiting:       "a plausible clock",
+		Calling:       true,
 		Orphans:       []Orphan{{CertificateID: strings.Repeat("cd", 32), Reason: "token expired", At: at}},
 	}
 }
@@ -175,5 +177,31 @@ func TestLoadStateReadError(t *testing.T) {
 	var ce *CorruptError
 	if err == nil || errors.As(err, &ce) {
 		t.Fatalf("LoadState = %v, want a plain read error", err)
+	}
+}
+
+// A state file from the provisiond before lastErrorKind resumes its clock
+// wait: a device upgraded in the field keeps waiting for a plausible clock.
+func TestStateFromBeforeErrorKindResumes(t *testing.T) {
+	f := NewMemory()
+	old := `{"version":1,"state":"unprovisioned","identity":2,"attempts":0,` +
+		`"lastError":"connect: x509: certificate has expired","nextAttemptAt":"2026-11-26T12:00:30Z",` +
+		`"waiting":"a plausible clock"}`
+	if err := f.Write(StateFile, []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, err := LoadState(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.LastErrorKind != KindClock || st.Identity != 2 || st.LastError != "connect: x509: certificate has expired" {
+		t.Errorf("loaded %+v, want a clock wait for identity 2", st)
+	}
+	if err := SaveState(f, st); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := f.Read(StateFile)
+	if strings.Contains(string(data), "waiting") {
+		t.Errorf("saved again with the old field: %s", data)
 	}
 }

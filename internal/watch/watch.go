@@ -11,6 +11,8 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 	"go.uber.org/zap"
+
+	"github.com/provisiond/provisiond/internal/clock"
 )
 
 // DefaultDebounce gathers a burst of events into one call.
@@ -87,7 +89,7 @@ func Start(ctx context.Context, opts Options, onChange func()) (*Watcher, error)
 	l := &loop{
 		filter:     set,
 		debounce:   debounce,
-		after:      realAfter,
+		clock:      clock.Real(),
 		onChange:   onChange,
 		log:        log,
 		fsw:        fsw,
@@ -201,7 +203,7 @@ func (f filter) counts(ev fsnotify.Event) bool {
 type loop struct {
 	filter   filter
 	debounce time.Duration
-	after    func(time.Duration) (<-chan time.Time, func())
+	clock    clock.Clock // arms the debounce timer
 	onChange func()
 	log      *zap.Logger
 
@@ -218,18 +220,13 @@ type watchList interface {
 	Remove(name string) error
 }
 
-func realAfter(d time.Duration) (<-chan time.Time, func()) {
-	t := time.NewTimer(d)
-	return t.C, func() { t.Stop() }
-}
-
 func (l *loop) run(ctx context.Context, events <-chan fsnotify.Event, errs <-chan error) {
 	var fire <-chan time.Time
-	stop := func() {}
+	stop := func() bool { return false }
 	defer func() { stop() }()
 	arm := func() {
 		if fire == nil {
-			fire, stop = l.after(l.debounce)
+			fire, stop = l.clock.NewTimer(l.debounce)
 		}
 	}
 	for {
@@ -255,7 +252,7 @@ func (l *loop) run(ctx context.Context, events <-chan fsnotify.Event, errs <-cha
 			}
 			l.log.Warn("watching folders", zap.Error(err))
 		case <-fire:
-			fire, stop = nil, func() {}
+			fire, stop = nil, func() bool { return false }
 			l.onChange()
 		}
 	}

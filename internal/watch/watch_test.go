@@ -125,15 +125,17 @@ func TestFilter(t *testing.T) {
 	}
 }
 
-// fakeAfter is a debounce timer the test fires by hand.
+// fakeAfter is a clock whose debounce timers the test fires by hand.
 type fakeAfter struct {
 	armed chan chan time.Time
 }
 
-func (f *fakeAfter) after(time.Duration) (<-chan time.Time, func()) {
+func (f *fakeAfter) Now() time.Time { return time.Time{} }
+
+func (f *fakeAfter) NewTimer(time.Duration) (<-chan time.Time, func() bool) {
 	c := make(chan time.Time, 1)
 	f.armed <- c
-	return c, func() {}
+	return c, func() bool { return false }
 }
 
 func TestBurstGivesOneCall(t *testing.T) {
@@ -144,7 +146,7 @@ func TestBurstGivesOneCall(t *testing.T) {
 	}
 	fa := &fakeAfter{armed: make(chan chan time.Time, 10)}
 	onChange, ch := calls()
-	l := &loop{filter: f, debounce: time.Second, after: fa.after, onChange: onChange, log: zaptest.NewLogger(t)}
+	l := &loop{filter: f, debounce: time.Second, clock: fa, onChange: onChange, log: zaptest.NewLogger(t)}
 	events := make(chan fsnotify.Event)
 	errs := make(chan error)
 	ctx, cancel := context.WithCancel(context.Background())

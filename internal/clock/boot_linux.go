@@ -1,4 +1,4 @@
-package statemachine
+package clock
 
 import (
 	"fmt"
@@ -9,14 +9,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// SystemBootClock reads the kernel's boot id and CLOCK_BOOTTIME.
-func SystemBootClock() BootClock { return systemBootClock{} }
+// SystemBoot reads the kernel's boot id and CLOCK_BOOTTIME.
+func SystemBoot() Boot { return systemBoot{} }
 
-type systemBootClock struct{}
+type systemBoot struct{}
 
 const bootIDFile = "/proc/sys/kernel/random/boot_id"
 
-func (systemBootClock) Boot() (string, time.Duration, error) {
+func (systemBoot) Boot() (string, time.Duration, error) {
 	data, err := os.ReadFile(bootIDFile)
 	if err != nil {
 		return "", 0, fmt.Errorf("boot id: %w", err)

@@ -1,4 +1,4 @@
-package main
+package watch
 
 import (
 	"context"
@@ -9,8 +9,8 @@ import (
 // (Setting the system clock to see it fire is not done in tests.)
 func TestWatchClockSetArmsAndStops(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	if err := watchClockSet(ctx, func() { t.Error("the clock was not set, yet onSet ran") }); err != nil {
-		t.Fatalf("watchClockSet: %v", err)
+	if err := ClockSet(ctx, func() { t.Error("the clock was not set, yet onSet ran") }); err != nil {
+		t.Fatalf("ClockSet: %v", err)
 	}
 	cancel()
 }

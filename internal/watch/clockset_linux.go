@@ -1,4 +1,4 @@
-package main
+package watch
 
 import (
 	"context"
@@ -8,12 +8,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// watchClockSet calls onSet each time the wall clock is set (NTP's first
+// ClockSet calls onSet each time the wall clock is set (NTP's first
 // step at boot, an operator's `date -s`), so that a device waiting for a
 // plausible clock retries at that moment instead of at its next poll. It
 // uses a timerfd armed for the far future with TFD_TIMER_CANCEL_ON_SET, whose
 // read fails with ECANCELED when the clock is set. It returns once ctx ends.
-func watchClockSet(ctx context.Context, onSet func()) error {
+func ClockSet(ctx context.Context, onSet func()) error {
 	fd, err := unix.TimerfdCreate(unix.CLOCK_REALTIME, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
 	if err != nil {
 		return err

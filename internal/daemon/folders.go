@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"github.com/provisiond/provisiond/internal/watch"
 )
 
-// watchDaemonFolders calls onConfigChange when the config, root CA or claim
+// WatchFolders calls onConfigChange when the config, root CA or claim
 // files change, and handoffChanged (the runner's HandoffChanged) when the
 // state folder changes (a removed handoff, a reprovision request, a file
 // removed from an identity's folder).
@@ -18,7 +18,7 @@ import (
 // wake the runner again and again. A state folder that is removed is watched
 // again once it is recreated (the store recreates it on its next write). It
 // returns a function that stops both.
-func watchDaemonFolders(ctx context.Context, cfg *config.Config, logger *zap.Logger,
+func WatchFolders(ctx context.Context, cfg *config.Config, logger *zap.Logger,
 	handoffChanged, onConfigChange func()) (func(), error) {
 	inputs, err := watch.Start(ctx, watch.Options{
 		Paths:  []string{cfg.Path, cfg.RootCA, cfg.Claim.Certificate, cfg.Claim.PrivateKey},

@@ -1,0 +1,182 @@
+// Package daemon is the reload supervisor of `provisiond run`: it holds the
+// state directory's lock, watches the config, claim and state folders and
+// the wall clock, and runs one state machine per valid config, starting a
+// new one when the config changes.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"go.uber.org/zap"
+
+	"github.com/provisiond/provisiond/internal/clock"
+	"github.com/provisiond/provisiond/internal/config"
+	"github.com/provisiond/provisiond/internal/keypair"
+	"github.com/provisiond/provisiond/internal/logging"
+	"github.com/provisiond/provisiond/internal/proxy"
+	"github.com/provisiond/provisiond/internal/statemachine"
+	"github.com/provisiond/provisiond/internal/store"
+	"github.com/provisiond/provisiond/internal/systemd"
+	"github.com/provisiond/provisiond/internal/watch"
+)
+
+// ErrConfig marks an error in the config, which a restart cannot fix.
+var ErrConfig = errors.New("config")
+
+// Daemon is one `provisiond run`: a config path, what the state machine
+// reports to and how it reaches the service. It runs the state machine
+// anew when the config changes.
+type Daemon struct {
+	Path   string
+	Logger *zap.Logger
+	// Level is the logger's, which a reload sets to the new log_level; nil
+	// when the logger's level is fixed (tests).
+	Level  *zap.AtomicLevel
+	Notify statemachine.Notifier // nil without systemd
+	// Dialer makes the state machine's dialer for a config and the client
+	// ID it resolves to.
+	Dialer func(cfg *config.Config, clientID string, logger *zap.Logger) statemachine.Dialer
+}
+
+// Run runs the state machine, and runs it anew with the new config when the
+// config file changes to a valid, different one.
+func (d *Daemon) Run(ctx context.Context, cfg *config.Config) error {
+	for {
+		reload := make(chan *config.Config, 1)
+		err := d.runOnce(ctx, cfg, reload)
+		select {
+		case next := <-reload:
+			d.setLogLevel(next.LogLevel)
+			d.Logger.Info("config changed: restarting the state machine", zap.String("config", d.Path))
+			cfg = next
+			continue
+		default:
+		}
+		return err
+	}
+}
+
+// setLogLevel applies a reloaded config's log_level, which the config has
+// already validated.
+func (d *Daemon) setLogLevel(name string) {
+	if lvl, err := logging.ParseLevel(name); err == nil && d.Level != nil {
+		d.Level.SetLevel(lvl)
+	}
+}
+
+// runOnce runs one state machine for one config, until ctx ends or the config changes.
+func (d *Daemon) runOnce(ctx context.Context, cfg *config.Config, reload chan<- *config.Config) error {
+	files, err := openStateDirectory(cfg.StateDirectory)
+	if err != nil {
+		return err
+	}
+	defer files.Close()
+	runner, err := d.newRunner(cfg, files)
+	if err != nil {
+		return err
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	onConfigChange := func() {
+		// A config the next state machine could not start with would stop
+		// the daemon with exit 78, which systemd does not restart.
+		next, err := LoadValid(d.Path)
+		if err != nil {
+			d.Logger.Warn("config changed but is not valid: keeping the one in use", zap.Error(err))
+			runner.Kick()
+			return
+		}
+		if next.Equal(cfg) {
+			runner.Kick()
+			return
+		}
+		select {
+		case reload <- next:
+		default:
+		}
+		cancel()
+	}
+	if err := watch.ClockSet(runCtx, runner.Kick); err != nil {
+		d.Logger.Warn("no notice of clock changes: a device waiting for a plausible clock checks every 30s", zap.Error(err))
+	}
+	stopWatch, err := WatchFolders(runCtx, cfg, d.Logger, runner.HandoffChanged, onConfigChange)
+	if err != nil {
+		return err
+	}
+	defer stopWatch()
+	return runner.Run(runCtx)
+}
+
+// openStateDirectory opens the store and holds the state directory's lock
+// while this state machine runs: one daemon per state directory.
+func openStateDirectory(dir string) (*store.Dir, error) {
+	files, err := store.OpenDirLocked(dir)
+	if errors.Is(err, store.ErrInUse) {
+		return nil, fmt.Errorf("%w: stop the other daemon first (systemctl stop provisiond, or the `provisiond run` started by hand)", err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state_directory: %w", err)
+	}
+	return files, nil
+}
+
+// newRunner builds the state machine for cfg on the opened store.
+func (d *Daemon) newRunner(cfg *config.Config, files *store.Dir) (*statemachine.Runner, error) {
+	params, err := cfg.Parameters(config.SystemFacts)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	clientID, err := cfg.ClientIDFor(config.SystemFacts)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	dialer := d.Dialer(cfg, clientID, d.Logger)
+	settings := statemachine.Settings{
+		Method:           cfg.CertificateMethod,
+		KeyType:          cfg.KeyType,
+		CommonName:       clientID,
+		Template:         cfg.Template.Name,
+		Parameters:       params,
+		Endpoint:         cfg.Endpoint,
+		RootCAFile:       cfg.RootCA,
+		Retry:            cfg.Retry,
+		WatchdogInterval: systemd.WatchdogInterval(),
+	}
+	deps := statemachine.Deps{
+		Files:  files,
+		Dialer: dialer,
+		Clock:  clock.Real(),
+		Keys:   keypair.Generate,
+		Notify: d.Notify,
+		Logger: d.Logger,
+		Boot:   clock.SystemBoot(),
+	}
+	return statemachine.New(settings, deps)
+}
+
+// LoadValid loads the config and checks the files it names and what the
+// daemon expands at start, the template parameters and the client ID, so
+// that a config whose placeholders cannot be expanded (${env:UNSET}) is
+// reported as a bad config naming the field.
+func LoadValid(path string) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.CheckFiles(); err != nil {
+		return nil, err
+	}
+	if _, err := cfg.Parameters(config.SystemFacts); err != nil {
+		return nil, err
+	}
+	if _, err := cfg.ClientIDFor(config.SystemFacts); err != nil {
+		return nil, err
+	}
+	if _, err := proxy.New(cfg.Proxy, cfg.ProxyCA, os.Getenv); err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.Path, err) // a bad HTTPS_PROXY is a bad config too
+	}
+	return cfg, nil
+}

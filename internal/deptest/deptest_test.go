@@ -1,0 +1,129 @@
+package deptest
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/provisiond/provisiond/"
+
+// pkg is what `go list -deps -json` says of a package.
+type pkg struct {
+	ImportPath string
+	Imports    []string
+	Deps       []string
+	GoFiles    []string
+	Dir        string
+}
+
+// list runs `go list -deps -json` on patterns from the module's root and
+// returns every package it names, by import path.
+func list(t *testing.T, patterns ...string) map[string]pkg {
+	t.Helper()
+	cmd := exec.Command("go", append([]string{"list", "-deps", "-json"}, patterns...)...)
+	cmd.Dir = "../.."
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, stderr.String())
+	}
+	pkgs := map[string]pkg{}
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for {
+		var p pkg
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		pkgs[p.ImportPath] = p
+	}
+	return pkgs
+}
+
+// The daemon's binary links neither the emulator nor its MQTT broker.
+func TestDaemonLinksNoEmulator(t *testing.T) {
+	bin := list(t, "./cmd/provisiond")[module+"cmd/provisiond"]
+	for _, dep := range bin.Deps {
+		if strings.HasPrefix(dep, module+"internal/fleetsim") || strings.HasPrefix(dep, "github.com/mochi-mqtt/") ||
+			strings.HasPrefix(dep, module+"internal/storm") {
+			t.Errorf("cmd/provisiond links %s: the emulator stays out of the daemon", dep)
+		}
+	}
+}
+
+// shared are the module's libraries both sides may use: they know nothing
+// of either.
+var shared = map[string]bool{
+	module + "internal/atomicfile": true, // durable file replacement
+	module + "internal/clock":      true, // time, timers, the boot clock (the emulator adopts it later)
+	module + "internal/keypair":    true, // PEM parsing and key pairs
+	module + "internal/logging":    true,
+	module + "internal/testtool":   true,
+}
+
+// The emulator is an independent check of the daemon: it imports no
+// package of the daemon's.
+func TestEmulatorImportsNoDaemonPackage(t *testing.T) {
+	pkgs := list(t, "./cmd/provisiond", "./internal/fleetsim/...")
+	daemon := map[string]bool{}
+	for _, dep := range pkgs[module+"cmd/provisiond"].Deps {
+		if strings.HasPrefix(dep, module) && !shared[dep] && !strings.HasPrefix(dep, module+"internal/fleetsim") {
+			daemon[dep] = true
+		}
+	}
+	for path, p := range pkgs {
+		if !strings.HasPrefix(path, module+"internal/fleetsim") {
+			continue
+		}
+		for _, dep := range p.Deps {
+			if daemon[dep] {
+				t.Errorf("%s imports %s, a package of the daemon's", path, dep)
+			}
+		}
+	}
+}
+
+// The state machine decides; it does no I/O of its own: no MQTT client or
+// broker, no file watcher, no os file calls, no /proc or clock_gettime
+// reads (internal/clock and internal/store do those).
+func TestStateMachineStaysPure(t *testing.T) {
+	sm := list(t, "./internal/statemachine")[module+"internal/statemachine"]
+	for _, imp := range sm.Imports {
+		switch {
+		case imp == "os", imp == "io/ioutil", imp == "syscall", strings.HasPrefix(imp, "golang.org/x/sys/"),
+			strings.HasPrefix(imp, "github.com/eclipse/paho"), strings.HasPrefix(imp, "github.com/mochi-mqtt/"),
+			strings.HasPrefix(imp, "github.com/fsnotify/"):
+			t.Errorf("internal/statemachine imports %s", imp)
+		}
+	}
+	for _, name := range sm.GoFiles {
+		src, err := os.ReadFile(filepath.Join(sm.Dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(src, []byte(`"/proc/`)) {
+			t.Errorf("internal/statemachine/%s reads /proc", name)
+		}
+	}
+}
+
+// The store keeps files and the fleet client speaks MQTT: neither knows
+// the other.
+func TestStoreAndFleetApart(t *testing.T) {
+	pkgs := list(t, "./internal/store", "./internal/fleet")
+	for a, b := range map[string]string{"internal/store": "internal/fleet", "internal/fleet": "internal/store"} {
+		for _, dep := range pkgs[module+a].Deps {
+			if dep == module+b {
+				t.Errorf("%s imports %s", a, b)
+			}
+		}
+	}
+}

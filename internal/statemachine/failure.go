@@ -1,0 +1,150 @@
+package statemachine
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/provisiond/provisiond/internal/fleet"
+	"github.com/provisiond/provisiond/internal/store"
+)
+
+// stepError is a step's failure, wrapped once where it happens with the
+// operation that failed.
+type stepError struct {
+	Op  string
+	Err error
+	// Local marks a failure on this device (a store write), never the
+	// service's: it is retried with the transient backoff.
+	Local bool
+}
+
+func (e *stepError) Error() string { return e.Op + ": " + e.Err.Error() }
+func (e *stepError) Unwrap() error { return e.Err }
+
+func serviceErr(op string, err error) error { return &stepError{Op: op, Err: err} }
+func localErr(op string, err error) error   { return &stepError{Op: op, Err: err, Local: true} }
+
+// maxErrorText bounds LastError so that a long service message cannot bloat
+// the state file or the status line.
+const maxErrorText = 300
+
+// failure is the record of a failed attempt: the operation, the kind that
+// decides the wait, and "operation: reason" for people.
+type failure struct {
+	op   string
+	kind fleet.Kind
+	text string
+}
+
+func failureOf(err error) failure {
+	f := failure{op: "attempt", kind: fleet.Classify(err)}
+	var step *stepError
+	if errors.As(err, &step) {
+		f.op, err = step.Op, step.Err
+		if step.Local {
+			f.kind = fleet.KindTransient
+		}
+	}
+	reason := err.Error()
+	var rej *fleet.RejectedError
+	if errors.As(err, &rej) {
+		reason = fmt.Sprintf("%d %s", rej.StatusCode, rej.ErrorCode)
+		if rej.ErrorMessage != "" {
+			reason += ": " + rej.ErrorMessage
+		}
+	}
+	f.text = f.op + ": " + reason
+	if len(f.text) > maxErrorText {
+		f.text = f.text[:maxErrorText] + "…"
+	}
+	return f
+}
+
+// clockRetry is how soon a clock failure is retried: the clock usually
+// becomes plausible when NTP syncs, which takes seconds to minutes.
+const clockRetry = 30 * time.Second
+
+// retryWait is how long to wait after the attempts-th failure of kind.
+func (r *Runner) retryWait(kind fleet.Kind, attempts int) time.Duration {
+	switch kind {
+	case fleet.KindClock:
+		return clockRetry
+	case fleet.KindPermanent, fleet.KindInvalidToken:
+		return r.set.Retry.Permanent
+	}
+	return r.backoff.delay(attempts)
+}
+
+// resumed is a loaded state as the runner starts from it: identities count
+// from 1, and a call under way belongs to the process that saved it (its
+// attempt stays counted: a crash during a call backs off like a failure).
+func resumed(s store.State) store.State {
+	s.Identity = max(s.Identity, 1)
+	s.Calling = false
+	return s
+}
+
+// beforeCall is s as saved before a service call: one more attempt, and the
+// retry time its failure would give (at the backoff's ceiling, without
+// jitter), so that a crash or kill during the call makes the next start
+// wait instead of calling again at once. It counts a call once.
+func beforeCall(s store.State, now time.Time, ceiling func(int) time.Duration) store.State {
+	if s.Calling {
+		return s
+	}
+	s.Attempts++
+	s.NextAttemptAt = now.Add(ceiling(s.Attempts))
+	s.Calling = true
+	return s
+}
+
+// answered is s once the recorded call got its answer: that is no failure,
+// so the attempt beforeCall counted is taken back.
+func answered(s store.State) store.State {
+	if s.Calling {
+		s.Attempts--
+		s.Calling = false
+	}
+	return s
+}
+
+// counted is s with the current attempt counted as a failure, once.
+func counted(s store.State) store.State {
+	if !s.Calling {
+		s.Attempts++
+	}
+	s.Calling = false
+	return s
+}
+
+// afterFailure is s once an attempt failed with f: the attempt counted
+// (unless the clock is to blame: not the service's fault), the failure
+// recorded and the next attempt scheduled after wait.
+func afterFailure(s store.State, f failure, now time.Time, wait func(fleet.Kind, int) time.Duration) store.State {
+	if f.kind == fleet.KindClock {
+		s = answered(s)
+	} else {
+		s = counted(s)
+	}
+	s.LastError, s.LastOperation, s.LastErrorKind = f.text, f.op, f.kind.String()
+	s.NextAttemptAt = now.Add(wait(f.kind, s.Attempts))
+	return s
+}
+
+// progressed clears the failure record: a step made progress. The count
+// stays: only a registration resets it (see succeeded).
+func progressed(s store.State) store.State {
+	s.LastError, s.LastOperation, s.LastErrorKind = "", "", ""
+	s.NextAttemptAt = time.Time{}
+	return s
+}
+
+// succeeded clears the whole attempt record: a registration, or a
+// handoff, is what counts as success.
+func succeeded(s store.State) store.State {
+	s = progressed(s)
+	s.Attempts = 0
+	s.Calling = false
+	return s
+}

@@ -1,0 +1,135 @@
+package statemachine
+
+import (
+	"errors"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/provisiond/provisiond/internal/fleet"
+	"github.com/provisiond/provisiond/internal/store"
+)
+
+// TestAttemptRecord runs the attempt record's pure functions: what is
+// saved before a call, after a failure and on resuming.
+func TestAttemptRecord(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	ceiling := func(n int) time.Duration { return time.Duration(n) * time.Second }
+	wait := func(k fleet.Kind, n int) time.Duration {
+		return time.Duration(n)*time.Minute + time.Duration(k)*time.Hour
+	}
+	transient := failure{op: "connect", kind: fleet.KindTransient, text: "connect: lost"}
+	clockFail := failure{op: "connect", kind: fleet.KindClock, text: "connect: x509: expired"}
+	tests := []struct {
+		name string
+		got  store.State
+		want store.State
+	}{
+		{"before a call: counted, with its ceiling",
+			beforeCall(store.State{Attempts: 2}, now, ceiling),
+			store.State{Attempts: 3, NextAttemptAt: now.Add(3 * time.Second), Calling: true}},
+		{"before a call already recorded: once",
+			beforeCall(store.State{Attempts: 3, Calling: true, NextAttemptAt: now}, now.Add(time.Hour), ceiling),
+			store.State{Attempts: 3, Calling: true, NextAttemptAt: now}},
+		{"a failed call counts once",
+			afterFailure(store.State{Attempts: 3, Calling: true}, transient, now, wait),
+			store.State{Attempts: 3, LastError: "connect: lost", LastOperation: "connect", LastErrorKind: "transient",
+				NextAttemptAt: now.Add(3 * time.Minute)}},
+		{"a failure before any call counts",
+			afterFailure(store.State{Attempts: 2}, transient, now, wait),
+			store.State{Attempts: 3, LastError: "connect: lost", LastOperation: "connect", LastErrorKind: "transient",
+				NextAttemptAt: now.Add(3 * time.Minute)}},
+		{"the clock is not the service's fault",
+			afterFailure(store.State{Attempts: 1, Calling: true}, clockFail, now, wait),
+			store.State{Attempts: 0, LastError: "connect: x509: expired", LastOperation: "connect", LastErrorKind: "clock",
+				NextAttemptAt: now.Add(3 * time.Hour)}},
+		{"an answered call is no failure",
+			answered(store.State{Attempts: 4, Calling: true}),
+			store.State{Attempts: 3}},
+		{"counted once",
+			counted(counted(store.State{Attempts: 4, Calling: true})),
+			store.State{Attempts: 5}},
+		{"resumed: a dead process's call stays counted",
+			resumed(store.State{Attempts: 4, Calling: true}),
+			store.State{Identity: 1, Attempts: 4}},
+		{"progress keeps the count",
+			progressed(store.State{Attempts: 2, LastError: "x: y", LastOperation: "x", LastErrorKind: "permanent", NextAttemptAt: now}),
+			store.State{Attempts: 2}},
+		{"success clears the record",
+			succeeded(store.State{Attempts: 2, Calling: true, LastError: "x: y", LastErrorKind: "clock", NextAttemptAt: now}),
+			store.State{}},
+	}
+	for _, tc := range tests {
+		if !reflect.DeepEqual(tc.got, tc.want) {
+			t.Errorf("%s:\n got %+v\nwant %+v", tc.name, tc.got, tc.want)
+		}
+	}
+}
+
+func TestFailureOf(t *testing.T) {
+	rej := &fleet.RejectedError{Operation: fleet.OpRegisterThing, StatusCode: 503, ErrorCode: "InternalFailure", ErrorMessage: "busy"}
+	tests := []struct {
+		err  error
+		want failure
+	}{
+		{serviceErr("RegisterThing", rej), failure{"RegisterThing", fleet.KindTransient, "RegisterThing: 503 InternalFailure: busy"}},
+		{localErr("save state", errors.New("disk full")), failure{"save state", fleet.KindTransient, "save state: disk full"}},
+		{errors.New("odd"), failure{"attempt", fleet.KindTransient, "attempt: odd"}},
+	}
+	for _, tc := range tests {
+		if got := failureOf(tc.err); got != tc.want {
+			t.Errorf("failureOf(%v) = %+v, want %+v", tc.err, got, tc.want)
+		}
+	}
+}
+
+// TestNextFromSavedState: each sub-state follows from the saved state alone.
+func TestNextFromSavedState(t *testing.T) {
+	tests := []struct {
+		st   store.State
+		csr  bool
+		want action
+	}{
+		{store.State{}, true, makeKey},
+		{store.State{}, false, getCertificate},
+		{store.State{Phase: store.Unprovisioned, KeyFile: "identities/1/private.key"}, true, getCertificate},
+		{store.State{Phase: store.Unprovisioned, LastErrorKind: store.KindClock}, true, waitForClock},
+		{store.State{Phase: store.CertPending}, true, register},
+		{store.State{Phase: store.CertPending, LastErrorKind: store.KindClock}, true, waitForClock},
+		{store.State{Phase: store.CertPending, ThingName: "gw"}, true, proveAndHandOver},
+		{store.State{Phase: store.Registered, ThingName: "gw", LastErrorKind: store.KindClock}, true, keepHandoff},
+	}
+	for _, tc := range tests {
+		if got := next(tc.st, tc.csr); got != tc.want {
+			t.Errorf("next(%+v, csr %v) = %d, want %d", tc.st, tc.csr, got, tc.want)
+		}
+	}
+}
+
+// TestOnSaveSeesEverySave: the observer sees what state.json holds, in order.
+func TestOnSaveSeesEverySave(t *testing.T) {
+	h := newHarness(t, MethodCSR, true)
+	var mu sync.Mutex
+	var saved []store.State
+	h.onSave = func(s store.State) { mu.Lock(); saved = append(saved, s); mu.Unlock() }
+	st := h.provision(registeredAs(""))
+	mu.Lock()
+	defer mu.Unlock()
+	if len(saved) == 0 {
+		t.Fatal("no save observed")
+	}
+	last := saved[len(saved)-1]
+	if last.Phase != store.Registered || last.ThingName != st.ThingName || last.HandedOver != st.Identity {
+		t.Errorf("last save %+v, state.json %+v", last, st)
+	}
+	var phases []store.Phase
+	for _, s := range saved {
+		if len(phases) == 0 || phases[len(phases)-1] != s.Phase {
+			phases = append(phases, s.Phase)
+		}
+	}
+	if len(phases) != 3 || phases[0] != store.Unprovisioned || phases[1] != store.CertPending {
+		t.Errorf("phases saved %v", phases)
+	}
+}

@@ -1,0 +1,110 @@
+package statemachine
+
+import (
+	"context"
+
+	"github.com/provisiond/provisiond/internal/store"
+)
+
+// action is what the runner does next: one per sub-state of the diagram in
+// docs/ARCHITECTURE.md. A new sub-state (a TPM key, a rotation, a
+// verification) is a new action here, with its case in next and in do.
+type action int
+
+const (
+	// waitForClock: the last attempt failed on the device's clock; the
+	// attempt it stopped is made again once the wait is over.
+	waitForClock action = iota
+	// makeKey: unprovisioned, CSR method, no key recorded for this identity.
+	makeKey
+	// getCertificate: unprovisioned, the key (if any) recorded.
+	getCertificate
+	// register: cert-pending, RegisterThing not answered yet.
+	register
+	// proveAndHandOver: cert-pending, registered; the new identity is yet
+	// to connect once and to be written to credentials.json.
+	proveAndHandOver
+	// keepHandoff: registered; credentials.json must keep describing it.
+	keepHandoff
+)
+
+// next derives the sub-state, and so the next action, from the saved state
+// alone: a restart resumes where the state says. csr is whether the device
+// makes its own key (it only tells makeKey from getCertificate).
+func next(s store.State, csr bool) action {
+	switch {
+	case s.Phase == store.Registered:
+		return keepHandoff
+	case s.LastErrorKind == store.KindClock:
+		return waitForClock
+	case s.Phase == store.CertPending && s.ThingName != "":
+		return proveAndHandOver
+	case s.Phase == store.CertPending:
+		return register
+	case csr && s.KeyFile == "":
+		return makeKey
+	default:
+		return getCertificate
+	}
+}
+
+// loop runs the action the saved state calls for until ctx is done.
+func (r *Runner) loop(ctx context.Context) {
+	for ctx.Err() == nil {
+		r.serveRequestFile()
+		switch a := r.next(); a {
+		case keepHandoff:
+			r.keepHandoff()
+			if r.next() == keepHandoff {
+				r.idle(ctx)
+			}
+		default:
+			if !r.sleep(ctx) {
+				return
+			}
+			r.attempt(ctx, a)
+		}
+	}
+}
+
+func (r *Runner) next() action { return next(r.st, r.set.Method == MethodCSR) }
+
+// attempt makes one provisioning attempt and records its failure.
+func (r *Runner) attempt(ctx context.Context, a action) {
+	r.busySince.Store(int64(r.elapsed()) + 1)
+	defer r.busySince.Store(0)
+	if r.st.Attempts > 0 || a == waitForClock {
+		r.publishStatus()
+	}
+	err := r.do(ctx, a)
+	if err == nil {
+		return
+	}
+	if ctx.Err() != nil {
+		// Stopping: an interrupted call is not a failure of the service.
+		r.closeSession()
+		return
+	}
+	r.failed(err)
+}
+
+// do runs the handler of a provisioning action.
+func (r *Runner) do(ctx context.Context, a action) error {
+	switch a {
+	case waitForClock:
+		// A plausible clock shows only in a handshake: the attempt the
+		// clock stopped is made again.
+		s := r.st
+		s.LastErrorKind = ""
+		return r.do(ctx, next(s, r.set.Method == MethodCSR))
+	case makeKey:
+		return r.obtainCertificate(ctx, true)
+	case getCertificate:
+		return r.obtainCertificate(ctx, false)
+	case register:
+		return r.register(ctx)
+	case proveAndHandOver:
+		return r.proveAndHandOver(ctx)
+	}
+	return nil
+}
