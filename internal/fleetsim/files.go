@@ -10,7 +10,9 @@ const (
 	claimKeyFile    = "claim.pem.key"
 	templatesDir    = "templates"
 	daemonConfig    = "provisiond.yaml"
-	registryFile    = "registry.json"
+	registryDB      = "registry.db"
+	// legacyRegistryFile is the registry of versions before registry.db, imported once.
+	legacyRegistryFile = "registry.json"
 	settingsFile    = "fleetsim.json"
 	tokenSecretFile = "token.key"
 
