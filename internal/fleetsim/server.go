@@ -45,6 +45,7 @@ type Server struct {
 	broker    *mqtt.Server
 	main      *tlsListener
 	alpn      *tlsListener
+	api       *apiServer // nil unless Options.APIListen
 	peers     sync.Map // net.Conn -> *peer, filled by the listeners
 	clients   sync.Map // client ID -> *clientInfo of its latest accepted CONNECT, while its session lives
 	ctx       context.Context
@@ -87,6 +88,10 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("load the CA (run fleetsim init first?): %w", err)
 	}
+	if opts.CertificateValidity < 0 {
+		return nil, fmt.Errorf("certificate validity %s must not be negative", opts.CertificateValidity)
+	}
+	ca.validity = opts.CertificateValidity
 	lock, err := lockDir(opts.Dir)
 	if err != nil {
 		return nil, err
@@ -204,6 +209,16 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 			return nil, err
 		}
 	}
+	if s.templates.api, err = loadDBTemplates(reg.rdb); err != nil {
+		s.abort()
+		return nil, fmt.Errorf("load the API's templates: %w", err)
+	}
+	if opts.APIListen != "" {
+		if err := s.startAPI(opts.APIListen, opts.APICredentials); err != nil {
+			s.abort()
+			return nil, err
+		}
+	}
 	go s.sweepLoop()
 	if err := s.broker.Serve(); err != nil {
 		_ = s.Close()
@@ -225,6 +240,9 @@ func listenTCP(addr string) (net.Listener, error) {
 // abort undoes a Start that failed before the broker served: it closes the sockets
 // bound so far. Nothing changed the registry yet; Start's caller closes it.
 func (s *Server) abort() {
+	if s.api != nil {
+		s.api.close()
+	}
 	for _, l := range []*tlsListener{s.main, s.alpn} {
 		if l != nil {
 			_ = l.ln.Close()
@@ -289,6 +307,9 @@ func (s *Server) Close() error {
 		s.closed = true
 		s.mu.Unlock()
 		s.cancel()
+		if s.api != nil {
+			s.api.close()
+		}
 		_ = s.broker.Close()
 		s.main.accepted.Wait()
 		if s.alpn != nil {
