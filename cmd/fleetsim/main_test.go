@@ -94,7 +94,7 @@ func TestInitServeRegistryStorm(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("serve did not stop")
 	}
-	if !regexp.MustCompile(`^listening on `+regexp.QuoteMeta(addr)+`\napi listening on http://127\.0\.0\.1:\d+\n$`).MatchString(serveOut.String()) {
+	if !regexp.MustCompile(`^listening on ` + regexp.QuoteMeta(addr) + `\napi listening on http://127\.0\.0\.1:\d+\n$`).MatchString(serveOut.String()) {
 		t.Errorf("serve printed %q", serveOut.String())
 	}
 

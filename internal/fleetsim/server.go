@@ -46,8 +46,8 @@ type Server struct {
 	main      *tlsListener
 	alpn      *tlsListener
 	api       *apiServer // nil unless Options.APIListen
-	peers     sync.Map // net.Conn -> *peer, filled by the listeners
-	clients   sync.Map // client ID -> *clientInfo of its latest accepted CONNECT, while its session lives
+	peers     sync.Map   // net.Conn -> *peer, filled by the listeners
+	clients   sync.Map   // client ID -> *clientInfo of its latest accepted CONNECT, while its session lives
 	ctx       context.Context
 	cancel    context.CancelFunc
 	mu        sync.RWMutex // guards closed and work.Add

@@ -52,7 +52,7 @@ type templateSet struct {
 	mu      sync.Mutex
 	entries map[string]*tmplEntry // the folder's
 	api     map[string]*tmplEntry // created over the API, in registry.db
-	stamp   uint64 // of the folder the entries came from
+	stamp   uint64                // of the folder the entries came from
 	checked time.Time
 }
 
