@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -258,6 +259,10 @@ func (a *apiServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			a.writeError(w, r, apiErr(403, kind, "%v", err))
 			return
 		}
+	}
+	if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
+		a.writeError(w, r, invalid("the query string is malformed: %v", err))
+		return
 	}
 	if _, pattern := a.mux.Handler(r); pattern == "" {
 		a.writeError(w, r, apiErr(404, "UnknownOperationException", "no AWS IoT operation is %s %s", r.Method, r.URL.Path))
