@@ -152,7 +152,7 @@ func (a *apiServer) updateCertificate(q apiRequest) (any, *awsError) {
 	default:
 		return nil, invalid("newStatus %q must be one of ACTIVE, INACTIVE, REVOKED", status)
 	}
-	err := a.s.reg.write(func(tx *sql.Tx) error {
+	err := a.s.reg.write(func(tx dbtx) error {
 		c, ok, err := readCertificate(tx, id)
 		if err != nil {
 			return err
@@ -189,7 +189,7 @@ func (a *apiServer) deleteCertificate(q apiRequest) (any, *awsError) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	err := a.s.reg.write(func(tx *sql.Tx) error {
+	err := a.s.reg.write(func(tx dbtx) error {
 		c, ok, err := readCertificate(tx, id)
 		if err != nil {
 			return err

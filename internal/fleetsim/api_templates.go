@@ -165,7 +165,7 @@ func (a *apiServer) createTemplate(q apiRequest) (any, *awsError) {
 	}
 	var aerr *awsError
 	now := time.Now().UnixNano()
-	err = a.s.reg.write(func(tx *sql.Tx) error {
+	err = a.s.reg.write(func(tx dbtx) error {
 		if _, ok, err := readDBTemplate(tx, name); err != nil || ok {
 			if ok {
 				aerr = a.templateExists(name)
@@ -341,7 +341,7 @@ func (a *apiServer) updateTemplate(q apiRequest) (any, *awsError) {
 	if in.ProvisioningRoleArn != nil {
 		t.roleARN = *in.ProvisioningRoleArn
 	}
-	err = a.s.reg.write(func(tx *sql.Tx) error {
+	err = a.s.reg.write(func(tx dbtx) error {
 		res, err := tx.Exec(`UPDATE templates SET description = ?, enabled = ?, hook_url = ?, role_arn = ?, modified_at = ? WHERE name = ?`,
 			t.description, t.enabled, t.hookURL, t.roleARN, time.Now().UnixNano(), name)
 		if err != nil {
@@ -383,7 +383,7 @@ func (a *apiServer) deleteTemplate(q apiRequest) (any, *awsError) {
 		return nil, nil
 	}
 	var n int64
-	err := a.s.reg.write(func(tx *sql.Tx) error {
+	err := a.s.reg.write(func(tx dbtx) error {
 		res, err := tx.Exec(`DELETE FROM templates WHERE name = ?`, name)
 		if err == nil {
 			n, _ = res.RowsAffected()

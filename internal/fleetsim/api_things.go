@@ -1,7 +1,6 @@
 package fleetsim
 
 import (
-	"database/sql"
 	"encoding/json"
 	"maps"
 	"net"
@@ -216,7 +215,7 @@ func (a *apiServer) updateThing(q apiRequest) (any, *awsError) {
 // writeThing changes a thing in one transaction, checking its expected version.
 func (a *apiServer) writeThing(name string, expected *int64, change func(*thingRow) *awsError) *awsError {
 	var aerr *awsError
-	err := a.s.reg.write(func(tx *sql.Tx) error {
+	err := a.s.reg.write(func(tx dbtx) error {
 		t, ok, err := readThingRow(tx, name)
 		if err != nil {
 			return err
@@ -256,7 +255,7 @@ func (a *apiServer) deleteThing(q apiRequest) (any, *awsError) {
 		}
 		expected = &n
 	}
-	err := a.s.reg.write(func(tx *sql.Tx) error {
+	err := a.s.reg.write(func(tx dbtx) error {
 		t, ok, err := readThingRow(tx, name)
 		if err != nil || !ok {
 			return err // deleting a thing that does not exist succeeds, as on AWS
@@ -365,17 +364,17 @@ func (a *apiServer) listPrincipalThings(q apiRequest) (any, *awsError) {
 }
 
 func (a *apiServer) attachThingPrincipal(q apiRequest) (any, *awsError) {
-	return a.changePrincipal(q, func(tx *sql.Tx, thing, id string) error { return attachPrincipal(tx, thing, id) })
+	return a.changePrincipal(q, func(tx dbtx, thing, id string) error { return attachPrincipal(tx, thing, id) })
 }
 
 func (a *apiServer) detachThingPrincipal(q apiRequest) (any, *awsError) {
-	return a.changePrincipal(q, func(tx *sql.Tx, thing, id string) error {
+	return a.changePrincipal(q, func(tx dbtx, thing, id string) error {
 		_, err := tx.Exec(`DELETE FROM thing_principals WHERE thing_name = ? AND certificate_id = ?`, thing, id)
 		return err
 	})
 }
 
-func (a *apiServer) changePrincipal(q apiRequest, change func(tx *sql.Tx, thing, id string) error) (any, *awsError) {
+func (a *apiServer) changePrincipal(q apiRequest, change func(tx dbtx, thing, id string) error) (any, *awsError) {
 	name, aerr := a.thingParam(q)
 	if aerr != nil {
 		return nil, aerr
@@ -384,7 +383,7 @@ func (a *apiServer) changePrincipal(q apiRequest, change func(tx *sql.Tx, thing,
 	if aerr != nil {
 		return nil, aerr
 	}
-	err := a.s.reg.write(func(tx *sql.Tx) error {
+	err := a.s.reg.write(func(tx dbtx) error {
 		var n int
 		if err := tx.QueryRow(`SELECT (SELECT count(*) FROM things WHERE name = ?) * 2 + (SELECT count(*) FROM certificates WHERE id = ?)`,
 			name, id).Scan(&n); err != nil {

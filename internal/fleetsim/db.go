@@ -121,7 +121,7 @@ func createDB(path string, r Registry) error {
 }
 
 // importRegistry writes a whole registry (from Init or an old registry.json).
-func importRegistry(tx *sql.Tx, r Registry) error {
+func importRegistry(tx dbtx, r Registry) error {
 	for _, c := range r.Certificates {
 		if err := insertCertificate(tx, c); err != nil {
 			return err

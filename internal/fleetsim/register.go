@@ -2,7 +2,6 @@ package fleetsim
 
 import (
 	"crypto/sha256"
-	"database/sql"
 	"encoding/asn1"
 	"encoding/hex"
 	"encoding/json"
@@ -137,7 +136,7 @@ func (g *registry) provision(certID string, res *template.Result) (string, *apiE
 	}
 	var refusal *apiError
 	name := ""
-	err := g.write(func(tx *sql.Tx) error {
+	err := g.write(func(tx dbtx) error {
 		c, ok, err := readCertificate(tx, certID)
 		if err != nil {
 			return err

@@ -18,11 +18,15 @@ import (
 // after its transaction committed, so an answer built from its result never reports
 // something a reader of the database (fleetsim registry, the API) could not see yet.
 type registry struct {
-	// db writes, on one connection: SQLite has one writer at a time anyway, and one
-	// connection makes each read-check-write method a transaction nobody interleaves.
-	db *sql.DB
+	// db writes, one transaction at a time (wmu): SQLite has one writer anyway, and
+	// this makes each read-check-write method a transaction nobody interleaves. It has
+	// a second connection so that a statement can be prepared while a transaction runs.
+	db  *sql.DB
+	wmu sync.Mutex
 	// rdb reads, on several connections (WAL readers do not wait for the writer).
 	rdb *sql.DB
+	// wstmts and rstmts keep the statements of db and rdb prepared.
+	wstmts, rstmts *stmtCache
 
 	mu sync.Mutex // guards busy and subjects
 	// busy marks certificates whose RegisterThing is being processed, so that a token is
@@ -36,23 +40,28 @@ type registry struct {
 }
 
 func newRegistry(db, rdb *sql.DB) *registry {
-	db.SetMaxOpenConns(1)
+	db.SetMaxOpenConns(2)
 	rdb.SetMaxOpenConns(8)
 	rdb.SetMaxIdleConns(8)
-	return &registry{db: db, rdb: rdb, busy: map[string]bool{}, subjects: map[string]template.CertificateInfo{}}
+	return &registry{db: db, rdb: rdb, wstmts: newStmtCache(db), rstmts: newStmtCache(rdb),
+		busy: map[string]bool{}, subjects: map[string]template.CertificateInfo{}}
 }
 
 func (g *registry) close() error {
+	g.wstmts.close()
+	g.rstmts.close()
 	return errors.Join(g.rdb.Close(), g.db.Close())
 }
 
 // write runs f in a transaction and commits it.
-func (g *registry) write(f func(tx *sql.Tx) error) error {
+func (g *registry) write(f func(tx dbtx) error) error {
+	g.wmu.Lock()
+	defer g.wmu.Unlock()
 	tx, err := g.db.BeginTx(context.Background(), nil)
 	if err != nil {
 		return err
 	}
-	if err := f(tx); err != nil {
+	if err := f(cachedTx{tx: tx, c: g.wstmts}); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
@@ -64,7 +73,7 @@ func (g *registry) snapshot() (Registry, error) { return readAll(g.rdb) }
 
 // certificate returns one certificate; false if unknown (or deleted).
 func (g *registry) certificate(id string) (Certificate, bool, error) {
-	return readCertificate(g.rdb, id)
+	return readCertificate(cachedDB{g.rstmts}, id)
 }
 
 // addPending records a newly issued device certificate, and the certificate parameters
@@ -75,7 +84,7 @@ func (g *registry) addPending(c Certificate, subject *template.CertificateInfo) 
 		g.subjects[c.CertificateID] = *subject
 		g.mu.Unlock()
 	}
-	err := g.write(func(tx *sql.Tx) error { return insertCertificate(tx, c) })
+	err := g.write(func(tx dbtx) error { return insertCertificate(tx, c) })
 	if err != nil && subject != nil {
 		g.mu.Lock()
 		delete(g.subjects, c.CertificateID)
@@ -94,7 +103,7 @@ func (g *registry) sweep(now time.Time, ttl time.Duration) (int, error) {
 	}
 	g.mu.Unlock()
 	var swept []string
-	err := g.write(func(tx *sql.Tx) error {
+	err := g.write(func(tx dbtx) error {
 		rows, err := tx.Query(`SELECT id FROM certificates WHERE status = ? AND created_at <= ?`,
 			StatusPendingActivation, now.Add(-ttl).UnixNano())
 		if err != nil {
@@ -152,7 +161,7 @@ func containsString(s []string, v string) bool {
 // subject's certificate parameters when addPending was given them. It fails if the
 // certificate is not pending (unknown, deleted, already used) or another request holds it.
 func (g *registry) reserve(id string, now time.Time, ttl time.Duration) (Certificate, *template.CertificateInfo, bool) {
-	c, ok, err := readCertificate(g.rdb, id)
+	c, ok, err := readCertificate(cachedDB{g.rstmts}, id)
 	if err != nil || !ok || c.Status != StatusPendingActivation || !now.Before(c.CreatedAt.Add(ttl)) {
 		return Certificate{}, nil, false
 	}
@@ -192,7 +201,7 @@ func newThingID() string {
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
-func insertCertificate(tx *sql.Tx, c Certificate) error {
+func insertCertificate(tx dbtx, c Certificate) error {
 	pol, err := json.Marshal(nonNil(c.Policies))
 	if err != nil {
 		return err
@@ -207,7 +216,7 @@ func insertCertificate(tx *sql.Tx, c Certificate) error {
 }
 
 // writeThing inserts or replaces a thing and its groups, keeping its thingId.
-func writeThing(tx *sql.Tx, t Thing, version int64) error {
+func writeThing(tx dbtx, t Thing, version int64) error {
 	attrs, err := json.Marshal(t.Attributes)
 	if err != nil {
 		return err
@@ -232,12 +241,12 @@ func writeThing(tx *sql.Tx, t Thing, version int64) error {
 	return nil
 }
 
-func attachPrincipal(tx *sql.Tx, thing, certID string) error {
+func attachPrincipal(tx dbtx, thing, certID string) error {
 	_, err := tx.Exec(`INSERT OR IGNORE INTO thing_principals(thing_name, certificate_id) VALUES(?,?)`, thing, certID)
 	return err
 }
 
-func upsertPolicy(tx *sql.Tx, p Policy, now time.Time) error {
+func upsertPolicy(tx dbtx, p Policy, now time.Time) error {
 	_, err := tx.Exec(`INSERT INTO policies(name, document, created_at) VALUES(?,?,?)
 		ON CONFLICT(name) DO UPDATE SET document = CASE WHEN excluded.document != '' THEN excluded.document ELSE document END`,
 		p.PolicyName, p.PolicyDocument, now.UnixNano())
