@@ -29,15 +29,11 @@ func (a *apiServer) listCertificates(q apiRequest) (any, *awsError) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	asc, aerr := q.boolQuery("isAscendingOrder")
-	if aerr != nil {
-		return nil, aerr
-	}
 	// Newest first unless isAscendingOrder, by creation date; the marker is where the
 	// last page ended.
-	cmp, order := "<", "DESC"
-	if asc {
-		cmp, order = ">", "ASC"
+	cmp, order, aerr := q.sortOrder()
+	if aerr != nil {
+		return nil, aerr
 	}
 	where, args := "1", []any{}
 	if p.after != "" {
@@ -237,6 +233,16 @@ func disconnect(b *mqtt.Server, cl *mqtt.Client) {
 	_ = b.DisconnectClient(cl, packets.ErrNotAuthorized)
 }
 
+// sortOrder reads isAscendingOrder (default descending) as the comparison that starts a
+// page after its marker and the SQL order.
+func (q apiRequest) sortOrder() (cmp, order string, aerr *awsError) {
+	asc, aerr := q.boolQuery("isAscendingOrder")
+	if asc {
+		return ">", "ASC", aerr
+	}
+	return "<", "DESC", aerr
+}
+
 type policySummary struct {
 	PolicyName string `json:"policyName"`
 	PolicyArn  string `json:"policyArn"`
@@ -247,13 +253,9 @@ func (a *apiServer) listPolicies(q apiRequest) (any, *awsError) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	asc, aerr := q.boolQuery("isAscendingOrder")
+	cmp, order, aerr := q.sortOrder()
 	if aerr != nil {
 		return nil, aerr
-	}
-	cmp, order := "<", "DESC"
-	if asc {
-		cmp, order = ">", "ASC"
 	}
 	where := "name " + cmp + " ?"
 	if p.after == "" {
