@@ -124,6 +124,22 @@ func TestAPIWithTheAWSSDK(t *testing.T) {
 	if reg.ThingName != "api-0002" {
 		t.Fatalf("RegisterThing with ApiTemplate made %q", reg.ThingName)
 	}
+	// A new body, as a new default version, provisions from then on.
+	v2, err := api.CreateProvisioningTemplateVersion(ctx, &iot.CreateProvisioningTemplateVersionInput{
+		TemplateName: aws.String("ApiTemplate"), SetAsDefault: true,
+		TemplateBody: aws.String(strings.Replace(string(body), `"gw-"`, `"v2-"`, 1))})
+	if err != nil || aws.ToInt32(v2.VersionId) != 2 {
+		t.Fatalf("CreateProvisioningTemplateVersion: %+v %v", v2, err)
+	}
+	_, m = provisionWith(t, claim, "ApiTemplate", "0005")
+	wantAccepted(t, "json", m, &reg)
+	if reg.ThingName != "v2-0005" {
+		t.Fatalf("RegisterThing with ApiTemplate version 2 made %q", reg.ThingName)
+	}
+	desc, err := api.DescribeProvisioningTemplate(ctx, &iot.DescribeProvisioningTemplateInput{TemplateName: aws.String("ApiTemplate")})
+	if err != nil || aws.ToInt32(desc.DefaultVersionId) != 2 || !strings.Contains(aws.ToString(desc.TemplateBody), `"v2-"`) || !aws.ToBool(desc.Enabled) {
+		t.Fatalf("DescribeProvisioningTemplate: %+v %v", desc, err)
+	}
 	list, err := api.ListProvisioningTemplates(ctx, &iot.ListProvisioningTemplatesInput{})
 	if err != nil || len(list.Templates) != 2 {
 		t.Fatalf("ListProvisioningTemplates: %+v %v", list, err)
@@ -152,9 +168,9 @@ func TestAPIWithTheAWSSDK(t *testing.T) {
 	if _, err := tryDial(s.Addr(), deviceTLS(t, dir, key, iss.CertificatePEM), "gw-0001", nil); err == nil {
 		t.Fatal("a revoked certificate connected again")
 	}
-	desc, err := api.DescribeCertificate(ctx, &iot.DescribeCertificateInput{CertificateId: aws.String(iss.CertificateID)})
-	if err != nil || desc.CertificateDescription.Status != types.CertificateStatusRevoked {
-		t.Fatalf("DescribeCertificate: %+v %v", desc, err)
+	cdesc, err := api.DescribeCertificate(ctx, &iot.DescribeCertificateInput{CertificateId: aws.String(iss.CertificateID)})
+	if err != nil || cdesc.CertificateDescription.Status != types.CertificateStatusRevoked {
+		t.Fatalf("DescribeCertificate: %+v %v", cdesc, err)
 	}
 	_, err = api.UpdateCertificate(ctx, &iot.UpdateCertificateInput{CertificateId: aws.String(iss.CertificateID),
 		NewStatus: types.CertificateStatusActive})

@@ -23,6 +23,7 @@ import (
 type templateInfo struct {
 	name, body, description, hookURL, roleARN string
 	enabled                                   bool
+	version                                   int
 	created, modified                         time.Time
 	inFolder                                  bool
 }
@@ -39,7 +40,7 @@ func (a *apiServer) readTemplate(name string) (templateInfo, bool, error) {
 		if err != nil {
 			return templateInfo{}, false, err
 		}
-		t := templateInfo{name: name, body: string(body), enabled: true, roleARN: defaultRoleARN,
+		t := templateInfo{name: name, body: string(body), enabled: true, roleARN: defaultRoleARN, version: 1,
 			created: st.ModTime(), modified: st.ModTime(), inFolder: true}
 		sp := filepath.Join(dir, name+".settings.json")
 		if sb, err := os.ReadFile(sp); err == nil {
@@ -65,8 +66,8 @@ func (a *apiServer) readTemplate(name string) (templateInfo, bool, error) {
 func readDBTemplate(q querier, name string) (templateInfo, bool, error) {
 	t := templateInfo{name: name}
 	var created, modified int64
-	err := q.QueryRow(`SELECT body, description, enabled, hook_url, role_arn, created_at, modified_at FROM templates WHERE name = ?`, name).
-		Scan(&t.body, &t.description, &t.enabled, &t.hookURL, &t.roleARN, &created, &modified)
+	err := q.QueryRow(`SELECT body, description, enabled, hook_url, role_arn, version, created_at, modified_at FROM templates WHERE name = ?`, name).
+		Scan(&t.body, &t.description, &t.enabled, &t.hookURL, &t.roleARN, &t.version, &created, &modified)
 	if errors.Is(err, sql.ErrNoRows) {
 		return t, false, nil
 	}
@@ -270,7 +271,7 @@ func (a *apiServer) describeTemplate(q apiRequest) (any, *awsError) {
 		return nil, notFound("Template %s cannot be found.", name)
 	}
 	out := map[string]any{"templateArn": templateARN(name), "templateName": name, "description": t.description,
-		"creationDate": epoch(t.created), "lastModifiedDate": epoch(t.modified), "defaultVersionId": 1,
+		"creationDate": epoch(t.created), "lastModifiedDate": epoch(t.modified), "defaultVersionId": t.version,
 		"templateBody": t.body, "enabled": t.enabled, "provisioningRoleArn": t.roleARN, "type": "FLEET_PROVISIONING"}
 	if t.hookURL != "" {
 		out["preProvisioningHook"] = hookJSON{PayloadVersion: "2020-04-01", TargetArn: t.hookURL}
@@ -297,9 +298,6 @@ func (a *apiServer) updateTemplate(q apiRequest) (any, *awsError) {
 	if aerr := checkHook(in.PreProvisioningHook); aerr != nil {
 		return nil, aerr
 	}
-	if in.DefaultVersionID != nil && *in.DefaultVersionID != 1 {
-		return nil, invalid("defaultVersionId %d does not exist: the emulator keeps version 1 only", *in.DefaultVersionID)
-	}
 	if in.Description != nil && len(*in.Description) > 500 {
 		return nil, invalid("description is over 500 characters")
 	}
@@ -312,6 +310,9 @@ func (a *apiServer) updateTemplate(q apiRequest) (any, *awsError) {
 	}
 	if !ok {
 		return nil, notFound("Template %s cannot be found.", name)
+	}
+	if in.DefaultVersionID != nil && *in.DefaultVersionID != t.version {
+		return nil, invalid("defaultVersionId %d does not exist: the emulator keeps only the default version, %d", *in.DefaultVersionID, t.version)
 	}
 	if in.Enabled != nil {
 		t.enabled = *in.Enabled
@@ -398,4 +399,73 @@ func (a *apiServer) deleteTemplate(q apiRequest) (any, *awsError) {
 	}
 	a.s.templates.setAPI(name, nil)
 	return nil, nil
+}
+
+// createTemplateVersion is CreateProvisioningTemplateVersion: a new body. The emulator
+// keeps only the default version, so the new one must be made the default.
+func (a *apiServer) createTemplateVersion(q apiRequest) (any, *awsError) {
+	name, aerr := a.templateParam(q)
+	if aerr != nil {
+		return nil, aerr
+	}
+	setDefault, aerr := q.boolQuery("setAsDefault")
+	if aerr != nil {
+		return nil, aerr
+	}
+	var in struct {
+		TemplateBody *string `json:"templateBody"`
+	}
+	if aerr := q.decodeJSON(&in); aerr != nil {
+		return nil, aerr
+	}
+	switch {
+	case in.TemplateBody == nil:
+		return nil, invalid("templateBody is required")
+	case len(*in.TemplateBody) > 10240:
+		return nil, invalid("templateBody is over 10240 characters")
+	case !setDefault:
+		return nil, invalid("the emulator keeps only the default version of a template: pass setAsDefault=true")
+	}
+	tpl, err := template.Parse("templateBody", []byte(*in.TemplateBody))
+	if err != nil {
+		return nil, invalid("%v", err)
+	}
+	t, ok, err := a.readTemplate(name)
+	if err != nil {
+		return nil, internalErr(err)
+	}
+	if !ok {
+		return nil, notFound("Template %s cannot be found.", name)
+	}
+	version := t.version + 1
+	if t.inFolder {
+		// The folder owns its templates: the new body replaces the file.
+		if err := atomicfile.Write(filepath.Join(a.s.templates.dir, name+".json"), []byte(*in.TemplateBody), 0o644); err != nil {
+			return nil, internalErr(err)
+		}
+		a.s.templates.reload()
+		version = 1
+	} else {
+		err = a.s.reg.write(func(tx dbtx) error {
+			res, err := tx.Exec(`UPDATE templates SET body = ?, version = ?, modified_at = ? WHERE name = ?`,
+				*in.TemplateBody, version, time.Now().UnixNano(), name)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				aerr = apiErr(409, "ConflictingResourceUpdateException", "Template %s was deleted meanwhile.", name)
+				return aerr
+			}
+			return nil
+		})
+		if aerr != nil {
+			return nil, aerr
+		}
+		if err != nil {
+			return nil, internalErr(err)
+		}
+		a.s.templates.setAPI(name, &tmplEntry{tpl: tpl, enabled: t.enabled, hookURL: t.hookURL})
+	}
+	return map[string]any{"templateArn": templateARN(name), "templateName": name, "versionId": version,
+		"isDefaultVersion": true}, nil
 }

@@ -30,6 +30,7 @@ func (a *apiServer) routes() {
 	a.handle("GET /provisioning-templates/{templateName}", a.describeTemplate)
 	a.handle("PATCH /provisioning-templates/{templateName}", a.updateTemplate)
 	a.handle("DELETE /provisioning-templates/{templateName}", a.deleteTemplate)
+	a.handle("POST /provisioning-templates/{templateName}/versions", a.createTemplateVersion)
 	a.handle("GET /thing-groups", a.listThingGroups)
 	a.handle("GET /thing-groups/{thingGroupName}/things", a.listThingsInThingGroup)
 }

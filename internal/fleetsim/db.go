@@ -70,6 +70,7 @@ CREATE TABLE IF NOT EXISTS templates (
 	enabled INTEGER NOT NULL,
 	hook_url TEXT NOT NULL DEFAULT '',
 	role_arn TEXT NOT NULL DEFAULT '',
+	version INTEGER NOT NULL DEFAULT 1,
 	created_at INTEGER NOT NULL,
 	modified_at INTEGER NOT NULL
 );

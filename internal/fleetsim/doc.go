@@ -51,6 +51,8 @@
 //   - Templates in dir/templates/ and those created over the API are one set; the
 //     folder's are changed (their .settings.json) and deleted in the folder, the API's
 //     are kept in registry.db. Created templates are disabled unless enabled is true.
+//   - A template keeps only its default version: CreateProvisioningTemplateVersion
+//     replaces the body and must be given setAsDefault (a folder template stays version 1).
 //   - A pre-provisioning hook's targetArn is its http(s) URL: the emulator has no Lambda.
 //   - DescribeEndpoint answers the MQTT listener as HOST:PORT, whatever endpointType.
 //   - Without credentials any request is accepted, signed or not; with them, a request
