@@ -103,6 +103,19 @@ func TestAPIWithTheAWSSDK(t *testing.T) {
 		t.Fatalf("ListThingPrincipals: %+v %v", principals, err)
 	}
 
+	attached, err := api.ListAttachedPolicies(ctx, &iot.ListAttachedPoliciesInput{Target: aws.String(certificateARN(iss.CertificateID))})
+	if err != nil || len(attached.Policies) != 1 {
+		t.Fatalf("ListAttachedPolicies: %+v %v", attached, err)
+	}
+	pol, err := api.GetPolicy(ctx, &iot.GetPolicyInput{PolicyName: attached.Policies[0].PolicyName})
+	if err != nil || !strings.Contains(aws.ToString(pol.PolicyDocument), "iot:Connect") {
+		t.Fatalf("GetPolicy: %+v %v", pol, err)
+	}
+	owned, err := api.ListPrincipalThings(ctx, &iot.ListPrincipalThingsInput{Principal: aws.String(certificateARN(iss.CertificateID))})
+	if err != nil || len(owned.Things) != 1 || owned.Things[0] != "gw-0001" {
+		t.Fatalf("ListPrincipalThings: %+v %v", owned, err)
+	}
+
 	// A template created over the API provisions devices.
 	body, err := os.ReadFile(filepath.Join(dir, "templates", DemoTemplate+".json"))
 	if err != nil {
@@ -175,6 +188,27 @@ func TestAPIWithTheAWSSDK(t *testing.T) {
 	_, err = api.UpdateCertificate(ctx, &iot.UpdateCertificateInput{CertificateId: aws.String(iss.CertificateID),
 		NewStatus: types.CertificateStatusActive})
 	wantAPIError(t, err, "CertificateStateException")
+
+	// Deleting: only once detached from its thing; then it is gone, and so is the thing.
+	certID, arn := aws.String(iss.CertificateID), aws.String(certificateARN(iss.CertificateID))
+	_, err = api.DeleteCertificate(ctx, &iot.DeleteCertificateInput{CertificateId: certID, ForceDelete: true})
+	wantAPIError(t, err, "DeleteConflictException")
+	_, err = api.DeleteThing(ctx, &iot.DeleteThingInput{ThingName: aws.String("gw-0001")})
+	wantAPIError(t, err, "InvalidRequestException")
+	if _, err := api.DetachThingPrincipal(ctx, &iot.DetachThingPrincipalInput{ThingName: aws.String("gw-0001"), Principal: arn}); err != nil {
+		t.Fatalf("DetachThingPrincipal: %v", err)
+	}
+	if _, err := api.DeleteCertificate(ctx, &iot.DeleteCertificateInput{CertificateId: certID, ForceDelete: true}); err != nil {
+		t.Fatalf("DeleteCertificate: %v", err)
+	}
+	_, err = api.DescribeCertificate(ctx, &iot.DescribeCertificateInput{CertificateId: certID})
+	wantAPIError(t, err, "ResourceNotFoundException")
+	if _, err := api.DeleteThing(ctx, &iot.DeleteThingInput{ThingName: aws.String("gw-0001")}); err != nil {
+		t.Fatalf("DeleteThing: %v", err)
+	}
+	if _, err := ReadThing(dir, "gw-0001"); err == nil {
+		t.Fatal("the deleted thing is still in the registry")
+	}
 
 	// A revoked claim cannot provision: its connection ends and it cannot connect.
 	claimID := certificateID(claimTLS(t, dir).Certificates[0].Certificate[0])
