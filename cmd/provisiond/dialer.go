@@ -137,19 +137,49 @@ func (d *fleetDialer) claimOptions() (_ fleet.Options, closeKey func() error, _ 
 		// claimkey's errors name the setting and no key material.
 		return fleet.Options{}, closeKey, fmt.Errorf("claim certificate %s: %w", d.cfg.Claim.Certificate, err)
 	}
-	carriesKey := d.cfg.CertificateMethod == statemachine.MethodCreateKeys
-	opts, err := d.options(cert, d.clientID, carriesKey)
-	// One SUBSCRIBE for every answer the flow needs, sent once per session.
-	opts.Calls = []fleet.Operation{fleet.OpCreateFromCSR, fleet.OpRegisterThing}
-	if carriesKey {
-		opts.Calls[0] = fleet.OpCreateKeys
-	}
-	opts.Template = d.cfg.Template.Name
+	opts, err := d.sessionOptions(cert, d.clientID, d.cfg.Template.Name)
 	if err != nil {
 		closeKey()
 	}
 	return opts, closeKey, err
 }
+
+// sessionOptions are a provisioning session's: one SUBSCRIBE for every
+// answer the flow needs, sent once per session.
+func (d *fleetDialer) sessionOptions(cert tls.Certificate, clientID, template string) (fleet.Options, error) {
+	carriesKey := d.cfg.CertificateMethod == statemachine.MethodCreateKeys
+	opts, err := d.options(cert, clientID, carriesKey)
+	opts.Calls = []fleet.Operation{fleet.OpCreateFromCSR, fleet.OpRegisterThing}
+	if carriesKey {
+		opts.Calls[0] = fleet.OpCreateKeys
+	}
+	opts.Template = template
+	return opts, err
+}
+
+// --- rotation.credential: device (issue 15)
+
+var _ statemachine.DeviceDialer = (*fleetDialer)(nil)
+
+// DialDevice opens a provisioning session with the device's current
+// identity instead of the claim, registering with the rotation template.
+func (d *fleetDialer) DialDevice(ctx context.Context, thingName, template string, certPEM, keyPEM []byte) (statemachine.Session, error) {
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("device identity: certificate and key do not form a pair: %w", err)
+	}
+	opts, err := d.sessionOptions(cert, thingName, template)
+	if err != nil {
+		return nil, err
+	}
+	c, err := fleet.Dial(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &aheadSession{Client: c, d: d, closeKey: func() error { return nil }}, nil
+}
+
+// --- end rotation.credential: device
 
 // Prove connects once with a new identity. It uses the thing name as the
 // client ID, as the usual device policy (client/${iot:Connection.Thing.ThingName})

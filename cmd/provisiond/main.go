@@ -28,7 +28,9 @@ commands:
   run                      run the daemon
   status [--json]          print the provisioning state
   wait [--timeout D]       exit 0 once credentials.json is valid
-  reprovision [--wait D]   ask the running daemon for a new identity
+  reprovision [--wait D] [--if-refused]
+                           ask the running daemon for a new identity (with
+                           --if-refused: only if the service refuses this one)
   check [--online [--json]] validate the config; --online diagnoses each step
   version                  print the version
 `

@@ -26,6 +26,9 @@ type statusReport struct {
 	LastErrorKind string     `json:"lastErrorKind"`
 	NextAttemptAt *time.Time `json:"nextAttemptAt"`
 	Status        string     `json:"status"`
+	// RotationDueAt is when the rotation policy renews the identity; null
+	// when no policy applies.
+	RotationDueAt *time.Time `json:"rotationDueAt"`
 	// Running says whether a daemon holds the state directory; null when
 	// this user cannot tell (the folder is not readable to it).
 	Running *bool `json:"running"`
@@ -89,6 +92,10 @@ func newStatusReport(st store.State, now time.Time) statusReport {
 	if t, ok := statemachine.TokenExpiresAt(st); ok {
 		t = t.UTC()
 		rep.TokenExpiresAt = &t
+	}
+	if !st.RotationDueAt.IsZero() {
+		t := st.RotationDueAt.UTC()
+		rep.RotationDueAt = &t
 	}
 	if !st.NextAttemptAt.IsZero() && st.Phase != store.Registered {
 		t := st.NextAttemptAt.UTC()

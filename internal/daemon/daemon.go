@@ -144,6 +144,11 @@ func (d *Daemon) newRunner(cfg *config.Config, files *store.Dir) (*statemachine.
 		RootCAFile:       cfg.RootCA,
 		Retry:            cfg.Retry,
 		WatchdogInterval: systemd.WatchdogInterval(),
+		Rotation:         cfg.Rotation.Policy,
+		VerifyEvery:      cfg.VerifyEvery,
+	}
+	if cfg.Rotation.WithDevice() {
+		settings.RotationTemplate = cfg.Rotation.Template
 	}
 	deps := statemachine.Deps{
 		Files:  files,

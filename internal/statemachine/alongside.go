@@ -73,9 +73,10 @@ func (r *Runner) dialAhead(ctx context.Context) *pendingDial {
 	}
 	dctx, cancel := context.WithCancel(ctx)
 	d.cancel = cancel
+	with := r.sessionCredential()
 	d.jobs = start(func() error {
 		var err error
-		d.s, err = r.open(dctx)
+		d.s, err = r.open(dctx, with)
 		return err
 	})
 	return d

@@ -26,6 +26,13 @@ type Dialer interface {
 	Prove(ctx context.Context, thingName string, certPEM, keyPEM []byte) error
 }
 
+// DeviceDialer opens a provisioning session with the device's current
+// identity instead of the claim (rotation.credential: device). template is
+// the template the session registers with.
+type DeviceDialer interface {
+	DialDevice(ctx context.Context, thingName, template string, certPEM, keyPEM []byte) (Session, error)
+}
+
 // KeyGenerator creates the private key for a CSR (see keypair.KeyTypes).
 type KeyGenerator func(keyType string) (crypto.Signer, error)
 

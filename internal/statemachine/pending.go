@@ -41,7 +41,7 @@ func (r *Runner) register(ctx context.Context) error {
 		return err
 	}
 	callCtx, cancel := context.WithTimeout(ctx, r.set.Retry.ResponseTimeout)
-	reg, err := sess.RegisterThing(callCtx, r.set.Template, r.st.OwnershipToken, r.set.Parameters)
+	reg, err := sess.RegisterThing(callCtx, r.registrationTemplate(), r.st.OwnershipToken, r.set.Parameters)
 	cancel()
 	if err != nil {
 		err = serviceErr(string(fleet.OpRegisterThing), err)
@@ -112,9 +112,17 @@ func (r *Runner) handOver() error {
 		return localErr("write credentials", err)
 	}
 	r.crashPoint(PointCredentials)
+	handed := r.st
+	handed.ProvisionedAt = provisionedAt
+	due := dueAt(r.rotationDue(handed))
 	err := r.transition(store.Registered, PointRegistered, func(s *store.State) {
 		*s = succeeded(*s)
 		s.ProvisionedAt = provisionedAt
+		// Proven just now, and scheduled in the same save.
+		s.RotationDueAt = due
+		s.Renewal = ""
+		s.Verifying = false
+		s.VerifiedAt, s.VerifyResult = provisionedAt, store.VerifyAccepted
 		s.Retired = 0
 		if retiring != s.Identity {
 			s.Retired = retiring

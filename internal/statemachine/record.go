@@ -63,4 +63,8 @@ func forgetIdentity(s *store.State) {
 	s.ThingName = ""
 	s.DeviceConfiguration = nil
 	s.ProvisionedAt = time.Time{}
+	s.RotationDueAt = time.Time{}
+	s.Verifying = false
+	s.VerifiedAt = time.Time{}
+	s.VerifyResult = ""
 }

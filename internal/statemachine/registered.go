@@ -18,7 +18,7 @@ func (r *Runner) keepHandoff() {
 		var bad *unusableError
 		if errors.As(err, &bad) {
 			r.restoreFailures = 0
-			r.startReprovision("identity files unusable: " + err.Error())
+			r.startReprovision("identity files unusable: "+err.Error(), "", PointReprovisioned)
 			return
 		}
 		r.restoreFailures++
@@ -50,43 +50,47 @@ func (r *Runner) keepHandoff() {
 
 // startReprovision gives up the registered identity and starts getting a
 // new one. credentials.json keeps naming the old, unchanged files until the
-// new identity replaces it.
-func (r *Runner) startReprovision(reason string) {
+// new identity replaces it. renewal (store.State.Renewal) says why, for a
+// rotation or a refusal; point is the crash point of the transition.
+func (r *Runner) startReprovision(reason, renewal, point string) {
 	if r.st.Phase != store.Registered {
 		return
 	}
 	now := r.clock.Now()
 	id, thing := r.st.CertificateID, r.st.ThingName
 	r.log.Info("reprovisioning", append(r.fields(), zap.String("reason", reason))...)
-	err := r.transition(store.Unprovisioned, PointReprovisioned, func(s *store.State) {
+	err := r.transition(store.Unprovisioned, point, func(s *store.State) {
 		addOrphan(s, id, reason+" (was "+thing+")", now)
 		forgetIdentity(s)
 		*s = succeeded(*s)
+		s.Renewal = renewal
 	})
 	if err != nil {
 		r.log.Error("cannot start reprovisioning", zap.Error(err))
 		return
 	}
-	r.removeRequestFile()
+	r.removeFile(ReprovisionRequestFile)
 }
 
-// serveRequestFile serves a ReprovisionRequestFile left in the state
-// directory. It reports whether there was one.
+// serveRequestFile serves a ReprovisionRequestFile or a VerifyRequestFile
+// left in the state directory. It reports whether there was one.
 func (r *Runner) serveRequestFile() bool {
+	verify := r.serveVerifyRequest()
 	if !r.exists(ReprovisionRequestFile) {
-		return false
+		return verify
 	}
 	if r.st.Phase == store.Registered {
-		r.startReprovision("reprovision requested")
+		r.startReprovision("reprovision requested", "", PointReprovisioned)
 	} else {
 		// A new identity is on its way already.
-		r.removeRequestFile()
+		r.removeFile(ReprovisionRequestFile)
 	}
 	return true
 }
 
-func (r *Runner) removeRequestFile() {
-	if err := r.files.Remove(ReprovisionRequestFile); err != nil {
-		r.log.Warn("cannot remove the reprovision request", zap.Error(err))
+// removeFile removes a served request file.
+func (r *Runner) removeFile(name string) {
+	if err := r.files.Remove(name); err != nil && r.exists(name) {
+		r.log.Warn("cannot remove a served request", zap.String("file", name), zap.Error(err))
 	}
 }

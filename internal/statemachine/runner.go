@@ -39,6 +39,8 @@ type Runner struct {
 	// restoreFailures counts failed attempts to keep the handoff in place;
 	// a restart tries again at once, so it is not saved.
 	restoreFailures int
+	// planned: when idle planned to wake for a rotation or verification.
+	planned plans
 
 	// elapsed reads a monotonic clock, which a wall-clock step (NTP at first
 	// boot) does not move.
@@ -127,6 +129,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		return fmt.Errorf("state directory is not writable: %w", err)
 	}
 	r.log.Info("state loaded", r.fields()...)
+	r.refreshRotationDue()
 	r.notify.Ready()
 	r.publishStatus()
 
@@ -158,16 +161,31 @@ func (r *Runner) untilNextAttempt() time.Duration {
 	return min(max(d, 0), max(r.set.Retry.Max, r.set.Retry.Permanent, clockRetry))
 }
 
-// idle waits, registered, for something to do. Idle means idle: no timers,
-// except to retry a failed restore of the handoff on the backoff schedule.
+// idle waits, registered, for something to do. Idle means idle: one timer
+// at the earliest due thing (a rotation or verification the schedules
+// plan, a retry of a failed restore of the handoff on the backoff
+// schedule), or none.
 func (r *Runner) idle(ctx context.Context) {
-	var fire <-chan time.Time
+	acted, wake := r.scheduled()
+	if acted {
+		return
+	}
+	d := time.Duration(-1)
+	if !wake.IsZero() {
+		d = max(wake.Sub(r.clock.Now()), 0)
+	}
 	if r.restoreFailures > 0 {
-		d := r.backoff.delay(r.restoreFailures)
+		retry := r.backoff.delay(r.restoreFailures)
+		r.log.Info("retrying the handoff later", append(r.fields(), zap.Duration("retryIn", retry))...)
+		if d < 0 || retry < d {
+			d = retry
+		}
+	}
+	var fire <-chan time.Time
+	if d >= 0 {
 		var stop func() bool
 		fire, stop = r.clock.NewTimer(d)
 		defer stop()
-		r.log.Info("retrying the handoff later", append(r.fields(), zap.Duration("retryIn", d))...)
 	}
 	for {
 		select {
@@ -176,12 +194,12 @@ func (r *Runner) idle(ctx context.Context) {
 		case <-fire:
 			return
 		case <-r.kick:
-			// Config or claim changes do not concern a registered device:
-			// nothing to check again.
+			// The clock may have been set: decide again. Config or claim
+			// changes do not otherwise concern a registered device.
+			return
 		case <-r.handoff:
-			// While a restore waits for its retry, only a reprovision
-			// request counts.
-			if fire == nil || r.serveRequestFile() {
+			// While a restore waits for its retry, only a request counts.
+			if r.restoreFailures == 0 || r.serveRequestFile() {
 				return
 			}
 		}

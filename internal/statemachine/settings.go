@@ -11,6 +11,7 @@ import (
 	"github.com/provisiond/provisiond/internal/clock"
 	"github.com/provisiond/provisiond/internal/config"
 	"github.com/provisiond/provisiond/internal/keypair"
+	"github.com/provisiond/provisiond/internal/rotation"
 	"github.com/provisiond/provisiond/internal/store"
 )
 
@@ -43,6 +44,19 @@ type Settings struct {
 	// WatchdogInterval is how often Notifier.Watchdog is called while the
 	// loop is alive; 0 disables it.
 	WatchdogInterval time.Duration
+	// --- rotation and verification (issue 15)
+	// Rotation is when the registered identity is renewed by itself; the
+	// zero Policy never.
+	Rotation rotation.Policy
+	// RotationTemplate, when set, makes a rotation ask for the new identity
+	// over a session dialed with the current device certificate (the
+	// Dialer must be a DeviceDialer), registering with this template
+	// (rotation.credential: device).
+	RotationTemplate string
+	// VerifyEvery is how often the identity is proven with one connect; 0
+	// never (verify_every).
+	VerifyEvery time.Duration
+	// --- end rotation and verification
 }
 
 // Deps are the runner's connections to the world. Files and Dialer are
@@ -83,6 +97,9 @@ func (s *Settings) check() error {
 	}
 	if s.RootCAFile == "" {
 		return errors.New("root CA file is empty")
+	}
+	if s.VerifyEvery < 0 {
+		return fmt.Errorf("verify interval must not be negative, got %s", s.VerifyEvery)
 	}
 	if s.WatchdogInterval < 0 {
 		return fmt.Errorf("watchdog interval must not be negative, got %s", s.WatchdogInterval)

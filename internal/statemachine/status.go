@@ -14,14 +14,36 @@ import (
 // "unprovisioned: waiting for a plausible clock". It words the sub-state
 // next derives (making the key and getting the certificate read alike).
 func StatusText(s store.State, now time.Time) string {
+	text := provisioningText(s, now)
+	switch {
+	case s.Phase == store.Registered:
+	case s.Renewal == store.RenewalRotation:
+		text = "rotating, the old identity still in use: " + text
+	case s.Renewal == store.RenewalRefused:
+		text = RefusedStatus + ": " + text
+	}
+	return text
+}
+
+// RefusedStatus begins the status while the daemon replaces an identity the
+// service refused.
+const RefusedStatus = "identity refused by the service (revoked?), reprovisioning"
+
+// provisioningText words the sub-state next derives, without the reason a
+// renewal adds.
+func provisioningText(s store.State, now time.Time) string {
 	phase := string(s.Phase)
 	if phase == "" {
 		phase = string(store.Unprovisioned)
 	}
 	a := next(s, false)
 	switch {
+	case a == keepHandoff && !s.RotationDueAt.IsZero():
+		return "registered as " + s.ThingName + ", rotation due " + s.RotationDueAt.UTC().Format(time.RFC3339)
 	case a == keepHandoff:
 		return "registered as " + s.ThingName
+	case a == verify:
+		return "registered as " + s.ThingName + ": verifying the identity with the service"
 	case a == waitForClock:
 		text := phase + ": waiting for a plausible clock"
 		if d := s.NextAttemptAt.Sub(now); !s.NextAttemptAt.IsZero() && d > 0 {

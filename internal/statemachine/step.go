@@ -24,8 +24,13 @@ const (
 	// proveAndHandOver: cert-pending, registered; the new identity is yet
 	// to connect once and to be written to credentials.json.
 	proveAndHandOver
-	// keepHandoff: registered; credentials.json must keep describing it.
+	// keepHandoff: registered; credentials.json must keep describing it,
+	// and the identity waits for its rotation or verification (idle).
+	// A rotation due, or an identity the service refused, goes back to
+	// unprovisioned with Renewal set: the actions above, make-before-break.
 	keepHandoff
+	// verify: registered, a proving connect with the identity is due.
+	verify
 )
 
 // next derives the sub-state, and so the next action, from the saved state
@@ -33,6 +38,8 @@ const (
 // makes its own key (it only tells makeKey from getCertificate).
 func next(s store.State, csr bool) action {
 	switch {
+	case s.Phase == store.Registered && s.Verifying:
+		return verify
 	case s.Phase == store.Registered:
 		return keepHandoff
 	case s.LastErrorKind == store.KindClock:
@@ -58,6 +65,8 @@ func (r *Runner) loop(ctx context.Context) {
 			if r.next() == keepHandoff {
 				r.idle(ctx)
 			}
+		case verify:
+			r.attempt(ctx, a)
 		default:
 			if !r.sleep(ctx) {
 				return
@@ -105,6 +114,8 @@ func (r *Runner) do(ctx context.Context, a action) error {
 		return r.register(ctx)
 	case proveAndHandOver:
 		return r.proveAndHandOver(ctx)
+	case verify:
+		return r.verify(ctx)
 	}
 	return nil
 }

@@ -207,11 +207,15 @@ func (r *Runner) csrKey(makeKey bool) (crypto.Signer, error) {
 	return key, nil
 }
 
-// open connects with the claim certificate.
-func (r *Runner) open(ctx context.Context) (Session, error) {
+// open connects with the claim certificate, or with the device's own when
+// with says so (see sessionCredential).
+func (r *Runner) open(ctx context.Context, with func(context.Context) (Session, error)) (Session, error) {
 	dctx, cancel := context.WithTimeout(ctx, r.set.Retry.ResponseTimeout)
 	defer cancel()
-	s, err := r.dialer.Dial(dctx)
+	if with == nil {
+		with = r.dialer.Dial
+	}
+	s, err := with(dctx)
 	if err != nil {
 		return nil, err
 	}

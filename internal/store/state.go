@@ -51,6 +51,27 @@ type State struct {
 	HandedOver int `json:"handedOver,omitempty"`
 	Retired    int `json:"retired,omitempty"`
 
+	// --- rotation and verification (issue 15)
+	// RotationDueAt is when the identity is due for rotation by the
+	// config's policy (jitter applied); zero when no policy applies.
+	// It is computed from the certificate and provisionedAt, so that a
+	// restart finds the same time.
+	RotationDueAt time.Time `json:"rotationDueAt,omitzero"`
+	// Renewal says why the identity is being replaced while the previous
+	// one stays handed over: RenewalRotation (the policy said so) or
+	// RenewalRefused (the service refused the identity). Empty otherwise.
+	Renewal string `json:"renewal,omitempty"`
+	// Verifying says a proving connect with the current identity is due
+	// (verify_every, or `reprovision --if-refused`) and not yet done.
+	Verifying bool `json:"verifying,omitempty"`
+	// VerifiedAt is when the current identity was last proven against the
+	// service, and VerifyResult what came of it: VerifyAccepted,
+	// VerifyUnreachable (a network failure: the identity is kept), or
+	// VerifyRefused.
+	VerifiedAt   time.Time `json:"verifiedAt,omitzero"`
+	VerifyResult string    `json:"verifyResult,omitempty"`
+	// --- end rotation and verification
+
 	// The attempt record: consecutive failures, the last one's record and
 	// when the next attempt may start.
 	Attempts int `json:"attempts"`
@@ -95,6 +116,15 @@ type Credentials struct {
 const (
 	StateFile       = "state.json"
 	CredentialsFile = "credentials.json"
+)
+
+// Renewal reasons and verification results (see State).
+const (
+	RenewalRotation   = "rotation"
+	RenewalRefused    = "refused"
+	VerifyAccepted    = "accepted"
+	VerifyRefused     = "refused"
+	VerifyUnreachable = "unreachable"
 )
 
 // KindClock is the LastErrorKind of a failure the device's clock caused:

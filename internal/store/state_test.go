@@ -34,6 +34,11 @@ func fullState() State {
 		LastErrorKind: KindClock,
 		NextAttemptAt: at.Add(2 * time.Minute),
 		Calling:       true,
+		RotationDueAt: at.Add(300 * 24 * time.Hour),
+		Renewal:       RenewalRotation,
+		Verifying:     true,
+		VerifiedAt:    at.Add(time.Hour),
+		VerifyResult:  VerifyAccepted,
 		Orphans:       []Orphan{{CertificateID: strings.Repeat("cd", 32), Reason: "token expired", At: at}},
 	}
 }
