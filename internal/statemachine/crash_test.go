@@ -7,7 +7,9 @@ import (
 	"sort"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/provisiond/provisiond/internal/rotation"
 	"github.com/provisiond/provisiond/internal/store"
 )
 
@@ -18,6 +20,9 @@ type crashScenario struct {
 	faults map[string][]error
 	// reprovision starts from a registered device and asks for a new identity.
 	reprovision bool
+	// rotate (with reprovision) gets the new identity from the rotation
+	// policy instead of a request: the rotation timer is fired.
+	rotate bool
 	// orphans is how many certificates the story gives up without a crash.
 	orphans int
 }
@@ -35,6 +40,9 @@ func crashScenarios() []crashScenario {
 			// credentials.json named, not that newer orphan.
 			crashScenario{name: m + "/reprovision, token refused", method: m, reprovision: true,
 				faults: map[string][]error{"register": {errToken}}, orphans: 2},
+			crashScenario{name: m + "/rotation", method: m, reprovision: true, rotate: true, orphans: 1},
+			crashScenario{name: m + "/rotation, transient failures", method: m, reprovision: true, rotate: true,
+				faults: map[string][]error{"register": {err503}, "prove": {err503}}, orphans: 1},
 		)
 	}
 	return out
@@ -44,7 +52,10 @@ func crashScenarios() []crashScenario {
 // reprovisions.
 func (sc crashScenario) prepare(t *testing.T) *harness {
 	t.Helper()
-	h := newHarness(t, sc.method, true)
+	h := newHarness(t, sc.method, !sc.rotate)
+	if sc.rotate {
+		h.settings.Rotation = rotation.Policy{After: 30 * 24 * time.Hour}
+	}
 	if sc.reprovision {
 		h.runUntil(registeredAs(""))
 		h.notify = newFakeNotifier()
@@ -57,12 +68,48 @@ func (sc crashScenario) prepare(t *testing.T) *harness {
 
 // run starts one Runner of the story; it asks for the reprovision.
 func (sc crashScenario) run(h *harness) {
+	if sc.rotate {
+		// The clock moves only to fire the rotation's timer; a failure's
+		// backoff timer is fired as it is armed.
+		drainArmed(h.clock)
+		h.start()
+		done := make(chan struct{})
+		h.t.Cleanup(func() { close(done) })
+		go func() {
+			rotated := false
+			for {
+				select {
+				case <-done:
+					return
+				case d := <-h.clock.Armed():
+					// Backoffs (an hour at most) fire; of the rotation
+					// timers, only the first identity's.
+					if d <= time.Hour || !rotated {
+						rotated = rotated || d > time.Hour
+						h.clock.Advance(d)
+					}
+				}
+			}
+		}()
+		return
+	}
 	if sc.reprovision {
 		if err := h.files.Write(ReprovisionRequestFile, []byte("now\n"), 0o600); err != nil {
 			h.t.Fatal(err)
 		}
 	}
 	h.start()
+}
+
+// drainArmed forgets the timers armed so far.
+func drainArmed(c *fakeClock) {
+	for {
+		select {
+		case <-c.Armed():
+		default:
+			return
+		}
+	}
 }
 
 // points runs the story without a crash and counts passes through each point.
