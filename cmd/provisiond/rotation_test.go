@@ -177,6 +177,9 @@ func TestDaemonRotatesByItselfBeforeExpiry(t *testing.T) {
 		fastRetry+"rotation:\n  before_expiry: 50%\n")
 	cfg, proven := runDaemonProving(t, path)
 	first := registered(t, cfg.StateDirectory)
+	if _, st := statusOf(t, path); st["rotationDueAt"] == nil {
+		t.Errorf("status --json %v has no rotationDueAt", st)
+	}
 
 	reader := &handoffReader{}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -301,4 +304,57 @@ func TestVerifyEvery(t *testing.T) {
 			t.Errorf("orphans %+v after an outage", st.Orphans)
 		}
 	})
+}
+
+// deviceSpy counts the sessions dialled with the device certificate.
+type deviceSpy struct {
+	statemachine.Dialer
+	device atomic.Int32
+}
+
+func (s *deviceSpy) DialDevice(ctx context.Context, thingName, template string, certPEM, keyPEM []byte) (statemachine.Session, error) {
+	sess, err := s.Dialer.(statemachine.DeviceDialer).DialDevice(ctx, thingName, template, certPEM, keyPEM)
+	if err == nil && template == "RotationTemplate" {
+		s.device.Add(1)
+	}
+	return sess, err
+}
+
+// With rotation.credential: device, the new identity is requested over a
+// session dialled with the current device certificate, registering with
+// rotation.template.
+func TestRotationWithTheDeviceCertificate(t *testing.T) {
+	path, _ := startPreparedEmulator(t, fleetsim.Options{CertificateValidity: 3 * time.Second}, fastRetry+
+		"rotation:\n  before_expiry: 50%\n  credential: device\n  template: RotationTemplate\n", func(dir string) {
+		body, err := os.ReadFile(filepath.Join(dir, "templates", "GatewayTemplate.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "templates", "RotationTemplate.json"), body, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	})
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spy := &deviceSpy{}
+	d := &testDaemon{path: path, logger: zaptest.NewLogger(t), wrapDialer: func(real statemachine.Dialer) statemachine.Dialer {
+		spy.Dialer = real
+		return spy
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.run(ctx, cfg) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("daemon stopped with %v", err)
+		}
+	}()
+	first := registered(t, cfg.StateDirectory)
+	next := waitForNewIdentity(t, cfg.StateDirectory, first.CertificateID)
+	if spy.device.Load() == 0 {
+		t.Fatalf("rotated to %s without a session dialled with the device certificate", next.CertificateID)
+	}
 }
