@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -16,6 +17,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iot"
+	iottypes "github.com/aws/aws-sdk-go-v2/service/iot/types"
 
 	"github.com/provisiond/provisiond/internal/check"
 	"github.com/provisiond/provisiond/internal/fleetsim"
@@ -108,7 +113,8 @@ func TestCheckOnlineNamesTheFailingStep(t *testing.T) {
 		wantFirstFail(t, results, code, "mqtt", "refused")
 	})
 	t.Run("deleted claim", func(t *testing.T) {
-		path, _ := startPreparedEmulator(t, fleetsim.Options{}, "", deleteClaimFromRegistry(t))
+		path, srv := startEmulator(t, fleetsim.Options{APIListen: "127.0.0.1:0"}, "")
+		deleteClaim(t, srv, filepath.Join(filepath.Dir(path), "claim.pem.crt"))
 		results, code, _ := checkOnline(t, path, time.Now)
 		wantFirstFail(t, results, code, "mqtt", "refused CONNECT")
 	})
@@ -156,36 +162,25 @@ func TestCheckWarningsAsErrors(t *testing.T) {
 	}
 }
 
-// deleteClaimFromRegistry removes the claim certificate from the emulator's
-// registry before it serves, as deleting it in the account would.
-func deleteClaimFromRegistry(t *testing.T) func(dir string) {
-	return func(dir string) {
-		t.Helper()
-		path := filepath.Join(dir, "registry.json")
-		raw, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var reg map[string]json.RawMessage
-		if err := json.Unmarshal(raw, &reg); err != nil {
-			t.Fatal(err)
-		}
-		var certs []map[string]any
-		if err := json.Unmarshal(reg["certificates"], &certs); err != nil {
-			t.Fatal(err)
-		}
-		var kept []map[string]any
-		for _, c := range certs {
-			if c["kind"] != "claim" {
-				kept = append(kept, c)
-			}
-		}
-		if len(kept) == len(certs) {
-			t.Fatal("no claim certificate in the registry")
-		}
-		reg["certificates"], _ = json.Marshal(append([]map[string]any{}, kept...))
-		out, _ := json.Marshal(reg)
-		writeFile(t, path, out)
+// deleteClaim deletes the claim certificate over the emulator's
+// control-plane API, as deleting it in the account would (the registry is
+// a SQLite database now, not a JSON file to edit).
+func deleteClaim(t *testing.T, srv *fleetsim.Server, claimFile string) {
+	t.Helper()
+	raw, err := os.ReadFile(claimFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := pemCertificateID(raw)
+	api := iotAPI(srv)
+	ctx := context.Background()
+	if _, err := api.UpdateCertificate(ctx, &iot.UpdateCertificateInput{CertificateId: aws.String(id),
+		NewStatus: iottypes.CertificateStatusInactive}); err != nil {
+		t.Fatalf("UpdateCertificate INACTIVE on the claim: %v", err)
+	}
+	if _, err := api.DeleteCertificate(ctx, &iot.DeleteCertificateInput{CertificateId: aws.String(id),
+		ForceDelete: true}); err != nil {
+		t.Fatalf("DeleteCertificate on the claim: %v", err)
 	}
 }
 
