@@ -41,12 +41,15 @@ func runningDaemon(t *testing.T, path string, watch ...string) (*config.Config, 
 		}
 		return nil
 	}))
+	return cfg, seen, startTestDaemon(t, &testDaemon{path: path, logger: logger}, cfg)
+}
+
+// startTestDaemon runs d until the test ends, when it must stop cleanly.
+func startTestDaemon(t *testing.T, d *testDaemon, cfg *config.Config) <-chan error {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() {
-		d := &testDaemon{path: path, logger: logger}
-		done <- d.run(ctx, cfg)
-	}()
+	go func() { done <- d.run(ctx, cfg) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -58,7 +61,7 @@ func runningDaemon(t *testing.T, path string, watch ...string) (*config.Config, 
 			t.Error("daemon did not stop")
 		}
 	})
-	return cfg, seen, done
+	return done
 }
 
 func waitLog(t *testing.T, seen chan string, what string) {

@@ -66,32 +66,26 @@ func pemCertificateID(certPEM []byte) string {
 // proofs recorded.
 func runDaemonProving(t *testing.T, path string) (*config.Config, *provenDialer) {
 	t.Helper()
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	p := &provenDialer{proven: map[string]bool{}}
-	d := &testDaemon{path: path, logger: zaptest.NewLogger(t), wrapDialer: func(real statemachine.Dialer) statemachine.Dialer {
+	cfg := runDaemonWrapped(t, path, func(real statemachine.Dialer) statemachine.Dialer {
 		p.mu.Lock()
 		p.Dialer = real
 		p.mu.Unlock()
 		return p
-	}}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.run(ctx, cfg) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("daemon stopped with %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Error("daemon did not stop")
-		}
 	})
 	return cfg, p
+}
+
+// runDaemonWrapped runs the daemon for path until the test ends, its
+// dialer wrapped.
+func runDaemonWrapped(t *testing.T, path string, wrap func(statemachine.Dialer) statemachine.Dialer) *config.Config {
+	t.Helper()
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	startTestDaemon(t, &testDaemon{path: path, logger: zaptest.NewLogger(t), wrapDialer: wrap}, cfg)
+	return cfg
 }
 
 // iotAPI is the AWS SDK's IoT client on the emulator's control-plane API.
@@ -190,7 +184,9 @@ func TestDaemonRotatesByItselfBeforeExpiry(t *testing.T) {
 		reader.run(ctx, cfg.StateDirectory, proven.wasProven)
 	}()
 	// The emulator backdates a certificate's start by a minute, so that a
-	// "3s" certificate lives 63s and is due about half a minute after issue.
+	// "3s" certificate is past half its life when issued: each identity is
+	// due at its handover and rotated at once (Decide: it would expire
+	// before its respread recurrence).
 	deadline := time.Now().Add(3 * time.Minute)
 	for len(reader.identities()) < rotations+1 && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
@@ -212,10 +208,6 @@ func TestDaemonRotatesByItselfBeforeExpiry(t *testing.T) {
 		if s := certificateStatus(t, api, id); s != iottypes.CertificateStatusActive {
 			t.Errorf("rotated certificate %s is %s in the registry", id, s)
 		}
-	}
-	st, err := store.LoadState(store.ReadOnlyDir(cfg.StateDirectory))
-	if err != nil || st.RotationDueAt.IsZero() {
-		t.Errorf("state %+v (%v): no rotationDueAt", st, err)
 	}
 	t.Logf("%d identities handed over, %d consumer reads, none mismatched", len(ids), reader.reads.Load())
 }
@@ -334,24 +326,11 @@ func TestRotationWithTheDeviceCertificate(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	spy := &deviceSpy{}
-	d := &testDaemon{path: path, logger: zaptest.NewLogger(t), wrapDialer: func(real statemachine.Dialer) statemachine.Dialer {
+	cfg := runDaemonWrapped(t, path, func(real statemachine.Dialer) statemachine.Dialer {
 		spy.Dialer = real
 		return spy
-	}}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.run(ctx, cfg) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("daemon stopped with %v", err)
-		}
-	}()
+	})
 	first := registered(t, cfg.StateDirectory)
 	next := waitForNewIdentity(t, cfg.StateDirectory, first.CertificateID)
 	if spy.device.Load() == 0 {
