@@ -249,6 +249,17 @@ func TestReprovisionIfRefused(t *testing.T) {
 	if len(st.Orphans) == 0 || !strings.Contains(st.Orphans[len(st.Orphans)-1].Reason, "refused by the service") {
 		t.Errorf("orphans %+v: the revoked certificate is not recorded with the reason", st.Orphans)
 	}
+
+	// With the service unreachable, the identity is kept and the command
+	// says it could not tell.
+	srv.Close()
+	code, out = runReprovision(t, path, "--if-refused", "--wait", "30s")
+	if code != exitFailure || !strings.Contains(out, "could not reach the service") {
+		t.Fatalf("reprovision --if-refused with the service down: exit %d, %q", code, out)
+	}
+	if c := registered(t, cfg.StateDirectory); c.CertificateID != next.CertificateID {
+		t.Fatalf("an unreachable service cost the identity: %s, want %s", c.CertificateID, next.CertificateID)
+	}
 }
 
 // verify_every finds a revoked certificate by itself and replaces it; while

@@ -260,3 +260,23 @@ func TestVerifyRequest(t *testing.T) {
 		})
 	}
 }
+
+// status names the registered sub-states and the renewals.
+func TestRotationStatusText(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	due := now.Add(30 * day)
+	for _, tc := range []struct {
+		st   store.State
+		want string
+	}{
+		{store.State{Phase: store.Registered, ThingName: "gw"}, "registered as gw"},
+		{store.State{Phase: store.Registered, ThingName: "gw", RotationDueAt: due}, "registered as gw, rotation due 2026-12-26T12:00:00Z"},
+		{store.State{Phase: store.Registered, ThingName: "gw", Verifying: true}, "registered as gw: verifying the identity with the service"},
+		{store.State{Phase: store.Unprovisioned, Renewal: store.RenewalRotation}, "rotating, the old identity still in use: unprovisioned: requesting a certificate"},
+		{store.State{Phase: store.CertPending, Renewal: store.RenewalRefused, CertificateID: "abc"}, RefusedStatus + ": cert-pending: registering certificate abc"},
+	} {
+		if got := StatusText(tc.st, now); got != tc.want {
+			t.Errorf("StatusText(%+v) = %q, want %q", tc.st, got, tc.want)
+		}
+	}
+}
