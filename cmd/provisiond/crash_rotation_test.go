@@ -74,7 +74,14 @@ func TestSIGKILLDuringRotationNeverLosesTheIdentity(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
+		// Each identity is due about a second after its handover: the kill
+		// comes at a random instant once this run has started rotating.
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if st, err := store.LoadState(files); err == nil && st.Renewal == store.RenewalRotation {
+				break
+			}
+		}
+		time.Sleep(time.Duration(rng.IntN(250)) * time.Millisecond)
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		_ = cmd.Wait()
 		st, err := store.LoadState(files)

@@ -184,9 +184,8 @@ func TestDaemonRotatesByItselfBeforeExpiry(t *testing.T) {
 		reader.run(ctx, cfg.StateDirectory, proven.wasProven)
 	}()
 	// The emulator backdates a certificate's start by a minute, so that a
-	// "3s" certificate is past half its life when issued: each identity is
-	// due at its handover and rotated at once (Decide: it would expire
-	// before its respread recurrence).
+	// "3s" certificate is past half its life when issued: it is due halfway
+	// through the life it has left (rotation.Policy.Due), a second or so.
 	deadline := time.Now().Add(3 * time.Minute)
 	for len(reader.identities()) < rotations+1 && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)

@@ -77,7 +77,10 @@ func (e *LifetimeError) Error() string {
 		e.Margin, e.Lifetime)
 }
 
-// Due computes when id is due under p. ok is false when p is off. The rules
+// Due computes when id is due under p. ok is false when p is off. An
+// identity due by the rules at or before its provisionedAt is due halfway
+// through the life it has left, so that such certificates do not rotate in
+// a loop. The rules
 // are taken as written: with only After, a certificate that expires before
 // that age is not rotated first (the service then refuses it, and a refused
 // identity is replaced through the claim); set BeforeExpiry too for that.
@@ -122,8 +125,17 @@ func (p Policy) Due(id Identity) (s Schedule, ok bool, err error) {
 		}
 	}
 	w := p.Jitter.window(best.period)
+	at := best.nominal.Add(-scale(w, Fraction(id.Key)))
+	if life := id.NotAfter.Sub(id.ProvisionedAt); !id.ProvisionedAt.IsZero() && life > 0 && !at.After(id.ProvisionedAt) {
+		// Handed over already due (a start backdated past the rule's share,
+		// or a certificate issued with less life left than the margin):
+		// acting at once would rotate every new identity as soon as it
+		// arrives, for ever. Halfway through the life it has left instead.
+		at, w = id.ProvisionedAt.Add(life/2), 0
+		best.name += ", due at issue: halfway through the life left"
+	}
 	return Schedule{
-		At:        best.nominal.Add(-scale(w, Fraction(id.Key))),
+		At:        at,
 		Nominal:   best.nominal,
 		Window:    w,
 		Rule:      best.name,

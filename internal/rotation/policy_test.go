@@ -155,3 +155,25 @@ func TestFraction(t *testing.T) {
 		}
 	}
 }
+
+// A certificate handed over past its due time (its start backdated beyond
+// the rule's share, as the emulator backdates a minute) is due halfway
+// through the life it has left, not at once: otherwise every new identity
+// would be rotated as soon as it arrives.
+func TestDueAtIssueIsHalfwayThroughTheLifeLeft(t *testing.T) {
+	id := Identity{Key: "backdated", NotBefore: t0.Add(-time.Minute), ProvisionedAt: t0.Add(time.Second), NotAfter: t0.Add(3 * time.Second)}
+	s, ok, err := Policy{LifetimeShare: 0.5}.Due(id)
+	if err != nil || !ok {
+		t.Fatalf("Due: %v %v", ok, err)
+	}
+	if want := t0.Add(2 * time.Second); !s.At.Equal(want) {
+		t.Errorf("due %s, want %s (halfway from the handover to the end)", s.At, want)
+	}
+	if d := s.Decide(id.ProvisionedAt, time.Time{}); d.Action != Wait || !d.At.Equal(s.At) {
+		t.Errorf("at the handover: %+v, want a wait until %s", d, s.At)
+	}
+	long := Identity{Key: "due-later", NotBefore: t0, ProvisionedAt: t0.Add(time.Minute), NotAfter: t0.Add(100 * day)}
+	if s, _, _ := (Policy{LifetimeShare: 0.8}).Due(long); !s.At.After(t0.Add(70 * day)) {
+		t.Errorf("an identity due after its handover moved to %s", s.At)
+	}
+}
