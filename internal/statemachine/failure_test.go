@@ -88,21 +88,23 @@ func TestFailureOf(t *testing.T) {
 func TestNextFromSavedState(t *testing.T) {
 	tests := []struct {
 		st   store.State
-		csr  bool
+		keys keyOrigin
 		want action
 	}{
-		{store.State{}, true, makeKey},
-		{store.State{}, false, getCertificate},
-		{store.State{Phase: store.Unprovisioned, KeyFile: "identities/1/private.key"}, true, getCertificate},
-		{store.State{Phase: store.Unprovisioned, LastErrorKind: store.KindClock}, true, waitForClock},
-		{store.State{Phase: store.CertPending}, true, register},
-		{store.State{Phase: store.CertPending, LastErrorKind: store.KindClock}, true, waitForClock},
-		{store.State{Phase: store.CertPending, ThingName: "gw"}, true, proveAndHandOver},
-		{store.State{Phase: store.Registered, ThingName: "gw", LastErrorKind: store.KindClock}, true, keepHandoff},
+		{store.State{}, keyInFile, makeKey},
+		{store.State{}, keyInTPM, makeTPMKey},
+		{store.State{}, keyFromService, getCertificate},
+		{store.State{Phase: store.Unprovisioned, KeyFile: "identities/1/private.key"}, keyInFile, getCertificate},
+		{store.State{Phase: store.Unprovisioned, KeyFile: "identities/1/private.tss2.pem"}, keyInTPM, getCertificate},
+		{store.State{Phase: store.Unprovisioned, LastErrorKind: store.KindClock}, keyInFile, waitForClock},
+		{store.State{Phase: store.CertPending}, keyInFile, register},
+		{store.State{Phase: store.CertPending, LastErrorKind: store.KindClock}, keyInFile, waitForClock},
+		{store.State{Phase: store.CertPending, ThingName: "gw"}, keyInTPM, proveAndHandOver},
+		{store.State{Phase: store.Registered, ThingName: "gw", LastErrorKind: store.KindClock}, keyInFile, keepHandoff},
 	}
 	for _, tc := range tests {
-		if got := next(tc.st, tc.csr); got != tc.want {
-			t.Errorf("next(%+v, csr %v) = %d, want %d", tc.st, tc.csr, got, tc.want)
+		if got := next(tc.st, tc.keys); got != tc.want {
+			t.Errorf("next(%+v, keys %v) = %d, want %d", tc.st, tc.keys, got, tc.want)
 		}
 	}
 }
