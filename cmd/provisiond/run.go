@@ -12,8 +12,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/provisiond/provisiond/internal/config"
-	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
 	"github.com/provisiond/provisiond/internal/daemon"
+	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
 	"github.com/provisiond/provisiond/internal/logging"
 	"github.com/provisiond/provisiond/internal/statemachine"
 	"github.com/provisiond/provisiond/internal/store"

@@ -5,7 +5,6 @@ import (
 	"crypto"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"strings"
 
 	"go.uber.org/zap"
@@ -122,7 +121,7 @@ func (r *Runner) prove(ctx context.Context, thingName string, certPEM, keyPEM []
 	err = r.dialer.Prove(pctx, thingName, cert)
 	if err != nil && key != nil {
 		if signErr := key.SignError(); signErr != nil {
-			return fmt.Errorf("%w (the handshake: %v)", signErr, err)
+			return signErr // the handshake's error only quotes it
 		}
 	}
 	return err

@@ -64,6 +64,5 @@ var signatures atomic.Int64
 // Signatures is how many signatures keys of this package made in the TPM.
 func Signatures() int64 { return signatures.Load() }
 
-
 // Settings are the settings the TPM is opened with.
 func (s *Shared) Settings() Settings { return s.settings }
