@@ -213,3 +213,54 @@ func activeIn(srv *fleetsim.Server, creds store.Credentials) bool {
 	}
 	return false
 }
+
+// A crash after the key was made persistent and before the handoff was
+// saved leaves the key at tpm.handle: the restart adopts it and hands the
+// identity over, never an error.
+func TestRestartAdoptsTheKeyAlreadyAtTheHandle(t *testing.T) {
+	sw := tpmtest.Start(t)
+	const handle = "0x81000040"
+	path, _ := startEmulator(t, fleetsim.Options{}, tpmYAML(sw, "ec-p256", handle))
+	cfg := provision(t, path)
+	first := tpmCredentials(t, cfg)
+	// The state as a crash just after EvictControl leaves it: registered
+	// with the service, proved, the key at the handle, nothing handed over.
+	files, err := store.OpenDir(cfg.StateDirectory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.LoadState(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Phase = store.CertPending
+	if err := store.SaveState(files, st); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(cfg.StateDirectory, store.CredentialsFile)); err != nil {
+		t.Fatal(err)
+	}
+	files.Close()
+
+	provision(t, path)
+	again := tpmCredentials(t, cfg)
+	if again.CertificateID != first.CertificateID || again.PrivateKeyHandle != handle {
+		t.Fatalf("after the restart: certificate %s at %q, want %s at %s",
+			again.CertificateID, again.PrivateKeyHandle, first.CertificateID, handle)
+	}
+	tpm, err := tpmkey.Open(tpmkey.Settings{Device: sw.Device})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tpm.Close()
+	h, _ := tpmkey.ParsePersistentHandle(handle)
+	held, err := tpm.LoadHandle(h, "tpm.handle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, _ := os.ReadFile(again.CertificateFile)
+	cert, _ := keypair.Certificate(certPEM)
+	if err := keypair.MatchPublic(cert, held.Public()); err != nil {
+		t.Fatalf("the key at %s is not the identity's: %v", handle, err)
+	}
+}

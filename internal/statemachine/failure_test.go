@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/provisiond/provisiond/internal/fleet"
+	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
 	"github.com/provisiond/provisiond/internal/store"
 )
 
@@ -76,6 +77,13 @@ func TestFailureOf(t *testing.T) {
 		{serviceErr("RegisterThing", rej), failure{"RegisterThing", fleet.KindTransient, "RegisterThing: 503 InternalFailure: busy"}},
 		{localErr("save state", errors.New("disk full")), failure{"save state", fleet.KindTransient, "save state: disk full"}},
 		{errors.New("odd"), failure{"attempt", fleet.KindTransient, "attempt: odd"}},
+		// The TPM's failures wait by their kind, whatever the step.
+		{localErr("open the TPM", &tpmkey.Error{Setting: "tpm.device", Kind: tpmkey.KindMissing, Msg: "no TPM listening"}),
+			failure{"open the TPM", fleet.KindPermanent, "open the TPM: tpm.device: no TPM listening"}},
+		{serviceErr(opProve, &tpmkey.Error{Kind: tpmkey.KindTransient, Msg: "sign: the TPM is busy"}),
+			failure{opProve, fleet.KindTransient, opProve + ": tpm: sign: the TPM is busy"}},
+		{localErr("make the key persistent", &tpmkey.Error{Setting: "tpm.handle", Kind: tpmkey.KindLockout, Msg: "lockout"}),
+			failure{"make the key persistent", fleet.KindPermanent, "make the key persistent: tpm.handle: lockout"}},
 	}
 	for _, tc := range tests {
 		if got := failureOf(tc.err); got != tc.want {
