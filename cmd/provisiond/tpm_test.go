@@ -264,3 +264,19 @@ func TestRestartAdoptsTheKeyAlreadyAtTheHandle(t *testing.T) {
 		t.Fatalf("the key at %s is not the identity's: %v", handle, err)
 	}
 }
+
+// `check --online` proves a TPM identity with a CONNECT signed in the TPM.
+func TestOnlineCheckProvesTheTPMIdentity(t *testing.T) {
+	sw := tpmtest.Start(t)
+	path, _ := startEmulator(t, fleetsim.Options{}, tpmYAML(sw, "ec-p256", ""))
+	provision(t, path)
+	before := tpmkey.Signatures()
+	var stdout, stderr bytes.Buffer
+	code := runCLI([]string{"check", "--online", "--config", path}, &stdout, &stderr)
+	if code != exitOK || !strings.Contains(stdout.String(), "a proving CONNECT was accepted") {
+		t.Fatalf("exit %d, want 0 and an accepted proving CONNECT\n%s%s", code, stdout.String(), stderr.String())
+	}
+	if tpmkey.Signatures() == before {
+		t.Fatal("the proving CONNECT did not sign in the TPM")
+	}
+}
