@@ -16,7 +16,6 @@ import (
 	"github.com/provisiond/provisiond/internal/atomicfile"
 	"github.com/provisiond/provisiond/internal/config"
 	"github.com/provisiond/provisiond/internal/fleetsim"
-	"github.com/provisiond/provisiond/internal/keypair"
 	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
 	"github.com/provisiond/provisiond/internal/keypair/tpmkey/tpmtest"
 	"github.com/provisiond/provisiond/internal/statemachine"
@@ -147,28 +146,14 @@ func killWhileProvisioning(t *testing.T, yaml string) (store.Credentials, *confi
 func TestSIGKILLWithTheKeyInTheTPM(t *testing.T) {
 	sw := tpmtest.Start(t)
 	const handle = "0x81000020"
-	creds, cfg := killWhileProvisioning(t, fastRetry+tpmYAML(sw, "ec-p256", handle))
-	creds = tpmCredentials(t, cfg)
+	_, cfg := killWhileProvisioning(t, fastRetry+tpmYAML(sw, "ec-p256", handle))
+	creds := tpmCredentials(t, cfg)
 	if creds.PrivateKeyHandle != handle {
 		t.Fatalf("privateKeyHandle %q, want %s", creds.PrivateKeyHandle, handle)
 	}
 	assertTPMKeyIsTheCertificates(t, sw, creds)
 	assertNoPrivateKeyMaterial(t, cfg.StateDirectory)
-	tpm, err := tpmkey.Open(tpmkey.Settings{Device: sw.Device})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tpm.Close()
-	h, _ := tpmkey.ParsePersistentHandle(handle)
-	held, err := tpm.LoadHandle(h, "tpm.handle")
-	if err != nil {
-		t.Fatalf("no key at %s: %v", handle, err)
-	}
-	certPEM, _ := os.ReadFile(creds.CertificateFile)
-	cert, _ := keypair.Certificate(certPEM)
-	if err := keypair.MatchPublic(cert, held.Public()); err != nil {
-		t.Fatalf("the key at %s is not the handed-over identity's: %v", handle, err)
-	}
+	assertKeyAtHandle(t, sw, handle, creds)
 }
 
 // listenNotify is a fake NOTIFY_SOCKET.

@@ -248,21 +248,7 @@ func TestRestartAdoptsTheKeyAlreadyAtTheHandle(t *testing.T) {
 		t.Fatalf("after the restart: certificate %s at %q, want %s at %s",
 			again.CertificateID, again.PrivateKeyHandle, first.CertificateID, handle)
 	}
-	tpm, err := tpmkey.Open(tpmkey.Settings{Device: sw.Device})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tpm.Close()
-	h, _ := tpmkey.ParsePersistentHandle(handle)
-	held, err := tpm.LoadHandle(h, "tpm.handle")
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM, _ := os.ReadFile(again.CertificateFile)
-	cert, _ := keypair.Certificate(certPEM)
-	if err := keypair.MatchPublic(cert, held.Public()); err != nil {
-		t.Fatalf("the key at %s is not the identity's: %v", handle, err)
-	}
+	assertKeyAtHandle(t, sw, handle, again)
 }
 
 // `check --online` proves a TPM identity with a CONNECT signed in the TPM.
@@ -278,5 +264,34 @@ func TestOnlineCheckProvesTheTPMIdentity(t *testing.T) {
 	}
 	if tpmkey.Signatures() == before {
 		t.Fatal("the proving CONNECT did not sign in the TPM")
+	}
+}
+
+// assertKeyAtHandle checks that the TPM holds creds' key at handle.
+func assertKeyAtHandle(t *testing.T, sw *tpmtest.SWTPM, handle string, creds store.Credentials) {
+	t.Helper()
+	tpm, err := tpmkey.Open(tpmkey.Settings{Device: sw.Device})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tpm.Close()
+	h, err := tpmkey.ParsePersistentHandle(handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := tpm.LoadHandle(h, "tpm.handle")
+	if err != nil {
+		t.Fatalf("no key at %s: %v", handle, err)
+	}
+	certPEM, err := os.ReadFile(creds.CertificateFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := keypair.Certificate(certPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := keypair.MatchPublic(cert, held.Public()); err != nil {
+		t.Fatalf("the key at %s is not the identity's: %v", handle, err)
 	}
 }
