@@ -1,6 +1,7 @@
 package statemachine
 
 import (
+	"crypto"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -90,4 +91,41 @@ func TestMissingTPMIsWaitedOut(t *testing.T) {
 	}
 	sw.Restart()
 	h.finish(registeredAs(""))
+}
+
+// Reprovisioning makes a new key in the TPM and moves tpm.handle to it;
+// the retired identity keeps its key file for consumers still using it.
+func TestReprovisionMakesANewTPMKeyAtTheHandle(t *testing.T) {
+	h, _ := newTPMHarness(t, "0x81000006")
+	h.runUntil(registeredAs(""))
+	first := h.state()
+	if err := h.files.Write(ReprovisionRequestFile, []byte("now\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.runUntil(func(s store.State) bool { return registeredAs("")(s) && s.Identity != first.Identity })
+	second := h.state()
+	oldKey, err := h.files.Read(first.KeyFile)
+	if err != nil {
+		t.Fatalf("the retired identity's key file: %v", err)
+	}
+	newKey, err := h.files.Read(second.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldPub, _ := tpmkey.FilePublic(oldKey)
+	newPub, err := tpmkey.FilePublic(newKey)
+	if err != nil || oldPub == nil || oldPub.(interface{ Equal(crypto.PublicKey) bool }).Equal(newPub) {
+		t.Fatalf("reprovisioning kept the key (%v)", err)
+	}
+	tpm, err := h.tpm.TPM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := tpm.LoadHandle(0x81000006, "tpm.handle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !held.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(newPub) {
+		t.Fatal("tpm.handle does not hold the new identity's key")
+	}
 }
