@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/provisiond/provisiond/internal/fleetsim"
 	"github.com/provisiond/provisiond/internal/keypair/tpmkey/tpmtest"
-	"github.com/provisiond/provisiond/internal/testtool"
 )
 
 // The handed-over identity works as it is for a consumer that loads keys
@@ -38,13 +36,9 @@ func TestOpenSSLConnectsWithTheHandedOverTPMKey(t *testing.T) {
 // device certificate completed and the broker took the identity.
 func mqttConnectWithOpenSSL(t *testing.T, env []string, addr, key, certFile, caFile, clientID string) {
 	t.Helper()
-	openssl := testtool.Need(t, "openssl", "openssl")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, openssl, "s_client", "-provider", "tpm2", "-provider", "default",
-		"-key", key, "-cert", certFile, "-CAfile", caFile, "-connect", addr,
-		"-servername", "localhost", "-tls1_3", "-verify_return_error", "-quiet")
-	cmd.Env = env
+	cmd := tpmtest.OpenSSLClient(ctx, t, env, addr, key, certFile, caFile, "-quiet")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdin, err := cmd.StdinPipe()
