@@ -6,6 +6,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/provisiond/provisiond/internal/config"
+	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
 	"github.com/provisiond/provisiond/internal/statemachine"
 )
 
@@ -21,8 +22,8 @@ type testDaemon struct {
 func (d *testDaemon) run(ctx context.Context, cfg *config.Config) error {
 	real := newDaemon(d.path, d.logger, d.level, nil)
 	if d.wrapDialer != nil {
-		real.Dialer = func(cfg *config.Config, clientID string, logger *zap.Logger) statemachine.Dialer {
-			return d.wrapDialer(newFleetDialer(cfg, clientID, logger))
+		real.Dialer = func(cfg *config.Config, clientID string, logger *zap.Logger, tpm *tpmkey.Shared) statemachine.Dialer {
+			return d.wrapDialer(newFleetDialer(cfg, clientID, logger, tpm))
 		}
 	}
 	return real.Run(ctx, cfg)

@@ -46,6 +46,9 @@ func failureOf(err error) failure {
 			f.kind = fleet.KindTransient
 		}
 	}
+	if kind, ok := tpmKind(err); ok {
+		f.kind = kind
+	}
 	reason := err.Error()
 	var rej *fleet.RejectedError
 	if errors.As(err, &rej) {

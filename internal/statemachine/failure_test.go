@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/provisiond/provisiond/internal/fleet"
+	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
 	"github.com/provisiond/provisiond/internal/store"
 )
 
@@ -76,6 +77,13 @@ func TestFailureOf(t *testing.T) {
 		{serviceErr("RegisterThing", rej), failure{"RegisterThing", fleet.KindTransient, "RegisterThing: 503 InternalFailure: busy"}},
 		{localErr("save state", errors.New("disk full")), failure{"save state", fleet.KindTransient, "save state: disk full"}},
 		{errors.New("odd"), failure{"attempt", fleet.KindTransient, "attempt: odd"}},
+		// The TPM's failures wait by their kind, whatever the step.
+		{localErr("open the TPM", &tpmkey.Error{Setting: "tpm.device", Kind: tpmkey.KindMissing, Msg: "no TPM listening"}),
+			failure{"open the TPM", fleet.KindPermanent, "open the TPM: tpm.device: no TPM listening"}},
+		{serviceErr(opProve, &tpmkey.Error{Kind: tpmkey.KindTransient, Msg: "sign: the TPM is busy"}),
+			failure{opProve, fleet.KindTransient, opProve + ": tpm: sign: the TPM is busy"}},
+		{localErr("make the key persistent", &tpmkey.Error{Setting: "tpm.handle", Kind: tpmkey.KindLockout, Msg: "lockout"}),
+			failure{"make the key persistent", fleet.KindPermanent, "make the key persistent: tpm.handle: lockout"}},
 	}
 	for _, tc := range tests {
 		if got := failureOf(tc.err); got != tc.want {
@@ -88,21 +96,23 @@ func TestFailureOf(t *testing.T) {
 func TestNextFromSavedState(t *testing.T) {
 	tests := []struct {
 		st   store.State
-		csr  bool
+		keys keyOrigin
 		want action
 	}{
-		{store.State{}, true, makeKey},
-		{store.State{}, false, getCertificate},
-		{store.State{Phase: store.Unprovisioned, KeyFile: "identities/1/private.key"}, true, getCertificate},
-		{store.State{Phase: store.Unprovisioned, LastErrorKind: store.KindClock}, true, waitForClock},
-		{store.State{Phase: store.CertPending}, true, register},
-		{store.State{Phase: store.CertPending, LastErrorKind: store.KindClock}, true, waitForClock},
-		{store.State{Phase: store.CertPending, ThingName: "gw"}, true, proveAndHandOver},
-		{store.State{Phase: store.Registered, ThingName: "gw", LastErrorKind: store.KindClock}, true, keepHandoff},
+		{store.State{}, keyInFile, makeKey},
+		{store.State{}, keyInTPM, makeTPMKey},
+		{store.State{}, keyFromService, getCertificate},
+		{store.State{Phase: store.Unprovisioned, KeyFile: "identities/1/private.key"}, keyInFile, getCertificate},
+		{store.State{Phase: store.Unprovisioned, KeyFile: "identities/1/private.tss2.pem"}, keyInTPM, getCertificate},
+		{store.State{Phase: store.Unprovisioned, LastErrorKind: store.KindClock}, keyInFile, waitForClock},
+		{store.State{Phase: store.CertPending}, keyInFile, register},
+		{store.State{Phase: store.CertPending, LastErrorKind: store.KindClock}, keyInFile, waitForClock},
+		{store.State{Phase: store.CertPending, ThingName: "gw"}, keyInTPM, proveAndHandOver},
+		{store.State{Phase: store.Registered, ThingName: "gw", LastErrorKind: store.KindClock}, keyInFile, keepHandoff},
 	}
 	for _, tc := range tests {
-		if got := next(tc.st, tc.csr); got != tc.want {
-			t.Errorf("next(%+v, csr %v) = %d, want %d", tc.st, tc.csr, got, tc.want)
+		if got := next(tc.st, tc.keys); got != tc.want {
+			t.Errorf("next(%+v, keys %v) = %d, want %d", tc.st, tc.keys, got, tc.want)
 		}
 	}
 }

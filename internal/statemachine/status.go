@@ -18,7 +18,7 @@ func StatusText(s store.State, now time.Time) string {
 	if phase == "" {
 		phase = string(store.Unprovisioned)
 	}
-	a := next(s, false)
+	a := next(s, keyFromService)
 	switch {
 	case a == keepHandoff:
 		return "registered as " + s.ThingName

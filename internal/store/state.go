@@ -80,10 +80,16 @@ type Orphan struct {
 // Credentials is the handoff file, credentials.json, read by the rest of the device.
 // Paths are absolute. The files it names never change once it is written.
 type Credentials struct {
-	ThingName           string            `json:"thingName"`
-	CertificateID       string            `json:"certificateId"`
-	CertificateFile     string            `json:"certificateFile"`
-	PrivateKeyFile      string            `json:"privateKeyFile"`
+	ThingName       string `json:"thingName"`
+	CertificateID   string `json:"certificateId"`
+	CertificateFile string `json:"certificateFile"`
+	PrivateKeyFile  string `json:"privateKeyFile"`
+	// PrivateKeyType is "tss2" when PrivateKeyFile is a TSS2 PRIVATE KEY
+	// file (a key in the TPM); empty for a PEM key.
+	PrivateKeyType string `json:"privateKeyType,omitempty"`
+	// PrivateKeyHandle is the TPM persistent handle (0x81xxxxxx) that also
+	// holds the key, when tpm.handle is set.
+	PrivateKeyHandle    string            `json:"privateKeyHandle,omitempty"`
 	RootCAFile          string            `json:"rootCaFile"`
 	Endpoint            string            `json:"endpoint"`
 	TemplateName        string            `json:"templateName"`
@@ -107,6 +113,8 @@ func (c Credentials) Equal(o Credentials) bool {
 		c.CertificateID == o.CertificateID &&
 		c.CertificateFile == o.CertificateFile &&
 		c.PrivateKeyFile == o.PrivateKeyFile &&
+		c.PrivateKeyType == o.PrivateKeyType &&
+		c.PrivateKeyHandle == o.PrivateKeyHandle &&
 		c.RootCAFile == o.RootCAFile &&
 		c.Endpoint == o.Endpoint &&
 		c.TemplateName == o.TemplateName &&
