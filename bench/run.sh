@@ -146,6 +146,13 @@ for n in 1000 10000; do
 	storm "$n" "on (200/s)" --rate create-from-csr=200 --rate register=200
 done
 
+# --- fleetsim registry at scale (issue 12): rate at FIRST and at SCALE existing things,
+# serve's peak RSS, `fleetsim registry --thing` at SCALE. REGISTRY_SCALE shrinks it
+# (e.g. REGISTRY_SCALE=2000 for a quick check).
+say "fleetsim registry at scale: up to ${REGISTRY_SCALE:-100000} things in one serve"
+SCALE=${REGISTRY_SCALE:-100000} bench/registry.sh "$BIN" >>"$ROWS"
+# --- end fleetsim registry at scale
+
 say "thundering herd: 500 state machines, virtual clock"
 "$BIN/herd" -devices 500 -down 60s >>"$ROWS"
 

@@ -28,7 +28,8 @@ if ! addr=$(fleetsim_listening "$dir/fleetsim.log" "$!"); then
 	exit 1
 fi
 sed -i "s|^endpoint:.*|endpoint: $addr|" "$dir/provisiond.yaml"
-echo "== fleetsim listening on $addr (folder $dir)${LINK_RTT:+, link RTT $LINK_RTT}"
+api=$(sed -n 's/^api listening on //p' "$dir/fleetsim.log" | head -n1)
+echo "== fleetsim listening on $addr${LINK_RTT:+, link RTT $LINK_RTT}, its AWS IoT API on $api (folder $dir)"
 
 bin/provisiond check --config "$dir/provisiond.yaml"
 began=$(date +%s%N)
@@ -50,8 +51,26 @@ bin/provisiond status --json --config "$dir/provisiond.yaml"
 echo "== credentials.json"
 cat "$dir/state/credentials.json"
 echo
-echo "== fleetsim registry (certificates)"
-bin/fleetsim registry --dir "$dir" | grep -E '"(certificateId|status|thingName)"' || true
+# Read right after `provisiond wait`: the registry never lags behind the answers.
+status_json=$(bin/provisiond status --json --config "$dir/provisiond.yaml")
+thing=$(echo "$status_json" | sed -n 's/.*"thingName": *"\([^"]*\)".*/\1/p' | head -n1)
+cert=$(echo "$status_json" | sed -n 's/.*"certificateId": *"\([^"]*\)".*/\1/p' | head -n1)
+echo "== fleetsim registry --certificate (the device certificate)"
+bin/fleetsim registry --dir "$dir" --certificate "$cert" | grep -E '"(certificateId|status|thingName)"'
+bin/fleetsim registry --dir "$dir" --certificate "$cert" | grep -q '"status": "ACTIVE"' || {
+	echo "demo: the device certificate is not ACTIVE" >&2
+	exit 1
+}
+if command -v aws >/dev/null; then
+	echo "== aws --endpoint-url $api iot describe-thing --thing-name $thing"
+	AWS_ACCESS_KEY_ID=fleetsim AWS_SECRET_ACCESS_KEY=fleetsim AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 \
+		AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_PAGER= \
+		aws --endpoint-url "$api" iot describe-thing --thing-name "$thing"
+else
+	echo "== curl $api/things/$thing (DescribeThing; with the aws CLI: aws --endpoint-url $api iot describe-thing --thing-name $thing)"
+	curl -sS "$api/things/$thing"
+	echo
+fi
 state=$(bin/provisiond status --config "$dir/provisiond.yaml")
 echo "== $state"
 case "$state" in registered*) ;; *) exit 1 ;; esac

@@ -68,6 +68,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	keepSubject := fs.Bool("keep-csr-subject", false, "keep the CSR's subject in issued certificates (default: CN=AWS IoT Certificate)")
 	link := linkFlags(fs)
 	traceFile := fs.String("trace", "", "write a JSON line per connection event and MQTT packet to this file")
+	apiListen := fs.String("api-listen", "127.0.0.1:0", "address of the AWS IoT control-plane API (default: a free port on 127.0.0.1)")
+	apiCreds := fs.String("api-credentials", "", "KEY:SECRET: the only credentials the API accepts, signature verified (default: any)")
+	validity := fs.Duration("certificate-validity", 0, "lifetime of issued device certificates (default: until 2049-12-31, as AWS)")
 	var faults, rates multi
 	fs.Var(&faults, "fault", "OPERATION:ACTION[:COUNT] (repeatable)")
 	fs.Var(&rates, "rate", "OPERATION=REQUESTS_PER_SECOND (repeatable)")
@@ -78,7 +81,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usageError{errors.New("--dir is required")}
 	}
 	opts := fleetsim.Options{Dir: *dir, Listen: *listen, ALPNListen: *alpn, TokenTTL: *ttl, Rates: map[string]float64{},
-		KeepCSRSubject: *keepSubject, Link: *link}
+		KeepCSRSubject: *keepSubject, Link: *link, APIListen: *apiListen, CertificateValidity: *validity}
 	if err := checkLink(*link); err != nil {
 		return err
 	}
@@ -89,6 +92,17 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		defer f.Close()
 		opts.Trace = f
+	}
+	if *apiCreds != "" {
+		key, secret, ok := strings.Cut(*apiCreds, ":")
+		if !ok || key == "" || secret == "" {
+			// Never echo the value: it holds a secret.
+			return usageError{errors.New("--api-credentials: want KEY:SECRET")}
+		}
+		opts.APICredentials = &fleetsim.APICredentials{AccessKeyID: key, SecretAccessKey: secret}
+	}
+	if *validity < 0 {
+		return usageError{fmt.Errorf("--certificate-validity %s must be positive", *validity)}
 	}
 	for _, spec := range faults {
 		f, err := fleetsim.ParseFault(spec)
@@ -117,6 +131,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	fmt.Fprintf(stdout, "listening on %s\n", srv.Addr())
+	fmt.Fprintf(stdout, "api listening on http://%s\n", srv.APIAddr())
 	if a := srv.ALPNAddr(); a != "" {
 		log.Info("ALPN listener", zap.String("address", a))
 	}
@@ -138,13 +153,27 @@ func newLogger(level string, w io.Writer) (*zap.Logger, error) {
 func cmdRegistry(args []string, stdout io.Writer) error {
 	fs := newFlags("registry")
 	dir := fs.String("dir", "", "folder made by fleetsim init")
+	thing := fs.String("thing", "", "print only this thing")
+	cert := fs.String("certificate", "", "print only this certificate (its id)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *dir == "" {
 		return usageError{errors.New("--dir is required")}
 	}
-	reg, err := fleetsim.ReadRegistry(*dir)
+	if *thing != "" && *cert != "" {
+		return usageError{errors.New("--thing and --certificate cannot both be given")}
+	}
+	var reg any
+	var err error
+	switch {
+	case *thing != "":
+		reg, err = fleetsim.ReadThing(*dir, *thing)
+	case *cert != "":
+		reg, err = fleetsim.ReadCertificate(*dir, *cert)
+	default:
+		reg, err = fleetsim.ReadRegistry(*dir)
+	}
 	if err != nil {
 		return err
 	}

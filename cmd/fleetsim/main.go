@@ -9,7 +9,7 @@
 //
 //	fleetsim init --dir D [--listen HOST:PORT]
 //	fleetsim serve --dir D [--listen HOST:PORT] [--alpn-listen HOST:PORT] [--token-ttl D] [--fault SPEC]... [--rate OP=N]...
-//	fleetsim registry --dir D
+//	fleetsim registry --dir D [--thing NAME | --certificate ID]
 //	fleetsim storm --dir D --devices N --concurrency C [--method csr|create-keys] [--format json|cbor] [--endpoint HOST:PORT]
 package main
 
@@ -28,7 +28,8 @@ const usage = `usage:
   fleetsim serve --dir D [--listen HOST:PORT] [--alpn-listen HOST:PORT] [--token-ttl D] [--fault SPEC]... [--rate OP=N]...
                  [--keep-csr-subject] [--log-level L]
                  [--link-rtt D] [--link-jitter J] [--link-loss P] [--trace FILE]
-  fleetsim registry --dir D
+                 [--api-listen HOST:PORT] [--api-credentials KEY:SECRET] [--certificate-validity D]
+  fleetsim registry --dir D [--thing NAME | --certificate ID]
   fleetsim storm --dir D --devices N --concurrency C [--method csr|create-keys] [--format json|cbor] [--endpoint HOST:PORT]
                  [--link-rtt D] [--link-jitter J] [--link-loss P]
                  With csr, every device's key and CSR are made before the clock starts, as a device

@@ -68,8 +68,11 @@ func (h *brokerHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 		return refuse(packets.ErrImplementationSpecificError, packets.ErrBadUsernameOrPassword,
 			fmt.Sprintf("keepalive %ds is above the limit of %ds", ka, maxKeepalive))
 	}
-	cert, known := s.reg.certificate(p.certID)
+	cert, known, err := s.reg.certificate(p.certID)
 	switch {
+	case err != nil:
+		return refuse(packets.ErrServerUnavailable, packets.ErrServerUnavailable,
+			"the registry cannot be read", zap.String("certificateId", p.certID), zap.Error(err))
 	case !known:
 		return refuse(packets.ErrNotAuthorized, packets.ErrBadUsernameOrPassword,
 			"certificate is not registered (unknown or deleted)", zap.String("certificateId", p.certID))

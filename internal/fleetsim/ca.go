@@ -33,6 +33,9 @@ type authority struct {
 	cert *x509.Certificate
 	key  crypto.Signer
 	pem  []byte
+	// validity, when positive, is the lifetime of device certificates instead of
+	// issuedNotAfter (serve --certificate-validity).
+	validity time.Duration
 
 	// device issues certificates with the default subject when the CA key is EC P-256,
 	// without crypto/x509 encoding the whole template each time (nil otherwise).
@@ -99,6 +102,15 @@ func (a *authority) issue(tmpl *x509.Certificate, pub crypto.PublicKey) ([]byte,
 // (unless subject is given), CA:FALSE, valid until 2049-12-31T23:59:59Z.
 func (a *authority) issueDevice(pub crypto.PublicKey, subject *pkix.Name, now time.Time) ([]byte, error) {
 	notBefore := now.Add(-time.Minute).UTC().Truncate(time.Second)
+	if a.validity > 0 {
+		// The stamp's expiry is fixed: a chosen validity goes through crypto/x509.
+		if subject == nil {
+			subject = &pkix.Name{CommonName: issuedCommonName}
+		}
+		tmpl := deviceTemplate(*subject)
+		tmpl.NotBefore, tmpl.NotAfter = notBefore, now.Add(a.validity).UTC().Truncate(time.Second)
+		return a.issue(tmpl, pub)
+	}
 	if subject == nil {
 		a.deviceOnce.Do(func() {
 			// Without a stamp (a CA key that is not EC P-256), crypto/x509 makes each one.

@@ -85,13 +85,15 @@ func (s *Server) issue(pub any, subject *pkix.Name) (string, string, *apiError) 
 	if subject == nil {
 		info = &template.CertificateInfo{ID: id, CommonName: issuedCommonName}
 	}
-	s.reg.addPending(Certificate{
+	if err := s.reg.addPending(Certificate{
 		CertificateID:  id,
 		Status:         StatusPendingActivation,
 		Kind:           KindDevice,
 		CreatedAt:      now.UTC(),
 		CertificatePEM: certPEM,
-	}, info)
+	}, info); err != nil {
+		return "", "", errorf(500, codeInternalFailure, "cannot record the certificate: %v", err)
+	}
 	return id, certPEM, nil
 }
 

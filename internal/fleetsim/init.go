@@ -102,8 +102,12 @@ func Init(dir string, opts InitOptions) error {
 		Policies: []Policy{{PolicyName: claimPolicyName, PolicyDocument: claimPolicyDocument}},
 		Orphans:  []Certificate{},
 	}
-	regJSON, err := encodeRegistry(reg)
-	if err != nil {
+	// Made before the other files, so that a failure leaves no folder that looks finished.
+	dbPath := filepath.Join(dir, registryDB)
+	for _, f := range []string{dbPath, dbPath + "-wal", dbPath + "-shm"} {
+		_ = os.Remove(f)
+	}
+	if err := createDB(dbPath, reg); err != nil {
 		return err
 	}
 
@@ -121,7 +125,6 @@ func Init(dir string, opts InitOptions) error {
 		{filepath.Join(templatesDir, DemoTemplate+".json"), []byte(demoTemplateBody), 0o644},
 		{daemonConfig, []byte(fmt.Sprintf(daemonConfigBody, daemonEndpoint(host, listen))), 0o644},
 		{settingsFile, append(set, '\n'), 0o644},
-		{registryFile, regJSON, 0o644},
 		// The CA certificate goes last: its presence marks a finished folder.
 		{caCertFile, ca.pem, 0o644},
 	}

@@ -1,60 +1,94 @@
 package fleetsim
 
 import (
-	"bytes"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
-
-	"go.uber.org/zap"
-
-	"github.com/provisiond/provisiond/internal/atomicfile"
 )
 
-func encodeRegistry(r Registry) ([]byte, error) {
-	var e registryEncoder
-	return e.encode(r)
+// querier is a database or a transaction.
+type querier interface {
+	Query(query string, args ...any) (*sql.Rows, error)
+	QueryRow(query string, args ...any) *sql.Row
 }
 
-// registryEncoder writes registry.json. It keeps its buffers between calls: a storm
-// saves a registry of megabytes every few seconds, and growing fresh buffers for each
-// save was a tenth of the emulator's allocations.
-type registryEncoder struct {
-	buf bytes.Buffer
-	enc *json.Encoder
-}
-
-// encode returns the registry's JSON, valid until the next call.
-func (e *registryEncoder) encode(r Registry) ([]byte, error) {
-	r.fillEmpty()
-	if e.enc == nil {
-		e.enc = json.NewEncoder(&e.buf)
-		e.enc.SetIndent("", "  ")
-		e.enc.SetEscapeHTML(false)
-	}
-	e.buf.Reset()
-	if err := e.enc.Encode(r); err != nil {
-		return nil, err
-	}
-	return e.buf.Bytes(), nil
-}
-
-// ReadRegistry reads dir/registry.json without starting a server (for `fleetsim registry`).
+// ReadRegistry reads the whole registry of dir, live: serve may be running (for
+// `fleetsim registry`). A folder from before registry.db is read from its registry.json.
 func ReadRegistry(dir string) (Registry, error) {
-	path := filepath.Join(dir, registryFile)
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return Registry{}, err
-	}
 	var r Registry
-	if err := json.Unmarshal(b, &r); err != nil {
-		return Registry{}, fmt.Errorf("%s: %w", path, err)
+	err := withReadDB(dir, func(db *sql.DB) (err error) {
+		r, err = readAll(db)
+		return err
+	})
+	return r, err
+}
+
+// ReadThing reads one thing of dir's registry; fs.ErrNotExist if there is none.
+func ReadThing(dir, name string) (Thing, error) {
+	var t Thing
+	err := withReadDB(dir, func(db *sql.DB) error {
+		var ok bool
+		var err error
+		if t, ok, err = readThing(db, name); err == nil && !ok {
+			err = fmt.Errorf("thing %q: %w", name, fs.ErrNotExist)
+		}
+		return err
+	})
+	return t, err
+}
+
+// ReadCertificate reads one certificate of dir's registry; fs.ErrNotExist if there is none.
+func ReadCertificate(dir, id string) (Certificate, error) {
+	var c Certificate
+	err := withReadDB(dir, func(db *sql.DB) error {
+		var ok bool
+		var err error
+		if c, ok, err = readCertificate(db, id); err == nil && !ok {
+			err = fmt.Errorf("certificate %q: %w", id, fs.ErrNotExist)
+		}
+		return err
+	})
+	return c, err
+}
+
+// withReadDB opens dir/registry.db read-only for f. Without it, an old registry.json
+// (not imported yet: serve has not run since) is loaded into a temporary database.
+func withReadDB(dir string, f func(*sql.DB) error) error {
+	path := filepath.Join(dir, registryDB)
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		legacy := filepath.Join(dir, legacyRegistryFile)
+		b, err := os.ReadFile(legacy)
+		if err != nil {
+			return fmt.Errorf("no registry in %s (run fleetsim init first?): %w", dir, err)
+		}
+		var r Registry
+		if err := json.Unmarshal(b, &r); err != nil {
+			return fmt.Errorf("%s: %w", legacy, err)
+		}
+		tmp, err := os.MkdirTemp("", "fleetsim-registry")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		path = filepath.Join(tmp, registryDB)
+		if err := createDB(path, r); err != nil {
+			return err
+		}
 	}
-	r.fillEmpty()
-	return r, nil
+	db, err := openDB(path, true)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := f(db); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
 }
 
 // fillEmpty makes absent lists empty, so that the JSON always holds arrays
@@ -74,92 +108,178 @@ func (r *Registry) fillEmpty() {
 	}
 }
 
-// flusher writes the registry to disk after changes, coalescing bursts so that a storm
-// of provisioning does not fsync once per device.
-type flusher struct {
-	path  string
-	snap  func() Registry
-	log   *zap.Logger
-	delay time.Duration
-	kick  chan struct{}
-	stop  chan struct{}
-	done  chan struct{}
-	// enc and lastWrite (how long the last save took) belong to flush, which runs on
-	// loop's goroutine, then once more from close after the loop has ended: never two
-	// at once.
-	enc       registryEncoder
-	lastWrite time.Duration
-	closed    sync.Once
-}
-
-func newFlusher(path string, snap func() Registry, log *zap.Logger) *flusher {
-	f := &flusher{
-		path:  path,
-		snap:  snap,
-		log:   log,
-		delay: 200 * time.Millisecond,
-		kick:  make(chan struct{}, 1),
-		stop:  make(chan struct{}),
-		done:  make(chan struct{}),
+// readAll reads the whole registry in one read transaction, in a stable order: things
+// and policies by name, certificates by age.
+func readAll(db *sql.DB) (Registry, error) {
+	tx, err := db.Begin()
+	if err != nil {
+		return Registry{}, err
 	}
-	go f.loop()
-	return f
-}
-
-// changed asks for a write soon.
-func (f *flusher) changed() {
-	select {
-	case f.kick <- struct{}{}:
-	default:
+	defer func() { _ = tx.Rollback() }()
+	var r Registry
+	if r.Certificates, err = queryCertificates(tx, `SELECT `+certColumns+` FROM certificates ORDER BY created_at, id`); err != nil {
+		return r, err
 	}
-}
-
-func (f *flusher) loop() {
-	defer close(f.done)
-	for {
-		select {
-		case <-f.stop:
-			return
-		case <-f.kick:
-		}
-		// Save at once, so that a single change is on disk quickly (`fleetsim registry`
-		// reads the file); changes during the pause below are saved together after it.
-		if err := f.flush(); err != nil {
-			f.log.Error("cannot save the registry", zap.String("file", f.path), zap.Error(err))
-		}
-		// Pause at least delay, and fifty times the last save's duration, so that saving
-		// a large registry during a storm takes at most a fiftieth of the time (Close
-		// saves the final state whatever the pause).
-		t := time.NewTimer(max(f.delay, 50*f.lastWrite))
-		select {
-		case <-f.stop:
-			t.Stop()
-			return
-		case <-t.C:
-		}
+	if r.Orphans, err = queryCertificates(tx, `SELECT id, 'DELETED', kind, policies, created_at, pem, '' FROM orphans ORDER BY created_at, id`); err != nil {
+		return r, err
 	}
+	rows, err := tx.Query(`SELECT name, document FROM policies ORDER BY name`)
+	if err != nil {
+		return r, err
+	}
+	for rows.Next() {
+		var p Policy
+		if err := rows.Scan(&p.PolicyName, &p.PolicyDocument); err != nil {
+			rows.Close()
+			return r, err
+		}
+		r.Policies = append(r.Policies, p)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return r, err
+	}
+	if r.Things, err = queryThings(tx, `SELECT `+thingColumns+` FROM things ORDER BY name`); err != nil {
+		return r, err
+	}
+	// Principals and groups in two passes rather than a query per thing.
+	byName := make(map[string]*Thing, len(r.Things))
+	for i := range r.Things {
+		byName[r.Things[i].ThingName] = &r.Things[i]
+	}
+	if err := eachPair(tx, `SELECT thing_name, certificate_id FROM thing_principals ORDER BY seq`, func(thing, id string) {
+		if t := byName[thing]; t != nil {
+			t.Certificates = append(t.Certificates, id)
+		}
+	}); err != nil {
+		return r, err
+	}
+	if err := eachPair(tx, `SELECT thing_name, group_name FROM groups ORDER BY seq`, func(thing, g string) {
+		if t := byName[thing]; t != nil {
+			t.Groups = append(t.Groups, g)
+		}
+	}); err != nil {
+		return r, err
+	}
+	r.fillEmpty()
+	return r, nil
 }
 
-// flush writes the registry now.
-func (f *flusher) flush() error {
-	t0 := time.Now()
-	data, err := f.enc.encode(f.snap())
+func eachPair(q querier, query string, f func(a, b string), args ...any) error {
+	rows, err := q.Query(query, args...)
 	if err != nil {
 		return err
 	}
-	err = atomicfile.Write(f.path, data, 0o644)
-	f.lastWrite = time.Since(t0)
-	return err
+	defer rows.Close()
+	for rows.Next() {
+		var a, b string
+		if err := rows.Scan(&a, &b); err != nil {
+			return err
+		}
+		f(a, b)
+	}
+	return rows.Err()
 }
 
-// close stops the loop and writes a final time.
-func (f *flusher) close() error {
-	f.stopLoop()
-	return f.flush()
+// certColumns are what scanCertificate reads; the thing is the first one it is attached to.
+const certColumns = `id, status, kind, policies, created_at, pem,
+	COALESCE((SELECT thing_name FROM thing_principals p WHERE p.certificate_id = certificates.id ORDER BY seq LIMIT 1), '')`
+
+func queryCertificates(q querier, query string, args ...any) ([]Certificate, error) {
+	rows, err := q.Query(query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []Certificate{}
+	for rows.Next() {
+		c, err := scanCertificate(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
 }
 
-// stopLoop stops the loop without writing.
-func (f *flusher) stopLoop() {
-	f.closed.Do(func() { close(f.stop) })
-	<-f.done
+type scanner interface{ Scan(dest ...any) error }
+
+func scanCertificate(s scanner) (Certificate, error) {
+	var c Certificate
+	var pol string
+	var created int64
+	if err := s.Scan(&c.CertificateID, &c.Status, &c.Kind, &pol, &created, &c.CertificatePEM, &c.ThingName); err != nil {
+		return c, err
+	}
+	if err := json.Unmarshal([]byte(pol), &c.Policies); err != nil {
+		return c, fmt.Errorf("certificate %s: policies: %w", c.CertificateID, err)
+	}
+	if len(c.Policies) == 0 {
+		c.Policies = nil
+	}
+	c.CreatedAt = time.Unix(0, created).UTC()
+	return c, nil
+}
+
+func readCertificate(q querier, id string) (Certificate, bool, error) {
+	c, err := scanCertificate(q.QueryRow(`SELECT `+certColumns+` FROM certificates WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Certificate{}, false, nil
+	}
+	return c, err == nil, err
+}
+
+const thingColumns = `name, thing_type, billing_group, attributes`
+
+func scanThing(s scanner) (Thing, error) {
+	var t Thing
+	var attrs string
+	if err := s.Scan(&t.ThingName, &t.ThingType, &t.BillingGroup, &attrs); err != nil {
+		return t, err
+	}
+	if err := json.Unmarshal([]byte(attrs), &t.Attributes); err != nil {
+		return t, fmt.Errorf("thing %s: attributes: %w", t.ThingName, err)
+	}
+	if len(t.Attributes) == 0 {
+		t.Attributes = nil
+	}
+	t.Certificates = []string{}
+	return t, nil
+}
+
+func queryThings(q querier, query string, args ...any) ([]Thing, error) {
+	rows, err := q.Query(query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []Thing{}
+	for rows.Next() {
+		t, err := scanThing(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// readThing reads one thing with its certificates and groups.
+func readThing(q querier, name string) (Thing, bool, error) {
+	t, err := scanThing(q.QueryRow(`SELECT `+thingColumns+` FROM things WHERE name = ?`, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Thing{}, false, nil
+	}
+	if err != nil {
+		return t, false, err
+	}
+	if err := eachPair(q, `SELECT thing_name, certificate_id FROM thing_principals WHERE thing_name = ? ORDER BY seq`,
+		func(_, id string) { t.Certificates = append(t.Certificates, id) }, name); err != nil {
+		return t, false, err
+	}
+	if err := eachPair(q, `SELECT thing_name, group_name FROM groups WHERE thing_name = ? ORDER BY seq`,
+		func(_, g string) { t.Groups = append(t.Groups, g) }, name); err != nil {
+		return t, false, err
+	}
+	return t, true, nil
 }

@@ -4,9 +4,11 @@ import (
 	"crypto/sha256"
 	"encoding/asn1"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"maps"
 	"slices"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/provisiond/provisiond/internal/fleetsim/template"
@@ -122,81 +124,110 @@ func certificateInfo(id, certPEM string) (template.CertificateInfo, error) {
 	return info, nil
 }
 
-// provision applies an evaluated template for a reserved certificate, atomically: the
-// thing (following OverrideSettings), the policies, the certificate's status and its
-// attachment. It returns the thing's name.
+// provision applies an evaluated template for a reserved certificate, in one transaction:
+// the thing (following OverrideSettings), the policies, the certificate's status and its
+// attachment. It returns the thing's name once committed.
 func (g *registry) provision(certID string, res *template.Result) (string, *apiError) {
 	g.mu.Lock()
-	defer g.mu.Unlock()
-	c, ok := g.certs[certID]
-	if !ok || !g.busy[certID] {
+	held := g.busy[certID]
+	g.mu.Unlock()
+	if !held {
 		return "", errorf(400, codeInvalidToken, "Certificate ownership token is expired or already used.")
 	}
-
-	// Work out everything first, so that a refusal changes nothing.
-	var thing *Thing
-	if res.Thing != nil {
-		name := res.Thing.Thing.Name
-		var existing *template.Thing
-		var certs []string
-		if t, ok := g.things[name]; ok {
-			existing = &template.Thing{Name: t.ThingName, ThingType: t.ThingType, Attributes: maps.Clone(t.Attributes),
-				Groups: slices.Clone(t.Groups), BillingGroup: t.BillingGroup}
-			certs = slices.Clone(t.Certificates)
-		}
-		applied, err := res.Thing.Apply(existing)
-		if err != nil {
-			var ce *template.ConflictError
-			if errors.As(err, &ce) {
-				return "", errorf(409, codeConflict, "thing %s: %v", name, err)
-			}
-			return "", errorf(400, codeInvalidRequest, "thing %s: %v", name, err)
-		}
-		thing = &Thing{
-			ThingName:    applied.Name,
-			ThingType:    applied.ThingType,
-			Attributes:   applied.Attributes,
-			Groups:       applied.Groups,
-			BillingGroup: applied.BillingGroup,
-			Certificates: append(certs, certID),
-		}
-	}
-	var policies []Policy
-	for _, p := range res.Policies {
-		if p.Name != "" {
-			if _, ok := g.policies[p.Name]; !ok {
-				return "", errorf(400, codeInvalidRequest, "policy %s does not exist", p.Name)
-			}
-			policies = append(policies, Policy{PolicyName: p.Name})
-			continue
-		}
-		// AWS names a template's inline policy after the hash of its document.
-		sum := sha256.Sum256([]byte(p.Document))
-		policies = append(policies, Policy{PolicyName: hex.EncodeToString(sum[:]), PolicyDocument: p.Document})
-	}
-
-	status := StatusActive
-	if res.Certificate != nil && res.Certificate.Status != "" {
-		status = res.Certificate.Status
-	}
-	for _, p := range policies {
-		if p.PolicyDocument != "" {
-			g.policies[p.PolicyName] = p
-		}
-		if !slices.Contains(c.Policies, p.PolicyName) {
-			c.Policies = append(c.Policies, p.PolicyName)
-		}
-	}
+	var refusal *apiError
 	name := ""
-	if thing != nil {
-		g.things[thing.ThingName] = thing
-		name = thing.ThingName
-		c.ThingName = name
+	err := g.write(func(tx dbtx) error {
+		c, ok, err := readCertificate(tx, certID)
+		if err != nil {
+			return err
+		}
+		if !ok || c.Status != StatusPendingActivation {
+			refusal = errorf(400, codeInvalidToken, "Certificate ownership token is expired or already used.")
+			return refusal
+		}
+		// Work out everything first, so that a refusal changes nothing.
+		var thing *Thing
+		version := int64(1)
+		if res.Thing != nil {
+			tname := res.Thing.Thing.Name
+			var existing *template.Thing
+			t, found, err := readThing(tx, tname)
+			if err != nil {
+				return err
+			}
+			if found {
+				existing = &template.Thing{Name: t.ThingName, ThingType: t.ThingType, Attributes: maps.Clone(t.Attributes),
+					Groups: slices.Clone(t.Groups), BillingGroup: t.BillingGroup}
+				if err := tx.QueryRow(`SELECT version + 1 FROM things WHERE name = ?`, tname).Scan(&version); err != nil {
+					return err
+				}
+			}
+			applied, err := res.Thing.Apply(existing)
+			if err != nil {
+				var ce *template.ConflictError
+				if errors.As(err, &ce) {
+					refusal = errorf(409, codeConflict, "thing %s: %v", tname, err)
+				} else {
+					refusal = errorf(400, codeInvalidRequest, "thing %s: %v", tname, err)
+				}
+				return refusal
+			}
+			thing = &Thing{ThingName: applied.Name, ThingType: applied.ThingType, Attributes: applied.Attributes,
+				Groups: applied.Groups, BillingGroup: applied.BillingGroup}
+		}
+		var policies []Policy
+		for _, p := range res.Policies {
+			if p.Name != "" {
+				var n int
+				if err := tx.QueryRow(`SELECT count(*) FROM policies WHERE name = ?`, p.Name).Scan(&n); err != nil {
+					return err
+				}
+				if n == 0 {
+					refusal = errorf(400, codeInvalidRequest, "policy %s does not exist", p.Name)
+					return refusal
+				}
+				policies = append(policies, Policy{PolicyName: p.Name})
+				continue
+			}
+			// AWS names a template's inline policy after the hash of its document.
+			sum := sha256.Sum256([]byte(p.Document))
+			policies = append(policies, Policy{PolicyName: hex.EncodeToString(sum[:]), PolicyDocument: p.Document})
+		}
+		status := StatusActive
+		if res.Certificate != nil && res.Certificate.Status != "" {
+			status = res.Certificate.Status
+		}
+		now := time.Now()
+		for _, p := range policies {
+			if p.PolicyDocument != "" {
+				if err := upsertPolicy(tx, p, now); err != nil {
+					return err
+				}
+			}
+			if !slices.Contains(c.Policies, p.PolicyName) {
+				c.Policies = append(c.Policies, p.PolicyName)
+			}
+		}
+		if thing != nil {
+			if err := writeThing(tx, *thing, version); err != nil {
+				return err
+			}
+			if err := attachPrincipal(tx, thing.ThingName, certID); err != nil {
+				return err
+			}
+			name = thing.ThingName
+		}
+		pol, _ := json.Marshal(nonNil(c.Policies))
+		_, err = tx.Exec(`UPDATE certificates SET status = ?, policies = ?, modified_at = ? WHERE id = ?`,
+			status, string(pol), now.UnixNano(), certID)
+		return err
+	})
+	if refusal != nil {
+		return "", refusal
 	}
-	c.Status = status
-	delete(g.pending, certID)
-	delete(g.busy, certID)
-	delete(g.subjects, certID)
-	g.changedLocked()
+	if err != nil {
+		return "", errorf(500, codeInternalFailure, "cannot record the registration: %v", err)
+	}
+	g.finish(certID)
 	return name, nil
 }

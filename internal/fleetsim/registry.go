@@ -1,24 +1,34 @@
 package fleetsim
 
 import (
-	"maps"
-	"slices"
-	"sort"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 
 	"github.com/provisiond/provisiond/internal/fleetsim/template"
 )
 
-// registry is the live, in-memory registry. All fields are guarded by mu.
+// registry is the live registry, in dir/registry.db. Every method that changes it returns
+// after its transaction committed, so an answer built from its result never reports
+// something a reader of the database (fleetsim registry, the API) could not see yet.
 type registry struct {
-	mu       sync.Mutex
-	certs    map[string]*Certificate
-	things   map[string]*Thing
-	policies map[string]Policy
-	orphans  []Certificate
-	// pending holds PENDING_ACTIVATION certificates, the only ones a token may name.
-	pending map[string]struct{}
+	// db writes, one transaction at a time (wmu): SQLite has one writer anyway, and
+	// this makes each read-check-write method a transaction nobody interleaves. It has
+	// a second connection so that a statement can be prepared while a transaction runs.
+	db  *sql.DB
+	wmu sync.Mutex
+	// rdb reads, on several connections (WAL readers do not wait for the writer).
+	rdb *sql.DB
+	// wstmts and rstmts keep the statements of db and rdb prepared.
+	wstmts, rstmts *stmtCache
+
+	mu sync.Mutex // guards busy and subjects
 	// busy marks certificates whose RegisterThing is being processed, so that a token is
 	// used at most once even when two requests race.
 	busy map[string]bool
@@ -27,150 +37,144 @@ type registry struct {
 	// RegisterThing does not parse the certificate again; a pending certificate without
 	// an entry (issued before a restart) is parsed.
 	subjects map[string]template.CertificateInfo
-	// changed asks for the registry to be saved; it never blocks.
-	changed func()
 }
 
-func newRegistry(r Registry, changed func()) *registry {
-	g := &registry{
-		certs:    make(map[string]*Certificate, len(r.Certificates)),
-		things:   make(map[string]*Thing, len(r.Things)),
-		policies: make(map[string]Policy, len(r.Policies)),
-		orphans:  slices.Clone(r.Orphans),
-		pending:  make(map[string]struct{}),
-		busy:     make(map[string]bool),
-		subjects: make(map[string]template.CertificateInfo),
-		changed:  changed,
-	}
-	for _, c := range r.Certificates {
-		c := copyCert(c)
-		g.certs[c.CertificateID] = &c
-		if c.Status == StatusPendingActivation {
-			g.pending[c.CertificateID] = struct{}{}
-		}
-	}
-	for _, t := range r.Things {
-		t := copyThing(t)
-		g.things[t.ThingName] = &t
-	}
-	for _, p := range r.Policies {
-		g.policies[p.PolicyName] = p
-	}
-	return g
+func newRegistry(db, rdb *sql.DB) *registry {
+	db.SetMaxOpenConns(2)
+	rdb.SetMaxOpenConns(8)
+	rdb.SetMaxIdleConns(8)
+	return &registry{db: db, rdb: rdb, wstmts: newStmtCache(db), rstmts: newStmtCache(rdb),
+		busy: map[string]bool{}, subjects: map[string]template.CertificateInfo{}}
 }
 
-func copyCert(c Certificate) Certificate {
-	c.Policies = slices.Clone(c.Policies)
-	return c
+func (g *registry) close() error {
+	g.wstmts.close()
+	g.rstmts.close()
+	return errors.Join(g.rdb.Close(), g.db.Close())
 }
 
-func copyThing(t Thing) Thing {
-	t.Attributes = maps.Clone(t.Attributes)
-	t.Groups = slices.Clone(t.Groups)
-	t.Certificates = slices.Clone(t.Certificates)
-	if t.Certificates == nil {
-		t.Certificates = []string{}
+// write runs f in a transaction and commits it.
+func (g *registry) write(f func(tx dbtx) error) error {
+	g.wmu.Lock()
+	defer g.wmu.Unlock()
+	tx, err := g.db.BeginTx(context.Background(), nil)
+	if err != nil {
+		return err
 	}
-	return t
+	if err := f(cachedTx{tx: tx, c: g.wstmts}); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
 }
 
-// snapshot is a deep copy in a stable order.
-func (g *registry) snapshot() Registry {
-	g.mu.Lock()
-	r := Registry{
-		Things:       make([]Thing, 0, len(g.things)),
-		Certificates: make([]Certificate, 0, len(g.certs)),
-		Policies:     make([]Policy, 0, len(g.policies)),
-		Orphans:      make([]Certificate, 0, len(g.orphans)),
-	}
-	for _, t := range g.things {
-		r.Things = append(r.Things, copyThing(*t))
-	}
-	for _, c := range g.certs {
-		r.Certificates = append(r.Certificates, copyCert(*c))
-	}
-	for _, p := range g.policies {
-		r.Policies = append(r.Policies, p)
-	}
-	for _, c := range g.orphans {
-		r.Orphans = append(r.Orphans, copyCert(c))
-	}
-	g.mu.Unlock()
-	sort.Slice(r.Things, func(i, j int) bool { return r.Things[i].ThingName < r.Things[j].ThingName })
-	byAge := func(s []Certificate) func(i, j int) bool {
-		return func(i, j int) bool {
-			if !s[i].CreatedAt.Equal(s[j].CreatedAt) {
-				return s[i].CreatedAt.Before(s[j].CreatedAt)
-			}
-			return s[i].CertificateID < s[j].CertificateID
-		}
-	}
-	sort.Slice(r.Certificates, byAge(r.Certificates))
-	sort.Slice(r.Orphans, byAge(r.Orphans))
-	sort.Slice(r.Policies, func(i, j int) bool { return r.Policies[i].PolicyName < r.Policies[j].PolicyName })
-	return r
-}
+// snapshot is the whole registry in a stable order.
+func (g *registry) snapshot() (Registry, error) { return readAll(g.rdb) }
 
-// certificate returns a copy of one certificate.
-func (g *registry) certificate(id string) (Certificate, bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	c, ok := g.certs[id]
-	if !ok {
-		return Certificate{}, false
-	}
-	return copyCert(*c), true
+// certificate returns one certificate; false if unknown (or deleted).
+func (g *registry) certificate(id string) (Certificate, bool, error) {
+	return readCertificate(cachedDB{g.rstmts}, id)
 }
 
 // addPending records a newly issued device certificate, and the certificate parameters
 // of its subject when known (nil: RegisterThing parses the certificate).
-func (g *registry) addPending(c Certificate, subject *template.CertificateInfo) {
-	g.mu.Lock()
-	g.certs[c.CertificateID] = &c
-	g.pending[c.CertificateID] = struct{}{}
+func (g *registry) addPending(c Certificate, subject *template.CertificateInfo) error {
 	if subject != nil {
+		g.mu.Lock()
 		g.subjects[c.CertificateID] = *subject
+		g.mu.Unlock()
 	}
-	g.mu.Unlock()
-	g.changed()
+	err := g.write(func(tx dbtx) error { return insertCertificate(tx, c) })
+	if err != nil && subject != nil {
+		g.mu.Lock()
+		delete(g.subjects, c.CertificateID)
+		g.mu.Unlock()
+	}
+	return err
 }
 
 // sweep deletes the PENDING_ACTIVATION certificates whose token expired unused:
 // they move to orphans with status DELETED. It returns how many.
-func (g *registry) sweep(now time.Time, ttl time.Duration) int {
+func (g *registry) sweep(now time.Time, ttl time.Duration) (int, error) {
+	// Most sweeps find nothing: look before taking the writer.
+	var n int
+	look := cachedDB{g.rstmts}
+	if err := look.QueryRow(`SELECT count(*) FROM certificates WHERE status = ? AND created_at <= ?`,
+		StatusPendingActivation, now.Add(-ttl).UnixNano()).Scan(&n); err != nil || n == 0 {
+		return 0, err
+	}
 	g.mu.Lock()
-	n := 0
-	for id := range g.pending {
-		c := g.certs[id]
-		if g.busy[id] || now.Before(c.CreatedAt.Add(ttl)) {
-			continue
-		}
-		delete(g.pending, id)
-		delete(g.certs, id)
-		delete(g.subjects, id)
-		dead := copyCert(*c)
-		dead.Status = StatusDeleted
-		g.orphans = append(g.orphans, dead)
-		n++
+	busy := make([]string, 0, len(g.busy))
+	for id := range g.busy {
+		busy = append(busy, id)
 	}
 	g.mu.Unlock()
-	if n > 0 {
-		g.changed()
+	var swept []string
+	err := g.write(func(tx dbtx) error {
+		rows, err := tx.Query(`SELECT id FROM certificates WHERE status = ? AND created_at <= ?`,
+			StatusPendingActivation, now.Add(-ttl).UnixNano())
+		if err != nil {
+			return err
+		}
+		var ids []string
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if containsString(busy, id) {
+				continue
+			}
+			if _, err := tx.Exec(`INSERT INTO orphans(id, kind, policies, created_at, pem)
+				SELECT id, kind, policies, created_at, pem FROM certificates WHERE id = ?`, id); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(`DELETE FROM certificates WHERE id = ?`, id); err != nil {
+				return err
+			}
+			swept = append(swept, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
 	}
-	return n
+	g.mu.Lock()
+	for _, id := range swept {
+		delete(g.subjects, id)
+	}
+	g.mu.Unlock()
+	return len(swept), nil
+}
+
+func containsString(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
 }
 
 // reserve marks a pending certificate as being registered, and returns it with its
 // subject's certificate parameters when addPending was given them. It fails if the
 // certificate is not pending (unknown, deleted, already used) or another request holds it.
 func (g *registry) reserve(id string, now time.Time, ttl time.Duration) (Certificate, *template.CertificateInfo, bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if _, ok := g.pending[id]; !ok || g.busy[id] {
+	c, ok, err := readCertificate(cachedDB{g.rstmts}, id)
+	if err != nil || !ok || c.Status != StatusPendingActivation || !now.Before(c.CreatedAt.Add(ttl)) {
 		return Certificate{}, nil, false
 	}
-	c := g.certs[id]
-	if !now.Before(c.CreatedAt.Add(ttl)) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.busy[id] {
 		return Certificate{}, nil, false
 	}
 	g.busy[id] = true
@@ -178,7 +182,7 @@ func (g *registry) reserve(id string, now time.Time, ttl time.Duration) (Certifi
 	if info, ok := g.subjects[id]; ok {
 		subject = &info
 	}
-	return copyCert(*c), subject, true
+	return c, subject, true
 }
 
 // release gives back a reservation after a failed RegisterThing: the token stays usable.
@@ -188,5 +192,70 @@ func (g *registry) release(id string) {
 	g.mu.Unlock()
 }
 
-// changedLocked is changed for callers holding mu (changed never blocks nor locks).
-func (g *registry) changedLocked() { g.changed() }
+// finish ends a reservation after a successful RegisterThing.
+func (g *registry) finish(id string) {
+	g.mu.Lock()
+	delete(g.busy, id)
+	delete(g.subjects, id)
+	g.mu.Unlock()
+}
+
+// newThingID is a thing's thingId, as random as AWS's UUIDs.
+func newThingID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	h := hex.EncodeToString(b)
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+func insertCertificate(tx dbtx, c Certificate) error {
+	pol, err := json.Marshal(nonNil(c.Policies))
+	if err != nil {
+		return err
+	}
+	t := c.CreatedAt.UnixNano()
+	_, err = tx.Exec(`INSERT INTO certificates(id, status, kind, policies, created_at, modified_at, pem) VALUES(?,?,?,?,?,?,?)`,
+		c.CertificateID, c.Status, c.Kind, string(pol), t, t, c.CertificatePEM)
+	if err != nil {
+		return fmt.Errorf("certificate %s: %w", c.CertificateID, err)
+	}
+	return nil
+}
+
+// writeThing inserts or replaces a thing and its groups, keeping its thingId.
+func writeThing(tx dbtx, t Thing, version int64) error {
+	attrs, err := json.Marshal(t.Attributes)
+	if err != nil {
+		return err
+	}
+	if t.Attributes == nil {
+		attrs = []byte("{}")
+	}
+	if _, err := tx.Exec(`INSERT INTO things(name, thing_id, thing_type, billing_group, attributes, version) VALUES(?,?,?,?,?,?)
+		ON CONFLICT(name) DO UPDATE SET thing_type = excluded.thing_type, billing_group = excluded.billing_group,
+			attributes = excluded.attributes, version = excluded.version`,
+		t.ThingName, newThingID(), t.ThingType, t.BillingGroup, string(attrs), version); err != nil {
+		return fmt.Errorf("thing %s: %w", t.ThingName, err)
+	}
+	if _, err := tx.Exec(`DELETE FROM groups WHERE thing_name = ?`, t.ThingName); err != nil {
+		return err
+	}
+	for _, gname := range t.Groups {
+		if _, err := tx.Exec(`INSERT OR IGNORE INTO groups(group_name, thing_name) VALUES(?,?)`, gname, t.ThingName); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func attachPrincipal(tx dbtx, thing, certID string) error {
+	_, err := tx.Exec(`INSERT OR IGNORE INTO thing_principals(thing_name, certificate_id) VALUES(?,?)`, thing, certID)
+	return err
+}
+
+func upsertPolicy(tx dbtx, p Policy, now time.Time) error {
+	_, err := tx.Exec(`INSERT INTO policies(name, document, created_at) VALUES(?,?,?)
+		ON CONFLICT(name) DO UPDATE SET document = CASE WHEN excluded.document != '' THEN excluded.document ELSE document END`,
+		p.PolicyName, p.PolicyDocument, now.UnixNano())
+	return err
+}

@@ -34,7 +34,6 @@ type Server struct {
 	ca        *authority
 	secret    []byte
 	reg       *registry
-	flush     *flusher
 	templates *templateSet
 	faults    *faultSet
 	rates     map[operation]*bucket
@@ -46,8 +45,9 @@ type Server struct {
 	broker    *mqtt.Server
 	main      *tlsListener
 	alpn      *tlsListener
-	peers     sync.Map // net.Conn -> *peer, filled by the listeners
-	clients   sync.Map // client ID -> *clientInfo of its latest accepted CONNECT, while its session lives
+	api       *apiServer // nil unless Options.APIListen
+	peers     sync.Map   // net.Conn -> *peer, filled by the listeners
+	clients   sync.Map   // client ID -> *clientInfo of its latest accepted CONNECT, while its session lives
 	ctx       context.Context
 	cancel    context.CancelFunc
 	mu        sync.RWMutex // guards closed and work.Add
@@ -88,6 +88,10 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("load the CA (run fleetsim init first?): %w", err)
 	}
+	if opts.CertificateValidity < 0 {
+		return nil, fmt.Errorf("certificate validity %s must not be negative", opts.CertificateValidity)
+	}
+	ca.validity = opts.CertificateValidity
 	lock, err := lockDir(opts.Dir)
 	if err != nil {
 		return nil, err
@@ -105,10 +109,21 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("load the server certificate: %w", err)
 	}
-	regData, err := ReadRegistry(opts.Dir)
+	db, err := openRegistryDB(opts.Dir)
 	if err != nil {
-		return nil, fmt.Errorf("load the registry: %w", err)
+		return nil, fmt.Errorf("open the registry: %w", err)
 	}
+	rdb, err := openDB(filepath.Join(opts.Dir, registryDB), false)
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	reg := newRegistry(db, rdb)
+	defer func() {
+		if err != nil {
+			_ = reg.close()
+		}
+	}()
 	tmpls, err := newTemplateSet(filepath.Join(opts.Dir, templatesDir), log, now())
 	if err != nil {
 		return nil, err
@@ -150,12 +165,12 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		hookHTTP:       &http.Client{Timeout: hookTimeout},
 		sweepDone:      make(chan struct{}),
 		lock:           lock,
+		reg:            reg,
 		workers:        newWorkers(maxIdleWorkers),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.keys = newKeyPool(s.ctx)
-	s.flush = newFlusher(filepath.Join(opts.Dir, registryFile), func() Registry { return s.reg.snapshot() }, log)
-	s.reg = newRegistry(regData, s.flush.changed)
+	s.reg = reg
 
 	roots := x509.NewCertPool()
 	roots.AddCert(ca.cert)
@@ -201,6 +216,16 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 			return nil, err
 		}
 	}
+	if s.templates.api, err = loadDBTemplates(reg.rdb); err != nil {
+		s.abort()
+		return nil, fmt.Errorf("load the API's templates: %w", err)
+	}
+	if opts.APIListen != "" {
+		if err := s.startAPI(opts.APIListen, opts.APICredentials); err != nil {
+			s.abort()
+			return nil, err
+		}
+	}
 	go s.sweepLoop()
 	if err := s.broker.Serve(); err != nil {
 		_ = s.Close()
@@ -220,16 +245,17 @@ func listenTCP(addr string) (net.Listener, error) {
 }
 
 // abort undoes a Start that failed before the broker served: it closes the sockets
-// bound so far. Nothing changed the registry yet, so it is not saved: the file on disk
-// stays as it was read.
+// bound so far. Nothing changed the registry yet; Start's caller closes it.
 func (s *Server) abort() {
+	if s.api != nil {
+		s.api.close()
+	}
 	for _, l := range []*tlsListener{s.main, s.alpn} {
 		if l != nil {
 			_ = l.ln.Close()
 		}
 	}
 	s.cancel()
-	s.flush.stopLoop()
 	close(s.sweepDone)
 	s.workers.close()
 }
@@ -267,10 +293,18 @@ func (s *Server) ALPNAddr() string {
 	return s.alpn.Address()
 }
 
-// Snapshot is a deep copy of the registry, with expired tokens' certificates deleted first.
+// Snapshot is the whole registry, with expired tokens' certificates deleted first. A
+// registry that cannot be read is logged and comes back empty.
 func (s *Server) Snapshot() Registry {
-	s.reg.sweep(s.now(), s.ttl)
-	return s.reg.snapshot()
+	if _, err := s.reg.sweep(s.now(), s.ttl); err != nil {
+		s.log.Error("cannot delete expired certificates", zap.Error(err))
+	}
+	r, err := s.reg.snapshot()
+	if err != nil {
+		s.log.Error("cannot read the registry", zap.Error(err))
+		r.fillEmpty()
+	}
+	return r
 }
 
 // Close stops the broker, waits for requests being processed and saves the registry.
@@ -280,6 +314,9 @@ func (s *Server) Close() error {
 		s.closed = true
 		s.mu.Unlock()
 		s.cancel()
+		if s.api != nil {
+			s.api.close()
+		}
 		_ = s.broker.Close()
 		s.main.accepted.Wait()
 		if s.alpn != nil {
@@ -288,8 +325,8 @@ func (s *Server) Close() error {
 		s.work.Wait()
 		s.workers.close()
 		<-s.sweepDone
-		s.reg.sweep(s.now(), s.ttl)
-		s.closeErr = s.flush.close()
+		_, sweepErr := s.reg.sweep(s.now(), s.ttl)
+		s.closeErr = errors.Join(sweepErr, s.reg.close())
 		_ = s.lock.Close()
 	})
 	return s.closeErr
@@ -305,7 +342,10 @@ func (s *Server) sweepLoop() {
 		case <-s.ctx.Done():
 			return
 		case <-t.C:
-			if n := s.reg.sweep(s.now(), s.ttl); n > 0 {
+			n, err := s.reg.sweep(s.now(), s.ttl)
+			if err != nil {
+				s.log.Error("cannot delete expired certificates", zap.Error(err))
+			} else if n > 0 {
 				s.log.Info("deleted certificates whose ownership token expired unused", zap.Int("count", n))
 			}
 		}

@@ -50,8 +50,9 @@ type templateSet struct {
 	every time.Duration // how often the folder is looked at, at most
 
 	mu      sync.Mutex
-	entries map[string]*tmplEntry
-	stamp   uint64 // of the folder the entries came from
+	entries map[string]*tmplEntry // the folder's
+	api     map[string]*tmplEntry // created over the API, in registry.db
+	stamp   uint64                // of the folder the entries came from
 	checked time.Time
 }
 
@@ -61,7 +62,7 @@ func newTemplateSet(dir string, log *zap.Logger, now time.Time) (*templateSet, e
 		return nil, err
 	}
 	stamp, _ := folderStamp(dir)
-	return &templateSet{dir: dir, log: log, every: time.Second, entries: entries, stamp: stamp, checked: now}, nil
+	return &templateSet{dir: dir, log: log, every: time.Second, entries: entries, api: map[string]*tmplEntry{}, stamp: stamp, checked: now}, nil
 }
 
 // get returns a template by name, reloading the folder first if it changed.
@@ -81,14 +82,36 @@ func (t *templateSet) get(name string, now time.Time) (*tmplEntry, bool) {
 			t.stamp = stamp
 		}
 	}
-	e, ok := t.entries[name]
+	if e, ok := t.entries[name]; ok {
+		return e, true
+	}
+	e, ok := t.api[name]
 	return e, ok
+}
+
+// setAPI records a template created or changed over the API; nil forgets it.
+func (t *templateSet) setAPI(name string, e *tmplEntry) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e == nil {
+		delete(t.api, name)
+		return
+	}
+	t.api[name] = e
+}
+
+// reload makes the next get look at the folder, after the API changed it.
+func (t *templateSet) reload() {
+	t.mu.Lock()
+	t.checked = time.Time{}
+	t.stamp = 0
+	t.mu.Unlock()
 }
 
 func (t *templateSet) len() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return len(t.entries)
+	return len(t.entries) + len(t.api)
 }
 
 // folderStamp summarises the names, sizes and times of the files in dir.

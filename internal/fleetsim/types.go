@@ -30,6 +30,14 @@ type Options struct {
 	// Trace, if set, receives a JSON line per connection event and MQTT
 	// packet (fleetsim serve --trace FILE); see TraceEvent.
 	Trace io.Writer
+	// APIListen, when set, serves the AWS IoT control-plane API there ("127.0.0.1:0": a
+	// free port). APICredentials, when set, is the only access key it accepts, with the
+	// SigV4 signature verified; nil accepts any request.
+	APIListen      string
+	APICredentials *APICredentials
+	// CertificateValidity, when positive, is how long issued device certificates are
+	// valid; zero means until 2049-12-31 as AWS issues them.
+	CertificateValidity time.Duration
 	// HookTimeout bounds a pre-provisioning hook call; zero means 5s as AWS documents.
 	HookTimeout time.Duration
 }
