@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -24,6 +25,8 @@ type fleetDialer struct {
 	cfg      *config.Config
 	clientID string
 	logger   *zap.Logger
+	// now is the device's clock for TLS; nil is time.Now (tests set it).
+	now func() time.Time
 
 	// ahead is the proving connection's TCP, opened while RegisterThing is
 	// in flight, so that only TLS and CONNECT remain after the answer.
@@ -64,6 +67,7 @@ func (d *fleetDialer) options(cert tls.Certificate, clientID string, carriesKey 
 		Logger:          d.logger,
 		// A recording of the session must not reveal a key later.
 		ClassicalKeyExchange: !carriesKey,
+		Now:                  d.now,
 	}, nil
 }
 
