@@ -78,6 +78,38 @@ func TestTokenExpiryWithSmallTTL(t *testing.T) {
 			"parameters": map[string]string{"SerialNumber": "1"}})), 400, codeInvalidToken)
 }
 
+// A claim whose attached policy does not allow the template's topics gets
+// SUBACK 0x80 for them, as AWS IoT answers, and keeps the topics it allows.
+func TestClaimPolicyDocumentIsEnforcedForSubscriptions(t *testing.T) {
+	dir := newDir(t)
+	const certificatesOnly = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*"},` +
+		`{"Effect":"Allow","Action":["iot:Publish","iot:Receive","iot:Subscribe"],` +
+		`"Resource":["arn:aws:iot:us-east-1:123456789012:topicfilter/$aws/certificates/create-from-csr/*"]}]}`
+	if err := SetClaimPolicy(dir, certificatesOnly); err != nil {
+		t.Fatal(err)
+	}
+	s := start(t, dir, nil)
+	c := dial(t, s.Addr(), claimTLS(t, dir), "claim")
+	for filter, want := range map[string]byte{
+		"$aws/certificates/create-from-csr/json/accepted":              0,
+		"$aws/provisioning-templates/GatewayTemplate/provision/json/+": 0x80,
+		"$aws/certificates/create/json/accepted":                       0x80,
+		"$aws/provisioning-templates/GatewayTemplate/provision/json/#": 0x80,
+		"$aws/certificates/create-from-csr/json/rejected":              0,
+	} {
+		tok := c.Subscribe(filter, 1, func(paho.Client, paho.Message) {})
+		if !tok.WaitTimeout(waitFor) {
+			t.Fatalf("%s: no SUBACK", filter)
+		}
+		if code := tok.(*paho.SubscribeToken).Result()[filter]; code != want && !(want == 0 && code == 1) {
+			t.Errorf("%s: SUBACK code %#x, want %#x", filter, code, want)
+		}
+	}
+	if err := SetClaimPolicy(dir, "{not json"); err == nil {
+		t.Error("a malformed policy document was stored")
+	}
+}
+
 func TestClaimPolicy(t *testing.T) {
 	dir := newDir(t)
 	s := start(t, dir, nil)
