@@ -179,7 +179,9 @@ func issuerOf(err error, leaf *x509.Certificate) string {
 // connackCode finds a CONNACK refusal in err.
 func connackCode(err error) (byte, bool) {
 	for code, e := range packets.ConnErrors {
-		if code != packets.Accepted && e != nil && errors.Is(err, e) {
+		// Above 5 are paho's own codes (a network error, a protocol
+		// violation), not a CONNACK the endpoint sent.
+		if code != packets.Accepted && code <= packets.ErrRefusedNotAuthorised && e != nil && errors.Is(err, e) {
 			return code, true
 		}
 	}
