@@ -83,6 +83,9 @@ func TestCheckOnlineHealthySetupIsAllOK(t *testing.T) {
 	if !strings.Contains(results[7].Message, "proving CONNECT was accepted") {
 		t.Errorf("identity after provisioning: %q", results[7].Message)
 	}
+	if _, st := statusOf(t, path); st["lastStep"] != "" || st["state"] != "registered" {
+		t.Errorf("status of the healthy setup: %v, want registered with no lastStep", st)
+	}
 }
 
 // A config that does not load is check's only failure, and exits 78. The
