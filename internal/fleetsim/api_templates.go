@@ -165,7 +165,7 @@ func (a *apiServer) createTemplate(q apiRequest) (any, *awsError) {
 		return nil, a.templateExists(name)
 	}
 	var aerr *awsError
-	now := time.Now().UnixNano()
+	now := a.s.now().UnixNano()
 	err = a.s.reg.write(func(tx dbtx) error {
 		if _, ok, err := readDBTemplate(tx, name); err != nil || ok {
 			if ok {
@@ -344,7 +344,7 @@ func (a *apiServer) updateTemplate(q apiRequest) (any, *awsError) {
 	}
 	err = a.s.reg.write(func(tx dbtx) error {
 		res, err := tx.Exec(`UPDATE templates SET description = ?, enabled = ?, hook_url = ?, role_arn = ?, modified_at = ? WHERE name = ?`,
-			t.description, t.enabled, t.hookURL, t.roleARN, time.Now().UnixNano(), name)
+			t.description, t.enabled, t.hookURL, t.roleARN, a.s.now().UnixNano(), name)
 		if err != nil {
 			return err
 		}
@@ -448,7 +448,7 @@ func (a *apiServer) createTemplateVersion(q apiRequest) (any, *awsError) {
 	} else {
 		err = a.s.reg.write(func(tx dbtx) error {
 			res, err := tx.Exec(`UPDATE templates SET body = ?, version = ?, modified_at = ? WHERE name = ?`,
-				*in.TemplateBody, version, time.Now().UnixNano(), name)
+				*in.TemplateBody, version, a.s.now().UnixNano(), name)
 			if err != nil {
 				return err
 			}
