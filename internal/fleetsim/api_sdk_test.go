@@ -260,3 +260,43 @@ func TestAPIPagination(t *testing.T) {
 		t.Fatalf("ListCertificates pages held %d certificates, want 6", certs)
 	}
 }
+
+// TestAPIChangesFolderTemplates: a template from D/templates/ is changed and deleted over
+// the API in the folder itself, and RegisterThing follows.
+func TestAPIChangesFolderTemplates(t *testing.T) {
+	dir := newDir(t)
+	s := startAPI(t, dir, nil)
+	api := sdkClient(s, testSecret)
+	ctx := context.Background()
+	claim := dial(t, s.Addr(), claimTLS(t, dir), "claim")
+	name := aws.String(DemoTemplate)
+
+	if _, err := api.UpdateProvisioningTemplate(ctx, &iot.UpdateProvisioningTemplateInput{TemplateName: name, Enabled: aws.Bool(false)}); err != nil {
+		t.Fatalf("UpdateProvisioningTemplate: %v", err)
+	}
+	set, err := os.ReadFile(filepath.Join(dir, "templates", DemoTemplate+".settings.json"))
+	if err != nil || !strings.Contains(string(set), `"enabled": false`) {
+		t.Fatalf("settings file after disabling: %s %v", set, err)
+	}
+	_, m := provisionWith(t, claim, DemoTemplate, "0001")
+	wantRejected(t, "json", m, 403, codeAccessDenied)
+
+	if _, err := api.UpdateProvisioningTemplate(ctx, &iot.UpdateProvisioningTemplateInput{TemplateName: name, Enabled: aws.Bool(true)}); err != nil {
+		t.Fatalf("UpdateProvisioningTemplate: %v", err)
+	}
+	desc, err := api.DescribeProvisioningTemplate(ctx, &iot.DescribeProvisioningTemplateInput{TemplateName: name})
+	if err != nil || !aws.ToBool(desc.Enabled) || !strings.Contains(aws.ToString(desc.TemplateBody), `"gw-"`) {
+		t.Fatalf("DescribeProvisioningTemplate: %+v %v", desc, err)
+	}
+	_, m = provisionWith(t, claim, DemoTemplate, "0002")
+	wantAccepted(t, "json", m, &registered{})
+
+	if _, err := api.DeleteProvisioningTemplate(ctx, &iot.DeleteProvisioningTemplateInput{TemplateName: name}); err != nil {
+		t.Fatalf("DeleteProvisioningTemplate: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "templates", DemoTemplate+".json")); !os.IsNotExist(err) {
+		t.Fatalf("the template file is still there: %v", err)
+	}
+	_, m = provisionWith(t, claim, DemoTemplate, "0003")
+	wantRejected(t, "json", m, 404, codeNotFound)
+}

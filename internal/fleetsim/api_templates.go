@@ -342,30 +342,37 @@ func (a *apiServer) updateTemplate(q apiRequest) (any, *awsError) {
 	if in.ProvisioningRoleArn != nil {
 		t.roleARN = *in.ProvisioningRoleArn
 	}
+	return nil, a.storeTemplate(t)
+}
+
+// storeTemplate writes an API template's new state and puts it in use.
+func (a *apiServer) storeTemplate(t templateInfo) *awsError {
+	tpl, err := template.Parse("template "+t.name, []byte(t.body))
+	if err != nil {
+		return invalid("%v", err)
+	}
+	var aerr *awsError
 	err = a.s.reg.write(func(tx dbtx) error {
-		res, err := tx.Exec(`UPDATE templates SET description = ?, enabled = ?, hook_url = ?, role_arn = ?, modified_at = ? WHERE name = ?`,
-			t.description, t.enabled, t.hookURL, t.roleARN, a.s.now().UnixNano(), name)
+		res, err := tx.Exec(`UPDATE templates SET body = ?, description = ?, enabled = ?, hook_url = ?, role_arn = ?, version = ?,
+			modified_at = ? WHERE name = ?`,
+			t.body, t.description, t.enabled, t.hookURL, t.roleARN, t.version, a.s.now().UnixNano(), t.name)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			aerr = apiErr(409, "ConflictingResourceUpdateException", "Template %s was deleted meanwhile.", name)
+			aerr = apiErr(409, "ConflictingResourceUpdateException", "Template %s was deleted meanwhile.", t.name)
 			return aerr
 		}
 		return nil
 	})
 	if aerr != nil {
-		return nil, aerr
+		return aerr
 	}
 	if err != nil {
-		return nil, internalErr(err)
+		return internalErr(err)
 	}
-	tpl, err := template.Parse("template "+name, []byte(t.body))
-	if err != nil {
-		return nil, internalErr(err)
-	}
-	a.s.templates.setAPI(name, &tmplEntry{tpl: tpl, enabled: t.enabled, hookURL: t.hookURL})
-	return nil, nil
+	a.s.templates.setAPI(t.name, &tmplEntry{tpl: tpl, enabled: t.enabled, hookURL: t.hookURL})
+	return nil
 }
 
 func (a *apiServer) deleteTemplate(q apiRequest) (any, *awsError) {
@@ -426,8 +433,8 @@ func (a *apiServer) createTemplateVersion(q apiRequest) (any, *awsError) {
 	case !setDefault:
 		return nil, invalid("the emulator keeps only the default version of a template: pass setAsDefault=true")
 	}
-	tpl, err := template.Parse("templateBody", []byte(*in.TemplateBody))
-	if err != nil {
+	// Checked first: a folder template's file is written as is.
+	if _, err := template.Parse("templateBody", []byte(*in.TemplateBody)); err != nil {
 		return nil, invalid("%v", err)
 	}
 	t, ok, err := a.readTemplate(name)
@@ -446,25 +453,10 @@ func (a *apiServer) createTemplateVersion(q apiRequest) (any, *awsError) {
 		a.s.templates.reload()
 		version = 1
 	} else {
-		err = a.s.reg.write(func(tx dbtx) error {
-			res, err := tx.Exec(`UPDATE templates SET body = ?, version = ?, modified_at = ? WHERE name = ?`,
-				*in.TemplateBody, version, a.s.now().UnixNano(), name)
-			if err != nil {
-				return err
-			}
-			if n, _ := res.RowsAffected(); n == 0 {
-				aerr = apiErr(409, "ConflictingResourceUpdateException", "Template %s was deleted meanwhile.", name)
-				return aerr
-			}
-			return nil
-		})
-		if aerr != nil {
+		t.body, t.version = *in.TemplateBody, version
+		if aerr := a.storeTemplate(t); aerr != nil {
 			return nil, aerr
 		}
-		if err != nil {
-			return nil, internalErr(err)
-		}
-		a.s.templates.setAPI(name, &tmplEntry{tpl: tpl, enabled: t.enabled, hookURL: t.hookURL})
 	}
 	return map[string]any{"templateArn": templateARN(name), "templateName": name, "versionId": version,
 		"isDefaultVersion": true}, nil

@@ -17,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iot"
 	"github.com/aws/aws-sdk-go-v2/service/iot/types"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // rawAPI sends an unsigned request to the API and returns the status, error type and
@@ -81,7 +83,8 @@ func TestAPIBadInput(t *testing.T) {
 	}
 
 	// With credentials, an unsigned request is refused, and no answer shows the secret.
-	locked := startAPI(t, dir, nil)
+	core, logs := observer.New(zap.DebugLevel)
+	locked := startAPI(t, dir, func(o *Options) { o.Logger = zap.New(core) })
 	status, kind, msg := rawAPI(t, locked, "GET", "/things", "")
 	if status != 403 || kind != "MissingAuthenticationTokenException" {
 		t.Errorf("unsigned request: %d %s %q", status, kind, msg)
@@ -96,6 +99,17 @@ func TestAPIBadInput(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 403 || strings.Contains(string(b), testSecret) {
 		t.Errorf("forged signature: %d %s", resp.StatusCode, b)
+	}
+	_, err = sdkClient(locked, "wrong-secret").ListThings(context.Background(), &iot.ListThingsInput{})
+	wantAPIError(t, err, "InvalidSignatureException")
+	if logs.Len() == 0 {
+		t.Fatal("refused requests were not logged")
+	}
+	for _, e := range logs.All() {
+		line := fmt.Sprint(e.Message, e.ContextMap())
+		if strings.Contains(line, testSecret) || strings.Contains(line, "wrong-secret") {
+			t.Errorf("a log line shows a secret: %s", line)
+		}
 	}
 }
 
