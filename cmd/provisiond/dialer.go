@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -28,6 +29,8 @@ type fleetDialer struct {
 	// tpm is the daemon's shared TPM, for a claim key kept in it; nil
 	// opens one for each claim session (check).
 	tpm *tpmkey.Shared
+	// now is the device's clock for TLS; nil is time.Now (tests set it).
+	now func() time.Time
 
 	// ahead is the proving connection's TCP, opened while RegisterThing is
 	// in flight, so that only TLS and CONNECT remain after the answer.
@@ -68,6 +71,7 @@ func (d *fleetDialer) options(cert tls.Certificate, clientID string, carriesKey 
 		Logger:          d.logger,
 		// A recording of the session must not reveal a key later.
 		ClassicalKeyExchange: !carriesKey,
+		Now:                  d.now,
 	}, nil
 }
 

@@ -60,7 +60,11 @@ type State struct {
 	LastOperation string `json:"lastOperation,omitempty"`
 	// LastErrorKind is how the failure is retried: transient, permanent,
 	// invalid-token or clock (waiting for a plausible clock).
-	LastErrorKind string    `json:"lastErrorKind,omitempty"`
+	LastErrorKind string `json:"lastErrorKind,omitempty"`
+	// LastStep names the failed step in `provisiond check`'s words
+	// ("TLS: server certificate not trusted by root_ca …"), when the
+	// dialer could tell it.
+	LastStep      string    `json:"lastStep,omitempty"`
 	NextAttemptAt time.Time `json:"nextAttemptAt,omitzero"`
 	// Calling says the attempt's service call was under way when the state
 	// was saved: Attempts counts it already, so a crash during the call
