@@ -29,7 +29,7 @@ if ! addr=$(fleetsim_listening "$dir/fleetsim.log" "$!"); then
 fi
 sed -i "s|^endpoint:.*|endpoint: $addr|" "$dir/provisiond.yaml"
 api=$(sed -n 's/^api listening on //p' "$dir/fleetsim.log" | head -n1)
-echo "== fleetsim listening on $addr, its AWS IoT API on $api (folder $dir)${LINK_RTT:+, link RTT $LINK_RTT}"
+echo "== fleetsim listening on $addr${LINK_RTT:+ (link RTT $LINK_RTT)}, its AWS IoT API on $api (folder $dir)"
 
 bin/provisiond check --config "$dir/provisiond.yaml"
 began=$(date +%s%N)

@@ -16,6 +16,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -343,7 +344,7 @@ func (d *dialer) Dial(context.Context) (statemachine.Session, error) {
 	return &session{svc: d.svc, thing: d.thing}, nil
 }
 
-func (d *dialer) Prove(context.Context, string, []byte, []byte) error { return nil }
+func (d *dialer) Prove(context.Context, string, tls.Certificate) error { return nil }
 
 type session struct {
 	svc   *service

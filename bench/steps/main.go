@@ -313,12 +313,8 @@ func (d *timedDialer) Dial(ctx context.Context) (statemachine.Session, error) {
 	return &timedSession{c: c, t: d.t}, nil
 }
 
-func (d *timedDialer) Prove(ctx context.Context, thingName string, certPEM, keyPEM []byte) error {
+func (d *timedDialer) Prove(ctx context.Context, thingName string, cert tls.Certificate) error {
 	defer d.t.time("prove (TLS + CONNECT, new identity)")()
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		return err
-	}
 	opts, err := d.options(cert, thingName, false)
 	if err != nil {
 		return err

@@ -30,7 +30,7 @@ func serve(t *testing.T, args ...string) string {
 			t.Error("serve did not stop")
 		}
 	})
-	listening := regexp.MustCompile(`^listening on (127\.0\.0\.1:\d+)\n$`)
+	listening := regexp.MustCompile(`(?m)^listening on (127\.0\.0\.1:\d+)$`)
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 		if m := listening.FindStringSubmatch(out.String()); m != nil {
 			return m[1]

@@ -13,6 +13,7 @@ import (
 
 	"github.com/provisiond/provisiond/internal/check"
 	"github.com/provisiond/provisiond/internal/config"
+	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
 	"github.com/provisiond/provisiond/internal/store"
 )
 
@@ -40,7 +41,7 @@ func checkAt(args []string, stdout, stderr io.Writer, now func() time.Time) int 
 		}
 		fmt.Fprintf(stdout, "%s: ok (endpoint %s, template %s, %s over %s)\n",
 			cfg.Path, cfg.Endpoint, cfg.Template.Name, cfg.CertificateMethod, cfg.PayloadFormat)
-		return exitOK
+		return checkTPM(cfg, stdout, stderr)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "provisiond: %v\n", err)
@@ -52,6 +53,27 @@ func checkAt(args []string, stdout, stderr io.Writer, now func() time.Time) int 
 	if check.Failed(results, *strict) {
 		return exitFailure
 	}
+	return exitOK
+}
+
+// checkTPM is the offline check's tpm line, with key_store: tpm: the
+// device opens, the parent exists or can be made, tpm.handle is usable.
+func checkTPM(cfg *config.Config, stdout, stderr io.Writer) int {
+	if cfg.KeyStore != config.KeyStoreTPM {
+		return exitOK
+	}
+	if err := cfg.CheckTPM(); err != nil {
+		fmt.Fprintf(stderr, "provisiond: tpm: %v\n", err)
+		return exitConfig
+	}
+	parent, handle := cfg.TPM.Parent, cfg.TPM.Handle
+	if parent == "" {
+		parent = "the standard storage key"
+	}
+	if handle == "" {
+		handle = "none"
+	}
+	fmt.Fprintf(stdout, "tpm: ok (device %s, parent %s, persistent handle %s)\n", cfg.TPM.Device, parent, handle)
 	return exitOK
 }
 
@@ -90,7 +112,17 @@ func currentIdentity(cfg *config.Config, clientID string) *check.Identity {
 		if err != nil {
 			return err
 		}
-		return d.Prove(ctx, creds.ThingName, certPEM, keyPEM)
+		// A TSS2 key signs in the TPM, opened only for it.
+		var tpm *tpmkey.TPM
+		defer func() { tpm.Close() }()
+		cert, _, err := tpmkey.KeyPair(certPEM, keyPEM, func() (*tpmkey.TPM, error) {
+			tpm, err = tpmkey.Open(cfg.TPM)
+			return tpm, err
+		})
+		if err != nil {
+			return err
+		}
+		return d.Prove(ctx, creds.ThingName, cert)
 	}
 	return id
 }

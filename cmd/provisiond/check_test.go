@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -17,10 +16,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/iot"
-	iottypes "github.com/aws/aws-sdk-go-v2/service/iot/types"
 
 	"github.com/provisiond/provisiond/internal/check"
 	"github.com/provisiond/provisiond/internal/fleetsim"
@@ -88,61 +83,19 @@ func TestCheckOnlineHealthySetupIsAllOK(t *testing.T) {
 	if !strings.Contains(results[7].Message, "proving CONNECT was accepted") {
 		t.Errorf("identity after provisioning: %q", results[7].Message)
 	}
+	if _, st := statusOf(t, path); st["lastStep"] != "" || st["state"] != "registered" {
+		t.Errorf("status of the healthy setup: %v, want registered with no lastStep", st)
+	}
 }
 
-func TestCheckOnlineNamesTheFailingStep(t *testing.T) {
-	t.Run("wrong root CA", func(t *testing.T) {
-		path, _ := startEmulator(t, fleetsim.Options{}, "")
-		other := newCA(t, "Some Other Root")
-		writeFile(t, filepath.Join(filepath.Dir(path), "other-ca.pem"), other.pem)
-		rewriteConfig(t, path, "root_ca: other-ca.pem\n")
-		results, code, _ := checkOnline(t, path, time.Now)
-		wantFirstFail(t, results, code, "tls", "the server's chain does not lead to root_ca")
-		if tls := results[4]; !strings.Contains(tls.Message, "fleetsim") {
-			t.Errorf("the message does not name the issuer the server sent: %q", tls.Message)
-		}
-	})
-	t.Run("claim from another CA", func(t *testing.T) {
-		path, _ := startEmulator(t, fleetsim.Options{}, "")
-		dir := filepath.Dir(path)
-		certPEM, keyPEM := newCA(t, "Foreign Claim CA").issue(t, "foreign-claim")
-		writeFile(t, filepath.Join(dir, "foreign.pem.crt"), certPEM)
-		writeFile(t, filepath.Join(dir, "foreign.pem.key"), keyPEM)
-		rewriteConfig(t, path, "claim:\n  certificate: foreign.pem.crt\n  private_key: foreign.pem.key\n")
-		results, code, _ := checkOnline(t, path, time.Now)
-		wantFirstFail(t, results, code, "mqtt", "refused")
-	})
-	t.Run("deleted claim", func(t *testing.T) {
-		path, srv := startEmulator(t, fleetsim.Options{APIListen: "127.0.0.1:0"}, "")
-		deleteClaim(t, srv, filepath.Join(filepath.Dir(path), "claim.pem.crt"))
-		results, code, _ := checkOnline(t, path, time.Now)
-		wantFirstFail(t, results, code, "mqtt", "refused CONNECT")
-	})
-	t.Run("nothing listening", func(t *testing.T) {
-		path, _ := startEmulator(t, fleetsim.Options{}, "")
-		rewriteConfig(t, path, "endpoint: "+closedPort(t)+"\n")
-		results, code, _ := checkOnline(t, path, time.Now)
-		wantFirstFail(t, results, code, "tcp", "nothing listening")
-		for _, r := range results[5:] {
-			if r.Name == "mqtt" && r.Status != check.Skip {
-				t.Errorf("mqtt ran after tcp failed: %+v", r)
-			}
-		}
-	})
-	t.Run("clock before the claim's NotBefore", func(t *testing.T) {
-		path, _ := startEmulator(t, fleetsim.Options{}, "")
-		claim := readCert(t, filepath.Join(filepath.Dir(path), "claim.pem.crt"))
-		early := func() time.Time { return claim.NotBefore.Add(-24 * time.Hour) }
-		results, code, _ := checkOnline(t, path, early)
-		wantFirstFail(t, results, code, "clock", "the clock is wrong")
-	})
-	t.Run("bad config", func(t *testing.T) {
-		path, _ := startEmulator(t, fleetsim.Options{}, "proxy: socks5://127.0.0.1:1080\n")
-		results, code, _ := checkOnline(t, path, time.Now)
-		if code != exitConfig || len(results) != 1 || results[0].Name != "config" || !strings.Contains(results[0].Message, "proxy") {
-			t.Fatalf("exit %d: %+v", code, results)
-		}
-	})
+// A config that does not load is check's only failure, and exits 78. The
+// other failure classes are in samewords_test.go, beside the daemon's status.
+func TestCheckOnlineBadConfig(t *testing.T) {
+	path, _ := startEmulator(t, fleetsim.Options{}, "proxy: socks5://127.0.0.1:1080\n")
+	results, code, _ := checkOnline(t, path, time.Now)
+	if code != exitConfig || len(results) != 1 || results[0].Name != "config" || !strings.Contains(results[0].Message, "proxy") {
+		t.Fatalf("exit %d: %+v", code, results)
+	}
 }
 
 func TestCheckWarningsAsErrors(t *testing.T) {
@@ -159,28 +112,6 @@ func TestCheckWarningsAsErrors(t *testing.T) {
 	}
 	if _, code, _ := checkOnline(t, path, late, "--warnings-as-errors"); code != exitFailure {
 		t.Fatalf("--warnings-as-errors: exit %d, want 1", code)
-	}
-}
-
-// deleteClaim deletes the claim certificate over the emulator's
-// control-plane API, as deleting it in the account would (the registry is
-// a SQLite database now, not a JSON file to edit).
-func deleteClaim(t *testing.T, srv *fleetsim.Server, claimFile string) {
-	t.Helper()
-	raw, err := os.ReadFile(claimFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := pemCertificateID(raw)
-	api := iotAPI(srv)
-	ctx := context.Background()
-	if _, err := api.UpdateCertificate(ctx, &iot.UpdateCertificateInput{CertificateId: aws.String(id),
-		NewStatus: iottypes.CertificateStatusInactive}); err != nil {
-		t.Fatalf("UpdateCertificate INACTIVE on the claim: %v", err)
-	}
-	if _, err := api.DeleteCertificate(ctx, &iot.DeleteCertificateInput{CertificateId: aws.String(id),
-		ForceDelete: true}); err != nil {
-		t.Fatalf("DeleteCertificate on the claim: %v", err)
 	}
 }
 

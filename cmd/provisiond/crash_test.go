@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -17,6 +16,8 @@ import (
 	"github.com/provisiond/provisiond/internal/atomicfile"
 	"github.com/provisiond/provisiond/internal/config"
 	"github.com/provisiond/provisiond/internal/fleetsim"
+	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
+	"github.com/provisiond/provisiond/internal/keypair/tpmkey/tpmtest"
 	"github.com/provisiond/provisiond/internal/statemachine"
 	"github.com/provisiond/provisiond/internal/store"
 	"github.com/provisiond/provisiond/internal/watch"
@@ -37,13 +38,20 @@ func buildDaemon(t *testing.T) string {
 // slow emulator: every restart resumes from a readable state, and the device
 // ends registered with a matching pair and at most one orphan per kill.
 func TestSIGKILLAtRandomInstantsNeverLosesTheIdentity(t *testing.T) {
+	killWhileProvisioning(t, fastRetry)
+}
+
+// killWhileProvisioning is the SIGKILL test with extra config; it returns
+// the identity the device ends registered with, its pair checked.
+func killWhileProvisioning(t *testing.T, yaml string) (store.Credentials, *config.Config) {
+	t.Helper()
 	const kills = 20
 	bin := buildDaemon(t)
 	delay, err := fleetsim.ParseFault("any:delay=40ms")
 	if err != nil {
 		t.Fatal(err)
 	}
-	path, srv := startEmulator(t, fleetsim.Options{Faults: []fleetsim.Fault{delay}}, fastRetry)
+	path, srv := startEmulator(t, fleetsim.Options{Faults: []fleetsim.Fault{delay}}, yaml)
 	cfg, err := config.Load(path)
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +115,7 @@ func TestSIGKILLAtRandomInstantsNeverLosesTheIdentity(t *testing.T) {
 	}
 	certPEM, _ := os.ReadFile(creds.CertificateFile)
 	keyPEM, _ := os.ReadFile(creds.PrivateKeyFile)
-	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
+	if err := tpmkey.CheckPair(certPEM, keyPEM); err != nil {
 		t.Fatalf("certificate and key do not match: %v", err)
 	}
 	st, err := store.LoadState(store.ReadOnlyDir(cfg.StateDirectory))
@@ -127,6 +135,25 @@ func TestSIGKILLAtRandomInstantsNeverLosesTheIdentity(t *testing.T) {
 	}
 	t.Logf("%d kills (%d mid-provisioning), %d reprovisions, %d abandoned certificates, registered as %s",
 		runs, midway, reprovisions, orphans, creds.ThingName)
+	return creds, cfg
+}
+
+// The SIGKILL test with the key in the TPM, kept at a persistent handle:
+// swtpm keeps running while the daemon is killed and restarted; the device
+// ends registered with the TPM's key, the handle holds that key (a kill
+// between making it persistent and the save is adopted on restart), and
+// no private key material is left in the state folder.
+func TestSIGKILLWithTheKeyInTheTPM(t *testing.T) {
+	sw := tpmtest.Start(t)
+	const handle = "0x81000020"
+	_, cfg := killWhileProvisioning(t, fastRetry+tpmYAML(sw, "ec-p256", handle))
+	creds := tpmCredentials(t, cfg)
+	if creds.PrivateKeyHandle != handle {
+		t.Fatalf("privateKeyHandle %q, want %s", creds.PrivateKeyHandle, handle)
+	}
+	assertTPMKeyIsTheCertificates(t, sw, creds)
+	assertNoPrivateKeyMaterial(t, cfg.StateDirectory)
+	assertKeyAtHandle(t, sw, handle, creds)
 }
 
 // listenNotify is a fake NOTIFY_SOCKET.

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/provisiond/provisiond/internal/config"
+	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
 	"github.com/provisiond/provisiond/internal/statemachine"
 )
 
@@ -16,14 +18,21 @@ type testDaemon struct {
 	logger     *zap.Logger
 	level      *zap.AtomicLevel
 	wrapDialer func(statemachine.Dialer) statemachine.Dialer
+	// now, when set, is the dialer's clock (the machine's stays as it is).
+	now func() time.Time
 }
 
 func (d *testDaemon) run(ctx context.Context, cfg *config.Config) error {
 	real := newDaemon(d.path, d.logger, d.level, nil)
-	if d.wrapDialer != nil {
-		real.Dialer = func(cfg *config.Config, clientID string, logger *zap.Logger) statemachine.Dialer {
-			return d.wrapDialer(newFleetDialer(cfg, clientID, logger))
+	real.Dialer = func(cfg *config.Config, clientID string, logger *zap.Logger, tpm *tpmkey.Shared) statemachine.Dialer {
+		dialer := newFleetDialer(cfg, clientID, logger, tpm)
+		if d.now != nil {
+			dialer = explainingDialer{&fleetDialer{cfg: cfg, clientID: clientID, logger: logger, tpm: tpm, now: d.now}}
 		}
+		if d.wrapDialer != nil {
+			dialer = d.wrapDialer(dialer)
+		}
+		return dialer
 	}
 	return real.Run(ctx, cfg)
 }

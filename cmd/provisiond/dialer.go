@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/provisiond/provisiond/internal/config"
 	"github.com/provisiond/provisiond/internal/fleet"
 	"github.com/provisiond/provisiond/internal/keypair/claimkey"
+	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
 	"github.com/provisiond/provisiond/internal/proxy"
 	"github.com/provisiond/provisiond/internal/statemachine"
 )
@@ -24,6 +26,11 @@ type fleetDialer struct {
 	cfg      *config.Config
 	clientID string
 	logger   *zap.Logger
+	// tpm is the daemon's shared TPM, for a claim key kept in it; nil
+	// opens one for each claim session (check).
+	tpm *tpmkey.Shared
+	// now is the device's clock for TLS; nil is time.Now (tests set it).
+	now func() time.Time
 
 	// ahead is the proving connection's TCP, opened while RegisterThing is
 	// in flight, so that only TLS and CONNECT remain after the answer.
@@ -64,6 +71,7 @@ func (d *fleetDialer) options(cert tls.Certificate, clientID string, carriesKey 
 		Logger:          d.logger,
 		// A recording of the session must not reveal a key later.
 		ClassicalKeyExchange: !carriesKey,
+		Now:                  d.now,
 	}, nil
 }
 
@@ -132,7 +140,7 @@ func closeAhead(a *fleet.Ahead) {
 // claim key may be a file, a systemd credential or a key in the TPM;
 // closeKey releases it when the session ends.
 func (d *fleetDialer) claimOptions() (_ fleet.Options, closeKey func() error, _ error) {
-	cert, closeKey, err := claimkey.Certificate(d.cfg.Claim.Certificate, d.cfg.Claim.PrivateKey, claimkey.Dial(d.cfg.TPM))
+	cert, closeKey, err := claimkey.Certificate(d.cfg.Claim.Certificate, d.cfg.Claim.PrivateKey, d.claimTPM())
 	if err != nil {
 		// claimkey's errors name the setting and no key material.
 		return fleet.Options{}, closeKey, fmt.Errorf("claim certificate %s: %w", d.cfg.Claim.Certificate, err)
@@ -181,11 +189,25 @@ func (d *fleetDialer) DialDevice(ctx context.Context, thingName, template string
 
 // --- end rotation.credential: device
 
+// claimTPM is the TPM for a claim key kept in one.
+func (d *fleetDialer) claimTPM() claimkey.TPMSource {
+	if d.tpm == nil {
+		return claimkey.Dial(d.cfg.TPM)
+	}
+	return func() (*tpmkey.TPM, func() error, error) {
+		t, err := d.tpm.TPM()
+		if err != nil {
+			return nil, nil, err
+		}
+		return claimkey.Shared(t)()
+	}
+}
+
 // Prove connects once with a new identity. It uses the thing name as the
 // client ID, as the usual device policy (client/${iot:Connection.Thing.ThingName})
 // requires, and so that it never takes over the claim session.
-func (d *fleetDialer) Prove(ctx context.Context, thingName string, certPEM, keyPEM []byte) error {
-	opts, err := d.proveOptions(thingName, certPEM, keyPEM)
+func (d *fleetDialer) Prove(ctx context.Context, thingName string, cert tls.Certificate) error {
+	opts, err := d.proveOptions(thingName, cert)
 	ahead := d.swapAhead(nil)
 	if err != nil {
 		closeAhead(ahead)
@@ -197,11 +219,7 @@ func (d *fleetDialer) Prove(ctx context.Context, thingName string, certPEM, keyP
 	return fleet.Prove(ctx, opts)
 }
 
-func (d *fleetDialer) proveOptions(thingName string, certPEM, keyPEM []byte) (fleet.Options, error) {
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		return fleet.Options{}, fmt.Errorf("new identity: certificate and key do not form a pair: %w", err)
-	}
+func (d *fleetDialer) proveOptions(thingName string, cert tls.Certificate) (fleet.Options, error) {
 	clientID := thingName
 	if clientID == "" {
 		clientID = d.clientID

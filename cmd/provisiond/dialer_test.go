@@ -1,7 +1,7 @@
 package main
 
 import (
-	"os"
+	"crypto/tls"
 	"testing"
 
 	"github.com/provisiond/provisiond/internal/config"
@@ -26,9 +26,11 @@ func TestOnlyCreateKeysSessionsOfferPostQuantumKeyExchange(t *testing.T) {
 		if want := method == "csr"; claim.ClassicalKeyExchange != want {
 			t.Errorf("%s claim session: classical %v, want %v", method, claim.ClassicalKeyExchange, want)
 		}
-		certPEM, _ := os.ReadFile(cfg.Claim.Certificate)
-		keyPEM, _ := os.ReadFile(cfg.Claim.PrivateKey)
-		prove, err := d.proveOptions("thing-1", certPEM, keyPEM)
+		cert, err := tls.LoadX509KeyPair(cfg.Claim.Certificate, cfg.Claim.PrivateKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prove, err := d.proveOptions("thing-1", cert)
 		if err != nil {
 			t.Fatal(err)
 		}

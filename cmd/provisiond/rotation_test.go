@@ -36,11 +36,12 @@ type provenDialer struct {
 	proven map[string]bool
 }
 
-func (p *provenDialer) Prove(ctx context.Context, thingName string, certPEM, keyPEM []byte) error {
-	err := p.Dialer.Prove(ctx, thingName, certPEM, keyPEM)
-	if err == nil {
+func (p *provenDialer) Prove(ctx context.Context, thingName string, cert tls.Certificate) error {
+	err := p.Dialer.Prove(ctx, thingName, cert)
+	if err == nil && len(cert.Certificate) > 0 {
+		sum := sha256.Sum256(cert.Certificate[0])
 		p.mu.Lock()
-		p.proven[pemCertificateID(certPEM)] = true
+		p.proven[hex.EncodeToString(sum[:])] = true
 		p.mu.Unlock()
 	}
 	return err

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,18 +10,6 @@ import (
 	"github.com/provisiond/provisiond/internal/fleetsim/tracecheck"
 	"github.com/provisiond/provisiond/internal/store"
 )
-
-// syncBuffer is the emulator's packet trace, written by its connections.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
 
 // The daemon provisions in the fewest round trips, as the emulator's packet
 // trace shows: one SUBSCRIBE in the claim session, before any request,
@@ -40,7 +26,7 @@ func TestDaemonPacketSequence(t *testing.T) {
 		{"create-keys", fleet.OpCreateKeys, fleet.CBOR},
 	} {
 		t.Run(tc.method, func(t *testing.T) {
-			trace := &syncBuffer{}
+			trace := &tracecheck.Recorder{}
 			path, srv := startEmulator(t, fleetsim.Options{Trace: trace, Link: fleetsim.Link{RTT: 40 * time.Millisecond}},
 				"certificate_method: "+tc.method+"\npayload_format: "+string(tc.format)+"\n")
 			cfg := provision(t, path)
@@ -64,9 +50,7 @@ func TestDaemonPacketSequence(t *testing.T) {
 				rej, _ := fleet.RejectedTopic(c.op, c.tmpl, tc.format)
 				topics = append(topics, acc, rej)
 			}
-			trace.mu.Lock()
-			evs, err := fleetsim.ReadTrace(bytes.NewReader(trace.buf.Bytes()))
-			trace.mu.Unlock()
+			evs, err := trace.Events()
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/provisiond/provisiond/internal/config"
 	"github.com/provisiond/provisiond/internal/daemon"
+	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
 	"github.com/provisiond/provisiond/internal/logging"
 	"github.com/provisiond/provisiond/internal/statemachine"
 	"github.com/provisiond/provisiond/internal/store"
@@ -73,7 +74,8 @@ func newDaemon(path string, logger *zap.Logger, level *zap.AtomicLevel, notify s
 	return &daemon.Daemon{Path: path, Logger: logger, Level: level, Notify: notify, Dialer: newFleetDialer}
 }
 
-// newFleetDialer is the daemon's dialer: fleetDialer (dialer.go).
-func newFleetDialer(cfg *config.Config, clientID string, logger *zap.Logger) statemachine.Dialer {
-	return &fleetDialer{cfg: cfg, clientID: clientID, logger: logger}
+// newFleetDialer is the daemon's dialer: fleetDialer (dialer.go), its
+// failures explained in check's words (explain.go).
+func newFleetDialer(cfg *config.Config, clientID string, logger *zap.Logger, tpm *tpmkey.Shared) statemachine.Dialer {
+	return explainingDialer{&fleetDialer{cfg: cfg, clientID: clientID, logger: logger, tpm: tpm}}
 }

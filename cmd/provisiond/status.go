@@ -22,8 +22,12 @@ type statusReport struct {
 	// LastOperation and LastErrorKind record the failure structured:
 	// the operation that failed and how it is retried (transient,
 	// permanent, invalid-token, or clock: waiting for a plausible clock).
-	LastOperation string     `json:"lastOperation"`
-	LastErrorKind string     `json:"lastErrorKind"`
+	LastOperation string `json:"lastOperation"`
+	LastErrorKind string `json:"lastErrorKind"`
+	// LastStep names the failed step in `provisiond check`'s words
+	// ("TLS: server certificate not trusted by root_ca …"); empty when the
+	// failure is a service's rejection or not a step check knows.
+	LastStep      string     `json:"lastStep"`
 	NextAttemptAt *time.Time `json:"nextAttemptAt"`
 	Status        string     `json:"status"`
 	// RotationDueAt is when the rotation policy renews the identity; null
@@ -87,6 +91,7 @@ func newStatusReport(st store.State, now time.Time) statusReport {
 		LastError:     st.LastError,
 		LastOperation: st.LastOperation,
 		LastErrorKind: st.LastErrorKind,
+		LastStep:      st.LastStep,
 		Status:        statemachine.StatusText(st, now),
 	}
 	if t, ok := statemachine.TokenExpiresAt(st); ok {

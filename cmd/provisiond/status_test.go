@@ -66,6 +66,7 @@ func TestStatusJSONFailureRecord(t *testing.T) {
 	want := map[string]any{
 		"state": "cert-pending", "lastError": "RegisterThing: 503 InternalFailure",
 		"lastOperation": "RegisterThing", "lastErrorKind": "transient",
+		"lastStep":       "", // a service's rejection: its code and message are in lastError
 		"tokenExpiresAt": "2026-11-26T13:00:00Z", "attempts": float64(2),
 		"status": "cert-pending: RegisterThing retry 2 in 1m (503 InternalFailure)",
 	}

@@ -34,7 +34,13 @@ const (
 	fixEndpoint  = "check endpoint (host and port) against `aws iot describe-endpoint --endpoint-type iot:Data-ATS`, and that a firewall lets the device reach it (8883, or 443)"
 	fixProxyAuth = "set the proxy user and password the proxy expects in proxy (or HTTPS_PROXY)"
 	fixClaimCert = "use a claim certificate registered and ACTIVE in this account and region, whose CA the account knows"
+	// fixUnknown is the fix of an error no step is known for.
+	fixUnknown = "run provisiond check --online for the step that fails"
 )
+
+// Explained reports whether the finding names a step it recognised, rather
+// than passing on an error it does not know.
+func (f Finding) Explained() bool { return f.Fix != fixUnknown }
 
 // Explain maps an error from a claim session (dial, CONNECT, subscribe or
 // a call) to the step that failed and check's words for it. Use
@@ -70,7 +76,7 @@ func Explain(err error) Finding {
 		return Finding{Check: NameMQTT, Message: "the endpoint closed the connection (" + err.Error() + "): it refused the claim certificate or its CONNECT",
 			Fix: fixClaimCert}
 	}
-	return Finding{Check: NameMQTT, Message: err.Error(), Fix: "run provisiond check --online for the step that fails"}
+	return Finding{Check: NameMQTT, Message: err.Error(), Fix: fixUnknown}
 }
 
 // ExplainIdentity is Explain for a proving connect with the device's own
@@ -84,7 +90,7 @@ func ExplainIdentity(err error) Finding {
 			Message: "the endpoint refused the device certificate: it was revoked, made inactive or deleted (" + err.Error() + ")",
 			Fix:     "activate the certificate again, or ask for a new identity with provisiond reprovision"}
 	}
-	return Finding{Check: NameIdentity, Message: err.Error(), Fix: "run provisiond check --online for the step that fails"}
+	return Finding{Check: NameIdentity, Message: err.Error(), Fix: fixUnknown}
 }
 
 // explainNetwork covers the steps before MQTT: clock, DNS, TCP, the proxy and TLS.
@@ -173,7 +179,9 @@ func issuerOf(err error, leaf *x509.Certificate) string {
 // connackCode finds a CONNACK refusal in err.
 func connackCode(err error) (byte, bool) {
 	for code, e := range packets.ConnErrors {
-		if code != packets.Accepted && e != nil && errors.Is(err, e) {
+		// Above 5 are paho's own codes (a network error, a protocol
+		// violation), not a CONNACK the endpoint sent.
+		if code != packets.Accepted && code <= packets.ErrRefusedNotAuthorised && e != nil && errors.Is(err, e) {
 			return code, true
 		}
 	}

@@ -43,6 +43,8 @@ func TestExplainNamesTheStepInCheckWords(t *testing.T) {
 		{"server cert at the clock", x509.CertificateInvalidError{Cert: foreign, Reason: x509.Expired}, false, NameClock, "Clock: the server certificate is not valid at the local clock"},
 		{"claim refused at CONNECT", fmt.Errorf("connect: %w", packets.ErrorRefusedNotAuthorised), false, NameMQTT, "MQTT: the endpoint refused CONNECT with the claim: Connection Refused: Not Authorised (CONNACK 5)"},
 		{"claim refused at TLS", &net.OpError{Op: "remote error", Err: errors.New("tls: unknown certificate authority")}, false, NameMQTT, "MQTT: the endpoint refused the claim certificate (remote error: tls: unknown certificate authority)"},
+		{"claim refused at TLS, as paho reports it", fmt.Errorf("connect: %w : %w", packets.ErrorNetworkError,
+			&net.OpError{Op: "remote error", Err: errors.New("tls: bad certificate")}), false, NameMQTT, "MQTT: the endpoint refused the claim certificate"},
 		{"subscription", fmt.Errorf("%w: $aws/x", fleet.ErrSubscriptionRefused), false, NameMQTT, "MQTT: the claim policy does not allow"},
 		{"rejected", &fleet.RejectedError{Operation: fleet.OpRegisterThing, StatusCode: 400, ErrorCode: "InvalidParameters"}, false, NameMQTT, "MQTT: RegisterThing rejected: 400 InvalidParameters"},
 		{"identity refused", fmt.Errorf("prove: %w", packets.ErrorRefusedBadUsernameOrPassword), true, NameIdentity, "Identity: the endpoint refused the device certificate: it was revoked, made inactive or deleted"},

@@ -2,7 +2,6 @@ package check
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"os"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/provisiond/provisiond/internal/keypair"
 	"github.com/provisiond/provisiond/internal/keypair/claimkey"
+	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
 )
 
 // expiryWarning is how close to expiry a certificate draws a warning: an
@@ -107,14 +107,22 @@ func (r *run) identity(ctx context.Context) Result {
 	if id.Err != nil {
 		return fail("move the state directory's credentials.json aside and let provisiond provision again", "%v", id.Err)
 	}
-	pair, err := tls.LoadX509KeyPair(id.CertificateFile, id.PrivateKeyFile)
+	certPEM, err := os.ReadFile(id.CertificateFile)
+	if err != nil {
+		return fail("ask for a new identity with provisiond reprovision", "certificate %s: %v", id.CertificateFile, err)
+	}
+	leaf, err := keypair.Certificate(certPEM)
+	if err != nil {
+		return fail("ask for a new identity with provisiond reprovision", "certificate %s: %v", id.CertificateFile, err)
+	}
+	// A TSS2 key file (a key in the TPM) pairs by its public area.
+	keyPEM, err := os.ReadFile(id.PrivateKeyFile)
+	if err == nil {
+		err = tpmkey.CheckPair(certPEM, keyPEM)
+	}
 	if err != nil {
 		return fail("ask for a new identity with provisiond reprovision",
 			"certificate %s / key %s: %v", id.CertificateFile, id.PrivateKeyFile, err)
-	}
-	leaf, err := x509.ParseCertificate(pair.Certificate[0])
-	if err != nil {
-		return fail("ask for a new identity with provisiond reprovision", "certificate %s: %v", id.CertificateFile, err)
 	}
 	res := r.validity(leaf, "device certificate of "+id.ThingName, "rotate the identity (provisiond reprovision)")
 	if res.Status == Fail || id.Prove == nil {

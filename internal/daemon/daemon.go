@@ -15,6 +15,7 @@ import (
 	"github.com/provisiond/provisiond/internal/clock"
 	"github.com/provisiond/provisiond/internal/config"
 	"github.com/provisiond/provisiond/internal/keypair"
+	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
 	"github.com/provisiond/provisiond/internal/logging"
 	"github.com/provisiond/provisiond/internal/proxy"
 	"github.com/provisiond/provisiond/internal/statemachine"
@@ -36,9 +37,10 @@ type Daemon struct {
 	// when the logger's level is fixed (tests).
 	Level  *zap.AtomicLevel
 	Notify statemachine.Notifier // nil without systemd
-	// Dialer makes the state machine's dialer for a config and the client
-	// ID it resolves to.
-	Dialer func(cfg *config.Config, clientID string, logger *zap.Logger) statemachine.Dialer
+	// Dialer makes the state machine's dialer for a config, the client ID
+	// it resolves to and the TPM the state machine shares (for a claim key
+	// in the TPM).
+	Dialer func(cfg *config.Config, clientID string, logger *zap.Logger, tpm *tpmkey.Shared) statemachine.Dialer
 }
 
 // Run runs the state machine, and runs it anew with the new config when the
@@ -74,7 +76,12 @@ func (d *Daemon) runOnce(ctx context.Context, cfg *config.Config, reload chan<- 
 		return err
 	}
 	defer files.Close()
-	runner, err := d.newRunner(cfg, files)
+	// One TPM connection for the state machine's life, opened on first use:
+	// a simulator serves one connection at a time, and a TPM missing now
+	// is a wait, not a reason to stop.
+	tpm := tpmkey.NewShared(cfg.TPM)
+	defer tpm.Close()
+	runner, err := d.newRunner(cfg, files, tpm)
 	if err != nil {
 		return err
 	}
@@ -124,7 +131,7 @@ func openStateDirectory(dir string) (*store.Dir, error) {
 }
 
 // newRunner builds the state machine for cfg on the opened store.
-func (d *Daemon) newRunner(cfg *config.Config, files *store.Dir) (*statemachine.Runner, error) {
+func (d *Daemon) newRunner(cfg *config.Config, files *store.Dir, tpm *tpmkey.Shared) (*statemachine.Runner, error) {
 	params, err := cfg.Parameters(config.SystemFacts)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
@@ -133,7 +140,7 @@ func (d *Daemon) newRunner(cfg *config.Config, files *store.Dir) (*statemachine.
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
-	dialer := d.Dialer(cfg, clientID, d.Logger)
+	dialer := d.Dialer(cfg, clientID, d.Logger, tpm)
 	settings := statemachine.Settings{
 		Method:           cfg.CertificateMethod,
 		KeyType:          cfg.KeyType,
@@ -158,6 +165,9 @@ func (d *Daemon) newRunner(cfg *config.Config, files *store.Dir) (*statemachine.
 		Notify: d.Notify,
 		Logger: d.Logger,
 		Boot:   clock.SystemBoot(),
+	}
+	if cfg.KeyStore == config.KeyStoreTPM {
+		deps.TPM = tpm
 	}
 	return statemachine.New(settings, deps)
 }

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/provisiond/provisiond/internal/config"
 	"github.com/provisiond/provisiond/internal/fleetsim"
+	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
 	"github.com/provisiond/provisiond/internal/statemachine"
 )
 
@@ -25,7 +27,7 @@ type offline struct{}
 func (offline) Dial(context.Context) (statemachine.Session, error) {
 	return nil, errors.New("offline")
 }
-func (offline) Prove(context.Context, string, []byte, []byte) error { return errors.New("offline") }
+func (offline) Prove(context.Context, string, tls.Certificate) error { return errors.New("offline") }
 
 // TestReloadStartsANewStateMachine: a valid, different config stops the
 // state machine and starts one with the new config; the log level follows.
@@ -45,7 +47,7 @@ func TestReloadStartsANewStateMachine(t *testing.T) {
 		Path:   path,
 		Logger: zaptest.NewLogger(t),
 		Level:  &level,
-		Dialer: func(cfg *config.Config, _ string, _ *zap.Logger) statemachine.Dialer {
+		Dialer: func(cfg *config.Config, _ string, _ *zap.Logger, _ *tpmkey.Shared) statemachine.Dialer {
 			made <- cfg
 			return offline{}
 		},
@@ -95,7 +97,7 @@ func TestBadConfigIsAConfigError(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := &Daemon{Path: path, Logger: zaptest.NewLogger(t),
-		Dialer: func(*config.Config, string, *zap.Logger) statemachine.Dialer { return offline{} }}
+		Dialer: func(*config.Config, string, *zap.Logger, *tpmkey.Shared) statemachine.Dialer { return offline{} }}
 	if err := d.Run(context.Background(), cfg); !errors.Is(err, ErrConfig) {
 		t.Errorf("Run = %v, want ErrConfig", err)
 	}

@@ -63,7 +63,7 @@ func TestDaemonLinksNoEmulator(t *testing.T) {
 // of either.
 var shared = map[string]bool{
 	module + "internal/atomicfile": true, // durable file replacement
-	module + "internal/clock":      true, // time, timers, the boot clock (the emulator adopts it later)
+	module + "internal/clock":      true, // time, timers, the boot clock
 	module + "internal/keypair":    true, // PEM parsing and key pairs
 	module + "internal/logging":    true,
 	module + "internal/testtool":   true,

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/url"
 	"sync"
-	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"go.uber.org/zap"
@@ -107,7 +106,7 @@ func dial(ctx context.Context, s settings, tcp func(context.Context) (net.Conn, 
 		return nil, fmt.Errorf("connect to %s: %w after %s", s.Endpoint, ErrTimeout, s.ConnectTimeout)
 	}
 	if err := tok.Error(); err != nil {
-		err = judgeExpiredAlert(err, s.leaf(), time.Now())
+		err = judgeExpiredAlert(err, s.leaf(), s.now())
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, fmt.Errorf("connect to %s: %w (%w)", s.Endpoint, ctxErr, err)
 		}

@@ -14,12 +14,12 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.uber.org/zap/zaptest"
 
+	"github.com/provisiond/provisiond/internal/clock"
 	"github.com/provisiond/provisiond/internal/fleet"
 	"github.com/provisiond/provisiond/internal/fleetsim"
 )
@@ -37,11 +37,11 @@ func startEmulator(t *testing.T, faults ...string) *emulator {
 	return startEmulatorWith(t, nil, faults...)
 }
 
-// startEmulatorWith runs the emulator on the clock now (nil: the real one).
-func startEmulatorWith(t *testing.T, now func() time.Time, faults ...string) *emulator {
+// startEmulatorWith runs the emulator on clk (nil: the real clock).
+func startEmulatorWith(t *testing.T, clk clock.Clock, faults ...string) *emulator {
 	t.Helper()
 	return startEmulatorEdit(t, func(opts *fleetsim.Options) {
-		opts.Now = now
+		opts.Clock = clk
 		for _, spec := range faults {
 			f, err := fleetsim.ParseFault(spec)
 			if err != nil {
@@ -379,8 +379,9 @@ func TestEmulatorUnknownCertificateRefused(t *testing.T) {
 func big1() *big.Int { return big.NewInt(time.Now().UnixNano()) }
 
 func TestEmulatorExpiredToken(t *testing.T) {
-	var offset atomic.Int64
-	e := startEmulatorWith(t, func() time.Time { return time.Now().Add(time.Duration(offset.Load())) })
+	clk := clock.NewFake(false)
+	clk.Jump(time.Since(clk.Now())) // the real time, at which the emulator's certificates are valid
+	e := startEmulatorWith(t, clk)
 	ctx := ctxFor(t)
 	c := e.dial(t, e.options(t, fleet.CBOR))
 	key := newKey(t)
@@ -388,7 +389,7 @@ func TestEmulatorExpiredToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	offset.Store(int64(time.Hour + time.Minute))
+	clk.Jump(time.Hour + time.Minute)
 	_, err = c.RegisterThing(ctx, fleetsim.DemoTemplate, iss.OwnershipToken, map[string]string{"SerialNumber": "late"})
 	if fleet.Classify(err) != fleet.KindInvalidToken {
 		t.Fatalf("RegisterThing with an expired token: %v (%v), want invalid-token", err, fleet.Classify(err))

@@ -1,13 +1,11 @@
 package fleet_test
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"net"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,29 +13,6 @@ import (
 	"github.com/provisiond/provisiond/internal/fleetsim"
 	"github.com/provisiond/provisiond/internal/fleetsim/tracecheck"
 )
-
-// lockedBuffer is the emulator's trace, read by the test.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) events(t *testing.T) []fleetsim.TraceEvent {
-	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	evs, err := fleetsim.ReadTrace(bytes.NewReader(b.buf.Bytes()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return evs
-}
 
 // The packets of a whole provisioning, as the emulator saw them: one
 // SUBSCRIBE for the claim session, sent before any request, carrying every
@@ -47,7 +22,7 @@ func (b *lockedBuffer) events(t *testing.T) []fleetsim.TraceEvent {
 func TestPacketSequence(t *testing.T) {
 	for _, method := range []string{"csr", "create-keys"} {
 		t.Run(method, func(t *testing.T) {
-			trace := &lockedBuffer{}
+			trace := &tracecheck.Recorder{}
 			e := startEmulatorEdit(t, func(o *fleetsim.Options) {
 				o.Trace = trace
 				o.Link = fleetsim.Link{RTT: 40 * time.Millisecond}
@@ -79,7 +54,7 @@ func TestPacketSequence(t *testing.T) {
 			if err := e.srv.Close(); err != nil {
 				t.Fatal(err)
 			}
-			checkSequence(t, trace.events(t), claim, reg.ThingName, certOp)
+			checkSequence(t, traceEvents(t, trace), claim, reg.ThingName, certOp)
 		})
 	}
 }
@@ -201,4 +176,13 @@ func copyClose(dst, src net.Conn) (int64, error) {
 	defer dst.Close()
 	defer src.Close()
 	return io.Copy(dst, src)
+}
+
+func traceEvents(t *testing.T, r *tracecheck.Recorder) []fleetsim.TraceEvent {
+	t.Helper()
+	evs, err := r.Events()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evs
 }

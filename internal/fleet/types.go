@@ -68,6 +68,9 @@ type Options struct {
 	// DialContext opens the TCP connection under TLS (through a proxy, say);
 	// nil dials directly.
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Now is the device's clock, by which the server's certificate and a
+	// refusal of ours as expired are judged; nil is time.Now.
+	Now func() time.Time
 }
 
 // Issued is a validated answer to CreateKeysAndCertificate or CreateCertificateFromCsr.

@@ -161,7 +161,7 @@ func (a *apiServer) updateCertificate(q apiRequest) (any, *awsError) {
 			aerr = apiErr(406, "CertificateStateException", "Certificate %s is REVOKED: its status cannot change.", id)
 			return aerr
 		}
-		_, err = tx.Exec(`UPDATE certificates SET status = ?, modified_at = ? WHERE id = ?`, status, time.Now().UnixNano(), id)
+		_, err = tx.Exec(`UPDATE certificates SET status = ?, modified_at = ? WHERE id = ?`, status, a.s.now().UnixNano(), id)
 		return err
 	})
 	if aerr != nil {

@@ -165,7 +165,7 @@ func (a *apiServer) createTemplate(q apiRequest) (any, *awsError) {
 		return nil, a.templateExists(name)
 	}
 	var aerr *awsError
-	now := time.Now().UnixNano()
+	now := a.s.now().UnixNano()
 	err = a.s.reg.write(func(tx dbtx) error {
 		if _, ok, err := readDBTemplate(tx, name); err != nil || ok {
 			if ok {
@@ -355,7 +355,7 @@ func (a *apiServer) storeTemplate(t templateInfo) *awsError {
 	err = a.s.reg.write(func(tx dbtx) error {
 		res, err := tx.Exec(`UPDATE templates SET body = ?, description = ?, enabled = ?, hook_url = ?, role_arn = ?, version = ?,
 			modified_at = ? WHERE name = ?`,
-			t.body, t.description, t.enabled, t.hookURL, t.roleARN, t.version, time.Now().UnixNano(), t.name)
+			t.body, t.description, t.enabled, t.hookURL, t.roleARN, t.version, a.s.now().UnixNano(), t.name)
 		if err != nil {
 			return err
 		}

@@ -93,6 +93,13 @@ func (h *brokerHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 				"the claim policy does not allow a Will on "+will, zap.String("certificateId", p.certID))
 		}
 	}
+	var grant *subscribeGrant
+	if cert.Kind == KindClaim {
+		if grant, err = s.reg.claimGrant(cert.Policies); err != nil {
+			return refuse(packets.ErrServerUnavailable, packets.ErrServerUnavailable,
+				"the claim's policies cannot be read", zap.String("certificateId", p.certID), zap.Error(err))
+		}
+	}
 	switch {
 	case ka == 0:
 		cl.State.Keepalive = noKeepaliveUsed
@@ -101,7 +108,7 @@ func (h *brokerHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 		cl.State.Keepalive = minKeepalive
 		cl.State.ServerKeepalive = true
 	}
-	s.trackClient(&clientInfo{peer: p, cl: cl, kind: cert.Kind})
+	s.trackClient(&clientInfo{peer: p, cl: cl, kind: cert.Kind, subscribe: grant})
 	return nil
 }
 
@@ -110,6 +117,8 @@ type clientInfo struct {
 	*peer
 	cl   *mqtt.Client
 	kind string // claim | device
+	// subscribe is a claim's attached policies' iot:Subscribe grant; nil: none attached.
+	subscribe *subscribeGrant
 	// inFlight counts this connection's requests being processed.
 	inFlight atomic.Int32
 }
@@ -150,7 +159,8 @@ func (h *brokerHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) b
 }
 
 // OnACLCheck applies the claim policy to subscriptions and deliveries: a claim
-// certificate may only use the provisioning topics. Its publishes are checked by
+// certificate may only use the provisioning topics, and of them only those its
+// attached policies allow it to subscribe to (policy.go). Its publishes are checked by
 // OnPublish instead, once mochi has resolved any MQTT 5 topic alias, because AWS IoT
 // closes the connection of a claim publishing outside its policy, where mochi would drop
 // a QoS 0 publish silently and answer an MQTT 5 QoS 1 one with PUBACK 0x87. Device
@@ -161,7 +171,7 @@ func (h *brokerHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool 
 	if !ok {
 		return false
 	}
-	return write || ci.kind != KindClaim || claimMayUse(topic)
+	return write || ci.kind != KindClaim || (claimMayUse(topic) && (ci.subscribe == nil || ci.subscribe.allows(topic)))
 }
 
 // OnPacketRead refuses QoS 2 publishes as AWS IoT does: it supports QoS 0 and 1 only,

@@ -75,7 +75,9 @@ func faultsUsed(s *Server, i int) int {
 
 func TestFaultActions(t *testing.T) {
 	dir := newDir(t)
+	logger, msgs := logged(t)
 	s := start(t, dir, func(o *Options) {
+		o.Logger = logger
 		o.Faults = []Fault{
 			{Operation: "create-from-csr", Action: FaultDrop, Count: 1},
 			{Operation: "create-keys", Action: FaultDelay, Delay: 10 * time.Millisecond, Count: 1},
@@ -89,13 +91,7 @@ func TestFaultActions(t *testing.T) {
 		_, csr := newCSR(t)
 		body := marshal(t, "json", map[string]string{"certificateSigningRequest": csr})
 		c.Publish("$aws/certificates/create-from-csr/json", 1, false, body).WaitTimeout(waitFor)
-		deadline := time.Now().Add(waitFor)
-		for faultsUsed(s, 0) == 0 {
-			if time.Now().After(deadline) {
-				t.Fatal("the drop fault never matched")
-			}
-			time.Sleep(time.Millisecond)
-		}
+		waitLogged(t, msgs, faultMessage)
 		// The next request is answered, and it is the only answer.
 		c.Publish("$aws/certificates/create-from-csr/json", 1, false, body).WaitTimeout(waitFor)
 		select {
@@ -122,18 +118,14 @@ func TestFaultActions(t *testing.T) {
 
 func TestCloseDoesNotWaitForDelays(t *testing.T) {
 	dir := newDir(t)
+	logger, msgs := logged(t)
 	s := start(t, dir, func(o *Options) {
+		o.Logger = logger
 		o.Faults = []Fault{{Operation: "any", Action: FaultDelay, Delay: time.Hour}}
 	})
 	c := dial(t, s.Addr(), claimTLS(t, dir), "delayed")
 	c.Publish("$aws/certificates/create/json", 1, false, []byte{}).WaitTimeout(waitFor)
-	deadline := time.Now().Add(waitFor)
-	for faultsUsed(s, 0) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the delay fault never matched")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitLogged(t, msgs, faultDelayMessage)
 	closePromptly(t, s, waitFor, "Close waited for a delayed request")
 }
 

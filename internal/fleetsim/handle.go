@@ -12,6 +12,12 @@ import (
 // errFaultDisconnect is the stop cause of a connection closed by a disconnect fault.
 var errFaultDisconnect = errors.New("fault injected: disconnect")
 
+// What handle logs as it applies a fault.
+const (
+	faultDelayMessage = "fault delaying the request"
+	faultMessage      = "fault injected"
+)
+
 // handle processes one request, off the client's read path: faults, rate limit, the
 // operation, and the answer to the connection that asked.
 func (s *Server) handle(cl *mqtt.Client, ci *clientInfo, req requestTopic, payload []byte) {
@@ -23,6 +29,7 @@ func (s *Server) handle(cl *mqtt.Client, ci *clientInfo, req requestTopic, paylo
 	}()
 	p := s.faults.match(req.op)
 	if p.delay > 0 {
+		s.log.Debug(faultDelayMessage, zap.Duration("delay", p.delay), zap.String("clientId", cl.ID), zap.String("topic", req.topic))
 		t := time.NewTimer(p.delay)
 		select {
 		case <-s.ctx.Done():
@@ -32,7 +39,7 @@ func (s *Server) handle(cl *mqtt.Client, ci *clientInfo, req requestTopic, paylo
 		}
 	}
 	if f := p.terminal; f != nil {
-		s.log.Info("fault injected", zap.String("fault", f.String()), zap.String("clientId", cl.ID), zap.String("topic", req.topic))
+		s.log.Info(faultMessage, zap.String("fault", f.String()), zap.String("clientId", cl.ID), zap.String("topic", req.topic))
 		switch f.Action {
 		case FaultDrop:
 			return

@@ -13,33 +13,56 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/fxamacker/cbor/v2"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
+
+	"github.com/provisiond/provisiond/internal/clock"
 )
 
 const waitFor = 10 * time.Second
 
-// fakeClock is a clock tests move by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
+// fakeClock is a clock tests move by hand (Advance), set to the real time
+// so that the certificates Init made are valid at it.
+func fakeClock() *clock.Fake {
+	c := clock.NewFake(false)
+	c.Jump(time.Since(c.Now()))
+	return c
 }
 
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
+// logged is a test logger for the emulator and a channel receiving each
+// message it logs, so that a test waits on what the emulator did instead of
+// polling for it.
+func logged(t testing.TB) (*zap.Logger, <-chan string) {
+	msgs := make(chan string, 1000)
+	return zaptest.NewLogger(t).WithOptions(zap.Hooks(func(e zapcore.Entry) error {
+		select {
+		case msgs <- e.Message:
+		default: // a test that logs this much waits on nothing
+		}
+		return nil
+	})), msgs
 }
 
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+// waitLogged waits until the emulator logs want.
+func waitLogged(t testing.TB, msgs <-chan string, want string) {
+	t.Helper()
+	timeout := time.After(waitFor)
+	for {
+		select {
+		case m := <-msgs:
+			if m == want {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("the emulator never logged %q", want)
+		}
+	}
 }
 
 // newDir runs Init in a temporary folder.

@@ -13,10 +13,10 @@ import (
 )
 
 func TestTokenExpiryDeletesTheUnusedCertificate(t *testing.T) {
-	clock := &fakeClock{t: time.Now()}
+	clock := fakeClock()
 	dir := newDir(t)
 	s := start(t, dir, func(o *Options) {
-		o.Now = clock.Now
+		o.Clock = clock
 		o.TokenTTL = time.Minute
 	})
 	c := dial(t, s.Addr(), claimTLS(t, dir), "claim")
@@ -25,11 +25,11 @@ func TestTokenExpiryDeletesTheUnusedCertificate(t *testing.T) {
 	wantAccepted(t, "json", call(t, c, "$aws/certificates/create-from-csr/json",
 		marshal(t, "json", map[string]string{"certificateSigningRequest": csr})), &iss)
 
-	clock.Add(59 * time.Second)
+	clock.Advance(59 * time.Second)
 	if got, ok := findCert(s.Snapshot(), iss.CertificateID); !ok || got.Status != StatusPendingActivation {
 		t.Fatalf("before expiry: %+v %v", got, ok)
 	}
-	clock.Add(time.Second)
+	clock.Advance(time.Second)
 	snap := s.Snapshot()
 	if _, ok := findCert(snap, iss.CertificateID); ok {
 		t.Fatal("certificate still registered after its token expired")
@@ -57,25 +57,53 @@ func TestTokenExpiryDeletesTheUnusedCertificate(t *testing.T) {
 func TestTokenExpiryWithSmallTTL(t *testing.T) {
 	// The real clock, as `fleetsim serve --token-ttl 1ms` runs.
 	dir := newDir(t)
-	s := start(t, dir, func(o *Options) { o.TokenTTL = time.Millisecond })
+	logger, msgs := logged(t)
+	s := start(t, dir, func(o *Options) { o.TokenTTL = time.Millisecond; o.Logger = logger })
 	c := dial(t, s.Addr(), claimTLS(t, dir), "claim")
 	_, csr := newCSR(t)
 	var iss issued
 	wantAccepted(t, "json", call(t, c, "$aws/certificates/create-from-csr/json",
 		marshal(t, "json", map[string]string{"certificateSigningRequest": csr})), &iss)
-	deadline := time.Now().Add(waitFor)
-	for {
-		if _, ok := findCert(s.Snapshot(), iss.CertificateID); !ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("certificate not deleted after its token expired")
-		}
-		time.Sleep(5 * time.Millisecond)
+	// The sweep, not the snapshot (which sweeps too), deletes it.
+	waitLogged(t, msgs, sweptMessage)
+	if _, ok := findCert(s.Snapshot(), iss.CertificateID); ok {
+		t.Fatal("certificate not deleted after its token expired")
 	}
 	wantRejected(t, "json", call(t, c, "$aws/provisioning-templates/GatewayTemplate/provision/json",
 		marshal(t, "json", map[string]any{"certificateOwnershipToken": iss.CertificateOwnershipToken,
 			"parameters": map[string]string{"SerialNumber": "1"}})), 400, codeInvalidToken)
+}
+
+// A claim whose attached policy does not allow the template's topics gets
+// SUBACK 0x80 for them, as AWS IoT answers, and keeps the topics it allows.
+func TestClaimPolicyDocumentIsEnforcedForSubscriptions(t *testing.T) {
+	dir := newDir(t)
+	const certificatesOnly = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*"},` +
+		`{"Effect":"Allow","Action":["iot:Publish","iot:Receive","iot:Subscribe"],` +
+		`"Resource":["arn:aws:iot:us-east-1:123456789012:topicfilter/$aws/certificates/create-from-csr/*"]}]}`
+	if err := SetClaimPolicy(dir, certificatesOnly); err != nil {
+		t.Fatal(err)
+	}
+	s := start(t, dir, nil)
+	c := dial(t, s.Addr(), claimTLS(t, dir), "claim")
+	for filter, want := range map[string]byte{
+		"$aws/certificates/create-from-csr/json/accepted":              0,
+		"$aws/provisioning-templates/GatewayTemplate/provision/json/+": 0x80,
+		"$aws/certificates/create/json/accepted":                       0x80,
+		"$aws/provisioning-templates/GatewayTemplate/provision/json/#": 0x80,
+		"$aws/certificates/create-from-csr/json/rejected":              0,
+	} {
+		tok := c.Subscribe(filter, 1, func(paho.Client, paho.Message) {})
+		if !tok.WaitTimeout(waitFor) {
+			t.Fatalf("%s: no SUBACK", filter)
+		}
+		if code := tok.(*paho.SubscribeToken).Result()[filter]; code != want && !(want == 0 && code == 1) {
+			t.Errorf("%s: SUBACK code %#x, want %#x", filter, code, want)
+		}
+	}
+	if err := SetClaimPolicy(dir, "{not json"); err == nil {
+		t.Error("a malformed policy document was stored")
+	}
 }
 
 func TestClaimPolicy(t *testing.T) {

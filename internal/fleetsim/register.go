@@ -78,7 +78,7 @@ func (s *Server) registerThing(cl *mqtt.Client, ci *clientInfo, req requestTopic
 	if err != nil {
 		return nil, errorf(400, codeInvalidRequest, "template %s: %v", req.template, err)
 	}
-	thingName, aerr := s.reg.provision(certID, res)
+	thingName, aerr := s.reg.provision(certID, res, s.now())
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -126,8 +126,8 @@ func certificateInfo(id, certPEM string) (template.CertificateInfo, error) {
 
 // provision applies an evaluated template for a reserved certificate, in one transaction:
 // the thing (following OverrideSettings), the policies, the certificate's status and its
-// attachment. It returns the thing's name once committed.
-func (g *registry) provision(certID string, res *template.Result) (string, *apiError) {
+// attachment, stamped now. It returns the thing's name once committed.
+func (g *registry) provision(certID string, res *template.Result, now time.Time) (string, *apiError) {
 	g.mu.Lock()
 	held := g.busy[certID]
 	g.mu.Unlock()
@@ -197,7 +197,6 @@ func (g *registry) provision(certID string, res *template.Result) (string, *apiE
 		if res.Certificate != nil && res.Certificate.Status != "" {
 			status = res.Certificate.Status
 		}
-		now := time.Now()
 		for _, p := range policies {
 			if p.PolicyDocument != "" {
 				if err := upsertPolicy(tx, p, now); err != nil {

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/provisiond/provisiond/internal/atomicfile"
+	"github.com/provisiond/provisiond/internal/clock"
 )
 
 // Server is a running emulator.
@@ -27,6 +28,7 @@ type Server struct {
 	// The options that matter once started, defaults applied.
 	log            *zap.Logger
 	now            func() time.Time
+	clock          clock.Clock // now is its Now; its timers pace the sweep
 	ttl            time.Duration
 	hookTimeout    time.Duration
 	keepCSRSubject bool
@@ -72,10 +74,11 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	now := opts.Now
-	if now == nil {
-		now = time.Now
+	clk := opts.Clock
+	if clk == nil {
+		clk = clock.Real()
 	}
+	now := clk.Now
 	ttl := opts.TokenTTL
 	if ttl <= 0 {
 		ttl = time.Hour
@@ -154,6 +157,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	s := &Server{
 		log:            log,
 		now:            now,
+		clock:          clk,
 		ttl:            ttl,
 		hookTimeout:    hookTimeout,
 		keepCSRSubject: opts.KeepCSRSubject,
@@ -332,21 +336,24 @@ func (s *Server) Close() error {
 	return s.closeErr
 }
 
+// sweptMessage is logged when the sweep deleted certificates.
+const sweptMessage = "deleted certificates whose ownership token expired unused"
+
 // sweepLoop deletes certificates whose token expired unused, once a second.
 func (s *Server) sweepLoop() {
 	defer close(s.sweepDone)
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
 	for {
+		fire, stop := s.clock.NewTimer(time.Second)
 		select {
 		case <-s.ctx.Done():
+			stop()
 			return
-		case <-t.C:
+		case <-fire:
 			n, err := s.reg.sweep(s.now(), s.ttl)
 			if err != nil {
 				s.log.Error("cannot delete expired certificates", zap.Error(err))
 			} else if n > 0 {
-				s.log.Info("deleted certificates whose ownership token expired unused", zap.Int("count", n))
+				s.log.Info(sweptMessage, zap.Int("count", n))
 			}
 		}
 	}

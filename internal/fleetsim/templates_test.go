@@ -8,9 +8,9 @@ import (
 )
 
 func TestTemplatesReloadWhenTheFolderChanges(t *testing.T) {
-	clock := &fakeClock{t: time.Now()}
+	clock := fakeClock()
 	dir := newDir(t)
-	s := start(t, dir, func(o *Options) { o.Now = clock.Now })
+	s := start(t, dir, func(o *Options) { o.Clock = clock })
 	c := dial(t, s.Addr(), claimTLS(t, dir), "reload")
 	register := func(tmpl, serial string) message {
 		_, csr := newCSR(t)
@@ -24,7 +24,7 @@ func TestTemplatesReloadWhenTheFolderChanges(t *testing.T) {
 	wantRejected(t, "json", register("Dropped", "1"), 404, codeNotFound)
 
 	writeTemplate(t, dir, "Dropped", demoBody, "")
-	clock.Add(2 * time.Second)
+	clock.Advance(2 * time.Second)
 	var reg registered
 	wantAccepted(t, "json", register("Dropped", "2"), &reg)
 
@@ -32,7 +32,7 @@ func TestTemplatesReloadWhenTheFolderChanges(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "templates", "Broken.json"), []byte("{"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	clock.Add(2 * time.Second)
+	clock.Advance(2 * time.Second)
 	wantAccepted(t, "json", register("Dropped", "3"), &reg)
 
 	// Disabling a template takes effect too.
@@ -40,6 +40,6 @@ func TestTemplatesReloadWhenTheFolderChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeTemplate(t, dir, "Dropped", demoBody, `{"enabled": false}`)
-	clock.Add(2 * time.Second)
+	clock.Advance(2 * time.Second)
 	wantRejected(t, "json", register("Dropped", "4"), 403, codeAccessDenied)
 }

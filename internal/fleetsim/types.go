@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/provisiond/provisiond/internal/clock"
 )
 
 // InitOptions for Init. Listen defaults to "127.0.0.1:8883".
@@ -20,8 +22,10 @@ type Options struct {
 	Rates      map[string]float64 // per operation ("create-keys", "create-from-csr", "register"): requests/s; 0 = unlimited
 	Logger     *zap.Logger
 
-	// Now is the clock; nil means time.Now. Tests move it to expire tokens without sleeping.
-	Now func() time.Time
+	// Clock is the emulator's time: certificate validity, tokens, their
+	// sweep, rate limits and registry timestamps; nil means clock.Real().
+	// Tests pass a clock.Fake to expire tokens without sleeping.
+	Clock clock.Clock
 	// KeepCSRSubject keeps the CSR's subject in issued certificates instead of
 	// CN=AWS IoT Certificate (AWS's behaviour here is not documented).
 	KeepCSRSubject bool

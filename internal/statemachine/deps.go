@@ -3,6 +3,7 @@ package statemachine
 import (
 	"context"
 	"crypto"
+	"crypto/tls"
 
 	"github.com/provisiond/provisiond/internal/fleet"
 )
@@ -23,7 +24,9 @@ type Dialer interface {
 	// Prove connects once with a new identity and reports whether the endpoint
 	// accepted it. thingName is the client ID to use (device policies usually
 	// require it).
-	Prove(ctx context.Context, thingName string, certPEM, keyPEM []byte) error
+	// cert holds the new key: a software key, or a TPM key that signs the
+	// handshake in the chip.
+	Prove(ctx context.Context, thingName string, cert tls.Certificate) error
 }
 
 // DeviceDialer opens a provisioning session with the device's current

@@ -25,26 +25,43 @@ func (e *stepError) Unwrap() error { return e.Err }
 func serviceErr(op string, err error) error { return &stepError{Op: op, Err: err} }
 func localErr(op string, err error) error   { return &stepError{Op: op, Err: err, Local: true} }
 
-// maxErrorText bounds LastError so that a long service message cannot bloat
+// maxErrorText bounds LastError and LastStep so that a long service message cannot bloat
 // the state file or the status line.
 const maxErrorText = 300
 
 // failure is the record of a failed attempt: the operation, the kind that
-// decides the wait, and "operation: reason" for people.
+// decides the wait, "operation: reason" for people and, when the error
+// names it, the failed step in check's words.
 type failure struct {
 	op   string
 	kind fleet.Kind
 	text string
+	step string
+}
+
+// steppedError is an error that names its failed step in `provisiond
+// check`'s words. The daemon's dialer wraps its errors so (the explaining
+// needs network packages this package must not import).
+type steppedError interface {
+	error
+	Step() string
 }
 
 func failureOf(err error) failure {
 	f := failure{op: "attempt", kind: fleet.Classify(err)}
+	var stepped steppedError
+	if errors.As(err, &stepped) {
+		f.step = bounded(stepped.Step())
+	}
 	var step *stepError
 	if errors.As(err, &step) {
 		f.op, err = step.Op, step.Err
 		if step.Local {
 			f.kind = fleet.KindTransient
 		}
+	}
+	if kind, ok := tpmKind(err); ok {
+		f.kind = kind
 	}
 	reason := err.Error()
 	var rej *fleet.RejectedError
@@ -54,11 +71,15 @@ func failureOf(err error) failure {
 			reason += ": " + rej.ErrorMessage
 		}
 	}
-	f.text = f.op + ": " + reason
-	if len(f.text) > maxErrorText {
-		f.text = f.text[:maxErrorText] + "…"
-	}
+	f.text = bounded(f.op + ": " + reason)
 	return f
+}
+
+func bounded(text string) string {
+	if len(text) > maxErrorText {
+		return text[:maxErrorText] + "…"
+	}
+	return text
 }
 
 // clockRetry is how soon a clock failure is retried: the clock usually
@@ -127,7 +148,7 @@ func afterFailure(s store.State, f failure, now time.Time, wait func(fleet.Kind,
 	} else {
 		s = counted(s)
 	}
-	s.LastError, s.LastOperation, s.LastErrorKind = f.text, f.op, f.kind.String()
+	s.LastError, s.LastOperation, s.LastErrorKind, s.LastStep = f.text, f.op, f.kind.String(), f.step
 	s.NextAttemptAt = now.Add(wait(f.kind, s.Attempts))
 	return s
 }
@@ -135,7 +156,7 @@ func afterFailure(s store.State, f failure, now time.Time, wait func(fleet.Kind,
 // progressed clears the failure record: a step made progress. The count
 // stays: only a registration resets it (see succeeded).
 func progressed(s store.State) store.State {
-	s.LastError, s.LastOperation, s.LastErrorKind = "", "", ""
+	s.LastError, s.LastOperation, s.LastErrorKind, s.LastStep = "", "", "", ""
 	s.NextAttemptAt = time.Time{}
 	return s
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/provisiond/provisiond/internal/fleet"
+	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
 	"github.com/provisiond/provisiond/internal/store"
 )
 
@@ -20,6 +21,7 @@ func TestAttemptRecord(t *testing.T) {
 		return time.Duration(n)*time.Minute + time.Duration(k)*time.Hour
 	}
 	transient := failure{op: "connect", kind: fleet.KindTransient, text: "connect: lost"}
+	refused := failure{op: "connect", kind: fleet.KindTransient, text: "connect: EOF", step: "MQTT: refused"}
 	clockFail := failure{op: "connect", kind: fleet.KindClock, text: "connect: x509: expired"}
 	tests := []struct {
 		name string
@@ -40,6 +42,10 @@ func TestAttemptRecord(t *testing.T) {
 			afterFailure(store.State{Attempts: 2}, transient, now, wait),
 			store.State{Attempts: 3, LastError: "connect: lost", LastOperation: "connect", LastErrorKind: "transient",
 				NextAttemptAt: now.Add(3 * time.Minute)}},
+		{"the step is recorded with the failure",
+			afterFailure(store.State{Attempts: 1}, refused, now, wait),
+			store.State{Attempts: 2, LastError: "connect: EOF", LastOperation: "connect", LastErrorKind: "transient",
+				LastStep: "MQTT: refused", NextAttemptAt: now.Add(2 * time.Minute)}},
 		{"the clock is not the service's fault",
 			afterFailure(store.State{Attempts: 1, Calling: true}, clockFail, now, wait),
 			store.State{Attempts: 0, LastError: "connect: x509: expired", LastOperation: "connect", LastErrorKind: "clock",
@@ -54,7 +60,7 @@ func TestAttemptRecord(t *testing.T) {
 			resumed(store.State{Attempts: 4, Calling: true}),
 			store.State{Identity: 1, Attempts: 4}},
 		{"progress keeps the count",
-			progressed(store.State{Attempts: 2, LastError: "x: y", LastOperation: "x", LastErrorKind: "permanent", NextAttemptAt: now}),
+			progressed(store.State{Attempts: 2, LastError: "x: y", LastOperation: "x", LastErrorKind: "permanent", LastStep: "TLS: z", NextAttemptAt: now}),
 			store.State{Attempts: 2}},
 		{"success clears the record",
 			succeeded(store.State{Attempts: 2, Calling: true, LastError: "x: y", LastErrorKind: "clock", NextAttemptAt: now}),
@@ -67,15 +73,34 @@ func TestAttemptRecord(t *testing.T) {
 	}
 }
 
+// stepped is an error as the daemon's dialer wraps it: with check's words.
+type stepped struct {
+	error
+	step string
+}
+
+func (s stepped) Step() string  { return s.step }
+func (s stepped) Unwrap() error { return s.error }
+
 func TestFailureOf(t *testing.T) {
 	rej := &fleet.RejectedError{Operation: fleet.OpRegisterThing, StatusCode: 503, ErrorCode: "InternalFailure", ErrorMessage: "busy"}
 	tests := []struct {
 		err  error
 		want failure
 	}{
-		{serviceErr("RegisterThing", rej), failure{"RegisterThing", fleet.KindTransient, "RegisterThing: 503 InternalFailure: busy"}},
-		{localErr("save state", errors.New("disk full")), failure{"save state", fleet.KindTransient, "save state: disk full"}},
-		{errors.New("odd"), failure{"attempt", fleet.KindTransient, "attempt: odd"}},
+		{serviceErr("RegisterThing", rej), failure{"RegisterThing", fleet.KindTransient, "RegisterThing: 503 InternalFailure: busy", ""}},
+		{localErr("save state", errors.New("disk full")), failure{"save state", fleet.KindTransient, "save state: disk full", ""}},
+		{errors.New("odd"), failure{"attempt", fleet.KindTransient, "attempt: odd", ""}},
+		// The TPM's failures wait by their kind, whatever the step.
+		{localErr("open the TPM", &tpmkey.Error{Setting: "tpm.device", Kind: tpmkey.KindMissing, Msg: "no TPM listening"}),
+			failure{"open the TPM", fleet.KindPermanent, "open the TPM: tpm.device: no TPM listening", ""}},
+		{serviceErr(opProve, &tpmkey.Error{Kind: tpmkey.KindTransient, Msg: "sign: the TPM is busy"}),
+			failure{opProve, fleet.KindTransient, opProve + ": tpm: sign: the TPM is busy", ""}},
+		{localErr("make the key persistent", &tpmkey.Error{Setting: "tpm.handle", Kind: tpmkey.KindLockout, Msg: "lockout"}),
+			failure{"make the key persistent", fleet.KindPermanent, "make the key persistent: tpm.handle: lockout", ""}},
+		// The dialer's words for the step travel with the error, beside the library's.
+		{serviceErr("connect", stepped{fleet.ErrConnectionLost, "TCP: nothing listening at 127.0.0.1:1"}),
+			failure{"connect", fleet.KindTransient, "connect: " + fleet.ErrConnectionLost.Error(), "TCP: nothing listening at 127.0.0.1:1"}},
 	}
 	for _, tc := range tests {
 		if got := failureOf(tc.err); got != tc.want {
@@ -88,21 +113,23 @@ func TestFailureOf(t *testing.T) {
 func TestNextFromSavedState(t *testing.T) {
 	tests := []struct {
 		st   store.State
-		csr  bool
+		keys keyOrigin
 		want action
 	}{
-		{store.State{}, true, makeKey},
-		{store.State{}, false, getCertificate},
-		{store.State{Phase: store.Unprovisioned, KeyFile: "identities/1/private.key"}, true, getCertificate},
-		{store.State{Phase: store.Unprovisioned, LastErrorKind: store.KindClock}, true, waitForClock},
-		{store.State{Phase: store.CertPending}, true, register},
-		{store.State{Phase: store.CertPending, LastErrorKind: store.KindClock}, true, waitForClock},
-		{store.State{Phase: store.CertPending, ThingName: "gw"}, true, proveAndHandOver},
-		{store.State{Phase: store.Registered, ThingName: "gw", LastErrorKind: store.KindClock}, true, keepHandoff},
+		{store.State{}, keyInFile, makeKey},
+		{store.State{}, keyInTPM, makeTPMKey},
+		{store.State{}, keyFromService, getCertificate},
+		{store.State{Phase: store.Unprovisioned, KeyFile: "identities/1/private.key"}, keyInFile, getCertificate},
+		{store.State{Phase: store.Unprovisioned, KeyFile: "identities/1/private.tss2.pem"}, keyInTPM, getCertificate},
+		{store.State{Phase: store.Unprovisioned, LastErrorKind: store.KindClock}, keyInFile, waitForClock},
+		{store.State{Phase: store.CertPending}, keyInFile, register},
+		{store.State{Phase: store.CertPending, LastErrorKind: store.KindClock}, keyInFile, waitForClock},
+		{store.State{Phase: store.CertPending, ThingName: "gw"}, keyInTPM, proveAndHandOver},
+		{store.State{Phase: store.Registered, ThingName: "gw", LastErrorKind: store.KindClock}, keyInFile, keepHandoff},
 	}
 	for _, tc := range tests {
-		if got := next(tc.st, tc.csr); got != tc.want {
-			t.Errorf("next(%+v, csr %v) = %d, want %d", tc.st, tc.csr, got, tc.want)
+		if got := next(tc.st, tc.keys); got != tc.want {
+			t.Errorf("next(%+v, keys %v) = %d, want %d", tc.st, tc.keys, got, tc.want)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
@@ -167,14 +168,25 @@ func (s *fakeService) Dial(ctx context.Context) (Session, error) {
 	return &fakeSession{svc: s}, nil
 }
 
-func (s *fakeService) Prove(ctx context.Context, thingName string, certPEM, keyPEM []byte) error {
+func (s *fakeService) Prove(ctx context.Context, thingName string, cert tls.Certificate) error {
 	if err := s.enter(ctx, "prove"); err != nil {
 		return err
 	}
-	if err := keypair.CheckPair(certPEM, keyPEM); err != nil {
+	if len(cert.Certificate) == 0 {
+		return errors.New("prove: no certificate")
+	}
+	leaf, err := x509.ParseCertificate(cert.Certificate[0])
+	if err != nil {
 		return err
 	}
-	id := certID(certPEM)
+	key, ok := cert.PrivateKey.(crypto.Signer)
+	if !ok {
+		return errors.New("prove: no signing key")
+	}
+	if err := keypair.MatchPublic(leaf, key.Public()); err != nil {
+		return err
+	}
+	id := certID(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if got := s.things[id]; got == "" || got != thingName {

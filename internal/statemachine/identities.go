@@ -28,8 +28,8 @@ func (r *Runner) handedOver() (store.Credentials, error) {
 
 // namesIdentity reports whether credentials.json names a file of identity n.
 func (r *Runner) namesIdentity(handed store.Credentials, n int) bool {
-	for _, name := range []string{identityFile(n, keyFileName), identityFile(n, certFileName)} {
-		p := r.files.Path(name)
+	for _, name := range append(keyFileNames, certFileName) {
+		p := r.files.Path(identityFile(n, name))
 		if p == handed.CertificateFile || p == handed.PrivateKeyFile {
 			return true
 		}
@@ -44,7 +44,9 @@ func (r *Runner) removeIdentity(handed store.Credentials, n int) bool {
 		return false
 	}
 	gone := true
-	for _, name := range []string{identityFile(n, keyFileName), identityFile(n, certFileName)} {
+	r.forgetKey(identityFile(n, tpmKeyFileName))
+	for _, name := range append(keyFileNames, certFileName) {
+		name = identityFile(n, name)
 		if err := r.files.Remove(name); err != nil {
 			r.log.Warn("cannot remove an old identity file", zap.String("file", r.files.Path(name)), zap.Error(err))
 			gone = false

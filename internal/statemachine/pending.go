@@ -11,7 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/provisiond/provisiond/internal/fleet"
-	"github.com/provisiond/provisiond/internal/keypair"
+	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
 	"github.com/provisiond/provisiond/internal/store"
 )
 
@@ -106,6 +106,9 @@ func (r *Runner) handOver() error {
 			retiring = r.identityNamedBy(previous)
 		}
 	}
+	if err := r.persistKey(); err != nil {
+		return err
+	}
 	creds := r.credentials()
 	creds.ProvisionedAt = provisionedAt
 	if err := store.WriteCredentials(r.files, creds); err != nil {
@@ -146,14 +149,6 @@ func (r *Runner) unusable(err error) error {
 		return r.abandonCertificate("identity files unusable: "+err.Error(), nil)
 	}
 	return localErr("read identity", err)
-}
-
-// prove connects once with the new identity; it reads nothing the Run
-// goroutine changes, so it may run alongside a save.
-func (r *Runner) prove(ctx context.Context, thingName string, certPEM, keyPEM []byte) error {
-	pctx, cancel := context.WithTimeout(ctx, r.set.Retry.ResponseTimeout)
-	defer cancel()
-	return r.dialer.Prove(pctx, thingName, certPEM, keyPEM)
 }
 
 // tokenAge measures the ownership token's age: on the boot clock when the
@@ -241,7 +236,7 @@ func (r *Runner) identityFiles() (certPEM, keyPEM []byte, err error) {
 	if keyPEM, err = read(r.st.KeyFile); err != nil {
 		return nil, nil, err
 	}
-	if err := keypair.CheckPair(certPEM, keyPEM); err != nil {
+	if err := tpmkey.CheckPair(certPEM, keyPEM); err != nil {
 		return nil, nil, &unusableError{fmt.Errorf("%s and %s: %w",
 			r.files.Path(r.st.CertificateFile), r.files.Path(r.st.KeyFile), err)}
 	}
@@ -255,7 +250,10 @@ func (r *Runner) credentials() store.Credentials {
 	if dc == nil {
 		dc = map[string]string{}
 	}
+	keyType, keyHandle := r.keyType(r.st.KeyFile)
 	return store.Credentials{
+		PrivateKeyType:      keyType,
+		PrivateKeyHandle:    keyHandle,
 		ThingName:           r.st.ThingName,
 		CertificateID:       r.st.CertificateID,
 		CertificateFile:     r.files.Path(r.st.CertificateFile),

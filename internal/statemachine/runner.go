@@ -11,6 +11,7 @@ import (
 
 	"github.com/provisiond/provisiond/internal/clock"
 	"github.com/provisiond/provisiond/internal/keypair"
+	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
 	"github.com/provisiond/provisiond/internal/store"
 )
 
@@ -22,6 +23,7 @@ type Runner struct {
 	dialer  Dialer
 	clock   clock.Clock
 	keys    KeyGenerator
+	tpm     *tpmkey.Shared
 	notify  Notifier
 	log     *zap.Logger
 	boot    clock.Boot
@@ -68,6 +70,7 @@ func New(s Settings, d Deps) (*Runner, error) {
 		dialer:  d.Dialer,
 		clock:   d.Clock,
 		keys:    d.Keys,
+		tpm:     d.TPM,
 		notify:  d.Notify,
 		log:     d.Logger,
 		boot:    d.Boot,

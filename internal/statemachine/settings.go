@@ -12,6 +12,7 @@ import (
 	"github.com/provisiond/provisiond/internal/config"
 	"github.com/provisiond/provisiond/internal/keypair"
 	"github.com/provisiond/provisiond/internal/rotation"
+	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
 	"github.com/provisiond/provisiond/internal/store"
 )
 
@@ -71,6 +72,9 @@ type Deps struct {
 	// Rand returns a number in [0, 1) for backoff jitter; nil: math/rand/v2.
 	Rand func() float64
 	Boot clock.Boot // nil: clock.SystemBoot
+	// TPM keeps the device keys (key_store: tpm); nil keeps them in files.
+	// It is opened on first use, so a TPM missing at start is a wait.
+	TPM *tpmkey.Shared
 	// OnSave, when set, is called with every state saved, in order.
 	OnSave func(store.State)
 

@@ -1,6 +1,7 @@
 package statemachine
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 	"time"
@@ -36,7 +37,7 @@ func provisioningText(s store.State, now time.Time) string {
 	if phase == "" {
 		phase = string(store.Unprovisioned)
 	}
-	a := next(s, false)
+	a := next(s, keyFromService)
 	switch {
 	case a == keepHandoff && !s.RotationDueAt.IsZero():
 		return "registered as " + s.ThingName + ", rotation due " + s.RotationDueAt.UTC().Format(time.RFC3339)
@@ -49,13 +50,14 @@ func provisioningText(s store.State, now time.Time) string {
 		if d := s.NextAttemptAt.Sub(now); !s.NextAttemptAt.IsZero() && d > 0 {
 			text += ", next check in " + shortDuration(d)
 		}
-		if s.LastError != "" {
-			text += " (" + s.LastError + ")"
+		if cause := cmp.Or(s.LastStep, s.LastError); cause != "" {
+			text += " (" + cause + ")"
 		}
 		return text
 	case s.Attempts > 0 && s.LastError != "":
 		op := s.LastOperation
-		reason := strings.TrimPrefix(s.LastError, op+": ")
+		// The step in check's words, when known, says more than the library's error.
+		reason := cmp.Or(s.LastStep, strings.TrimPrefix(s.LastError, op+": "))
 		if op == "" {
 			op = "attempt"
 		}

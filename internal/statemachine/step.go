@@ -17,6 +17,9 @@ const (
 	waitForClock action = iota
 	// makeKey: unprovisioned, CSR method, no key recorded for this identity.
 	makeKey
+	// makeTPMKey: as makeKey, with key_store: tpm: the key is made in the
+	// TPM and its TSS2 file saved before the CSR is sent.
+	makeTPMKey
 	// getCertificate: unprovisioned, the key (if any) recorded.
 	getCertificate
 	// register: cert-pending, RegisterThing not answered yet.
@@ -33,10 +36,19 @@ const (
 	verify
 )
 
+// keyOrigin is where a new identity's private key comes from.
+type keyOrigin int
+
+const (
+	keyFromService keyOrigin = iota // create-keys: the service sends it
+	keyInFile                       // CSR: made here, kept in a file
+	keyInTPM                        // CSR with key_store: tpm
+)
+
 // next derives the sub-state, and so the next action, from the saved state
-// alone: a restart resumes where the state says. csr is whether the device
-// makes its own key (it only tells makeKey from getCertificate).
-func next(s store.State, csr bool) action {
+// alone: a restart resumes where the state says. keys only tells the key
+// making sub-states from getCertificate.
+func next(s store.State, keys keyOrigin) action {
 	switch {
 	case s.Phase == store.Registered && s.Verifying:
 		return verify
@@ -48,7 +60,9 @@ func next(s store.State, csr bool) action {
 		return proveAndHandOver
 	case s.Phase == store.CertPending:
 		return register
-	case csr && s.KeyFile == "":
+	case keys == keyInTPM && s.KeyFile == "":
+		return makeTPMKey
+	case keys == keyInFile && s.KeyFile == "":
 		return makeKey
 	default:
 		return getCertificate
@@ -76,7 +90,17 @@ func (r *Runner) loop(ctx context.Context) {
 	}
 }
 
-func (r *Runner) next() action { return next(r.st, r.set.Method == MethodCSR) }
+func (r *Runner) next() action { return next(r.st, r.keyOrigin()) }
+
+func (r *Runner) keyOrigin() keyOrigin {
+	switch {
+	case r.set.Method != MethodCSR:
+		return keyFromService
+	case r.tpm != nil:
+		return keyInTPM
+	}
+	return keyInFile
+}
 
 // attempt makes one provisioning attempt and records its failure.
 func (r *Runner) attempt(ctx context.Context, a action) {
@@ -105,8 +129,8 @@ func (r *Runner) do(ctx context.Context, a action) error {
 		// clock stopped is made again.
 		s := r.st
 		s.LastErrorKind = ""
-		return r.do(ctx, next(s, r.set.Method == MethodCSR))
-	case makeKey:
+		return r.do(ctx, next(s, r.keyOrigin()))
+	case makeKey, makeTPMKey:
 		return r.obtainCertificate(ctx, true)
 	case getCertificate:
 		return r.obtainCertificate(ctx, false)

@@ -145,7 +145,7 @@ func (r *Runner) claimIdentityNumber() error {
 	}
 	n := r.st.Identity
 	handed, err := r.handedOver()
-	for r.exists(identityFile(n, keyFileName)) || r.exists(identityFile(n, certFileName)) {
+	for r.identityExists(n) {
 		if err == nil && r.removeIdentity(handed, n) {
 			r.log.Info("removed identity files nothing names", zap.Int("identity", n))
 			break
@@ -157,6 +157,16 @@ func (r *Runner) claimIdentityNumber() error {
 	}
 	r.log.Info("skipping identity numbers already used on disk", zap.Int("from", r.st.Identity), zap.Int("to", n))
 	return r.checkpoint("", func(s *store.State) { s.Identity = n })
+}
+
+// identityExists reports whether any file of identity n is in the store.
+func (r *Runner) identityExists(n int) bool {
+	for _, name := range append(keyFileNames, certFileName) {
+		if r.exists(identityFile(n, name)) {
+			return true
+		}
+	}
+	return false
 }
 
 // exists reports whether name is in the store. One that cannot be read
@@ -173,9 +183,13 @@ func (r *Runner) csrKey(makeKey bool) (crypto.Signer, error) {
 	if !makeKey {
 		data, err := r.files.Read(r.st.KeyFile)
 		if err == nil {
-			key, perr := keypair.PrivateKey(data)
+			key, perr := r.savedKey(data)
 			if perr == nil {
 				return key, nil
+			}
+			if tpmUnavailable(perr) {
+				// The TPM, not the key, failed: the key is kept for later.
+				return nil, localErr("load the key", perr)
 			}
 			err = perr
 		}
@@ -184,17 +198,14 @@ func (r *Runner) csrKey(makeKey bool) (crypto.Signer, error) {
 		r.log.Warn("the saved CSR key is unusable: generating a new one",
 			zap.String("file", r.files.Path(r.st.KeyFile)), zap.Error(err))
 	}
-	key, err := r.keys(r.set.KeyType)
+	key, pemKey, err := r.newKey()
 	if err != nil {
-		return nil, localErr("generate key", err)
-	}
-	pemKey, err := keypair.Encode(key)
-	if err != nil {
-		return nil, localErr("encode key", err)
+		return nil, err
 	}
 	// The key file is written during the save that names it; a power cut
 	// that loses it makes the saved name unusable, and a new key is made.
-	name := identityFile(r.st.Identity, keyFileName)
+	// A key made in the TPM is as good as lost until its file is saved.
+	old, name := r.st.KeyFile, identityFile(r.st.Identity, r.newKeyFileName())
 	err = r.checkpoint(PointKeySaved, func(s *store.State) {
 		*s = r.beforeCall(*s)
 		s.KeyFile = name
@@ -202,8 +213,11 @@ func (r *Runner) csrKey(makeKey bool) (crypto.Signer, error) {
 	if err != nil {
 		return nil, err
 	}
+	if old != "" && old != name {
+		_ = r.files.Remove(old) // the other key store's unusable key
+	}
 	r.log.Info("generated the private key", append(r.fields(),
-		zap.String("keyType", r.set.KeyType), zap.String("file", r.files.Path(name)))...)
+		zap.String("keyType", r.set.KeyType), zap.Bool("tpm", r.tpm != nil), zap.String("file", r.files.Path(name)))...)
 	return key, nil
 }
 

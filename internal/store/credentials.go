@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/provisiond/provisiond/internal/keypair"
+	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
 )
 
 // credentialFields are the keys of credentials.json, all required.
@@ -112,11 +113,12 @@ func checkCredentialFiles(c Credentials) error {
 	if err != nil {
 		return err
 	}
-	key, err := readPEM("privateKeyFile", c.PrivateKeyFile, keypair.PrivateKey)
+	// A TSS2 file (a key in the TPM) pairs by its public area: no TPM needed.
+	pub, err := readPEM("privateKeyFile", c.PrivateKeyFile, tpmkey.AnyPublic)
 	if err != nil {
 		return err
 	}
-	if err := keypair.Match(cert, key); err != nil {
+	if err := keypair.MatchPublic(cert, pub); err != nil {
 		return fmt.Errorf("privateKeyFile %s: %w in %s", c.PrivateKeyFile, err, c.CertificateFile)
 	}
 	if id := keypair.ID(cert); !strings.EqualFold(id, c.CertificateID) {

@@ -81,7 +81,11 @@ type State struct {
 	LastOperation string `json:"lastOperation,omitempty"`
 	// LastErrorKind is how the failure is retried: transient, permanent,
 	// invalid-token or clock (waiting for a plausible clock).
-	LastErrorKind string    `json:"lastErrorKind,omitempty"`
+	LastErrorKind string `json:"lastErrorKind,omitempty"`
+	// LastStep names the failed step in `provisiond check`'s words
+	// ("TLS: server certificate not trusted by root_ca …"), when the
+	// dialer could tell it.
+	LastStep      string    `json:"lastStep,omitempty"`
 	NextAttemptAt time.Time `json:"nextAttemptAt,omitzero"`
 	// Calling says the attempt's service call was under way when the state
 	// was saved: Attempts counts it already, so a crash during the call
@@ -101,10 +105,16 @@ type Orphan struct {
 // Credentials is the handoff file, credentials.json, read by the rest of the device.
 // Paths are absolute. The files it names never change once it is written.
 type Credentials struct {
-	ThingName           string            `json:"thingName"`
-	CertificateID       string            `json:"certificateId"`
-	CertificateFile     string            `json:"certificateFile"`
-	PrivateKeyFile      string            `json:"privateKeyFile"`
+	ThingName       string `json:"thingName"`
+	CertificateID   string `json:"certificateId"`
+	CertificateFile string `json:"certificateFile"`
+	PrivateKeyFile  string `json:"privateKeyFile"`
+	// PrivateKeyType is "tss2" when PrivateKeyFile is a TSS2 PRIVATE KEY
+	// file (a key in the TPM); empty for a PEM key.
+	PrivateKeyType string `json:"privateKeyType,omitempty"`
+	// PrivateKeyHandle is the TPM persistent handle (0x81xxxxxx) that also
+	// holds the key, when tpm.handle is set.
+	PrivateKeyHandle    string            `json:"privateKeyHandle,omitempty"`
 	RootCAFile          string            `json:"rootCaFile"`
 	Endpoint            string            `json:"endpoint"`
 	TemplateName        string            `json:"templateName"`
@@ -137,6 +147,8 @@ func (c Credentials) Equal(o Credentials) bool {
 		c.CertificateID == o.CertificateID &&
 		c.CertificateFile == o.CertificateFile &&
 		c.PrivateKeyFile == o.PrivateKeyFile &&
+		c.PrivateKeyType == o.PrivateKeyType &&
+		c.PrivateKeyHandle == o.PrivateKeyHandle &&
 		c.RootCAFile == o.RootCAFile &&
 		c.Endpoint == o.Endpoint &&
 		c.TemplateName == o.TemplateName &&

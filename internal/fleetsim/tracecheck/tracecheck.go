@@ -8,9 +8,11 @@
 package tracecheck
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/provisiond/provisiond/internal/fleetsim"
 )
@@ -81,4 +83,24 @@ func Check(evs []fleetsim.TraceEvent, f Flow) []error {
 		fail("the proving connection opened after RegisterThing was answered (event %d > %d)", opened[proveConn], registered)
 	}
 	return errs
+}
+
+// Recorder collects a trace as the emulator writes it (Options.Trace), from
+// many connections at once, for a test to read when the run is over.
+type Recorder struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (r *Recorder) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.buf.Write(p)
+}
+
+// Events parses what was written so far.
+func (r *Recorder) Events() ([]fleetsim.TraceEvent, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return fleetsim.ReadTrace(bytes.NewReader(r.buf.Bytes()))
 }

@@ -34,6 +34,7 @@ func (k *Key) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, 
 		return nil, err
 	}
 	k.lastErr.Store(nil)
+	signatures.Add(1)
 	return sig, nil
 }
 

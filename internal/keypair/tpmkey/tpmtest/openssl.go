@@ -82,20 +82,31 @@ func (s *SWTPM) ABRMD(tb testing.TB) []string {
 // arrives.
 func OpenSSLHandshake(tb testing.TB, env []string, addr, keyFile, certFile, caFile string) string {
 	tb.Helper()
-	openssl := testtool.Need(tb, "openssl", "openssl")
-	needLibrary(tb, "ossl-modules/tpm2.so", "tpm2-openssl")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, openssl, "s_client", "-provider", "tpm2", "-provider", "default",
-		"-key", keyFile, "-cert", certFile, "-CAfile", caFile, "-connect", addr,
-		"-servername", "localhost", "-tls1_3", "-verify_return_error", "-ign_eof")
-	cmd.Env = env
+	cmd := OpenSSLClient(ctx, tb, env, addr, keyFile, certFile, caFile, "-ign_eof")
 	cmd.Stdin = strings.NewReader("")
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "hello") {
 		tb.Fatalf("openssl s_client: %v\n%s", err, out)
 	}
 	return string(out)
+}
+
+// OpenSSLClient is the `openssl s_client -provider tpm2 -provider default`
+// command that connects to addr with a TSS2 key file (or handle:0x81…) and
+// its certificate, TLS 1.3, verifying the server against caFile, in env
+// (from ABRMD), with extra options after those.
+func OpenSSLClient(ctx context.Context, tb testing.TB, env []string, addr, keyFile, certFile, caFile string, extra ...string) *exec.Cmd {
+	tb.Helper()
+	openssl := testtool.Need(tb, "openssl", "openssl")
+	needLibrary(tb, "ossl-modules/tpm2.so", "tpm2-openssl")
+	args := append([]string{"s_client", "-provider", "tpm2", "-provider", "default",
+		"-key", keyFile, "-cert", certFile, "-CAfile", caFile, "-connect", addr,
+		"-servername", "localhost", "-tls1_3", "-verify_return_error"}, extra...)
+	cmd := exec.CommandContext(ctx, openssl, args...)
+	cmd.Env = env
+	return cmd
 }
 
 // needLibrary skips (fails under CI) when no lib directory holds name.
