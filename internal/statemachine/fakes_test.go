@@ -100,6 +100,9 @@ type fakeService struct {
 	things   map[string]string // certificateId → thing name
 	regCalls map[string]int    // token → RegisterThing calls
 	nthing   int
+	// lifetimes, when set, end the next certificates issued, one each, at
+	// these times instead of 2049 (short-lived certificates).
+	lifetimes []time.Time
 	// onEnter, when set, runs in the caller's goroutine at each call, after
 	// it is recorded: runtime.Goexit there is a crash during the call.
 	onEnter func(op string)
@@ -204,6 +207,11 @@ func (s *fakeService) issue(pub crypto.PublicKey) (*fleet.Issued, error) {
 		NotBefore:    time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC),
 		NotAfter:     time.Date(2049, 12, 31, 23, 59, 59, 0, time.UTC),
 	}
+	s.mu.Lock()
+	if len(s.lifetimes) > 0 {
+		tmpl.NotAfter, s.lifetimes = s.lifetimes[0], s.lifetimes[1:]
+	}
+	s.mu.Unlock()
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, pub, ca.key)
 	if err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/provisiond/provisiond/internal/fleet"
+	"github.com/provisiond/provisiond/internal/keypair"
 	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
 	"github.com/provisiond/provisiond/internal/store"
 )
@@ -74,7 +75,7 @@ func (r *Runner) register(ctx context.Context) error {
 	}
 	r.log.Info("thing registered", r.fields()...)
 	if proveErr != nil {
-		return serviceErr(opProve, proveErr)
+		return r.proofFailed(proveErr, certPEM)
 	}
 	return r.handOver()
 }
@@ -88,9 +89,30 @@ func (r *Runner) proveAndHandOver(ctx context.Context) error {
 	}
 	r.beginCall()
 	if err := r.prove(ctx, r.st.ThingName, certPEM, keyPEM); err != nil {
-		return serviceErr(opProve, err)
+		return r.proofFailed(err, certPEM)
 	}
 	return r.handOver()
+}
+
+// proofFailed is the outcome of a failed proof of a new identity. A
+// certificate that expired before it could be proven (a short-lived one,
+// and a power cut or an outage longer than its life) is refused for ever:
+// it is abandoned for a new one. Both must hold, the service's refusal and
+// the device's clock past its end, so that neither a clock running ahead
+// nor a refusal for another reason throws away a certificate that can
+// still work; anything else is retried as before.
+func (r *Runner) proofFailed(err error, certPEM []byte) error {
+	err = serviceErr(opProve, err)
+	cert, perr := keypair.Certificate(certPEM)
+	if perr != nil {
+		return err
+	}
+	if _, refused := fleet.Refused(err); refused && r.clock.Now().After(cert.NotAfter) {
+		f := failureOf(err)
+		return r.abandonCertificate(fmt.Sprintf("certificate expired at %s before it was proven; %s",
+			cert.NotAfter.UTC().Format(time.RFC3339), f.text), &f)
+	}
+	return err
 }
 
 // handOver writes credentials.json for the proved identity and moves to
