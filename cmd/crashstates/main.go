@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,6 +22,7 @@ func main() {
 	flag.StringVar(&o.Provisiond, "provisiond", "bin/provisiond", "the provisiond binary")
 	flag.StringVar(&o.Fleetsim, "fleetsim", "bin/fleetsim", "the fleetsim binary")
 	flag.StringVar(&o.Strace, "strace", "strace", "the strace binary")
+	flag.StringVar(&o.SWTPM, "swtpm", "swtpm", "the swtpm binary (for the TPM flows)")
 	flows := flag.String("flows", "", "comma-separated flows (default all)")
 	models := flag.String("models", "", "comma-separated models: ext4-ordered, posix-minimum (default both)")
 	flag.IntVar(&o.Limit, "limit", 64, "crash states checked per point of a recording, at most (a seeded sample beyond)")
@@ -35,13 +37,21 @@ func main() {
 	flag.Parse()
 
 	var err error
-	if o.Flows, err = pick(*flows, crashstate.Flows, func(f crashstate.Flow) string { return f.Name }); err == nil {
+	all := append(crashstate.Flows, crashstate.RotationFlow)
+	if *flows == "" {
+		all = crashstate.Flows // rotation only when named: it needs issue 15's config
+	}
+	if o.Flows, err = pick(*flows, all, func(f crashstate.Flow) string { return f.Name }); err == nil {
 		o.Models, err = pick(*models, crashstate.Models, func(m crashstate.Model) string { return m.Name })
 	}
 	if err != nil {
 		fail(err)
 	}
-	for _, p := range []*string{&o.Provisiond, &o.Fleetsim, &o.Strace} {
+	tools := []*string{&o.Provisiond, &o.Fleetsim, &o.Strace}
+	if slices.ContainsFunc(o.Flows, func(f crashstate.Flow) bool { return f.TPM }) || *replay {
+		tools = append(tools, &o.SWTPM)
+	}
+	for _, p := range tools {
 		if *p, err = exec.LookPath(*p); err != nil {
 			fail(err)
 		}

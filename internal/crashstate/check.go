@@ -23,6 +23,8 @@ type handoff struct {
 	CertificateID   string `json:"certificateId"`
 	CertificateFile string `json:"certificateFile"`
 	PrivateKeyFile  string `json:"privateKeyFile"`
+	// PrivateKeyHandle is where the TPM holds the key, when persistent.
+	PrivateKeyHandle string `json:"privateKeyHandle,omitempty"`
 }
 
 // parseHandoff parses credentials.json; an error means a consumer could
@@ -48,11 +50,23 @@ func (h handoff) usable() error {
 	if err != nil {
 		return fmt.Errorf("private key of %s: %w", short(h.CertificateID), err)
 	}
-	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	// A TPM key's file holds its public part: the pair is matched on it.
+	var der []byte
+	if isTSS2(keyPEM) {
+		err = matchesTSS2(certPEM, keyPEM)
+		if cert, perr := parseCert(certPEM); perr == nil {
+			der = cert.Raw
+		}
+	} else {
+		var pair tls.Certificate
+		if pair, err = tls.X509KeyPair(certPEM, keyPEM); err == nil {
+			der = pair.Certificate[0]
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("%s and %s do not form a pair: %v", h.CertificateFile, h.PrivateKeyFile, err)
 	}
-	sum := sha256.Sum256(pair.Certificate[0])
+	sum := sha256.Sum256(der)
 	if !strings.EqualFold(hex.EncodeToString(sum[:]), h.CertificateID) {
 		return fmt.Errorf("%s is not certificate %s", h.CertificateFile, short(h.CertificateID))
 	}

@@ -19,10 +19,10 @@ type server struct {
 	dir  string
 }
 
-// startServer runs `fleetsim serve --dir dir` on a free port of 127.0.0.1
-// and waits for its "listening on" line.
-func startServer(fleetsim, dir string) (*server, error) {
-	cmd := exec.Command(fleetsim, "serve", "--dir", dir, "--listen", "127.0.0.1:0")
+// startServer runs `fleetsim serve --dir dir` with more flags on a free
+// port of 127.0.0.1 and waits for its "listening on" line.
+func startServer(fleetsim, dir string, more []string) (*server, error) {
+	cmd := exec.Command(fleetsim, append([]string{"serve", "--dir", dir, "--listen", "127.0.0.1:0"}, more...)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
