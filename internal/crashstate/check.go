@@ -153,6 +153,9 @@ type Result struct {
 	Fault     string // why it did not recover
 	Orphans   int
 	Took      time.Duration
+	// HandleUnchecked: recovered, but the key at tpm.handle could not be
+	// judged (see worker.check).
+	HandleUnchecked bool
 }
 
 // runDaemon starts the daemon on a crash state and waits until it is

@@ -28,6 +28,7 @@ type fixture struct {
 	Issued   []string `json:"issued,omitempty"`
 	// Spec is the whole flow: its config, fleetsim flags and TPM.
 	Spec      *Flow  `json:"flowSpec,omitempty"`
+	Final     string `json:"finalCertificateId,omitempty"`
 	StatePath string `json:"-"`
 }
 
@@ -54,7 +55,7 @@ func (w *worker) saveFixture(s *State, res Result, log string) error {
 	}
 	fx := fixture{ID: s.ID(), Seed: w.o.Seed, Fault: res.Fault, Flow: w.rec.Flow.Name, Method: w.rec.Flow.Method, KeyType: w.rec.Flow.KeyType,
 		Model: s.Model.Name, Base: w.o.Base, StateDir: w.rec.StateDir, Fleet: w.rec.Fleet, Endpoint: w.rec.Endpoint,
-		Handed: s.Handed, Retired: sortedKeys(s.Retired), Issued: s.Issued, Spec: &w.rec.Flow}
+		Handed: s.Handed, Retired: sortedKeys(s.Retired), Issued: s.Issued, Spec: &w.rec.Flow, Final: w.rec.Final}
 	if w.rec.RecordedFleet != "" {
 		fx.Fleet = w.rec.RecordedFleet
 	}
@@ -96,7 +97,7 @@ func Replay(o Options, dir string) (Result, error) {
 	if fx.Spec != nil {
 		flow = *fx.Spec
 	}
-	rec := &Recording{Flow: flow, StateDir: fx.StateDir, Endpoint: fx.Endpoint, RecordedFleet: fx.Fleet}
+	rec := &Recording{Flow: flow, StateDir: fx.StateDir, Endpoint: fx.Endpoint, RecordedFleet: fx.Fleet, Final: fx.Final}
 	if flow.TPM {
 		rec.TPMState = filepath.Join(dir, "tpm")
 	}

@@ -35,6 +35,9 @@ type Recording struct {
 	// recording, the op after which a crash counts it as issued: the save
 	// that precedes its request.
 	IssuedAt map[string]int
+	// Final is the certificate credentials.json named when the recording
+	// ended: the one whose key the TPM's handle then held.
+	Final string
 }
 
 // config is the daemon's config: short retries so that a check takes
@@ -159,6 +162,11 @@ func Record(t Tools, flow Flow, base, stateDir string) (*Recording, error) {
 		b.add(c)
 	}
 	r.Ops = b.ops
+	if data, err := os.ReadFile(filepath.Join(stateDir, "credentials.json")); err == nil {
+		if h, err := parseHandoff(data); err == nil {
+			r.Final = h.CertificateID
+		}
+	}
 	r.IssuedAt = issuedAt(r.Ops, certs, recordStart)
 	return r, nil
 }
