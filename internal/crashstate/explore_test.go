@@ -16,9 +16,21 @@ import (
 // crash-states runs every flow and state; this keeps the pipeline honest
 // under make test.)
 func TestRealDaemonRecoversFromASampleOfCrashStates(t *testing.T) {
+	exploreSample(t, buildTools(t), "csr", 12)
+}
+
+// The same with the key in a real swtpm, persistent at tpm.handle: the
+// checker matches the TSS2 key file and the key at the handle.
+func TestRealDaemonRecoversFromASampleOfTPMCrashStates(t *testing.T) {
 	tools := buildTools(t)
+	tools.SWTPM = testtool.Need(t, "swtpm", "swtpm")
+	exploreSample(t, tools, "csr-tpm-handle", 8)
+}
+
+func exploreSample(t *testing.T, tools Tools, flowName string, sample int) {
+	t.Helper()
 	var log bytes.Buffer
-	flow, _ := FlowByName("csr")
+	flow, _ := FlowByName(flowName)
 	tallies, err := Explore(Options{
 		Tools:    tools,
 		Base:     t.TempDir(),
@@ -26,7 +38,7 @@ func TestRealDaemonRecoversFromASampleOfCrashStates(t *testing.T) {
 		Models:   Models,
 		Limit:    8,
 		Seed:     1,
-		Sample:   12,
+		Sample:   sample,
 		Parallel: 2,
 		Fixtures: t.TempDir(),
 		Timeout:  30 * time.Second,
@@ -40,7 +52,7 @@ func TestRealDaemonRecoversFromASampleOfCrashStates(t *testing.T) {
 		checked += tl.Checked
 		recovered += tl.Recovered
 	}
-	if checked != 12 || recovered != checked {
+	if checked != sample || recovered != checked {
 		t.Fatalf("%d of %d states recovered:\n%s", recovered, checked, log.String())
 	}
 	t.Log(log.String())
