@@ -57,6 +57,10 @@ func certFor(t *testing.T, k *ecdsa.PrivateKey) []byte {
 // tss2File is a TSS2 PRIVATE KEY PEM holding pub, as a TPM would write it
 // (the private blob is opaque to the checker).
 func tss2File(t *testing.T, pub *ecdsa.PublicKey) []byte {
+	point, err := pub.Bytes() // 0x04, X, Y
+	if err != nil {
+		t.Fatal(err)
+	}
 	public := tpm2.TPMTPublic{
 		Type:    tpm2.TPMAlgECC,
 		NameAlg: tpm2.TPMAlgSHA256,
@@ -66,8 +70,8 @@ func tss2File(t *testing.T, pub *ecdsa.PublicKey) []byte {
 				Details: tpm2.NewTPMUAsymScheme(tpm2.TPMAlgECDSA, &tpm2.TPMSSigSchemeECDSA{HashAlg: tpm2.TPMAlgSHA256})},
 		}),
 		Unique: tpm2.NewTPMUPublicID(tpm2.TPMAlgECC, &tpm2.TPMSECCPoint{
-			X: tpm2.TPM2BECCParameter{Buffer: pub.X.FillBytes(make([]byte, 32))},
-			Y: tpm2.TPM2BECCParameter{Buffer: pub.Y.FillBytes(make([]byte, 32))},
+			X: tpm2.TPM2BECCParameter{Buffer: point[1:33]},
+			Y: tpm2.TPM2BECCParameter{Buffer: point[33:]},
 		}),
 	}
 	k := keyfile.NewTPMKey(keyfile.OIDLoadableKey, tpm2.New2B(public), tpm2.TPM2BPrivate{Buffer: []byte("opaque")})
