@@ -23,7 +23,7 @@ func main() {
 	flag.StringVar(&o.Fleetsim, "fleetsim", "bin/fleetsim", "the fleetsim binary")
 	flag.StringVar(&o.Strace, "strace", "strace", "the strace binary")
 	flag.StringVar(&o.SWTPM, "swtpm", "swtpm", "the swtpm binary (for the TPM flows)")
-	flows := flag.String("flows", "", "comma-separated flows (default all)")
+	flows := flag.String("flows", "", "comma-separated flows (default all but the named-only ones: rotation, csr-short-lived)")
 	models := flag.String("models", "", "comma-separated models: ext4-ordered, posix-minimum (default both)")
 	flag.IntVar(&o.Limit, "limit", 64, "crash states checked per point of a recording, at most (a seeded sample beyond)")
 	flag.Uint64Var(&o.Seed, "seed", 1, "seed of every sample")
@@ -37,9 +37,9 @@ func main() {
 	flag.Parse()
 
 	var err error
-	all := append(crashstate.Flows, crashstate.RotationFlow)
-	if *flows == "" {
-		all = crashstate.Flows // rotation only when named: it needs issue 15's config
+	all := crashstate.Flows
+	if *flows != "" {
+		all = append(all, crashstate.NamedOnlyFlows...)
 	}
 	if o.Flows, err = pick(*flows, all, func(f crashstate.Flow) string { return f.Name }); err == nil {
 		o.Models, err = pick(*models, crashstate.Models, func(m crashstate.Model) string { return m.Name })

@@ -68,18 +68,26 @@ var Flows = []Flow{
 		Script: startDaemon + reprovision + reprovision + stopDaemon},
 }
 
-// RotationFlow lets the daemon rotate by itself: certificates valid for 3 s,
-// a new one at half their life. It needs the rotation config (issue 15);
-// it is not in Flows until the daemon takes it.
-var RotationFlow = Flow{Name: "rotation", Method: "csr", Setup: true,
-	Config:    "rotation: {before_expiry: 50%}\n",
-	ServeArgs: []string{"--certificate-validity", "3s"},
-	// Two rotations: the second removes the identity the first retired.
-	Script: startDaemon + `sleep 3.5; ` + stopDaemon}
+// NamedOnlyFlows run only when named (-flows), for what the default run
+// cannot carry yet.
+var NamedOnlyFlows = []Flow{
+	// The daemon rotates by itself: certificates valid for 3 s, a new one
+	// at half their life, two rotations in 3.5 s. It needs the rotation
+	// config of issue 15 (branch rot2), not yet on main.
+	{Name: "rotation", Method: "csr", Setup: true,
+		Config:    "rotation: {before_expiry: 50%}\n",
+		ServeArgs: []string{"--certificate-validity", "3s"},
+		Script:    startDaemon + `sleep 3.5; ` + stopDaemon},
+	// Certificates that expire before the checks start: a cut in
+	// cert-pending leaves a new certificate that expires before it is
+	// proved. It fails today (docs/RELIABILITY.md, section 6).
+	{Name: "csr-short-lived", Method: "csr", ServeArgs: []string{"--certificate-validity", "3s"},
+		Script: startDaemon + `sleep 4; ` + stopDaemon},
+}
 
 // FlowByName returns the named flow.
 func FlowByName(name string) (Flow, bool) {
-	for _, f := range append(Flows, RotationFlow) {
+	for _, f := range append(Flows, NamedOnlyFlows...) {
 		if f.Name == name {
 			return f, true
 		}
