@@ -181,16 +181,16 @@ func runDaemon(ctx context.Context, provisiond, config, stateDir string) (certID
 		}
 	}
 	for {
-		if registeredAs(stateDir) != "" {
+		if registeredAs(stateDir, true) != "" {
 			// Let it settle, so that what it does next (a clean-up, a
 			// request it serves) is watched too; the end state must hold.
 			time.Sleep(settle)
 			stop()
-			return registeredAs(stateDir), cmd.ProcessState.ExitCode(), out.String(), nil
+			return registeredAs(stateDir, false), cmd.ProcessState.ExitCode(), out.String(), nil
 		}
 		select {
 		case <-exited:
-			if id := registeredAs(stateDir); id != "" {
+			if id := registeredAs(stateDir, false); id != "" {
 				return id, cmd.ProcessState.ExitCode(), out.String(), nil
 			}
 			return "", cmd.ProcessState.ExitCode(), out.String(), nil
@@ -205,23 +205,37 @@ func runDaemon(ctx context.Context, provisiond, config, stateDir string) (certID
 // settle is how long a daemon that looks done runs on under the watcher.
 const settle = 30 * time.Millisecond
 
+// rotationMargin keeps a rotation from starting while the daemon is
+// stopped: it looks done only when none is due this soon.
+const rotationMargin = time.Second
+
 // requestFile is the reprovision request `provisiond reprovision` leaves
 // in the state directory; the daemon removes it once it has served it.
 const requestFile = "reprovision.request"
 
 // registeredAs returns the certificate the daemon handed over once
 // state.json says registered, credentials.json names that certificate
-// with a usable pair and no reprovision request waits; "" before.
-func registeredAs(stateDir string) string {
+// with a usable pair and no reprovision request waits; "" before. With
+// rotation (issue 15), it also waits while a renewal runs or is due: a
+// crash state's certificates may be past their rotation time when it is
+// checked, and the daemon must finish that rotation too. due says to
+// wait for a rotation due within rotationMargin as well: the daemon looks
+// done only then, but the verdict after its stop does not ask it.
+func registeredAs(stateDir string, due bool) string {
 	if _, err := os.Stat(filepath.Join(stateDir, requestFile)); err == nil {
 		return ""
 	}
 	var st struct {
-		State         string `json:"state"`
-		CertificateID string `json:"certificateId"`
+		State         string    `json:"state"`
+		CertificateID string    `json:"certificateId"`
+		Renewal       string    `json:"renewal"`
+		RotationDueAt time.Time `json:"rotationDueAt"`
 	}
 	data, err := os.ReadFile(filepath.Join(stateDir, "state.json"))
-	if err != nil || json.Unmarshal(data, &st) != nil || st.State != "registered" {
+	if err != nil || json.Unmarshal(data, &st) != nil || st.State != "registered" || st.Renewal != "" {
+		return ""
+	}
+	if due && !st.RotationDueAt.IsZero() && !st.RotationDueAt.After(time.Now().Add(rotationMargin)) {
 		return ""
 	}
 	data, err = os.ReadFile(filepath.Join(stateDir, "credentials.json"))
