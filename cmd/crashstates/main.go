@@ -48,8 +48,10 @@ func main() {
 		fail(err)
 	}
 	tools := []*string{&o.Provisiond, &o.Fleetsim, &o.Strace}
-	if slices.ContainsFunc(o.Flows, func(f crashstate.Flow) bool { return f.TPM }) || *replay {
+	if slices.ContainsFunc(o.Flows, func(f crashstate.Flow) bool { return f.TPM }) {
 		tools = append(tools, &o.SWTPM)
+	} else if p, err := exec.LookPath(o.SWTPM); err == nil {
+		o.SWTPM, _ = filepath.Abs(p) // a replayed TPM fixture needs it
 	}
 	for _, p := range tools {
 		if *p, err = exec.LookPath(*p); err != nil {
