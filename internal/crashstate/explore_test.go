@@ -59,12 +59,21 @@ func exploreSample(t *testing.T, tools Tools, flowName string, sample int) {
 }
 
 // A state saved as a fixture is checked again by Replay, from the saved
-// files alone, in another folder.
+// files alone, in another folder; for a TPM flow, with the TPM's state
+// saved beside them.
 func TestSavedStateReplays(t *testing.T) {
 	tools := buildTools(t)
+	t.Run("csr", func(t *testing.T) { saveAndReplay(t, tools, "csr") })
+	t.Run("csr-tpm-handle", func(t *testing.T) {
+		tools.SWTPM = testtool.Need(t, "swtpm", "swtpm")
+		saveAndReplay(t, tools, "csr-tpm-handle")
+	})
+}
+
+func saveAndReplay(t *testing.T, tools Tools, flowName string) {
 	// Long enough that the replay folder below fits in its length.
 	base := filepath.Join(t.TempDir(), "recording-folder")
-	flow, _ := FlowByName("csr")
+	flow, _ := FlowByName(flowName)
 	rec, err := Record(tools, flow, base, stateDir(base, "r", 0))
 	if err != nil {
 		t.Fatal(err)
