@@ -52,13 +52,19 @@ func startServer(fleetsim, dir string, more []string) (*server, error) {
 
 // stop ends the server by its PID and waits for it (it saves its registry).
 func (s *server) stop() {
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan struct{})
 	go func() { _ = s.cmd.Wait(); close(done) }()
+	stopByPID(s.cmd.Process, done)
+}
+
+// stopByPID ends a process this tool started: SIGTERM, so that it saves
+// its state, then SIGKILL after a bound; done closes when it has exited.
+func stopByPID(p *os.Process, done <-chan struct{}) {
+	_ = p.Signal(syscall.SIGTERM)
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
-		_ = s.cmd.Process.Kill()
+		_ = p.Kill()
 		<-done
 	}
 }

@@ -88,15 +88,7 @@ func (s *swtpm) deviceOrNone() string {
 }
 
 // stop ends swtpm by its PID (SIGTERM: it saves its state).
-func (s *swtpm) stop() {
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.exited:
-	case <-time.After(10 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.exited
-	}
-}
+func (s *swtpm) stop() { stopByPID(s.cmd.Process, s.exited) }
 
 func freePortPair() (int, error) {
 	for range 20 {
