@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,7 +22,8 @@ func main() {
 	flag.StringVar(&o.Provisiond, "provisiond", "bin/provisiond", "the provisiond binary")
 	flag.StringVar(&o.Fleetsim, "fleetsim", "bin/fleetsim", "the fleetsim binary")
 	flag.StringVar(&o.Strace, "strace", "strace", "the strace binary")
-	flows := flag.String("flows", "", "comma-separated flows (default all)")
+	flag.StringVar(&o.SWTPM, "swtpm", "swtpm", "the swtpm binary (for the TPM flows)")
+	flows := flag.String("flows", "", "comma-separated flows (default all but the named-only ones: rotation, csr-short-lived)")
 	models := flag.String("models", "", "comma-separated models: ext4-ordered, posix-minimum (default both)")
 	flag.IntVar(&o.Limit, "limit", 64, "crash states checked per point of a recording, at most (a seeded sample beyond)")
 	flag.Uint64Var(&o.Seed, "seed", 1, "seed of every sample")
@@ -35,13 +37,23 @@ func main() {
 	flag.Parse()
 
 	var err error
-	if o.Flows, err = pick(*flows, crashstate.Flows, func(f crashstate.Flow) string { return f.Name }); err == nil {
+	all := crashstate.Flows
+	if *flows != "" {
+		all = append(all, crashstate.NamedOnlyFlows...)
+	}
+	if o.Flows, err = pick(*flows, all, func(f crashstate.Flow) string { return f.Name }); err == nil {
 		o.Models, err = pick(*models, crashstate.Models, func(m crashstate.Model) string { return m.Name })
 	}
 	if err != nil {
 		fail(err)
 	}
-	for _, p := range []*string{&o.Provisiond, &o.Fleetsim, &o.Strace} {
+	tools := []*string{&o.Provisiond, &o.Fleetsim, &o.Strace}
+	if slices.ContainsFunc(o.Flows, func(f crashstate.Flow) bool { return f.TPM }) {
+		tools = append(tools, &o.SWTPM)
+	} else if p, err := exec.LookPath(o.SWTPM); err == nil {
+		o.SWTPM, _ = filepath.Abs(p) // a replayed TPM fixture needs it
+	}
+	for _, p := range tools {
 		if *p, err = exec.LookPath(*p); err != nil {
 			fail(err)
 		}

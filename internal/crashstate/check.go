@@ -23,6 +23,8 @@ type handoff struct {
 	CertificateID   string `json:"certificateId"`
 	CertificateFile string `json:"certificateFile"`
 	PrivateKeyFile  string `json:"privateKeyFile"`
+	// PrivateKeyHandle is where the TPM holds the key, when persistent.
+	PrivateKeyHandle string `json:"privateKeyHandle,omitempty"`
 }
 
 // parseHandoff parses credentials.json; an error means a consumer could
@@ -48,11 +50,23 @@ func (h handoff) usable() error {
 	if err != nil {
 		return fmt.Errorf("private key of %s: %w", short(h.CertificateID), err)
 	}
-	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	// A TPM key's file holds its public part: the pair is matched on it.
+	var der []byte
+	if isTSS2(keyPEM) {
+		err = matchesTSS2(certPEM, keyPEM)
+		if cert, perr := parseCert(certPEM); perr == nil {
+			der = cert.Raw
+		}
+	} else {
+		var pair tls.Certificate
+		if pair, err = tls.X509KeyPair(certPEM, keyPEM); err == nil {
+			der = pair.Certificate[0]
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("%s and %s do not form a pair: %v", h.CertificateFile, h.PrivateKeyFile, err)
 	}
-	sum := sha256.Sum256(pair.Certificate[0])
+	sum := sha256.Sum256(der)
 	if !strings.EqualFold(hex.EncodeToString(sum[:]), h.CertificateID) {
 		return fmt.Errorf("%s is not certificate %s", h.CertificateFile, short(h.CertificateID))
 	}
@@ -139,6 +153,9 @@ type Result struct {
 	Fault     string // why it did not recover
 	Orphans   int
 	Took      time.Duration
+	// HandleUnchecked: recovered, but the key at tpm.handle could not be
+	// judged (see worker.check).
+	HandleUnchecked bool
 }
 
 // runDaemon starts the daemon on a crash state and waits until it is
@@ -164,16 +181,16 @@ func runDaemon(ctx context.Context, provisiond, config, stateDir string) (certID
 		}
 	}
 	for {
-		if registeredAs(stateDir) != "" {
+		if registeredAs(stateDir, true) != "" {
 			// Let it settle, so that what it does next (a clean-up, a
 			// request it serves) is watched too; the end state must hold.
 			time.Sleep(settle)
 			stop()
-			return registeredAs(stateDir), cmd.ProcessState.ExitCode(), out.String(), nil
+			return registeredAs(stateDir, false), cmd.ProcessState.ExitCode(), out.String(), nil
 		}
 		select {
 		case <-exited:
-			if id := registeredAs(stateDir); id != "" {
+			if id := registeredAs(stateDir, false); id != "" {
 				return id, cmd.ProcessState.ExitCode(), out.String(), nil
 			}
 			return "", cmd.ProcessState.ExitCode(), out.String(), nil
@@ -188,23 +205,37 @@ func runDaemon(ctx context.Context, provisiond, config, stateDir string) (certID
 // settle is how long a daemon that looks done runs on under the watcher.
 const settle = 30 * time.Millisecond
 
+// rotationMargin keeps a rotation from starting while the daemon is
+// stopped: it looks done only when none is due this soon.
+const rotationMargin = time.Second
+
 // requestFile is the reprovision request `provisiond reprovision` leaves
 // in the state directory; the daemon removes it once it has served it.
 const requestFile = "reprovision.request"
 
 // registeredAs returns the certificate the daemon handed over once
 // state.json says registered, credentials.json names that certificate
-// with a usable pair and no reprovision request waits; "" before.
-func registeredAs(stateDir string) string {
+// with a usable pair and no reprovision request waits; "" before. With
+// rotation (issue 15), it also waits while a renewal runs or is due: a
+// crash state's certificates may be past their rotation time when it is
+// checked, and the daemon must finish that rotation too. due says to
+// wait for a rotation due within rotationMargin as well: the daemon looks
+// done only then, but the verdict after its stop does not ask it.
+func registeredAs(stateDir string, due bool) string {
 	if _, err := os.Stat(filepath.Join(stateDir, requestFile)); err == nil {
 		return ""
 	}
 	var st struct {
-		State         string `json:"state"`
-		CertificateID string `json:"certificateId"`
+		State         string    `json:"state"`
+		CertificateID string    `json:"certificateId"`
+		Renewal       string    `json:"renewal"`
+		RotationDueAt time.Time `json:"rotationDueAt"`
 	}
 	data, err := os.ReadFile(filepath.Join(stateDir, "state.json"))
-	if err != nil || json.Unmarshal(data, &st) != nil || st.State != "registered" {
+	if err != nil || json.Unmarshal(data, &st) != nil || st.State != "registered" || st.Renewal != "" {
+		return ""
+	}
+	if due && !st.RotationDueAt.IsZero() && !st.RotationDueAt.After(time.Now().Add(rotationMargin)) {
 		return ""
 	}
 	data, err = os.ReadFile(filepath.Join(stateDir, "credentials.json"))

@@ -34,7 +34,10 @@ type Options struct {
 // Tally counts states for one flow and model.
 type Tally struct {
 	Drawn, Distinct, Checked, Recovered, Refused, Failed int
-	Took                                                 time.Duration
+	// HandleUnchecked counts the recovered states whose key at tpm.handle
+	// was not judged (see worker.check).
+	HandleUnchecked int
+	Took            time.Duration
 }
 
 // Explore records every flow, generates its crash states under every
@@ -134,6 +137,9 @@ func checkAll(o Options, rec *Recording, states []*State, tallies map[string]*Ta
 					fmt.Fprintf(o.Out, "FAIL %s (seed %d): %s\n", c.state.ID(), o.Seed, c.res.Fault)
 				case c.res.Refused:
 					t.Refused++
+				case c.res.HandleUnchecked:
+					t.HandleUnchecked++
+					t.Recovered++
 				default:
 					t.Recovered++
 				}
@@ -165,6 +171,7 @@ type worker struct {
 	o   Options
 	rec *Recording
 	srv *server
+	dir string
 }
 
 // checked is a check whose orphans are counted once its worker's fleetsim
@@ -185,12 +192,12 @@ func newWorker(o Options, rec *Recording, n int) (*worker, error) {
 	// The endpoint is written into credentials.json too, so it must keep
 	// its length: ports of the same width.
 	for range 20 {
-		srv, err := startServer(o.Fleetsim, dir)
+		srv, err := startServer(o.Fleetsim, dir, rec.Flow.ServeArgs)
 		if err != nil {
 			return nil, err
 		}
 		if len(srv.addr) == len(rec.Endpoint) {
-			return &worker{o: o, rec: rec, srv: srv}, nil
+			return &worker{o: o, rec: rec, srv: srv, dir: dir}, nil
 		}
 		srv.stop()
 	}
@@ -211,8 +218,15 @@ func (w *worker) check(s *State) (*checked, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
+	tpm, err := w.startTPM()
+	if err != nil {
+		return nil, err
+	}
+	if tpm != nil {
+		defer tpm.stop()
+	}
 	cfg := filepath.Join(w.rec.Base, fmt.Sprintf("c%06d.yaml", n))
-	if err := os.WriteFile(cfg, []byte(w.rec.config(w.srv.addr, dir)), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(w.rec.config(w.srv.addr, dir, tpm.deviceOrNone())), 0o644); err != nil {
 		return nil, err
 	}
 	defer os.Remove(cfg)
@@ -243,11 +257,64 @@ func (w *worker) check(s *State) (*checked, error) {
 		fault = fmt.Sprintf("not registered (exit %d, %v): %s", exit, runErr, lastLines(log, 3))
 	case torn:
 		fault = "state.json was unreadable and the daemon went on (a silent reset)"
+	case fault == "" && id != w.rec.Final && s.Retired[id]:
+		// The daemon kept an identity handed over before the cut, and
+		// the TPM is from the recording's end, when its handle held a
+		// later identity's key: a pair no real cut leaves (tpm.handle
+		// changes only after state.json durably names the new identity).
+		c.res.HandleUnchecked = w.rec.Flow.TPMHandle != ""
+	case fault == "":
+		fault = w.checkHandle(tpm, dir)
 	}
 	c.res.Fault = fault
 	c.end = time.Now()
 	c.res.Took = c.end.Sub(t0)
 	return c, nil
+}
+
+// startTPM starts, for a TPM flow, a swtpm on a fresh copy of the TPM's
+// state as the recording left it: each check starts from the same TPM.
+func (w *worker) startTPM() (*swtpm, error) {
+	if !w.rec.Flow.TPM {
+		return nil, nil
+	}
+	dir := filepath.Join(w.dir, "tpm")
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, err
+	}
+	if err := copyDir(w.rec.TPMState, dir); err != nil {
+		return nil, err
+	}
+	return startSWTPM(w.o.SWTPM, dir)
+}
+
+// checkHandle reports, once the daemon has stopped, why the key at the
+// persistent handle credentials.json names is not its certificate's.
+func (w *worker) checkHandle(tpm *swtpm, stateDir string) string {
+	data, err := os.ReadFile(filepath.Join(stateDir, "credentials.json"))
+	if err != nil || tpm == nil {
+		return ""
+	}
+	h, err := parseHandoff(data)
+	if err != nil || h.PrivateKeyHandle == "" {
+		return ""
+	}
+	certPEM, err := os.ReadFile(h.CertificateFile)
+	if err != nil {
+		return err.Error()
+	}
+	cert, err := parseCert(certPEM)
+	if err != nil {
+		return err.Error()
+	}
+	held, err := tpm.heldAt(h.PrivateKeyHandle)
+	switch {
+	case err != nil:
+		return "the TPM key credentials.json names: " + err.Error()
+	case !samePublic(cert.PublicKey, held):
+		return fmt.Sprintf("the TPM holds at %s another key than certificate %s's", h.PrivateKeyHandle, short(h.CertificateID))
+	}
+	return ""
 }
 
 // finish stops the worker's fleetsim, counts each check's orphans (the
@@ -316,6 +383,11 @@ func printTallies(out io.Writer, tallies map[string]*Tally, took time.Duration) 
 		fmt.Fprintf(out, "%-40s %7d %8d %7d %9d %7d %6d %8s\n", "all flows/"+model, t.Drawn, t.Distinct, t.Checked, t.Recovered, t.Refused, t.Failed, perCheck(t))
 	}
 	fmt.Fprintf(out, "%-40s %7d %8d %7d %9d %7d %6d %8s\n", "total", sum.Drawn, sum.Distinct, sum.Checked, sum.Recovered, sum.Refused, sum.Failed, perCheck(&sum))
+	for _, k := range keys {
+		if n := tallies[k].HandleUnchecked; n > 0 {
+			fmt.Fprintf(out, "%s: tpm.handle not judged in %d recovered states (the daemon kept an identity handed over before the cut; the TPM is from the recording's end)\n", k, n)
+		}
+	}
 	fmt.Fprintf(out, "checked in %s\n", took.Round(time.Second))
 }
 

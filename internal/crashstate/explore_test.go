@@ -16,9 +16,21 @@ import (
 // crash-states runs every flow and state; this keeps the pipeline honest
 // under make test.)
 func TestRealDaemonRecoversFromASampleOfCrashStates(t *testing.T) {
+	exploreSample(t, buildTools(t), "csr", 12)
+}
+
+// The same with the key in a real swtpm, persistent at tpm.handle: the
+// checker matches the TSS2 key file and the key at the handle.
+func TestRealDaemonRecoversFromASampleOfTPMCrashStates(t *testing.T) {
 	tools := buildTools(t)
+	tools.SWTPM = testtool.Need(t, "swtpm", "swtpm")
+	exploreSample(t, tools, "csr-tpm-handle", 8)
+}
+
+func exploreSample(t *testing.T, tools Tools, flowName string, sample int) {
+	t.Helper()
 	var log bytes.Buffer
-	flow, _ := FlowByName("csr")
+	flow, _ := FlowByName(flowName)
 	tallies, err := Explore(Options{
 		Tools:    tools,
 		Base:     t.TempDir(),
@@ -26,7 +38,7 @@ func TestRealDaemonRecoversFromASampleOfCrashStates(t *testing.T) {
 		Models:   Models,
 		Limit:    8,
 		Seed:     1,
-		Sample:   12,
+		Sample:   sample,
 		Parallel: 2,
 		Fixtures: t.TempDir(),
 		Timeout:  30 * time.Second,
@@ -40,19 +52,28 @@ func TestRealDaemonRecoversFromASampleOfCrashStates(t *testing.T) {
 		checked += tl.Checked
 		recovered += tl.Recovered
 	}
-	if checked != 12 || recovered != checked {
+	if checked != sample || recovered != checked {
 		t.Fatalf("%d of %d states recovered:\n%s", recovered, checked, log.String())
 	}
 	t.Log(log.String())
 }
 
 // A state saved as a fixture is checked again by Replay, from the saved
-// files alone, in another folder.
+// files alone, in another folder; for a TPM flow, with the TPM's state
+// saved beside them.
 func TestSavedStateReplays(t *testing.T) {
 	tools := buildTools(t)
+	t.Run("csr", func(t *testing.T) { saveAndReplay(t, tools, "csr") })
+	t.Run("csr-tpm-handle", func(t *testing.T) {
+		tools.SWTPM = testtool.Need(t, "swtpm", "swtpm")
+		saveAndReplay(t, tools, "csr-tpm-handle")
+	})
+}
+
+func saveAndReplay(t *testing.T, tools Tools, flowName string) {
 	// Long enough that the replay folder below fits in its length.
 	base := filepath.Join(t.TempDir(), "recording-folder")
-	flow, _ := FlowByName("csr")
+	flow, _ := FlowByName(flowName)
 	rec, err := Record(tools, flow, base, stateDir(base, "r", 0))
 	if err != nil {
 		t.Fatal(err)

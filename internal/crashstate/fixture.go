@@ -12,27 +12,31 @@ import (
 // recording's paths and endpoint (written into its files), the flow's
 // method, and what the verdict counts.
 type fixture struct {
-	ID        string   `json:"id"`
-	Seed      uint64   `json:"seed"`
-	Fault     string   `json:"fault"`
-	Flow      string   `json:"flow"`
-	Method    string   `json:"method"`
-	KeyType   string   `json:"keyType,omitempty"`
-	Model     string   `json:"model"`
-	Base      string   `json:"base"`
-	StateDir  string   `json:"stateDirectory"`
-	Fleet     string   `json:"fleet"`
-	Endpoint  string   `json:"endpoint"`
-	Handed    *handoff `json:"handedOver,omitempty"`
-	Retired   []string `json:"retired,omitempty"`
-	Issued    []string `json:"issued,omitempty"`
-	StatePath string   `json:"-"`
+	ID       string   `json:"id"`
+	Seed     uint64   `json:"seed"`
+	Fault    string   `json:"fault"`
+	Flow     string   `json:"flow"`
+	Method   string   `json:"method"`
+	KeyType  string   `json:"keyType,omitempty"`
+	Model    string   `json:"model"`
+	Base     string   `json:"base"`
+	StateDir string   `json:"stateDirectory"`
+	Fleet    string   `json:"fleet"`
+	Endpoint string   `json:"endpoint"`
+	Handed   *handoff `json:"handedOver,omitempty"`
+	Retired  []string `json:"retired,omitempty"`
+	Issued   []string `json:"issued,omitempty"`
+	// Spec is the whole flow: its config, fleetsim flags and TPM.
+	Spec      *Flow  `json:"flowSpec,omitempty"`
+	Final     string `json:"finalCertificateId,omitempty"`
+	StatePath string `json:"-"`
 }
 
 // saveFixture keeps a failing state under Fixtures/<flow>-<model>-p<point>-c<choice>:
 // state/ (the directory the cut left), ops.txt (the ops that produced it),
-// verdict.txt, fleet/ (the service's folder as the recording left it) and
-// fixture.json, from which Replay checks it again.
+// verdict.txt, fleet/ (the service's folder as the recording left it),
+// tpm/ (the TPM's state, for a TPM flow) and fixture.json, from which
+// Replay checks it again.
 func (w *worker) saveFixture(s *State, res Result, log string) error {
 	if w.o.Fixtures == "" {
 		return nil
@@ -44,9 +48,14 @@ func (w *worker) saveFixture(s *State, res Result, log string) error {
 	if err := copyDir(w.rec.Fleet, filepath.Join(dir, "fleet")); err != nil {
 		return err
 	}
+	if w.rec.TPMState != "" {
+		if err := copyDir(w.rec.TPMState, filepath.Join(dir, "tpm")); err != nil {
+			return err
+		}
+	}
 	fx := fixture{ID: s.ID(), Seed: w.o.Seed, Fault: res.Fault, Flow: w.rec.Flow.Name, Method: w.rec.Flow.Method, KeyType: w.rec.Flow.KeyType,
 		Model: s.Model.Name, Base: w.o.Base, StateDir: w.rec.StateDir, Fleet: w.rec.Fleet, Endpoint: w.rec.Endpoint,
-		Handed: s.Handed, Retired: sortedKeys(s.Retired), Issued: s.Issued}
+		Handed: s.Handed, Retired: sortedKeys(s.Retired), Issued: s.Issued, Spec: &w.rec.Flow, Final: w.rec.Final}
 	if w.rec.RecordedFleet != "" {
 		fx.Fleet = w.rec.RecordedFleet
 	}
@@ -84,8 +93,14 @@ func Replay(o Options, dir string) (Result, error) {
 	}
 	o.Base = filepath.Join(o.Base, strings.Repeat("p", pad))
 	o.Fixtures, o.Parallel = "", 1
-	rec := &Recording{Flow: Flow{Name: fx.Flow, Method: fx.Method, KeyType: fx.KeyType}, StateDir: fx.StateDir, Endpoint: fx.Endpoint,
-		RecordedFleet: fx.Fleet}
+	flow := Flow{Name: fx.Flow, Method: fx.Method, KeyType: fx.KeyType}
+	if fx.Spec != nil {
+		flow = *fx.Spec
+	}
+	rec := &Recording{Flow: flow, StateDir: fx.StateDir, Endpoint: fx.Endpoint, RecordedFleet: fx.Fleet, Final: fx.Final}
+	if flow.TPM {
+		rec.TPMState = filepath.Join(dir, "tpm")
+	}
 	rec.Base = filepath.Join(o.Base, fx.Flow)
 	rec.Fleet = filepath.Join(rec.Base, "fleet")
 	if len(rec.Fleet) != len(fx.Fleet) {

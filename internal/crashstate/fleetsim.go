@@ -19,10 +19,10 @@ type server struct {
 	dir  string
 }
 
-// startServer runs `fleetsim serve --dir dir` on a free port of 127.0.0.1
-// and waits for its "listening on" line.
-func startServer(fleetsim, dir string) (*server, error) {
-	cmd := exec.Command(fleetsim, "serve", "--dir", dir, "--listen", "127.0.0.1:0")
+// startServer runs `fleetsim serve --dir dir` with more flags on a free
+// port of 127.0.0.1 and waits for its "listening on" line.
+func startServer(fleetsim, dir string, more []string) (*server, error) {
+	cmd := exec.Command(fleetsim, append([]string{"serve", "--dir", dir, "--listen", "127.0.0.1:0"}, more...)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -52,13 +52,19 @@ func startServer(fleetsim, dir string) (*server, error) {
 
 // stop ends the server by its PID and waits for it (it saves its registry).
 func (s *server) stop() {
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan struct{})
 	go func() { _ = s.cmd.Wait(); close(done) }()
+	stopByPID(s.cmd.Process, done)
+}
+
+// stopByPID ends a process this tool started: SIGTERM, so that it saves
+// its state, then SIGKILL after a bound; done closes when it has exited.
+func stopByPID(p *os.Process, done <-chan struct{}) {
+	_ = p.Signal(syscall.SIGTERM)
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
-		_ = s.cmd.Process.Kill()
+		_ = p.Kill()
 		<-done
 	}
 }

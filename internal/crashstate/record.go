@@ -13,6 +13,7 @@ import (
 // Tools are the real binaries the explorer drives.
 type Tools struct {
 	Provisiond, Fleetsim, Strace string
+	SWTPM                        string // for the TPM flows only
 }
 
 // Recording is one flow as the daemon ran it under strace.
@@ -26,16 +27,38 @@ type Recording struct {
 	StateDir      string
 	Endpoint      string
 	Initial       *Tree
-	Ops           []Op
+	// TPMState is the swtpm state folder as the recording left it (TPM
+	// flows): every check starts a swtpm on a copy of it.
+	TPMState string
+	Ops      []Op
 	// IssuedAt is, for each certificate the service issued during the
 	// recording, the op after which a crash counts it as issued: the save
 	// that precedes its request.
 	IssuedAt map[string]int
+	// Final is the certificate credentials.json named when the recording
+	// ended: the one whose key the TPM's handle then held.
+	Final string
 }
 
 // config is the daemon's config: short retries so that a check takes
-// ~100 ms, absolute paths so that the same bytes serve every copy.
-func (r *Recording) config(endpoint, stateDir string) string {
+// ~100 ms, absolute paths so that the same bytes serve every copy; then
+// the flow's own keys and its TPM, reached at tpmDevice.
+func (r *Recording) config(endpoint, stateDir, tpmDevice string) string {
+	return r.baseConfig(endpoint, stateDir) + r.Flow.Config + r.Flow.tpmConfig(tpmDevice)
+}
+
+func (f Flow) tpmConfig(device string) string {
+	if !f.TPM {
+		return ""
+	}
+	handle := ""
+	if f.TPMHandle != "" {
+		handle = fmt.Sprintf(", handle: %q", f.TPMHandle)
+	}
+	return fmt.Sprintf("key_store: tpm\ntpm: {device: %q%s}\n", device, handle)
+}
+
+func (r *Recording) baseConfig(endpoint, stateDir string) string {
 	return fmt.Sprintf(`endpoint: %s
 root_ca: %s
 claim:
@@ -65,7 +88,7 @@ func Record(t Tools, flow Flow, base, stateDir string) (*Recording, error) {
 	if out, err := exec.Command(t.Fleetsim, "init", "--dir", r.Fleet, "--listen", "127.0.0.1:8883").CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("fleetsim init: %v: %s", err, out)
 	}
-	srv, err := startServer(t.Fleetsim, r.Fleet)
+	srv, err := startServer(t.Fleetsim, r.Fleet, flow.ServeArgs)
 	if err != nil {
 		return nil, err
 	}
@@ -76,8 +99,20 @@ func Record(t Tools, flow Flow, base, stateDir string) (*Recording, error) {
 		}
 	}()
 	r.Endpoint = srv.addr
+	var tpm *swtpm
+	if flow.TPM {
+		r.TPMState = filepath.Join(r.Base, "tpm")
+		if tpm, err = startSWTPM(t.SWTPM, r.TPMState); err != nil {
+			return nil, fmt.Errorf("flow %s: %w", flow.Name, err)
+		}
+		defer func() {
+			if tpm != nil {
+				tpm.stop()
+			}
+		}()
+	}
 	cfg := filepath.Join(r.Base, "record.yaml")
-	if err := os.WriteFile(cfg, []byte(r.config(srv.addr, stateDir)), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(r.config(srv.addr, stateDir, tpm.deviceOrNone())), 0o644); err != nil {
 		return nil, err
 	}
 	env := append(os.Environ(), "P="+t.Provisiond, "C="+cfg, "S="+stateDir)
@@ -105,6 +140,10 @@ func Record(t Tools, flow Flow, base, stateDir string) (*Recording, error) {
 	// Stopped, fleetsim has saved every certificate to its registry.
 	srv.stop()
 	stopped = true
+	if tpm != nil {
+		tpm.stop() // it saves its state
+		tpm = nil
+	}
 	certs, err := deviceCerts(t.Fleetsim, r.Fleet)
 	if err != nil {
 		return nil, err
@@ -123,6 +162,11 @@ func Record(t Tools, flow Flow, base, stateDir string) (*Recording, error) {
 		b.add(c)
 	}
 	r.Ops = b.ops
+	if data, err := os.ReadFile(filepath.Join(stateDir, "credentials.json")); err == nil {
+		if h, err := parseHandoff(data); err == nil {
+			r.Final = h.CertificateID
+		}
+	}
 	r.IssuedAt = issuedAt(r.Ops, certs, recordStart)
 	return r, nil
 }
