@@ -230,12 +230,16 @@ func (w *worker) check(s *State) (*checked, error) {
 		return nil, err
 	}
 	defer os.Remove(cfg)
+	// The identity that must stay usable is the one the cut left handed
+	// over on disk: after a power cut every consumer starts again from
+	// credentials.json as it is, so a handoff the cut lost was never one.
 	var previous *handoff
-	if s.Handed != nil {
-		h := *s.Handed
-		h.CertificateFile = strings.Replace(h.CertificateFile, w.rec.StateDir, dir, 1)
-		h.PrivateKeyFile = strings.Replace(h.PrivateKeyFile, w.rec.StateDir, dir, 1)
-		previous = &h
+	if data, ok := s.Tree.Files["credentials.json"]; ok {
+		if h, err := parseHandoff(data); err == nil {
+			h.CertificateFile = strings.Replace(h.CertificateFile, w.rec.StateDir, dir, 1)
+			h.PrivateKeyFile = strings.Replace(h.PrivateKeyFile, w.rec.StateDir, dir, 1)
+			previous = &h
+		}
 	}
 	watch := startWatcher(filepath.Join(dir, "credentials.json"), previous)
 	ctx, cancel := context.WithTimeout(context.Background(), w.o.Timeout)

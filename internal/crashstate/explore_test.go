@@ -2,6 +2,7 @@ package crashstate
 
 import (
 	"bytes"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -107,4 +108,29 @@ func buildTools(t *testing.T) Tools {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	return Tools{Provisiond: filepath.Join(bin, "provisiond"), Fleetsim: filepath.Join(bin, "fleetsim"), Strace: strace}
+}
+
+// The states the explorer found failing, kept as fixtures, recover now: a
+// new certificate that expired during the cut, before it was proven, is
+// given up for a new one (short-lived certificates).
+func TestFoundStatesRecover(t *testing.T) {
+	tools := buildTools(t)
+	for _, name := range []string{"csr-short-lived-ext4-ordered-p36-c0"} {
+		t.Run(name, func(t *testing.T) {
+			// The replay folder may be no longer than the recording's.
+			base, err := os.MkdirTemp("", "cs")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.RemoveAll(base) })
+			o := Options{Tools: tools, Base: base, Fixtures: t.TempDir(), Seed: 1, Timeout: 30 * time.Second}
+			res, err := Replay(o, filepath.Join("testdata", name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !res.Recovered {
+				t.Fatalf("replayed %s: %+v", name, res)
+			}
+		})
+	}
 }

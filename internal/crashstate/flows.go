@@ -66,27 +66,22 @@ var Flows = []Flow{
 	{Name: "csr-tpm-handle", Method: "csr", TPM: true, TPMHandle: tpmHandle, Script: startDaemon + stopDaemon},
 	{Name: "reprovision-tpm-handle-twice", Method: "csr", TPM: true, TPMHandle: tpmHandle, Setup: true,
 		Script: startDaemon + reprovision + reprovision + stopDaemon},
-}
-
-// NamedOnlyFlows run only when named (-flows), for what the default run
-// cannot carry yet.
-var NamedOnlyFlows = []Flow{
 	// The daemon rotates by itself: certificates valid for 5 s, a new one
 	// 2 s before expiry, no jitter (fleetsim backdates notBefore, so a
-	// share of the lifetime or the default jitter makes every new
-	// certificate due at once). It needs the rotation config of issue 15,
-	// and it stays out of the default run while a pending certificate that
-	// expires during a cut wedges the daemon (docs/RELIABILITY.md, 6).
+	// share of the lifetime would make every new certificate due at once).
 	{Name: "rotation", Method: "csr", Setup: true,
 		Config:    "rotation: {before_expiry: 2s, jitter: \"0\"}\n",
 		ServeArgs: []string{"--certificate-validity", "5s"},
 		Script:    startDaemon + `sleep 3; ` + stopDaemon},
 	// Certificates that expire before the checks start: a cut in
 	// cert-pending leaves a new certificate that expires before it is
-	// proved. It fails today (docs/RELIABILITY.md, section 6).
+	// proven, which the daemon must give up for a new one.
 	{Name: "csr-short-lived", Method: "csr", ServeArgs: []string{"--certificate-validity", "3s"},
 		Script: startDaemon + `sleep 4; ` + stopDaemon},
 }
+
+// NamedOnlyFlows run only when named (-flows): none at present.
+var NamedOnlyFlows []Flow
 
 // FlowByName returns the named flow.
 func FlowByName(name string) (Flow, bool) {
