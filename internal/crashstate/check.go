@@ -209,30 +209,34 @@ const settle = 30 * time.Millisecond
 // stopped: it looks done only when none is due this soon.
 const rotationMargin = time.Second
 
-// requestFile is the reprovision request `provisiond reprovision` leaves
-// in the state directory; the daemon removes it once it has served it.
-const requestFile = "reprovision.request"
+// requestFiles are the requests `provisiond reprovision [--if-refused]`
+// leaves in the state directory; the daemon removes each once it has
+// served it.
+var requestFiles = []string{"reprovision.request", "verify.request"}
 
 // registeredAs returns the certificate the daemon handed over once
 // state.json says registered, credentials.json names that certificate
-// with a usable pair and no reprovision request waits; "" before. With
+// with a usable pair, no request waits and no verification runs; "" before. With
 // rotation (issue 15), it also waits while a renewal runs or is due: a
 // crash state's certificates may be past their rotation time when it is
 // checked, and the daemon must finish that rotation too. due says to
 // wait for a rotation due within rotationMargin as well: the daemon looks
 // done only then, but the verdict after its stop does not ask it.
 func registeredAs(stateDir string, due bool) string {
-	if _, err := os.Stat(filepath.Join(stateDir, requestFile)); err == nil {
-		return ""
+	for _, f := range requestFiles {
+		if _, err := os.Stat(filepath.Join(stateDir, f)); err == nil {
+			return ""
+		}
 	}
 	var st struct {
 		State         string    `json:"state"`
 		CertificateID string    `json:"certificateId"`
 		Renewal       string    `json:"renewal"`
 		RotationDueAt time.Time `json:"rotationDueAt"`
+		Verifying     bool      `json:"verifying"`
 	}
 	data, err := os.ReadFile(filepath.Join(stateDir, "state.json"))
-	if err != nil || json.Unmarshal(data, &st) != nil || st.State != "registered" || st.Renewal != "" {
+	if err != nil || json.Unmarshal(data, &st) != nil || st.State != "registered" || st.Renewal != "" || st.Verifying {
 		return ""
 	}
 	if due && !st.RotationDueAt.IsZero() && !st.RotationDueAt.After(time.Now().Add(rotationMargin)) {

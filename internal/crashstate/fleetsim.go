@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,11 +17,13 @@ import (
 type server struct {
 	cmd  *exec.Cmd
 	addr string
+	api  string // the control-plane API's base URL, for flows that revoke
 	dir  string
 }
 
 // startServer runs `fleetsim serve --dir dir` with more flags on a free
-// port of 127.0.0.1 and waits for its "listening on" line.
+// port of 127.0.0.1 and waits for its "listening on" and "api listening
+// on" lines.
 func startServer(fleetsim, dir string, more []string) (*server, error) {
 	cmd := exec.Command(fleetsim, append([]string{"serve", "--dir", dir, "--listen", "127.0.0.1:0"}, more...)...)
 	out, err := cmd.StdoutPipe()
@@ -31,18 +34,27 @@ func startServer(fleetsim, dir string, more []string) (*server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("fleetsim serve: %w", err)
 	}
-	lines := make(chan string, 1)
+	ready := make(chan *server, 1)
 	go func() {
+		srv := &server{cmd: cmd, dir: dir}
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
 			if addr, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
-				lines <- addr
+				srv.addr = strings.TrimSpace(addr)
+			}
+			if api, ok := strings.CutPrefix(sc.Text(), "api listening on "); ok {
+				srv.api = strings.TrimSpace(api)
+			}
+			if srv.addr != "" && srv.api != "" {
+				ready <- srv
+				break
 			}
 		}
+		_, _ = io.Copy(io.Discard, out)
 	}()
 	select {
-	case addr := <-lines:
-		return &server{cmd: cmd, addr: strings.TrimSpace(addr), dir: dir}, nil
+	case srv := <-ready:
+		return srv, nil
 	case <-time.After(20 * time.Second):
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()

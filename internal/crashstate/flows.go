@@ -3,7 +3,8 @@ package crashstate
 // Flow is one recorded provisioning: how the daemon is configured, whether
 // the device is provisioned first (outside the recording), and the script
 // recorded under strace. The script runs in sh with $P the provisiond
-// binary, $C its config and $S the state directory. A new flow (rotation,
+// binary, $C its config, $S the state directory and $A the base URL of
+// fleetsim's control-plane API. A new flow (rotation,
 // a TPM key store) is one more line in Flows.
 type Flow struct {
 	Name    string `json:"name"`
@@ -23,6 +24,11 @@ type Flow struct {
 	TPM       bool   `json:"tpm,omitempty"`
 	TPMHandle string `json:"tpmHandle,omitempty"`
 }
+
+// revokeHandedOver revokes the certificate credentials.json names, as an
+// operator would with aws iot update-certificate.
+const revokeHandedOver = `id=$(sed -n 's/.*"certificateId": *"\([0-9a-f]*\)".*/\1/p' "$S/credentials.json"); ` +
+	`curl -sf -X PUT "$A/certificates/$id?newStatus=REVOKED" >/dev/null; `
 
 const (
 	startDaemon = `"$P" run --config "$C" 2>/dev/null & d=$!; "$P" wait --config "$C" --timeout 60s >/dev/null; `
@@ -73,6 +79,20 @@ var Flows = []Flow{
 		Config:    "rotation: {before_expiry: 2s, jitter: \"0\"}\n",
 		ServeArgs: []string{"--certificate-validity", "5s"},
 		Script:    startDaemon + `sleep 3; ` + stopDaemon},
+	// Rotation with the service making the key, and with the key in the
+	// TPM at a handle: each rotation's new key takes the handle.
+	{Name: "rotation-create-keys", Method: "create-keys", Setup: true,
+		Config:    "rotation: {before_expiry: 2s, jitter: \"0\"}\n",
+		ServeArgs: []string{"--certificate-validity", "5s"},
+		Script:    startDaemon + `sleep 3; ` + stopDaemon},
+	{Name: "rotation-tpm-handle", Method: "csr", TPM: true, TPMHandle: tpmHandle, Setup: true,
+		Config:    "rotation: {before_expiry: 2s, jitter: \"0\"}\n",
+		ServeArgs: []string{"--certificate-validity", "5s"},
+		Script:    startDaemon + `sleep 3; ` + stopDaemon},
+	// The service revokes the identity (over its API) and a consumer asks
+	// for a check: the refused identity is replaced, make-before-break.
+	{Name: "revoked-if-refused", Method: "csr", Setup: true,
+		Script: startDaemon + revokeHandedOver + `"$P" reprovision --if-refused --config "$C" --wait 60s >/dev/null; ` + stopDaemon},
 	// Certificates that expire before the checks start: a cut in
 	// cert-pending leaves a new certificate that expires before it is
 	// proven, which the daemon must give up for a new one.

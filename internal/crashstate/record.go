@@ -115,7 +115,7 @@ func Record(t Tools, flow Flow, base, stateDir string) (*Recording, error) {
 	if err := os.WriteFile(cfg, []byte(r.config(srv.addr, stateDir, tpm.deviceOrNone())), 0o644); err != nil {
 		return nil, err
 	}
-	env := append(os.Environ(), "P="+t.Provisiond, "C="+cfg, "S="+stateDir)
+	env := append(os.Environ(), "P="+t.Provisiond, "C="+cfg, "S="+stateDir, "A="+srv.api)
 	if flow.Setup {
 		setup := exec.Command("sh", "-c", startDaemon+stopDaemon)
 		setup.Env = env
