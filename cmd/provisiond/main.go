@@ -31,7 +31,8 @@ commands:
   reprovision [--wait D] [--if-refused]
                            ask the running daemon for a new identity (with
                            --if-refused: only if the service refuses this one)
-  check [--online [--json]] validate the config; --online diagnoses each step
+  check [--online [--json] [--warnings-as-errors] [--timeout D]]
+                           validate the config; --online diagnoses each step
   version                  print the version
 `
 
