@@ -16,6 +16,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/provisiond/provisiond/internal/statemachine"
 )
 
 // handoff is what a consumer reads from credentials.json.
@@ -212,7 +214,7 @@ const rotationMargin = time.Second
 // requestFiles are the requests `provisiond reprovision [--if-refused]`
 // leaves in the state directory; the daemon removes each once it has
 // served it.
-var requestFiles = []string{"reprovision.request", "verify.request"}
+var requestFiles = []string{statemachine.ReprovisionRequestFile, statemachine.VerifyRequestFile}
 
 // registeredAs returns the certificate the daemon handed over once
 // state.json says registered, credentials.json names that certificate
