@@ -385,14 +385,16 @@ printf '[Service]\nLoadCredentialEncrypted=claim.key:/etc/provisiond/claim.key.c
 sed -i 's|^  private_key: claim.pem.key$|  private_key: credential:claim.key|' "$etc/config.yaml"
 grep -q 'private_key: credential:claim.key' "$etc/config.yaml" || die "could not point the config at the credential"
 rm -rf "$img/var/lib/provisiond"/* "$img/etc/boot-test.conf"
-plain=$(grep -rlF -- "$claim_body" "$img/etc" "$img/var" "$img/usr/local" 2>/dev/null | tr '\n' ' ' || true)
+# plain_claim_key: the image's files that hold the claim key in the clear.
+plain_claim_key() { grep -rlF -- "$claim_body" "$img/etc" "$img/var" "$img/usr/local" 2>/dev/null | tr '\n' ' ' || true; }
+plain=$(plain_claim_key)
 [[ -z $plain ]] || die "boot 5: the plain claim key is still in the image: $plain"
 certs4b=$(registry_certs)
 boot 5
 check_boot 5
 cert5=$(field credentials.certificateId "$img/var/lib/boot-test/report-5")
 [[ -n $cert5 && $cert5 != "$cert4" ]] || die "boot 5: no new identity from the credential claim key (${cert5:-none})"
-plain=$(grep -rlF -- "$claim_body" "$img/etc" "$img/var" "$img/usr/local" 2>/dev/null | tr '\n' ' ' || true)
+plain=$(plain_claim_key)
 [[ -z $plain ]] || die "boot 5: a plain copy of the claim key appeared in the image: $plain"
 say "boot 5: claim key only as a systemd-creds credential (host key): provisioned at first boot as certificate ${cert5:0:12}… (fleetsim: $certs4b → $(registry_certs)); no plain claim key in the image"
 
