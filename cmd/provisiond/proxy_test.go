@@ -193,7 +193,10 @@ func TestDaemonThroughAProxyRefusingTheCredentials(t *testing.T) {
 	path, p := proxiedEmulator(t, fastRetry)
 	const wrong = "wr0ng-pa55word"
 	rewriteConfig(t, path, "proxy: "+p.url(wrong)+"\nlog_level: debug\n")
-	logged := runDaemonBriefly(t, path, func() bool { return p.tunnels(t) > 0 })
+	logged := runDaemonUntilAFailureIsSaved(t, path)
+	if p.tunnels(t) == 0 {
+		t.Fatal("the daemon did not go through the proxy")
+	}
 	var out, errOut bytes.Buffer
 	runCLI([]string{"status", "--json", "--config", path}, &out, &errOut)
 	if !strings.Contains(out.String(), "refused the credentials") {
@@ -206,9 +209,10 @@ func TestDaemonThroughAProxyRefusingTheCredentials(t *testing.T) {
 	}
 }
 
-// runDaemonBriefly runs the daemon at its config's log level until until()
-// holds (or 10 s pass) and returns its log.
-func runDaemonBriefly(t *testing.T, path string, until func() bool) string {
+// runDaemonUntilAFailureIsSaved runs the daemon at its config's log level
+// until state.json records a failed attempt (or 10 s pass) and returns its
+// log.
+func runDaemonUntilAFailureIsSaved(t *testing.T, path string) string {
 	t.Helper()
 	logger, logged := debugLog(t)
 	d := &testDaemon{path: path, logger: logger}
@@ -219,14 +223,18 @@ func runDaemonBriefly(t *testing.T, path string, until func() bool) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.run(ctx, cfg) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for !until() && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	time.Sleep(200 * time.Millisecond) // let the failure be saved
+	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer wcancel()
+	werr := awaitInDir(wctx, cfg.StateDirectory, func() bool {
+		st, err := store.LoadState(store.ReadOnlyDir(cfg.StateDirectory))
+		return err == nil && st.LastError != ""
+	})
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("daemon: %v", err)
+	}
+	if werr != nil {
+		t.Fatalf("no failed attempt saved: %v", werr)
 	}
 	return logged()
 }
