@@ -187,10 +187,9 @@ func TestDaemonRotatesByItselfBeforeExpiry(t *testing.T) {
 	// The emulator backdates a certificate's start by a minute, so that a
 	// "3s" certificate is past half its life when issued: it is due halfway
 	// through the life it has left (rotation.Policy.Due), a second or so.
-	deadline := time.Now().Add(3 * time.Minute)
-	for len(reader.identities()) < rotations+1 && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-	}
+	wctx, wcancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	_ = awaitInDir(wctx, cfg.StateDirectory, func() bool { return len(reader.identities()) >= rotations+1 })
+	wcancel()
 	cancel()
 	wg.Wait()
 	ids := reader.identities()
@@ -283,9 +282,9 @@ func TestVerifyEvery(t *testing.T) {
 		files := store.ReadOnlyDir(cfg.StateDirectory)
 		var st store.State
 		var unreachable []time.Time
-		deadline := time.Now().Add(30 * time.Second)
-		for len(unreachable) < 3 && time.Now().Before(deadline) {
-			time.Sleep(100 * time.Millisecond)
+		wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer wcancel()
+		_ = awaitInDir(wctx, cfg.StateDirectory, func() bool {
 			var err error
 			if st, err = store.LoadState(files); err != nil {
 				t.Fatal(err)
@@ -296,7 +295,8 @@ func TestVerifyEvery(t *testing.T) {
 			if st.VerifyResult == store.VerifyUnreachable && (len(unreachable) == 0 || st.VerifiedAt.After(unreachable[len(unreachable)-1])) {
 				unreachable = append(unreachable, st.VerifiedAt)
 			}
-		}
+			return len(unreachable) >= 3
+		})
 		if len(unreachable) < 3 {
 			t.Fatalf("%d verifications recorded unreachable in 30s, want 3; state %+v", len(unreachable), st)
 		}

@@ -111,16 +111,12 @@ func TestMissingTPMAtRunTimeIsShownAndRetried(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var status string
-	for ctx.Err() == nil {
+	if awaitInDir(ctx, cfg.StateDirectory, func() bool {
 		var stdout, stderr bytes.Buffer
 		runCLI([]string{"status", "--config", path}, &stdout, &stderr)
 		status = stdout.String()
-		if strings.Contains(status, "tpm.device") && strings.Contains(status, "TPM") {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if ctx.Err() != nil {
+		return strings.Contains(status, "tpm.device") && strings.Contains(status, "TPM")
+	}) != nil {
 		t.Fatalf("status never named the TPM: %q", status)
 	}
 	t.Logf("status: %s", strings.TrimSpace(status))
