@@ -36,9 +36,6 @@ type DeviceDialer interface {
 	DialDevice(ctx context.Context, thingName, template string, certPEM, keyPEM []byte) (Session, error)
 }
 
-// KeyGenerator creates the private key for a CSR (see keypair.KeyTypes).
-type KeyGenerator func(keyType string) (crypto.Signer, error)
-
 // Notifier reports to the service manager. A nil-safe no-op is used when absent.
 type Notifier interface {
 	Ready()

@@ -27,12 +27,6 @@ const (
 	PointRefused         = "refused"          // the service refused the identity: unprovisioned, the old one still handed over
 )
 
-// VerifyRequestFile is created in the state directory by `provisiond
-// reprovision --if-refused`: the runner proves the identity once, and
-// reprovisions only if the service refuses it. Like ReprovisionRequestFile,
-// it is removed once the request is persisted in the state file.
-const VerifyRequestFile = "verify.request"
-
 // plans are the times idle last planned to wake for the current
 // certificate: a wake-up on such a timer acts even if it comes late (see
 // rotation.Schedule.Decide). In memory only: a restart decides afresh.
@@ -167,9 +161,9 @@ func (r *Runner) verificationDue(why string) bool {
 // gets a new one through the claim; anything else, a network failure
 // included, keeps it.
 func (r *Runner) verify(ctx context.Context) error {
-	certPEM, keyPEM, err := r.identityFiles()
+	certPEM, err := r.identityFiles()
 	if err == nil {
-		err = r.prove(ctx, r.st.ThingName, certPEM, keyPEM)
+		err = r.prove(ctx, r.st.ThingName, r.st.KeyRef, certPEM)
 		if ctx.Err() != nil {
 			return nil // stopping: the verification stays due
 		}
@@ -177,7 +171,7 @@ func (r *Runner) verify(ctx context.Context) error {
 			r.log.Warn("identity refused by the service (revoked?): reprovisioning through the claim",
 				append(r.fields(), zap.String("reason", reason))...)
 			r.startReprovision("refused by the service: "+reason, store.RenewalRefused, PointRefused)
-			r.removeFile(VerifyRequestFile)
+			r.removeFile(store.VerifyRequestFile)
 			return nil
 		}
 	}
@@ -198,19 +192,19 @@ func (r *Runner) verify(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	r.removeFile(VerifyRequestFile)
+	r.removeFile(store.VerifyRequestFile)
 	return nil
 }
 
-// serveVerifyRequest serves a VerifyRequestFile; it reports whether there
+// serveVerifyRequest serves a store.VerifyRequestFile; it reports whether there
 // was one.
 func (r *Runner) serveVerifyRequest() bool {
-	if !r.exists(VerifyRequestFile) {
+	if !r.exists(store.VerifyRequestFile) {
 		return false
 	}
 	if r.st.Phase != store.Registered || r.verificationDue("requested") {
 		// Persisted, or a new identity is on its way already.
-		r.removeFile(VerifyRequestFile)
+		r.removeFile(store.VerifyRequestFile)
 	}
 	return true
 }
@@ -231,11 +225,11 @@ func (r *Runner) sessionCredential() func(ctx context.Context) (Session, error) 
 	n := r.st.HandedOver
 	thing, template := handed.ThingName, r.set.RotationTemplate
 	return func(ctx context.Context) (Session, error) {
-		certPEM, err := r.files.Read(identityFile(n, certFileName))
+		certPEM, err := r.files.Read(store.IdentityFile(n, store.CertificateFileName))
 		if err != nil {
 			return nil, err
 		}
-		keyPEM, err := r.files.Read(identityFile(n, keyFileName))
+		keyPEM, err := r.files.Read(store.IdentityFile(n, store.KeyFileName))
 		if err != nil {
 			return nil, err
 		}

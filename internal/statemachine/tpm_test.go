@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/provisiond/provisiond/internal/keypair"
+	"github.com/provisiond/provisiond/internal/keypair/keystore"
 	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
 	"github.com/provisiond/provisiond/internal/keypair/tpmkey/tpmtest"
 	"github.com/provisiond/provisiond/internal/store"
@@ -17,8 +18,9 @@ import (
 func newTPMHarness(t *testing.T, handle string) (*harness, *tpmtest.SWTPM) {
 	t.Helper()
 	sw := tpmtest.Start(t)
-	h := newHarness(t, MethodCSR, true)
+	h := newHarness(t, MethodCSR, autoClock)
 	h.tpm = tpmkey.NewShared(tpmkey.Settings{Device: sw.Device, Handle: handle})
+	h.keyStore = keystore.NewTPM(h.files, h.tpm)
 	t.Cleanup(func() { h.tpm.Close() })
 	return h, sw
 }
@@ -34,8 +36,8 @@ func TestTPMKeySavedBeforeTheCSRIsKeptAcrossACrash(t *testing.T) {
 		t.Fatalf("Run = %v, want a crash at %s", err, PointKeySaved)
 	}
 	st := h.state()
-	if !strings.HasSuffix(st.KeyFile, "/"+tpmKeyFileName) {
-		t.Fatalf("key file %q, want %s", st.KeyFile, tpmKeyFileName)
+	if !strings.HasSuffix(st.KeyFile, "/"+store.TPMKeyFileName) {
+		t.Fatalf("key file %q, want %s", st.KeyFile, store.TPMKeyFileName)
 	}
 	saved, err := h.files.Read(st.KeyFile)
 	if err != nil {
@@ -71,7 +73,7 @@ func TestTPMKeySavedBeforeTheCSRIsKeptAcrossACrash(t *testing.T) {
 	if err := json.Unmarshal(data, &handed); err != nil {
 		t.Fatal(err)
 	}
-	if handed.PrivateKeyType != PrivateKeyTypeTSS2 || handed.PrivateKeyHandle != "0x81000005" {
+	if handed.PrivateKeyType != store.PrivateKeyTSS2 || handed.PrivateKeyHandle != "0x81000005" {
 		t.Errorf("credentials.json: privateKeyType %q, privateKeyHandle %q; want tss2 at 0x81000005",
 			handed.PrivateKeyType, handed.PrivateKeyHandle)
 	}
@@ -99,7 +101,7 @@ func TestReprovisionMakesANewTPMKeyAtTheHandle(t *testing.T) {
 	h, _ := newTPMHarness(t, "0x81000006")
 	h.runUntil(registeredAs(""))
 	first := h.state()
-	if err := h.files.Write(ReprovisionRequestFile, []byte("now\n"), 0o600); err != nil {
+	if err := h.files.Write(store.ReprovisionRequestFile, []byte("now\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	h.runUntil(func(s store.State) bool { return registeredAs("")(s) && s.Identity != first.Identity })
