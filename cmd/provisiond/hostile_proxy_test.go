@@ -3,10 +3,13 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -168,4 +171,50 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(data)
+}
+
+// A proxy whose refusal echoes the Basic credentials it was sent: the real
+// daemon's log, state.json, status and check --online show neither the
+// password nor the token, and still say the proxy refused the credentials.
+func TestHostileProxyEchoingTheCredentialsLeaksNothing(t *testing.T) {
+	token := base64.StdEncoding.EncodeToString([]byte(proxyUser + ":" + proxyPassword))
+	addr := hostileProxy(t, func(c net.Conn, req *http.Request) {
+		fmt.Fprintf(c, "HTTP/1.1 407 %s\r\nContent-Length: 0\r\n\r\n", req.Header.Get("Proxy-Authorization"))
+	})
+	proxyURL := (&url.URL{Scheme: "http", User: url.UserPassword(proxyUser, proxyPassword), Host: addr}).String()
+	path := hostileProxyConfig(t, proxyURL)
+	cfg, err := loadValid(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := buildDaemon(t)
+	d := startDaemonProcess(t, bin, path)
+	files := store.ReadOnlyDir(cfg.StateDirectory)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := awaitInDir(ctx, cfg.StateDirectory, func() bool {
+		st, err := store.LoadState(files)
+		return err == nil && st.LastError != ""
+	}); err != nil {
+		t.Fatalf("no failure saved: %v\n%s", err, readFile(t, d.log))
+	}
+	d.stop()
+	outputs := map[string]string{
+		"log":        readFile(t, d.log),
+		"state.json": readFile(t, filepath.Join(cfg.StateDirectory, store.StateFile)),
+	}
+	for _, args := range [][]string{{"status"}, {"status", "--json"}, {"check", "--online", "--timeout", "5s"}} {
+		out, _ := exec.Command(bin, append(args, "--config", path)...).CombinedOutput()
+		outputs[strings.Join(args, " ")] = string(out)
+	}
+	if !strings.Contains(outputs["status"], "refused the credentials") || !strings.Contains(outputs["check --online --timeout 5s"], "refused the credentials") {
+		t.Errorf("status or check does not say the proxy refused the credentials:\n%s\n%s", outputs["status"], outputs["check --online --timeout 5s"])
+	}
+	for where, text := range outputs {
+		for what, secret := range map[string]string{"password": proxyPassword, "Basic token": token} {
+			if strings.Contains(text, secret) {
+				t.Errorf("the proxy's echo puts the %s in the %s:\n%s", what, where, text)
+			}
+		}
+	}
 }

@@ -80,10 +80,11 @@ func (s *Settings) DialContext(ctx context.Context, network, addr string) (net.C
 	if p == nil {
 		return d.DialContext(ctx, network, addr)
 	}
+	var sent []string // the credentials, which the proxy's words must not carry into ours
 	fail := func(status *http.Response, err error) error {
 		e := &Error{Proxy: redactURL(p), Addr: addr, Err: err}
 		if status != nil {
-			e.StatusCode, e.Status = status.StatusCode, status.Status
+			e.StatusCode, e.Status = status.StatusCode, cleanText(status.Status, sent)
 		}
 		return e
 	}
@@ -110,8 +111,10 @@ func (s *Settings) DialContext(ctx context.Context, network, addr string) (net.C
 	}
 	if p.User != nil {
 		pw, _ := p.User.Password()
-		req.Header.Set("Proxy-Authorization", "Basic "+
-			base64.StdEncoding.EncodeToString([]byte(p.User.Username()+":"+pw)))
+		userPass := p.User.Username() + ":" + pw
+		token := base64.StdEncoding.EncodeToString([]byte(userPass))
+		req.Header.Set("Proxy-Authorization", "Basic "+token)
+		sent = []string{token, userPass, pw, url.QueryEscape(pw), url.PathEscape(pw)}
 	}
 	if err := req.Write(conn); err != nil {
 		_ = conn.Close()
@@ -127,7 +130,7 @@ func (s *Settings) DialContext(ctx context.Context, network, addr string) (net.C
 		if answer.left <= 0 {
 			err = ErrAnswerTooLarge
 		}
-		return nil, fail(nil, ctxErr(ctx, err))
+		return nil, fail(nil, ctxErr(ctx, cleanError(err, sent)))
 	}
 	if resp.StatusCode != http.StatusOK {
 		// The connection is dropped, so the refusal's body is never read.
@@ -139,7 +142,7 @@ func (s *Settings) DialContext(ctx context.Context, network, addr string) (net.C
 		if answer.left <= 0 {
 			err = ErrAnswerTooLarge
 		}
-		return nil, fail(nil, ctxErr(ctx, err))
+		return nil, fail(nil, ctxErr(ctx, cleanError(err, sent)))
 	}
 	if !stop() {
 		_ = conn.Close()

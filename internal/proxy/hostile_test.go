@@ -3,10 +3,12 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -85,5 +87,60 @@ func TestBytesAfterTheAnswerReachTheTunnel(t *testing.T) {
 	line, err := bufio.NewReader(conn).ReadString('\n')
 	if err != nil || line != "early bytes\n" {
 		t.Fatalf("read %q, %v; want the early bytes", line, err)
+	}
+}
+
+// A proxy's words that echo the credentials it was sent never reach the
+// error, whatever shape the echo takes.
+func TestHostileProxyEchoingTheCredentials(t *testing.T) {
+	const user, pw = "alice", "pr0xy-s3cret/pw"
+	token := base64.StdEncoding.EncodeToString([]byte(user + ":" + pw))
+	for name, head := range map[string]string{
+		"reason phrase":          "HTTP/1.1 407 Basic " + token + "\r\n\r\n",
+		"reason, header named":   "HTTP/1.1 407 bad Proxy-Authorization: Basic " + token + "\r\n\r\n",
+		"reason, user:password":  "HTTP/1.1 403 denied " + user + ":" + pw + "\r\n\r\n",
+		"reason, the password":   "HTTP/1.1 403 denied (" + pw + ")\r\n\r\n",
+		"reason, token reversed": "HTTP/1.1 407 basic " + reverse(token) + "\r\n\r\n",
+		"malformed status line":  "HTTPX Basic " + token + "\r\n\r\n",
+		"malformed header line":  "HTTP/1.1 200 OK\r\nBasic " + token + "\r\n\r\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			addr := answering(t, head, "")
+			proxyURL := (&url.URL{Scheme: "http", User: url.UserPassword(user, pw), Host: addr}).String()
+			_, err := through(t, proxyURL, nil).DialContext(context.Background(), "tcp", "iot.example:8883")
+			if err == nil {
+				t.Fatal("the dial succeeded")
+			}
+			for _, secret := range []string{token, reverse(token), pw, url.PathEscape(pw), url.QueryEscape(pw)} {
+				if strings.Contains(err.Error(), secret) {
+					t.Fatalf("the error carries the credentials (%q): %v", secret, err)
+				}
+			}
+			if !strings.Contains(err.Error(), addr) {
+				t.Errorf("the error does not name the proxy %s: %v", addr, err)
+			}
+		})
+	}
+}
+
+func reverse(s string) string {
+	b := []byte(s)
+	for i, j := 0, len(b)-1; i < j; i, j = i+1, j-1 {
+		b[i], b[j] = b[j], b[i]
+	}
+	return string(b)
+}
+
+func TestCleanText(t *testing.T) {
+	for in, want := range map[string]string{
+		"407 Proxy Authentication Required": "407 Proxy Authentication Required",
+		"403 Basic dXNlcjpwdw==":            "403 Basic ***",
+		"403 no\x00\x1b[31mred":             "403 no [31mred",
+		"403 " + strings.Repeat("x", 200):   "403 " + strings.Repeat("x", maxShown-4) + "…",
+		"403 pw-123 here":                   "403 *** here",
+	} {
+		if got := cleanText(in, []string{"pw-123"}); got != want {
+			t.Errorf("cleanText(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
