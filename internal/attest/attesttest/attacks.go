@@ -181,10 +181,14 @@ func certifyExternal(tb testing.TB, t *tpmkey.TPM, key *ecdsa.PrivateKey, ak tpm
 			Y: tpm2.TPM2BECCParameter{Buffer: y.FillBytes(make([]byte, 32))},
 		}),
 	}
+	d, err := key.Bytes()
+	if err != nil {
+		tb.Fatal(err)
+	}
 	sensitive := tpm2.TPMTSensitive{
 		SensitiveType: tpm2.TPMAlgECC,
 		Sensitive: tpm2.NewTPMUSensitiveComposite(tpm2.TPMAlgECC,
-			&tpm2.TPM2BECCParameter{Buffer: key.D.FillBytes(make([]byte, 32))}),
+			&tpm2.TPM2BECCParameter{Buffer: d}),
 	}
 	loaded, err := tpm2.LoadExternal{
 		InPrivate: tpm2.New2B(sensitive),
