@@ -41,7 +41,7 @@ func (r *Runner) register(ctx context.Context) error {
 		return err
 	}
 	callCtx, cancel := context.WithTimeout(ctx, r.set.Retry.ResponseTimeout)
-	reg, err := sess.RegisterThing(callCtx, r.registrationTemplate(), r.st.OwnershipToken, r.set.Parameters)
+	reg, err := sess.RegisterThing(callCtx, r.sessionTemplate, r.st.OwnershipToken, r.set.Parameters)
 	cancel()
 	if err != nil {
 		err = serviceErr(string(fleet.OpRegisterThing), err)

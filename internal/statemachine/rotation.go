@@ -2,12 +2,15 @@ package statemachine
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/provisiond/provisiond/internal/fleet"
 	"github.com/provisiond/provisiond/internal/keypair"
+	"github.com/provisiond/provisiond/internal/keypair/keystore"
 	"github.com/provisiond/provisiond/internal/rotation"
 	"github.com/provisiond/provisiond/internal/store"
 )
@@ -209,48 +212,86 @@ func (r *Runner) serveVerifyRequest() bool {
 	return true
 }
 
+// dialFunc opens a provisioning session and names the template its
+// RegisterThing uses.
+type dialFunc func(ctx context.Context) (s Session, template string, err error)
+
 // sessionCredential is how the next provisioning session connects: with
 // the device's handed-over identity during a rotation with
-// rotation.credential: device, otherwise (nil) with the claim. It runs on
-// the Run goroutine, so that the dial beside a save reads no state.
-func (r *Runner) sessionCredential() func(ctx context.Context) (Session, error) {
-	dd, ok := r.dialer.(DeviceDialer)
-	if !ok || r.set.RotationTemplate == "" || r.st.Renewal != store.RenewalRotation || r.st.HandedOver == 0 {
-		return nil
+// rotation.credential: device, registering with rotation.template;
+// otherwise, or when the service refuses that identity, with the claim and
+// template.name. It runs on the Run goroutine, so that the dial beside a
+// save reads no state.
+func (r *Runner) sessionCredential() dialFunc {
+	claim := func(ctx context.Context) (Session, string, error) {
+		s, err := r.dialer.Dial(ctx)
+		return s, r.set.Template, err
 	}
-	handed, err := r.handedOver()
-	if err != nil || !r.namesIdentity(handed, r.st.HandedOver) {
-		return nil
+	dc, ok := r.deviceCredential()
+	if !ok {
+		return claim
 	}
-	n := r.st.HandedOver
-	thing, template := handed.ThingName, r.set.RotationTemplate
-	return func(ctx context.Context) (Session, error) {
-		certPEM, err := r.files.Read(store.IdentityFile(n, store.CertificateFileName))
+	template := r.set.RotationTemplate
+	return func(ctx context.Context) (Session, string, error) {
+		certPEM, err := r.files.Read(dc.certFile)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
-		keyPEM, err := r.files.Read(store.IdentityFile(n, store.KeyFileName))
+		key, err := r.keys.Load(dc.key)
+		if errors.Is(err, keystore.ErrUnusable) {
+			r.log.Warn("the device identity's key is unusable for the rotation: using the claim", zap.Error(err))
+			return claim(ctx)
+		}
 		if err != nil {
-			return nil, err
+			return nil, "", fmt.Errorf("device identity: %w", err)
 		}
-		s, err := dd.DialDevice(ctx, thing, template, certPEM, keyPEM)
+		cert, err := key.TLSCertificate(certPEM)
+		if err != nil {
+			return nil, "", fmt.Errorf("device identity: %w", err)
+		}
+		s, err := r.dialer.DialDevice(ctx, dc.thing, template, cert)
 		if reason, refused := fleet.Refused(err); refused {
 			// The old identity is refused: only the claim can help.
 			r.log.Warn("the device certificate is refused for the rotation: using the claim",
 				zap.String("reason", reason))
-			return r.dialer.Dial(ctx)
+			return claim(ctx)
 		}
-		return s, err
+		if err != nil {
+			if signErr := key.SignError(); signErr != nil {
+				return nil, "", signErr // the handshake's error only quotes it
+			}
+		}
+		return s, template, err
 	}
 }
 
-// registrationTemplate is the template RegisterThing uses: the rotation
-// template for a rotation over the device certificate.
-func (r *Runner) registrationTemplate() string {
-	if r.set.RotationTemplate != "" && r.st.Renewal == store.RenewalRotation {
-		if _, ok := r.dialer.(DeviceDialer); ok {
-			return r.set.RotationTemplate
+// deviceCredential is the handed-over identity that a rotation with
+// rotation.credential: device dials with.
+type deviceCredential struct {
+	key             store.KeyRef
+	certFile, thing string
+}
+
+// deviceCredential is the identity the next session dials with, if a
+// rotation over the device's own identity is under way.
+func (r *Runner) deviceCredential() (deviceCredential, bool) {
+	if r.set.RotationTemplate == "" || r.st.Renewal != store.RenewalRotation || r.st.HandedOver == 0 {
+		return deviceCredential{}, false
+	}
+	handed, err := r.handedOver()
+	n := r.st.HandedOver
+	if err != nil || !r.namesIdentity(handed, n) {
+		return deviceCredential{}, false
+	}
+	key := r.st.HandedOverKey
+	for _, name := range store.KeyFileNames {
+		// A state saved before handedOverKey: credentials.json names the file.
+		if key.IsZero() && r.files.Path(store.IdentityFile(n, name)) == handed.PrivateKeyFile {
+			key = store.KeyRef{KeyFile: store.IdentityFile(n, name)}
 		}
 	}
-	return r.set.Template
+	if key.IsZero() {
+		return deviceCredential{}, false
+	}
+	return deviceCredential{key: key, certFile: store.IdentityFile(n, store.CertificateFileName), thing: handed.ThingName}, true
 }

@@ -34,6 +34,9 @@ type Runner struct {
 	// Owned by the Run goroutine. st is always what state.json holds.
 	st      store.State
 	session Session
+	// sessionTemplate is the template session registers with: the
+	// rotation's over the device's identity, template.name over the claim.
+	sessionTemplate string
 	// oldIdentitiesChecked: removeOldIdentities ran for this identity.
 	oldIdentitiesChecked bool
 	// keyKept: the key store made the registered identity's key permanent

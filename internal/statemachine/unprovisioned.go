@@ -199,22 +199,18 @@ func (r *Runner) csrKey() (crypto.Signer, error) {
 	return key, nil
 }
 
-// open connects with the claim certificate, or with the device's own when
-// with says so (see sessionCredential).
-func (r *Runner) open(ctx context.Context, with func(context.Context) (Session, error)) (Session, error) {
+// open connects as with says (see sessionCredential).
+func (r *Runner) open(ctx context.Context, with dialFunc) (Session, string, error) {
 	dctx, cancel := context.WithTimeout(ctx, r.set.Retry.ResponseTimeout)
 	defer cancel()
-	if with == nil {
-		with = r.dialer.Dial
-	}
-	s, err := with(dctx)
+	s, template, err := with(dctx)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if s == nil {
-		return nil, errors.New("dialer returned no session")
+		return nil, "", errors.New("dialer returned no session")
 	}
-	return s, nil
+	return s, template, nil
 }
 
 // closeSession drops the claim session; the next call connects again.
@@ -225,5 +221,5 @@ func (r *Runner) closeSession() {
 	if err := r.session.Close(); err != nil {
 		r.log.Debug("closing the claim session", zap.Error(err))
 	}
-	r.session = nil
+	r.session, r.sessionTemplate = nil, ""
 }
