@@ -280,3 +280,38 @@ func TestRotationStatusText(t *testing.T) {
 		}
 	}
 }
+
+// rotation.credential: device registers with rotation.template over the
+// device's identity; when the service refuses that identity, the claim
+// takes over, and registers with template.name, the claim's template.
+func TestRotationTemplateFollowsTheSessionsCredential(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		refused      bool
+		wantTemplate string
+	}{
+		{"over the device identity", false, "RotationTemplate"},
+		{"refused, over the claim", true, "GatewayTemplate"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, _ := rotatingHarness(t, func(s *Settings) {
+				s.Rotation = rotation.Policy{After: 30 * day}
+				s.RotationTemplate = "RotationTemplate"
+			})
+			if tc.refused {
+				h.svc.fail("dial-device", errRefused())
+			}
+			h.clock.Advance(armedAtLeast(t, h.clock, time.Hour))
+			st := h.waitSaved(registeredAs("thing-2"))
+			if err := h.stop(); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Contains(h.svc.Calls(), "dial-device") {
+				t.Fatalf("the rotation never dialled with the device identity: %v", h.svc.Calls())
+			}
+			if got := st.DeviceConfiguration["template"]; got != tc.wantTemplate {
+				t.Errorf("registered with %q, want %q", got, tc.wantTemplate)
+			}
+		})
+	}
+}
