@@ -101,9 +101,16 @@ func (d *Dialer) prove(ctx context.Context, thingName string, cert tls.Certifica
 // ProvePEM is Prove for an identity's files as credentials.json names
 // them: a TSS2 key file's key signs in the TPM.
 func (d *Dialer) ProvePEM(ctx context.Context, thingName string, certPEM, keyPEM []byte) error {
-	open, release := d.keyTPM()
-	defer release()
-	cert, _, err := tpmkey.KeyPair(certPEM, keyPEM, open)
+	var own *tpmkey.TPM // opened for this proof when no TPM is shared
+	defer func() { own.Close() }()
+	cert, _, err := tpmkey.KeyPair(certPEM, keyPEM, func() (*tpmkey.TPM, error) {
+		if d.TPM != nil {
+			return d.TPM.TPM()
+		}
+		var err error
+		own, err = tpmkey.Open(d.cfg.TPM)
+		return own, err
+	})
 	if err != nil {
 		return err
 	}
@@ -143,22 +150,4 @@ func (d *Dialer) claimTPM() claimkey.TPMSource {
 		}
 		return claimkey.Shared(t)()
 	}
-}
-
-// keyTPM opens the TPM for an identity's key: the shared one, or one of
-// its own that release closes.
-func (d *Dialer) keyTPM() (open func() (*tpmkey.TPM, error), release func()) {
-	if d.TPM != nil {
-		return d.TPM.TPM, func() {}
-	}
-	var t *tpmkey.TPM
-	return func() (*tpmkey.TPM, error) {
-			var err error
-			t, err = tpmkey.Open(d.cfg.TPM)
-			return t, err
-		}, func() {
-			if t != nil {
-				t.Close()
-			}
-		}
 }
