@@ -117,14 +117,19 @@ func (d *Dialer) ProvePEM(ctx context.Context, thingName string, certPEM, keyPEM
 	return d.Prove(ctx, thingName, cert)
 }
 
-// Claim reads the claim certificate and its key: a file, a systemd
-// credential or a key in the TPM. closeKey releases the key; it is never
-// nil.
+// Claim reads the config's claim certificate and its key (ClaimFiles).
 func (d *Dialer) Claim() (_ tls.Certificate, closeKey func() error, _ error) {
-	cert, closeKey, err := claimkey.Certificate(d.cfg.Claim.Certificate, d.cfg.Claim.PrivateKey, d.claimTPM())
+	return d.ClaimFiles(d.cfg.Claim.Certificate, d.cfg.Claim.PrivateKey)
+}
+
+// ClaimFiles reads a claim certificate and its key, which privateKey names
+// as claim.private_key does: a file, a systemd credential or a key in the
+// TPM. closeKey releases the key; it is never nil.
+func (d *Dialer) ClaimFiles(certificate, privateKey string) (_ tls.Certificate, closeKey func() error, _ error) {
+	cert, closeKey, err := claimkey.Certificate(certificate, privateKey, d.claimTPM())
 	if err != nil {
 		// claimkey's errors name the setting and no key material.
-		return cert, closeKey, fmt.Errorf("claim certificate %s: %w", d.cfg.Claim.Certificate, err)
+		return cert, closeKey, fmt.Errorf("claim certificate %s: %w", certificate, err)
 	}
 	return cert, closeKey, nil
 }
