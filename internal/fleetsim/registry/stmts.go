@@ -1,4 +1,4 @@
-package fleetsim
+package registry
 
 import (
 	"database/sql"
