@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -18,15 +19,20 @@ import (
 // after its transaction committed, so an answer built from its result never reports
 // something a reader of the database (fleetsim registry, the API) could not see yet.
 type Store struct {
-	// db writes, one transaction at a time (wmu): SQLite has one writer anyway, and
-	// this makes each read-check-write change a transaction nobody interleaves. It has
-	// a second connection so that a statement can be prepared while a transaction runs.
-	db  *sql.DB
-	wmu sync.Mutex
-	// rdb reads, on several connections (WAL readers do not wait for the writer).
-	rdb *sql.DB
-	// wstmts and rstmts keep the statements of db and rdb prepared.
-	wstmts, rstmts *stmtCache
+	// db writes, on one connection owned by the writer's goroutine: the changes sent on
+	// queue are committed in batches (see the package documentation), each change a
+	// read-check-write nobody interleaves.
+	db      *sql.DB
+	queue   chan *change
+	writer  *writer
+	stopped chan struct{} // closed when the writer's goroutine has ended
+	// closeMu guards closed and the sends on queue.
+	closeMu sync.RWMutex
+	closed  bool
+	// rdb reads, on several connections (WAL readers do not wait for the writer), its
+	// statements kept prepared.
+	rdb    *sql.DB
+	rstmts *stmtCache
 
 	mu sync.Mutex // guards busy and subjects
 	// busy marks certificates whose RegisterThing is being processed, so that a token is
@@ -51,16 +57,35 @@ func Open(dir string) (*Store, error) {
 		_ = db.Close()
 		return nil, err
 	}
-	db.SetMaxOpenConns(2)
+	conn, err := db.Conn(context.Background())
+	if err != nil {
+		_ = db.Close()
+		_ = rdb.Close()
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, File), err)
+	}
 	rdb.SetMaxOpenConns(8)
 	rdb.SetMaxIdleConns(8)
-	return &Store{db: db, rdb: rdb, wstmts: newStmtCache(db), rstmts: newStmtCache(rdb),
-		busy: map[string]bool{}, subjects: map[string]template.CertificateInfo{}}, nil
+	g := &Store{db: db, rdb: rdb, rstmts: newStmtCache(rdb),
+		queue:   make(chan *change, maxBatch),
+		writer:  &writer{conn: conn, stmts: map[string]*sql.Stmt{}},
+		stopped: make(chan struct{}),
+		busy:    map[string]bool{}, subjects: map[string]template.CertificateInfo{}}
+	go func() {
+		defer close(g.stopped)
+		g.writer.run(g.queue)
+	}()
+	return g, nil
 }
 
-// Close closes both connections.
+// Close commits the changes already asked for, then closes both connections.
 func (g *Store) Close() error {
-	g.wstmts.close()
+	g.closeMu.Lock()
+	if !g.closed {
+		g.closed = true
+		close(g.queue)
+	}
+	g.closeMu.Unlock()
+	<-g.stopped
 	g.rstmts.close()
 	return errors.Join(g.rdb.Close(), g.db.Close())
 }
@@ -68,20 +93,22 @@ func (g *Store) Close() error {
 // read is the read connection, through prepared statements.
 func (g *Store) read() cachedDB { return cachedDB{g.rstmts} }
 
-// Write runs change in a transaction and commits it. An error from change rolls the
-// transaction back and is returned as it is, so that a refusal it made comes back typed.
-func (g *Store) Write(change func(tx *Tx) error) error {
-	g.wmu.Lock()
-	defer g.wmu.Unlock()
-	tx, err := g.db.BeginTx(context.Background(), nil)
-	if err != nil {
-		return err
+// Write runs f as one change of the registry and returns once the transaction that holds
+// it has committed: what f wrote is then visible to every reader. An error from f undoes
+// f's writes only, and comes back as it is, so that a refusal it made comes back typed; a
+// transaction that does not commit fails every change in it, with an error that says so.
+// f runs on the writer's goroutine, after the changes asked before it: it must not call
+// Write.
+func (g *Store) Write(f func(tx *Tx) error) error {
+	c := &change{f: f, done: make(chan error, 1)}
+	g.closeMu.RLock()
+	if g.closed {
+		g.closeMu.RUnlock()
+		return ErrClosed
 	}
-	if err := change(&Tx{q: cachedTx{tx: tx, c: g.wstmts}}); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return tx.Commit()
+	g.queue <- c
+	g.closeMu.RUnlock()
+	return <-c.done
 }
 
 // Snapshot is the whole registry in a stable order.
