@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -208,10 +210,16 @@ func waitForRegistered(ctx context.Context, dir, notID string) (store.Credential
 // awaitInDir returns once done holds, checking it at first and after each
 // change in dir or its subfolders: the test waits on the daemon's writes. A
 // folder removed and made again is re-scanned by the watch once it is
-// watched again, so that writes made in that instant are reported too.
+// watched again, so that writes made in that instant are reported too. A
+// dir the daemon has not made yet is watched from its parent, subfolders
+// included.
 func awaitInDir(ctx context.Context, dir string, done func() bool) error {
+	root := dir
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		root = filepath.Dir(dir)
+	}
 	changed := make(chan struct{}, 1)
-	w, err := watch.Start(ctx, watch.Options{Paths: []string{dir}, Subfolders: true, Debounce: time.Millisecond}, func() {
+	w, err := watch.Start(ctx, watch.Options{Paths: []string{root}, Subfolders: true, Debounce: time.Millisecond}, func() {
 		select {
 		case changed <- struct{}{}:
 		default:
