@@ -201,8 +201,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		s.abort()
 		return nil, fmt.Errorf("listen on %s: %w", listen, err)
 	}
-	s.main = &tlsListener{id: "mtls", ln: ln, config: serverTLS(serverCert, verifier, false), peers: &s.peers, log: log, run: s.workers.run}
-	s.main.wire = wire
+	s.main = newTLSListener("mtls", ln, serverTLS(serverCert, verifier, false), &s.peers, log, s.workers.run, wire)
 	if err := s.broker.AddListener(s.main); err != nil {
 		s.abort()
 		return nil, err
@@ -213,8 +212,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 			s.abort()
 			return nil, fmt.Errorf("listen on %s: %w", opts.ALPNListen, err)
 		}
-		s.alpn = &tlsListener{id: "alpn", ln: aln, config: serverTLS(serverCert, verifier, true), peers: &s.peers, log: log, run: s.workers.run}
-		s.alpn.wire = wire
+		s.alpn = newTLSListener("alpn", aln, serverTLS(serverCert, verifier, true), &s.peers, log, s.workers.run, wire)
 		if err := s.broker.AddListener(s.alpn); err != nil {
 			s.abort()
 			return nil, err
