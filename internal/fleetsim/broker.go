@@ -259,6 +259,13 @@ func (s *Server) dispatch(f func()) bool {
 
 // respond writes one answer to the connection that asked, and only if it holds a
 // subscription matching the topic, at that subscription's QoS (at most 1).
+//
+// The answer is sent once and never enters the session's inflight store, so it is never
+// resent, not even to a connection that resumes the session under the same client ID.
+// Tying a resume to the certificate would not do: a claim certificate is shared by a
+// whole fleet, so only the connection tells the asker from another device holding it. A
+// device whose connection drops before the answer asks again, as AWS's SDKs and
+// provisiond do; the answer's private key and ownership token go nowhere else.
 func (s *Server) respond(cl *mqtt.Client, topic string, payload []byte) error {
 	if cl.Closed() {
 		return errClientGone
@@ -287,9 +294,6 @@ func (s *Server) respond(cl *mqtt.Client, topic string, payload []byte) error {
 			return err
 		}
 		out.PacketID = uint16(id)
-		if cl.State.Inflight.Set(out) {
-			cl.State.Inflight.DecreaseSendQuota()
-		}
 	}
 	return cl.WritePacket(out)
 }

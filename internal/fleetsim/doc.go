@@ -23,6 +23,9 @@
 //   - A CONNECT whose Will is on a $aws/ topic, or a claim's CONNECT with a Will outside its
 //     policy, is refused (not authorized). Nothing published by a client is retained on $aws/.
 //   - One connection may have 4 requests in process at once; more are answered 429 Throttling.
+//   - An answer is sent once, at the subscription's QoS (at most 1), and never kept in the
+//     session: a connection resuming the session under the asker's client ID, with the
+//     same shared claim, gets nothing resent.
 //   - One emulator at a time serves a folder: Start locks dir/.fleetsim.lock.
 //
 // The registry is dir/registry.db, SQLite (modernc.org/sqlite, pure Go) in WAL mode, so
