@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/provisiond/provisiond/internal/fleetsim"
+	"github.com/provisiond/provisiond/internal/store"
 )
 
 // runBinary runs the real binary with args, stopped after 20 s, and returns
@@ -52,5 +55,53 @@ func TestHostilePlaceholderFileIsRegularOnly(t *testing.T) {
 				t.Fatalf("check with ${file:} on a %s: exit %d, want %d naming %s as not a regular file:\n%s", name, code, exitConfig, serial, out)
 			}
 		})
+	}
+}
+
+// A config file of 2 MiB (a real one is a few KiB) is a config error naming
+// the file and the bound, from run, check and status alike.
+func TestHostileConfigSizeIsBounded(t *testing.T) {
+	bin := buildDaemon(t)
+	path, _ := startEmulator(t, fleetsim.Options{}, "")
+	body, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pad := "# " + strings.Repeat("x", 1000) + "\n"
+	writeFile(t, path, append(body, strings.Repeat(pad, 2100)...))
+	for _, args := range [][]string{{"check"}, {"status"}, {"run"}} {
+		code, out := runBinary(t, bin, append(args, "--config", path)...)
+		if code != exitConfig || !strings.Contains(out, path) || !strings.Contains(out, "larger than 1 MiB") {
+			t.Errorf("%s with a 2 MiB config: exit %d, want %d naming the file and its bound:\n%.400s", args[0], code, exitConfig, out)
+		}
+	}
+}
+
+// A state.json of 2 MiB, valid JSON for a registered device, is not one the
+// daemon writes: run and status refuse it as corrupt (65) and leave it as
+// it is, rather than carrying it into memory and credentials.json.
+func TestHostileStateSizeIsBounded(t *testing.T) {
+	bin := buildDaemon(t)
+	path, _ := startEmulator(t, fleetsim.Options{}, "")
+	cfg := provision(t, path)
+	stateFile := filepath.Join(cfg.StateDirectory, store.StateFile)
+	var st map[string]any
+	if err := json.Unmarshal([]byte(readFile(t, stateFile)), &st); err != nil {
+		t.Fatal(err)
+	}
+	st["deviceConfiguration"] = map[string]string{"Pad": strings.Repeat("p", 2<<20)}
+	big, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, stateFile, big)
+	for _, args := range [][]string{{"status"}, {"run"}} {
+		code, out := runBinary(t, bin, append(args, "--config", path)...)
+		if code != exitDataErr || !strings.Contains(out, stateFile) || !strings.Contains(out, "larger than 1 MiB") {
+			t.Errorf("%s with a 2 MiB state.json: exit %d, want %d naming the file and its bound:\n%.400s", args[0], code, exitDataErr, out)
+		}
+	}
+	if readFile(t, stateFile) != string(big) {
+		t.Error("the refused state.json was changed")
 	}
 }
