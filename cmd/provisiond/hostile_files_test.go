@@ -19,10 +19,22 @@ import (
 // its exit code and output; a run that needs the 20 s fails the test.
 func runBinary(t *testing.T, bin string, args ...string) (int, string) {
 	t.Helper()
+	return runBinaryOutput(t, false, bin, args...)
+}
+
+// runBinaryOutput is runBinary, with only standard output if stdoutOnly.
+func runBinaryOutput(t *testing.T, stdoutOnly bool, bin string, args ...string) (int, string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
-	out, err := cmd.CombinedOutput()
+	var out []byte
+	var err error
+	if stdoutOnly {
+		out, err = cmd.Output()
+	} else {
+		out, err = cmd.CombinedOutput()
+	}
 	if ctx.Err() != nil {
 		t.Fatalf("%v hung (killed after 20 s): %s", args, out)
 	}
@@ -103,5 +115,46 @@ func TestHostileStateSizeIsBounded(t *testing.T) {
 	}
 	if readFile(t, stateFile) != string(big) {
 		t.Error("the refused state.json was changed")
+	}
+}
+
+// A claim key file that other users may read draws check's warning, which
+// --warnings-as-errors turns into a failure; a private one does not.
+func TestHostileClaimKeyReadableByOthersIsWarned(t *testing.T) {
+	bin := buildDaemon(t)
+	path, _ := startEmulator(t, fleetsim.Options{}, "")
+	cfg, err := loadValid(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := cfg.Claim.PrivateKey
+	for _, tc := range []struct {
+		mode os.FileMode
+		warn bool
+	}{{0o600, false}, {0o640, false}, {0o644, true}, {0o606, true}} {
+		if err := os.Chmod(key, tc.mode); err != nil {
+			t.Fatal(err)
+		}
+		_, out := runBinaryOutput(t, true, bin, "check", "--online", "--json", "--timeout", "5s", "--config", path)
+		var results []struct{ Name, Status, Message, Fix string }
+		if err := json.Unmarshal([]byte(out), &results); err != nil {
+			t.Fatalf("check --json: %v\n%s", err, out)
+		}
+		var claim struct{ Name, Status, Message, Fix string }
+		for _, r := range results {
+			if r.Name == "claim" {
+				claim = r
+			}
+		}
+		warned := claim.Status == "warn" && strings.Contains(claim.Message, key) && strings.Contains(claim.Message, "other users") && claim.Fix != ""
+		if warned != tc.warn {
+			t.Errorf("claim key mode %04o: the claim check says %s %q (fix %q), want a warning: %v", tc.mode, claim.Status, claim.Message, claim.Fix, tc.warn)
+		}
+		if code, _ := runBinary(t, bin, "check", "--online", "--warnings-as-errors", "--timeout", "5s", "--config", path); (code != exitOK) != tc.warn {
+			t.Errorf("claim key mode %04o: check --online --warnings-as-errors exits %d", tc.mode, code)
+		}
+		if code, out := runBinary(t, bin, "check", "--config", path); code != exitOK || strings.Contains(out, "warning: the claim key "+key) != tc.warn {
+			t.Errorf("claim key mode %04o: the offline check exits %d, want 0 and a warning %v:\n%s", tc.mode, code, tc.warn, out)
+		}
 	}
 }
