@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -14,8 +13,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/provisiond/provisiond/internal/testtool/fleetsimproc"
+	"github.com/provisiond/provisiond/internal/testtool/proc"
 )
 
 // simulator is the fleetsim process, restarted on the same address and
@@ -25,8 +26,8 @@ type simulator struct {
 	dir  string
 	addr string
 	mu   sync.Mutex
-	cmd  *exec.Cmd
-	logs []string // one log per process, for the link drops
+	srv  *fleetsimproc.Server // nil while killed
+	logs []string             // one log per process, for the link drops
 }
 
 func newSimulator(o options, dir string) (*simulator, error) {
@@ -37,77 +38,53 @@ func newSimulator(o options, dir string) (*simulator, error) {
 	addr := l.Addr().String()
 	l.Close()
 	s := &simulator{o: o, dir: filepath.Join(dir, "sim"), addr: addr}
-	out, err := exec.Command(o.fleetsim, "init", "--dir", s.dir, "--listen", addr).CombinedOutput()
-	if err != nil {
-		return nil, fmt.Errorf("fleetsim init: %v: %s", err, out)
-	}
-	return s, nil
+	return s, fleetsimproc.Init(o.fleetsim, s.dir)
 }
 
-// start runs fleetsim serve and waits until it accepts connections.
+// start runs fleetsim serve and waits until it listens.
 func (s *simulator) start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	log := filepath.Join(filepath.Dir(s.dir), fmt.Sprintf("fleetsim-%d.log", len(s.logs)+1))
-	f, err := os.Create(log)
+	srv, err := fleetsimproc.Start(fleetsimproc.Options{
+		Bin: s.o.fleetsim, Dir: s.dir, Listen: s.addr, Log: log,
+		Flags: []string{
+			"--certificate-validity", s.o.validity.String(),
+			"--link-loss", strconv.FormatFloat(s.o.loss, 'f', -1, 64),
+			"--trace", strings.TrimSuffix(log, ".log") + ".trace",
+		},
+	})
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	cmd := exec.Command(s.o.fleetsim, "serve", "--dir", s.dir,
-		"--certificate-validity", s.o.validity.String(),
-		"--link-loss", strconv.FormatFloat(s.o.loss, 'f', -1, 64),
-		"--trace", strings.TrimSuffix(log, ".log")+".trace")
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("fleetsim serve: %w", err)
-	}
-	s.cmd = cmd
+	s.srv = srv
 	s.logs = append(s.logs, log)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", s.addr, time.Second)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		if time.Now().After(deadline) {
-			data, _ := os.ReadFile(log)
-			return fmt.Errorf("fleetsim serve did not listen on %s within 20s: %s", s.addr, data)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return nil
 }
 
 // kill stops fleetsim with SIGKILL, as a crash or a power cut would.
-func (s *simulator) kill() {
+func (s *simulator) kill() { s.end((*fleetsimproc.Server).Kill) }
+
+// stop stops fleetsim with SIGTERM.
+func (s *simulator) stop() { s.end((*fleetsimproc.Server).Stop) }
+
+func (s *simulator) end(how func(*fleetsimproc.Server)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cmd != nil {
-		_ = s.cmd.Process.Signal(syscall.SIGKILL)
-		_ = s.cmd.Wait()
-		s.cmd = nil
+	if s.srv != nil {
+		how(s.srv)
+		s.srv = nil
 	}
 }
 
 func (s *simulator) ensureUp() error {
 	s.mu.Lock()
-	up := s.cmd != nil
+	up := s.srv != nil
 	s.mu.Unlock()
 	if up {
 		return nil
 	}
 	return s.start()
-}
-
-func (s *simulator) stop() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cmd != nil {
-		_ = s.cmd.Process.Signal(syscall.SIGTERM)
-		_ = s.cmd.Wait()
-		s.cmd = nil
-	}
 }
 
 // linkDrops counts the connections the link emulator dropped, from the
@@ -168,7 +145,7 @@ func chaos(ctx context.Context, s *simulator, rng *rand.Rand) <-chan int {
 }
 
 // writeDaemonConfig adds the soak's settings to the config fleetsim init
-// wrote: a state folder, fast retries, rotation at half the certificate's
+// wrote: the address fleetsim serves on, a state folder, fast retries, rotation at half the certificate's
 // life and a proof every 2 s.
 func writeDaemonConfig(s *simulator) (string, error) {
 	path := filepath.Join(s.dir, "provisiond.yaml")
@@ -179,11 +156,12 @@ func writeDaemonConfig(s *simulator) (string, error) {
 	state := filepath.Join(filepath.Dir(s.dir), "state")
 	var kept []string
 	for _, line := range strings.Split(string(data), "\n") {
-		if !strings.HasPrefix(line, "state_directory:") {
+		if !strings.HasPrefix(line, "state_directory:") && !strings.HasPrefix(line, "endpoint:") {
 			kept = append(kept, line)
 		}
 	}
-	extra := fmt.Sprintf(`state_directory: %s
+	extra := fmt.Sprintf(`endpoint: %s
+state_directory: %s
 retry:
   initial: 100ms
   max: 2s
@@ -191,17 +169,15 @@ retry:
 rotation:
   before_expiry: 50%%
 verify_every: 2s
-`, state)
+`, s.addr, state)
 	return path, os.WriteFile(path, []byte(strings.Join(kept, "\n")+"\n"+extra), 0o644)
 }
 
 // daemon is the provisiond process.
 type daemon struct {
-	cmd       *exec.Cmd
+	proc      *proc.Proc
 	logPath   string
 	statsPath string
-	once      sync.Once
-	exit      error
 }
 
 func startDaemon(bin, config, dir string) (*daemon, error) {
@@ -211,32 +187,22 @@ func startDaemon(bin, config, dir string) (*daemon, error) {
 		return nil, err
 	}
 	defer f.Close()
-	d.cmd = exec.Command(bin, "run", "--config", config)
-	d.cmd.Stdout, d.cmd.Stderr = f, f
-	d.cmd.Env = append(os.Environ(), "PROVISIOND_DEBUG_STATS="+d.statsPath)
-	if err := d.cmd.Start(); err != nil {
+	cmd := exec.Command(bin, "run", "--config", config)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Env = append(os.Environ(), "PROVISIOND_DEBUG_STATS="+d.statsPath)
+	if d.proc, err = proc.Start(cmd); err != nil {
 		return nil, fmt.Errorf("provisiond run: %w", err)
 	}
 	return d, nil
 }
 
-func (d *daemon) pid() int { return d.cmd.Process.Pid }
+func (d *daemon) pid() int { return d.proc.PID() }
 
-// stop sends SIGTERM and reports how the daemon ended: nil for exit 0.
+// stop sends SIGTERM and reports how the daemon ended: nil for exit 0, an
+// error if it had to be killed or exited otherwise.
 func (d *daemon) stop() error {
-	d.once.Do(func() {
-		_ = d.cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- d.cmd.Wait() }()
-		select {
-		case d.exit = <-done:
-		case <-time.After(30 * time.Second):
-			_ = d.cmd.Process.Kill()
-			<-done
-			d.exit = errors.New("did not stop within 30s of SIGTERM")
-		}
-	})
-	return d.exit
+	d.proc.Stop()
+	return d.proc.Err()
 }
 
 // goroutines reads the daemon's debug stats file; -1 when unreadable.
