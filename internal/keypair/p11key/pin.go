@@ -56,7 +56,8 @@ func ParsePINSource(spec string) (PINSource, error) {
 		}
 		return PINSource{Credential: name}, nil
 	}
-	return PINSource{}, fmt.Errorf("must be file:PATH, credential:NAME or none, got %q", spec)
+	// The value is not quoted: it may be the PIN itself.
+	return PINSource{}, errors.New("must be file:PATH, credential:NAME or none; the PIN itself goes in that file or credential, never in the config")
 }
 
 // Path is the file that holds the PIN: the file, or the credential in

@@ -104,7 +104,7 @@ func TestParsePINSource(t *testing.T) {
 		{in: "credential:provisiond-pin", want: "credential:provisiond-pin"},
 		{in: "file:pin", err: "absolute path"},
 		{in: "credential:a/b", err: "credential name"},
-		{in: "1234", err: "must be file:PATH, credential:NAME or none, got \"1234\""},
+		{in: "1234", err: "must be file:PATH, credential:NAME or none; the PIN itself goes in that file"},
 	} {
 		got, err := ParsePINSource(c.in)
 		if c.err != "" {
