@@ -13,6 +13,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/provisiond/provisiond/internal/testtool/fleetsimproc"
+	"github.com/provisiond/provisiond/internal/testtool/swtpm"
 )
 
 // Options configure an exploration.
@@ -115,7 +118,7 @@ func checkAll(o Options, rec *Recording, states []*State, tallies map[string]*Ta
 			for s := range queue {
 				c, err := wk.check(s)
 				if err != nil {
-					wk.srv.stop()
+					wk.srv.Stop()
 					errs <- err
 					return
 				}
@@ -170,7 +173,7 @@ func checkAll(o Options, rec *Recording, states []*State, tallies map[string]*Ta
 type worker struct {
 	o   Options
 	rec *Recording
-	srv *server
+	srv *fleetsimproc.Server
 	dir string
 }
 
@@ -196,10 +199,10 @@ func newWorker(o Options, rec *Recording, n int) (*worker, error) {
 		if err != nil {
 			return nil, err
 		}
-		if len(srv.addr) == len(rec.Endpoint) {
+		if len(srv.Addr) == len(rec.Endpoint) {
 			return &worker{o: o, rec: rec, srv: srv, dir: dir}, nil
 		}
-		srv.stop()
+		srv.Stop()
 	}
 	return nil, fmt.Errorf("no port of the width of %s for fleetsim", rec.Endpoint)
 }
@@ -210,7 +213,7 @@ func (w *worker) check(s *State) (*checked, error) {
 	t0 := time.Now()
 	n := int(checkSeq.Add(1))
 	dir := stateDir(w.o.Base, "c", n)
-	old, new := []string{w.rec.StateDir, w.rec.Endpoint}, []string{dir, w.srv.addr}
+	old, new := []string{w.rec.StateDir, w.rec.Endpoint}, []string{dir, w.srv.Addr}
 	if w.rec.RecordedFleet != "" {
 		old, new = append(old, w.rec.RecordedFleet), append(new, w.rec.Fleet)
 	}
@@ -223,10 +226,10 @@ func (w *worker) check(s *State) (*checked, error) {
 		return nil, err
 	}
 	if tpm != nil {
-		defer tpm.stop()
+		defer tpm.Stop()
 	}
 	cfg := filepath.Join(w.rec.Base, fmt.Sprintf("c%06d.yaml", n))
-	if err := os.WriteFile(cfg, []byte(w.rec.config(w.srv.addr, dir, tpm.deviceOrNone())), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(w.rec.config(w.srv.Addr, dir, deviceOrNone(tpm))), 0o644); err != nil {
 		return nil, err
 	}
 	defer os.Remove(cfg)
@@ -278,7 +281,7 @@ func (w *worker) check(s *State) (*checked, error) {
 
 // startTPM starts, for a TPM flow, a swtpm on a fresh copy of the TPM's
 // state as the recording left it: each check starts from the same TPM.
-func (w *worker) startTPM() (*swtpm, error) {
+func (w *worker) startTPM() (*swtpm.TPM, error) {
 	if !w.rec.Flow.TPM {
 		return nil, nil
 	}
@@ -294,7 +297,7 @@ func (w *worker) startTPM() (*swtpm, error) {
 
 // checkHandle reports, once the daemon has stopped, why the key at the
 // persistent handle credentials.json names is not its certificate's.
-func (w *worker) checkHandle(tpm *swtpm, stateDir string) string {
+func (w *worker) checkHandle(tpm *swtpm.TPM, stateDir string) string {
 	data, err := os.ReadFile(filepath.Join(stateDir, "credentials.json"))
 	if err != nil || tpm == nil {
 		return ""
@@ -311,7 +314,7 @@ func (w *worker) checkHandle(tpm *swtpm, stateDir string) string {
 	if err != nil {
 		return err.Error()
 	}
-	held, err := tpm.heldAt(h.PrivateKeyHandle)
+	held, err := heldAt(tpm, h.PrivateKeyHandle)
 	switch {
 	case err != nil:
 		return "the TPM key credentials.json names: " + err.Error()
@@ -326,8 +329,8 @@ func (w *worker) checkHandle(tpm *swtpm, stateDir string) string {
 // less the one handed over at the end and those handed over before the
 // cut) and saves the failing states.
 func (w *worker) finish(done []*checked) error {
-	w.srv.stop()
-	certs, err := deviceCerts(w.o.Fleetsim, w.srv.dir)
+	w.srv.Stop()
+	certs, err := deviceCerts(w.o.Fleetsim, w.srv.Dir)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"time"
+
+	"github.com/provisiond/provisiond/internal/testtool/fleetsimproc"
+	"github.com/provisiond/provisiond/internal/testtool/swtpm"
 )
 
 // Tools are the real binaries the explorer drives.
@@ -85,8 +88,8 @@ func Record(t Tools, flow Flow, base, stateDir string) (*Recording, error) {
 	if err := os.MkdirAll(r.Base, 0o750); err != nil {
 		return nil, err
 	}
-	if out, err := exec.Command(t.Fleetsim, "init", "--dir", r.Fleet, "--listen", "127.0.0.1:8883").CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("fleetsim init: %v: %s", err, out)
+	if err := fleetsimproc.Init(t.Fleetsim, r.Fleet); err != nil {
+		return nil, err
 	}
 	srv, err := startServer(t.Fleetsim, r.Fleet, flow.ServeArgs)
 	if err != nil {
@@ -95,11 +98,11 @@ func Record(t Tools, flow Flow, base, stateDir string) (*Recording, error) {
 	stopped := false
 	defer func() {
 		if !stopped {
-			srv.stop()
+			srv.Stop()
 		}
 	}()
-	r.Endpoint = srv.addr
-	var tpm *swtpm
+	r.Endpoint = srv.Addr
+	var tpm *swtpm.TPM
 	if flow.TPM {
 		r.TPMState = filepath.Join(r.Base, "tpm")
 		if tpm, err = startSWTPM(t.SWTPM, r.TPMState); err != nil {
@@ -107,15 +110,15 @@ func Record(t Tools, flow Flow, base, stateDir string) (*Recording, error) {
 		}
 		defer func() {
 			if tpm != nil {
-				tpm.stop()
+				tpm.Stop()
 			}
 		}()
 	}
 	cfg := filepath.Join(r.Base, "record.yaml")
-	if err := os.WriteFile(cfg, []byte(r.config(srv.addr, stateDir, tpm.deviceOrNone())), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(r.config(srv.Addr, stateDir, deviceOrNone(tpm))), 0o644); err != nil {
 		return nil, err
 	}
-	env := append(os.Environ(), "P="+t.Provisiond, "C="+cfg, "S="+stateDir, "A="+srv.api)
+	env := append(os.Environ(), "P="+t.Provisiond, "C="+cfg, "S="+stateDir, "A="+srv.API)
 	if flow.Setup {
 		setup := exec.Command("sh", "-c", startDaemon+stopDaemon)
 		setup.Env = env
@@ -138,10 +141,10 @@ func Record(t Tools, flow Flow, base, stateDir string) (*Recording, error) {
 		return nil, fmt.Errorf("flow %s: strace: %v: %s", flow.Name, err, out)
 	}
 	// Stopped, fleetsim has saved every certificate to its registry.
-	srv.stop()
+	srv.Stop()
 	stopped = true
 	if tpm != nil {
-		tpm.stop() // it saves its state
+		tpm.Stop() // it saves its state
 		tpm = nil
 	}
 	certs, err := deviceCerts(t.Fleetsim, r.Fleet)
