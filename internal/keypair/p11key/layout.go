@@ -80,8 +80,8 @@ type ckInfo struct {
 // ckFunctionList is CK_FUNCTION_LIST: a version, then the module's entry
 // points in the order of the specification (fn* below).
 type ckFunctionList struct {
-	_       [2]byte // CK_VERSION
-	fns     [68]uintptr
+	_   [2]byte // CK_VERSION
+	fns [68]uintptr
 }
 
 // Entry points, by their index in CK_FUNCTION_LIST.
