@@ -88,7 +88,7 @@ func (s *syncBuffer) String() string {
 }
 
 // waitFor waits until the output holds want, within a bound.
-func (s *syncBuffer) waitFor(t *testing.T, want string) {
+func (s *syncBuffer) waitFor(t testing.TB, want string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(s.String(), want) {
@@ -103,11 +103,13 @@ func (s *syncBuffer) waitFor(t *testing.T, want string) {
 type listeningHook struct {
 	URL    string
 	Stderr *syncBuffer
+	// Stop stops it (SIGTERM, SIGKILL after a bound); safe to repeat.
+	Stop func()
 }
 
 // startHook runs attest-hook --listen 127.0.0.1:0 with the OEM roots in
 // rootsPEM, and stops it by PID when the test ends.
-func startHook(t *testing.T, rootsPEM []byte, extra ...string) *listeningHook {
+func startHook(t testing.TB, rootsPEM []byte, extra ...string) *listeningHook {
 	t.Helper()
 	roots := filepath.Join(t.TempDir(), "oem-roots.pem")
 	if err := os.WriteFile(roots, rootsPEM, 0o644); err != nil {
@@ -126,15 +128,19 @@ func startHook(t *testing.T, rootsPEM []byte, extra ...string) *listeningHook {
 	}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }() //nolint:errcheck // its stderr says
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck // it may have exited
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill() //nolint:errcheck // it may have exited
-			<-exited
-		}
-	})
+	var once sync.Once
+	h.Stop = func() {
+		once.Do(func() {
+			cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck // it may have exited
+			select {
+			case <-exited:
+			case <-time.After(10 * time.Second):
+				cmd.Process.Kill() //nolint:errcheck // it may have exited
+				<-exited
+			}
+		})
+	}
+	t.Cleanup(h.Stop)
 	line := make(chan string, 1)
 	go func() {
 		s, _ := bufio.NewReader(stdout).ReadString('\n')
@@ -155,7 +161,7 @@ func startHook(t *testing.T, rootsPEM []byte, extra ...string) *listeningHook {
 }
 
 // post sends ev as fleetsim does and returns the answer.
-func (h *listeningHook) post(t *testing.T, ev attest.Event) attest.Response {
+func (h *listeningHook) post(t testing.TB, ev attest.Event) attest.Response {
 	t.Helper()
 	body, err := json.Marshal(ev)
 	if err != nil {
