@@ -3,7 +3,7 @@
 GO ?= go
 export CGO_ENABLED ?= 0
 
-.PHONY: all build demo test lint fuzz deb boot-test bench clean attest-hook-zip
+.PHONY: all build demo test lint fuzz deb repo boot-test bench clean attest-hook-zip
 
 all: build
 
@@ -38,6 +38,11 @@ fuzz:
 
 deb:
 	./packaging/deb/build.sh
+
+# repo: a signed apt repository in dist/apt/ from dist/*.deb;
+# APT_SIGNING_KEY names the key (APT_SIGNING_KEY=throwaway for a test key).
+repo:
+	./packaging/deb/repo.sh
 
 boot-test: deb
 	./packaging/boot-test/run.sh

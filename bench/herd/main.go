@@ -346,6 +346,11 @@ func (d *dialer) Dial(context.Context) (statemachine.Session, error) {
 
 func (d *dialer) Prove(context.Context, string, tls.Certificate) error { return nil }
 
+// DialDevice is not simulated: the herd rotates over the claim.
+func (d *dialer) DialDevice(context.Context, string, string, tls.Certificate) (statemachine.Session, error) {
+	return nil, errors.New("herd: only rotation over the claim is simulated")
+}
+
 type session struct {
 	svc   *service
 	thing string

@@ -313,6 +313,11 @@ func (d *timedDialer) Dial(ctx context.Context) (statemachine.Session, error) {
 	return &timedSession{c: c, t: d.t}, nil
 }
 
+// DialDevice is not timed: the steps measured are the first provisioning's.
+func (d *timedDialer) DialDevice(context.Context, string, string, tls.Certificate) (statemachine.Session, error) {
+	return nil, errors.New("steps: only the claim session is timed")
+}
+
 func (d *timedDialer) Prove(ctx context.Context, thingName string, cert tls.Certificate) error {
 	defer d.t.time("prove (TLS + CONNECT, new identity)")()
 	opts, err := d.options(cert, thingName, false)

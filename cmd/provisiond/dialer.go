@@ -165,17 +165,9 @@ func (d *fleetDialer) sessionOptions(cert tls.Certificate, clientID, template st
 	return opts, err
 }
 
-// --- rotation.credential: device (issue 15)
-
-var _ statemachine.DeviceDialer = (*fleetDialer)(nil)
-
 // DialDevice opens a provisioning session with the device's current
 // identity instead of the claim, registering with the rotation template.
-func (d *fleetDialer) DialDevice(ctx context.Context, thingName, template string, certPEM, keyPEM []byte) (statemachine.Session, error) {
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		return nil, fmt.Errorf("device identity: certificate and key do not form a pair: %w", err)
-	}
+func (d *fleetDialer) DialDevice(ctx context.Context, thingName, template string, cert tls.Certificate) (statemachine.Session, error) {
 	opts, err := d.sessionOptions(cert, thingName, template)
 	if err != nil {
 		return nil, err
@@ -186,8 +178,6 @@ func (d *fleetDialer) DialDevice(ctx context.Context, thingName, template string
 	}
 	return &aheadSession{Client: c, d: d, closeKey: func() error { return nil }}, nil
 }
-
-// --- end rotation.credential: device
 
 // claimTPM is the TPM for a claim key kept in one.
 func (d *fleetDialer) claimTPM() claimkey.TPMSource {

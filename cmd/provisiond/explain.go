@@ -30,14 +30,9 @@ func (d explainingDialer) Prove(ctx context.Context, thingName string, cert tls.
 }
 
 // DialDevice explains a session dialled with the device certificate
-// (rotation.credential: device); without it the wrapper would hide the
-// real dialer's DialDevice and a rotation would fall back to the claim.
-func (d explainingDialer) DialDevice(ctx context.Context, thingName, template string, certPEM, keyPEM []byte) (statemachine.Session, error) {
-	dd, ok := d.Dialer.(statemachine.DeviceDialer)
-	if !ok {
-		return nil, errors.New("this dialer cannot connect with the device certificate")
-	}
-	s, err := dd.DialDevice(ctx, thingName, template, certPEM, keyPEM)
+// (rotation.credential: device).
+func (d explainingDialer) DialDevice(ctx context.Context, thingName, template string, cert tls.Certificate) (statemachine.Session, error) {
+	s, err := d.Dialer.DialDevice(ctx, thingName, template, cert)
 	if err != nil {
 		return nil, explained(err, check.ExplainIdentity)
 	}

@@ -9,9 +9,6 @@ import (
 	"os"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
-
 // Exit codes other programs rely on.
 const (
 	exitOK       = 0
@@ -33,7 +30,8 @@ commands:
                            --if-refused: only if the service refuses this one)
   check [--online [--json] [--warnings-as-errors] [--timeout D]]
                            validate the config; --online diagnoses each step
-  version                  print the version
+  version [--json]         print the version and commit; --json adds the Go
+                           version and the linked modules
 `
 
 func main() {
@@ -59,8 +57,7 @@ func runCLI(args []string, stdout, stderr io.Writer) int {
 	case "check":
 		return cmdCheck(rest, stdout, stderr)
 	case "version", "--version", "-v":
-		fmt.Fprintf(stdout, "provisiond %s\n", version)
-		return exitOK
+		return cmdVersion(rest, stdout, stderr)
 	case "help", "--help", "-h":
 		fmt.Fprint(stdout, usage)
 		return exitOK

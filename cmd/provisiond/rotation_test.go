@@ -315,8 +315,8 @@ type deviceSpy struct {
 	device atomic.Int32
 }
 
-func (s *deviceSpy) DialDevice(ctx context.Context, thingName, template string, certPEM, keyPEM []byte) (statemachine.Session, error) {
-	sess, err := s.Dialer.(statemachine.DeviceDialer).DialDevice(ctx, thingName, template, certPEM, keyPEM)
+func (s *deviceSpy) DialDevice(ctx context.Context, thingName, template string, cert tls.Certificate) (statemachine.Session, error) {
+	sess, err := s.Dialer.DialDevice(ctx, thingName, template, cert)
 	if err == nil && template == "RotationTemplate" {
 		s.device.Add(1)
 	}

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/provisiond/provisiond/internal/testtool/swtpm"
 )
 
 // Options configure an exploration.
@@ -223,10 +225,10 @@ func (w *worker) check(s *State) (*checked, error) {
 		return nil, err
 	}
 	if tpm != nil {
-		defer tpm.stop()
+		defer tpm.Stop()
 	}
 	cfg := filepath.Join(w.rec.Base, fmt.Sprintf("c%06d.yaml", n))
-	if err := os.WriteFile(cfg, []byte(w.rec.config(w.srv.addr, dir, tpm.deviceOrNone())), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(w.rec.config(w.srv.addr, dir, deviceOrNone(tpm))), 0o644); err != nil {
 		return nil, err
 	}
 	defer os.Remove(cfg)
@@ -278,7 +280,7 @@ func (w *worker) check(s *State) (*checked, error) {
 
 // startTPM starts, for a TPM flow, a swtpm on a fresh copy of the TPM's
 // state as the recording left it: each check starts from the same TPM.
-func (w *worker) startTPM() (*swtpm, error) {
+func (w *worker) startTPM() (*swtpm.TPM, error) {
 	if !w.rec.Flow.TPM {
 		return nil, nil
 	}
@@ -294,7 +296,7 @@ func (w *worker) startTPM() (*swtpm, error) {
 
 // checkHandle reports, once the daemon has stopped, why the key at the
 // persistent handle credentials.json names is not its certificate's.
-func (w *worker) checkHandle(tpm *swtpm, stateDir string) string {
+func (w *worker) checkHandle(tpm *swtpm.TPM, stateDir string) string {
 	data, err := os.ReadFile(filepath.Join(stateDir, "credentials.json"))
 	if err != nil || tpm == nil {
 		return ""
@@ -311,7 +313,7 @@ func (w *worker) checkHandle(tpm *swtpm, stateDir string) string {
 	if err != nil {
 		return err.Error()
 	}
-	held, err := tpm.heldAt(h.PrivateKeyHandle)
+	held, err := heldAt(tpm, h.PrivateKeyHandle)
 	switch {
 	case err != nil:
 		return "the TPM key credentials.json names: " + err.Error()

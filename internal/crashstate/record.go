@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"time"
+
+	"github.com/provisiond/provisiond/internal/testtool/swtpm"
 )
 
 // Tools are the real binaries the explorer drives.
@@ -99,7 +101,7 @@ func Record(t Tools, flow Flow, base, stateDir string) (*Recording, error) {
 		}
 	}()
 	r.Endpoint = srv.addr
-	var tpm *swtpm
+	var tpm *swtpm.TPM
 	if flow.TPM {
 		r.TPMState = filepath.Join(r.Base, "tpm")
 		if tpm, err = startSWTPM(t.SWTPM, r.TPMState); err != nil {
@@ -107,12 +109,12 @@ func Record(t Tools, flow Flow, base, stateDir string) (*Recording, error) {
 		}
 		defer func() {
 			if tpm != nil {
-				tpm.stop()
+				tpm.Stop()
 			}
 		}()
 	}
 	cfg := filepath.Join(r.Base, "record.yaml")
-	if err := os.WriteFile(cfg, []byte(r.config(srv.addr, stateDir, tpm.deviceOrNone())), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(r.config(srv.addr, stateDir, deviceOrNone(tpm))), 0o644); err != nil {
 		return nil, err
 	}
 	env := append(os.Environ(), "P="+t.Provisiond, "C="+cfg, "S="+stateDir, "A="+srv.api)
@@ -141,7 +143,7 @@ func Record(t Tools, flow Flow, base, stateDir string) (*Recording, error) {
 	srv.stop()
 	stopped = true
 	if tpm != nil {
-		tpm.stop() // it saves its state
+		tpm.Stop() // it saves its state
 		tpm = nil
 	}
 	certs, err := deviceCerts(t.Fleetsim, r.Fleet)

@@ -9,111 +9,26 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	keyfile "github.com/foxboron/go-tpm-keyfiles"
 	"github.com/google/go-tpm/tpm2"
+
+	"github.com/provisiond/provisiond/internal/testtool/swtpm"
 )
 
-// swtpm is a software TPM this tool started on 127.0.0.1, stopped by its
-// PID. Its state lives in dir, which outlives it.
-type swtpm struct {
-	cmd    *exec.Cmd
-	port   int
-	dir    string
-	exited chan struct{}
-}
+// startSWTPM runs swtpm on dir (created if missing) and waits until it
+// accepts.
+func startSWTPM(bin, dir string) (*swtpm.TPM, error) { return swtpm.Start(bin, dir, "") }
 
-// startSWTPM runs swtpm on dir (created if missing) on two free adjacent
-// ports and waits until both accept.
-func startSWTPM(bin, dir string) (*swtpm, error) {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, err
-	}
-	var lastErr error
-	for range 5 {
-		port, err := freePortPair()
-		if err != nil {
-			return nil, err
-		}
-		// Another process may take a port between the pick and the bind.
-		s, err := trySWTPM(bin, dir, port)
-		if err == nil {
-			return s, nil
-		}
-		lastErr = err
-	}
-	return nil, fmt.Errorf("swtpm --tpmstate dir=%s: %w", dir, lastErr)
-}
-
-func trySWTPM(bin, dir string, port int) (*swtpm, error) {
-	s := &swtpm{port: port, dir: dir, exited: make(chan struct{})}
-	s.cmd = exec.Command(bin, "socket", "--tpm2",
-		"--server", fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", port),
-		"--ctrl", fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", port+1),
-		"--tpmstate", "dir="+dir,
-		"--flags", "not-need-init,startup-clear")
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := s.cmd.Start(); err != nil {
-		return nil, err
-	}
-	go func() { _ = s.cmd.Wait(); close(s.exited) }()
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		select {
-		case <-s.exited:
-			return nil, errors.New("exited at start")
-		default:
-		}
-		// A probe of the command port holds its only client slot until it
-		// closes, which it does at once.
-		if accepts(port+1) && accepts(port) {
-			return s, nil
-		}
-	}
-	s.stop()
-	return nil, fmt.Errorf("not listening on 127.0.0.1:%d", port)
-}
-
-// deviceOrNone is the tpm.device setting that reaches it; "" without one.
-func (s *swtpm) deviceOrNone() string {
-	if s == nil {
+// deviceOrNone is the tpm.device setting that reaches tpm; "" without one.
+func deviceOrNone(tpm *swtpm.TPM) string {
+	if tpm == nil {
 		return ""
 	}
-	return "tcp://127.0.0.1:" + strconv.Itoa(s.port)
-}
-
-// stop ends swtpm by its PID (SIGTERM: it saves its state).
-func (s *swtpm) stop() { stopByPID(s.cmd.Process, s.exited) }
-
-func freePortPair() (int, error) {
-	for range 20 {
-		l1, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		port := l1.Addr().(*net.TCPAddr).Port
-		l2, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port+1))
-		l1.Close()
-		if err == nil {
-			l2.Close()
-			return port, nil
-		}
-	}
-	return 0, errors.New("found no two adjacent free ports")
-}
-
-func accepts(port int) bool {
-	c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
-	if err != nil {
-		return false
-	}
-	c.Close()
-	return true
+	return tpm.Device()
 }
 
 // tss2Public returns the public key inside a TSS2 PRIVATE KEY PEM, so
@@ -163,12 +78,12 @@ func samePublic(a, b crypto.PublicKey) bool {
 
 // heldAt reads the public key the TPM holds at a persistent handle, with
 // the daemon stopped (swtpm serves one client at a time).
-func (s *swtpm) heldAt(handle string) (crypto.PublicKey, error) {
+func heldAt(tpm *swtpm.TPM, handle string) (crypto.PublicKey, error) {
 	h, err := strconv.ParseUint(strings.TrimPrefix(handle, "0x"), 16, 32)
 	if err != nil {
 		return nil, fmt.Errorf("handle %q: %w", handle, err)
 	}
-	conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", s.port), 5*time.Second)
+	conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", tpm.Port), 5*time.Second)
 	if err != nil {
 		return nil, err
 	}

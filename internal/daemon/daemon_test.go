@@ -27,6 +27,9 @@ type offline struct{}
 func (offline) Dial(context.Context) (statemachine.Session, error) {
 	return nil, errors.New("offline")
 }
+func (offline) DialDevice(context.Context, string, string, tls.Certificate) (statemachine.Session, error) {
+	return nil, errors.New("offline")
+}
 func (offline) Prove(context.Context, string, tls.Certificate) error { return errors.New("offline") }
 
 // TestReloadStartsANewStateMachine: a valid, different config stops the

@@ -2,10 +2,13 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -77,10 +80,11 @@ func (s *Settings) DialContext(ctx context.Context, network, addr string) (net.C
 	if p == nil {
 		return d.DialContext(ctx, network, addr)
 	}
+	var sent []string // the credentials, which the proxy's words must not carry into ours
 	fail := func(status *http.Response, err error) error {
 		e := &Error{Proxy: redactURL(p), Addr: addr, Err: err}
 		if status != nil {
-			e.StatusCode, e.Status = status.StatusCode, status.Status
+			e.StatusCode, e.Status = status.StatusCode, cleanText(status.Status, sent)
 		}
 		return e
 	}
@@ -107,34 +111,78 @@ func (s *Settings) DialContext(ctx context.Context, network, addr string) (net.C
 	}
 	if p.User != nil {
 		pw, _ := p.User.Password()
-		req.Header.Set("Proxy-Authorization", "Basic "+
-			base64.StdEncoding.EncodeToString([]byte(p.User.Username()+":"+pw)))
+		userPass := p.User.Username() + ":" + pw
+		token := base64.StdEncoding.EncodeToString([]byte(userPass))
+		req.Header.Set("Proxy-Authorization", "Basic "+token)
+		sent = []string{token, userPass, pw, url.QueryEscape(pw), url.PathEscape(pw)}
 	}
 	if err := req.Write(conn); err != nil {
 		_ = conn.Close()
 		return nil, fail(nil, ctxErr(ctx, err))
 	}
-	br := bufio.NewReader(conn)
+	// The answer is read through a bound, so that an endless status line,
+	// header or body cannot exhaust the device's memory.
+	answer := &boundedReader{r: conn, left: MaxAnswer}
+	br := bufio.NewReaderSize(answer, 4096)
 	resp, err := http.ReadResponse(br, req)
 	if err != nil {
 		_ = conn.Close()
-		return nil, fail(nil, ctxErr(ctx, err))
+		if answer.left <= 0 {
+			err = ErrAnswerTooLarge
+		}
+		return nil, fail(nil, ctxErr(ctx, cleanError(err, sent)))
 	}
-	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
+		// The connection is dropped, so the refusal's body is never read.
 		_ = conn.Close()
 		return nil, fail(resp, nil)
+	}
+	if err := resp.Body.Close(); err != nil {
+		_ = conn.Close()
+		if answer.left <= 0 {
+			err = ErrAnswerTooLarge
+		}
+		return nil, fail(nil, ctxErr(ctx, cleanError(err, sent)))
 	}
 	if !stop() {
 		_ = conn.Close()
 		return nil, fail(nil, ctx.Err())
 	}
-	if br.Buffered() > 0 {
+	if n := br.Buffered(); n > 0 {
 		// The endpoint speaks only after our TLS hello, so nothing should
-		// be buffered; keep it if a proxy sent it anyway.
-		return &bufferedConn{Conn: conn, r: br}, nil
+		// be buffered; keep it if a proxy sent it anyway. The bound was
+		// for the answer only: the tunnel reads conn itself.
+		early, _ := br.Peek(n)
+		return &bufferedConn{Conn: conn, r: io.MultiReader(bytes.NewReader(early), conn)}, nil
 	}
 	return conn, nil
+}
+
+// MaxAnswer bounds the proxy's answer to CONNECT, status line, headers
+// and body together. Real proxies answer in a few hundred bytes.
+const MaxAnswer = 16 << 10
+
+// ErrAnswerTooLarge is a proxy answering CONNECT with more than MaxAnswer
+// bytes before the tunnel. It is transient: a proxy restarted or a path
+// fixed can answer properly.
+var ErrAnswerTooLarge = errors.New("proxy answer too large (over 16 KiB before the tunnel)")
+
+// boundedReader gives at most left bytes of r, then ErrAnswerTooLarge.
+type boundedReader struct {
+	r    io.Reader
+	left int
+}
+
+func (b *boundedReader) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, ErrAnswerTooLarge
+	}
+	if len(p) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.r.Read(p)
+	b.left -= n
+	return n, err
 }
 
 // ctxErr prefers the context's reason to the deadline it caused.
@@ -157,7 +205,7 @@ func proxyAddr(p *url.URL) string {
 
 type bufferedConn struct {
 	net.Conn
-	r *bufio.Reader
+	r io.Reader
 }
 
 func (c *bufferedConn) Read(b []byte) (int, error) { return c.r.Read(b) }

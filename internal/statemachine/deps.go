@@ -17,23 +17,19 @@ type Session interface {
 	Close() error
 }
 
-// Dialer opens claim sessions and proves new identities.
+// Dialer opens provisioning sessions and proves new identities.
 type Dialer interface {
 	// Dial connects with the claim certificate.
 	Dial(ctx context.Context) (Session, error)
+	// DialDevice connects with the device's current identity instead of the
+	// claim (rotation.credential: device); template is the template the
+	// session registers with. cert holds the identity's key: a software key,
+	// or a key in a secure element that signs the handshake there.
+	DialDevice(ctx context.Context, thingName, template string, cert tls.Certificate) (Session, error)
 	// Prove connects once with a new identity and reports whether the endpoint
 	// accepted it. thingName is the client ID to use (device policies usually
-	// require it).
-	// cert holds the new key: a software key, or a TPM key that signs the
-	// handshake in the chip.
+	// require it). cert holds the new key, as for DialDevice.
 	Prove(ctx context.Context, thingName string, cert tls.Certificate) error
-}
-
-// DeviceDialer opens a provisioning session with the device's current
-// identity instead of the claim (rotation.credential: device). template is
-// the template the session registers with.
-type DeviceDialer interface {
-	DialDevice(ctx context.Context, thingName, template string, certPEM, keyPEM []byte) (Session, error)
 }
 
 // KeyGenerator creates the private key for a CSR (see keypair.KeyTypes).

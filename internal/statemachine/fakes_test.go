@@ -171,6 +171,21 @@ func (s *fakeService) Dial(ctx context.Context) (Session, error) {
 	return &fakeSession{svc: s}, nil
 }
 
+// DialDevice is Dial with the device's identity: the session is the claim
+// session's, after the same check of the certificate as Prove's.
+func (s *fakeService) DialDevice(ctx context.Context, thingName, template string, cert tls.Certificate) (Session, error) {
+	if err := s.enter(ctx, "dial-device"); err != nil {
+		return nil, err
+	}
+	if len(cert.Certificate) == 0 {
+		return nil, errors.New("dial device: no certificate")
+	}
+	if _, ok := cert.PrivateKey.(crypto.Signer); !ok {
+		return nil, errors.New("dial device: no signing key")
+	}
+	return &fakeSession{svc: s}, nil
+}
+
 func (s *fakeService) Prove(ctx context.Context, thingName string, cert tls.Certificate) error {
 	if err := s.enter(ctx, "prove"); err != nil {
 		return err

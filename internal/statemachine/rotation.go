@@ -2,6 +2,7 @@ package statemachine
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"go.uber.org/zap"
@@ -220,8 +221,7 @@ func (r *Runner) serveVerifyRequest() bool {
 // rotation.credential: device, otherwise (nil) with the claim. It runs on
 // the Run goroutine, so that the dial beside a save reads no state.
 func (r *Runner) sessionCredential() func(ctx context.Context) (Session, error) {
-	dd, ok := r.dialer.(DeviceDialer)
-	if !ok || r.set.RotationTemplate == "" || r.st.Renewal != store.RenewalRotation || r.st.HandedOver == 0 {
+	if r.set.RotationTemplate == "" || r.st.Renewal != store.RenewalRotation || r.st.HandedOver == 0 {
 		return nil
 	}
 	handed, err := r.handedOver()
@@ -239,7 +239,11 @@ func (r *Runner) sessionCredential() func(ctx context.Context) (Session, error) 
 		if err != nil {
 			return nil, err
 		}
-		s, err := dd.DialDevice(ctx, thing, template, certPEM, keyPEM)
+		cert, _, err := r.tlsCertificate(certPEM, keyPEM)
+		if err != nil {
+			return nil, fmt.Errorf("device identity: %w", err)
+		}
+		s, err := r.dialer.DialDevice(ctx, thing, template, cert)
 		if reason, refused := fleet.Refused(err); refused {
 			// The old identity is refused: only the claim can help.
 			r.log.Warn("the device certificate is refused for the rotation: using the claim",
@@ -254,9 +258,7 @@ func (r *Runner) sessionCredential() func(ctx context.Context) (Session, error) 
 // template for a rotation over the device certificate.
 func (r *Runner) registrationTemplate() string {
 	if r.set.RotationTemplate != "" && r.st.Renewal == store.RenewalRotation {
-		if _, ok := r.dialer.(DeviceDialer); ok {
-			return r.set.RotationTemplate
-		}
+		return r.set.RotationTemplate
 	}
 	return r.set.Template
 }

@@ -50,8 +50,8 @@ type Settings struct {
 	// zero Policy never.
 	Rotation rotation.Policy
 	// RotationTemplate, when set, makes a rotation ask for the new identity
-	// over a session dialed with the current device certificate (the
-	// Dialer must be a DeviceDialer), registering with this template
+	// over a session dialed with the current device certificate
+	// (Dialer.DialDevice), registering with this template
 	// (rotation.credential: device).
 	RotationTemplate string
 	// VerifyEvery is how often the identity is proven with one connect; 0

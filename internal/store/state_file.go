@@ -18,8 +18,23 @@ type CorruptError struct {
 }
 
 func (e *CorruptError) Error() string {
+	var newer *NewerFormatError
+	if errors.As(e.Err, &newer) {
+		// Not corrupt, and moving it aside would lose the identity.
+		return fmt.Sprintf("state file %s is from a newer provisiond: %v; "+
+			"install that release again (the file is left as it is)", e.File, e.Err)
+	}
 	return fmt.Sprintf("state file %s is corrupt: %v; "+
 		"move it aside to start over as unprovisioned (progress saved in it is lost)", e.File, e.Err)
+}
+
+// NewerFormatError is a state file in a format version above StateVersion,
+// written by a newer provisiond after a downgrade: it is refused (exit 65)
+// and kept, never started over.
+type NewerFormatError struct{ Version int }
+
+func (e *NewerFormatError) Error() string {
+	return fmt.Sprintf("format version %d (this provisiond reads version %d)", e.Version, StateVersion)
 }
 
 func (e *CorruptError) Unwrap() error { return e.Err }
@@ -75,6 +90,9 @@ func decodeState(data []byte) (State, error) {
 	var version int
 	if err := json.Unmarshal(*head.Version, &version); err != nil {
 		return State{}, fmt.Errorf("version: want a number, got %s", quoteShort(string(*head.Version)))
+	}
+	if version > StateVersion {
+		return State{}, &NewerFormatError{Version: version}
 	}
 	if version != StateVersion {
 		return State{}, fmt.Errorf("unknown version %d (this provisiond reads version %d)", version, StateVersion)

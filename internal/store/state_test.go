@@ -133,7 +133,7 @@ func TestLoadStateCorrupt(t *testing.T) {
 		{"trailing garbage", string(valid) + "}", "invalid JSON"},
 		{"array", "[1,2]", "want a JSON object"},
 		{"no version", `{"state":"registered"}`, "no version"},
-		{"future version", `{"version":2,"state":"registered"}`, "unknown version 2"},
+		{"version zero", `{"version":0,"state":"registered"}`, "unknown version 0"},
 		{"version as string", `{"version":"1","state":"registered"}`, "version"},
 		{"unknown phase", `{"version":1,"state":"provisioning"}`, `unknown phase "provisioning"`},
 		{"no phase", `{"version":1}`, "state: missing"},
@@ -169,6 +169,32 @@ func TestLoadStateCorrupt(t *testing.T) {
 				t.Errorf("state file changed to %q", got)
 			}
 		})
+	}
+}
+
+// A state from a newer provisiond (a downgrade) is refused as such and
+// kept: moving it aside would lose the identity.
+func TestLoadStateNewerFormat(t *testing.T) {
+	m := NewMemory()
+	data := `{"version":2,"state":"registered","thingName":"gw-1"}`
+	mustWrite(t, m, StateFile, []byte(data), 0o600)
+	_, err := LoadState(m)
+	var ce *CorruptError
+	var newer *NewerFormatError
+	if !errors.As(err, &ce) || !errors.As(err, &newer) || newer.Version != 2 {
+		t.Fatalf("LoadState = %v, want a *CorruptError wrapping *NewerFormatError{2}", err)
+	}
+	msg := err.Error()
+	for _, want := range []string{m.Path(StateFile), "newer provisiond", "format version 2", "reads version 1", "left as it is"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q does not contain %q", msg, want)
+		}
+	}
+	if strings.Contains(msg, "move it aside") {
+		t.Errorf("error %q advises moving a newer state aside", msg)
+	}
+	if got := mustRead(t, m, StateFile); string(got) != data {
+		t.Errorf("state file changed to %q", got)
 	}
 }
 

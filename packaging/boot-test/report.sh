@@ -16,9 +16,14 @@ mode() { stat -c '%U %G %a %A' "$1" 2>/dev/null || echo missing; }
 
 # Optional steps for this boot, set by run.sh in /etc/boot-test.conf:
 # LINGER=SECONDS stays up that long first (to see the watchdog fed),
-# REPROVISION=1 asks the running daemon for a new identity.
+# REPROVISION=1 asks the running daemon for a new identity,
+# APT_INSTALL=provisiond[=VERSION] installs it from the apt sources in
+# /etc/apt/sources.list.d/provisiond.sources while the daemon runs, as
+# unattended-upgrades would (the admin's conffiles kept); the before.*
+# fields are what the device had until then.
 LINGER=0
 REPROVISION=0
+APT_INSTALL=
 # shellcheck disable=SC1091 # written by run.sh into the image
 [ -f /etc/boot-test.conf ] && . /etc/boot-test.conf
 
@@ -28,6 +33,23 @@ REPROVISION=0
 		echo "linger_from_usec=$(systemctl show -P ExecMainStartTimestampMonotonic boot-test-report.service)"
 		sleep "$LINGER"
 	fi
+	if [ -n "$APT_INSTALL" ]; then
+		echo "before.version=$(provisiond version 2>&1)"
+		echo "before.credentials.certificateId=$(json certificateId)"
+		echo "before.InvocationID=$(systemctl show -P InvocationID provisiond.service)"
+		# Only the repository under test: the device's Debian mirror is not
+		# what this boot is about.
+		apt-get update -o Dir::Etc::sourcelist=/etc/apt/sources.list.d/provisiond.sources \
+			-o Dir::Etc::sourceparts=- -o APT::Get::List-Cleanup=0 >"$dir/apt-$n.log" 2>&1
+		echo "apt_update=$?"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --allow-downgrades \
+			-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+			"$APT_INSTALL" >>"$dir/apt-$n.log" 2>&1
+		echo "apt_install=$?"
+		echo "installed=$(dpkg-query -W -f '${Version}' provisiond)"
+		echo "after.InvocationID=$(systemctl show -P InvocationID provisiond.service)"
+	fi
+	echo "version=$(provisiond version 2>&1)"
 	if [ "$REPROVISION" = 1 ]; then
 		echo "reprovision=$(provisiond reprovision --wait 60s 2>&1 | tr '\n' ' ')"
 	fi

@@ -93,6 +93,9 @@ img=$work/image
 sim=$work/sim
 nspawn_pid=
 fleetsim_pid=
+http_pid=
+# phase prefixes the console logs of the upgrade test's boots.
+phase=
 
 stop_nspawn() {
 	[[ -n $nspawn_pid ]] || return 0
@@ -111,10 +114,10 @@ stop_nspawn() {
 cleanup() {
 	local rc=$?
 	stop_nspawn
-	if [[ -n $fleetsim_pid ]]; then
-		kill -TERM "$fleetsim_pid" 2>/dev/null || true
-		wait "$fleetsim_pid" 2>/dev/null || true
-	fi
+	for pid in $fleetsim_pid $http_pid; do
+		kill -TERM "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
 	if [[ $rc != 0 ]]; then
 		say "diagnostics from $work:"
 		for f in "$work"/console-*.log; do
@@ -171,15 +174,18 @@ rm "$img/tmp/provisiond.deb"
 say "installed $(basename "$deb") offline; provisiond.service enabled"
 
 # --- the reporter, inside the image -----------------------------------------
-install -m 0755 "$here/report.sh" "$img/usr/local/sbin/boot-test-report"
-install -m 0644 "$here/boot-test-report.service" "$img/etc/systemd/system/boot-test-report.service"
-ln -sf /etc/systemd/system/boot-test-report.service \
-	"$img/etc/systemd/system/multi-user.target.wants/boot-test-report.service"
+install_reporter() {
+	install -m 0755 "$here/report.sh" "$img/usr/local/sbin/boot-test-report"
+	install -m 0644 "$here/boot-test-report.service" "$img/etc/systemd/system/boot-test-report.service"
+	ln -sf /etc/systemd/system/boot-test-report.service \
+		"$img/etc/systemd/system/multi-user.target.wants/boot-test-report.service"
+}
+install_reporter
 
 # boot N: boots the image until the reporter powers it off.
 boot() {
-	local n=$1 log=$work/console-$1.log
-	say "boot $n: systemd-nspawn -b (timeout ${boot_timeout}s)"
+	local n=$1 log=$work/console-$phase$1.log
+	say "boot $phase$n: systemd-nspawn -b (timeout ${boot_timeout}s)"
 	# script gives nspawn the terminal --console=read-only wants; the inner
 	# shell records nspawn's own PID so that it alone can be stopped.
 	script -qfec "echo \$\$ >'$work/nspawn.pid'; exec systemd-nspawn -D '$img' -M provisiond-boot-test -b --register=no --keep-unit --console=read-only" \
@@ -312,6 +318,7 @@ certificate_method: csr
 key_type: ec-p256
 state_directory: /var/lib/provisiond
 EOF
+cp "$etc/config.yaml" "$work/config.yaml" # the upgrade test's device has the same
 in_root chown root:provisiond /etc/provisiond/claim.pem.key
 chmod 0640 "$etc/claim.pem.key"
 in_root provisiond check --config /etc/provisiond/config.yaml >/dev/null ||
@@ -404,4 +411,7 @@ in_root dpkg --purge provisiond >"$work/dpkg-purge.log" 2>&1 ||
 [[ ! -e $img/var/lib/provisiond ]] || die "dpkg --purge left /var/lib/provisiond (the device identity)"
 say "purge: /var/lib/provisiond and the device key are gone"
 
-say "PASS in $((SECONDS - started))s: $(basename "$deb"), installed offline into Debian bookworm and booted with systemd-nspawn, was enabled, stopped with 78 and no restart while unconfigured, and provisioned at its first configured boot against fleetsim (provisiond.service active with no restart, StatusText '$status1', provisiond-wait-online.service succeeded, credentials.json for $thing owned by provisiond in a 0750 folder, private key $key1, PROVISIOND_STATE=registered with THING_NAME in the journal); the next boot kept certificate ${cert1:0:12}… and fleetsim issued no new one ($certs1 certificates before and after) while the idle daemon fed a 2 s watchdog; provisiond reprovision got a new certificate from the running service; a freshly imaged device whose claim key exists only as a systemd-creds credential provisioned at its first boot with no plain claim key in the image; dpkg -r kept the identity, dpkg --purge deleted it and left no files or dangling links"
+# --- upgrade from the previous release through a signed apt repository ------
+. "$here/upgrade.sh"
+
+say "PASS in $((SECONDS - started))s: $(basename "$deb"), installed offline into Debian bookworm and booted with systemd-nspawn, was enabled, stopped with 78 and no restart while unconfigured, and provisioned at its first configured boot against fleetsim (provisiond.service active with no restart, StatusText '$status1', provisiond-wait-online.service succeeded, credentials.json for $thing owned by provisiond in a 0750 folder, private key $key1, PROVISIOND_STATE=registered with THING_NAME in the journal); the next boot kept certificate ${cert1:0:12}… and fleetsim issued no new one ($certs1 certificates before and after) while the idle daemon fed a 2 s watchdog; provisiond reprovision got a new certificate from the running service; a freshly imaged device whose claim key exists only as a systemd-creds credential provisioned at its first boot with no plain claim key in the image; dpkg -r kept the identity, dpkg --purge deleted it and left no files or dangling links; $upgrade_summary"

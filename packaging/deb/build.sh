@@ -7,6 +7,7 @@
 #   ARCHES="amd64 arm64 armhf"   Debian architectures to build
 #   LINTIAN=0                    skip lintian
 #   QEMU_SMOKE=0                 skip the qemu-user smoke test
+#   SOURCE_DATE_EPOCH, COMMIT    timestamps and commit when not from git
 set -euo pipefail
 
 NFPM_VERSION=v2.45.2
@@ -36,9 +37,12 @@ changelog_version=$(sed -n 's/^- semver: *//p' "$pkg/deb/changelog.yaml" | head 
 [[ $changelog_version == "$debversion" ]] ||
 	die "$pkg/deb/changelog.yaml: newest entry is $changelog_version, want $debversion; add an entry"
 
-# Reproducible timestamps in the packages: the last commit's time.
-SOURCE_DATE_EPOCH=$(git log -1 --format=%ct 2>/dev/null || date +%s)
+# Reproducible timestamps in the packages: the last commit's time, and the
+# commit `provisiond version` names. A build from a source archive (no .git)
+# takes both from the environment.
+SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
 export SOURCE_DATE_EPOCH
+commit=${COMMIT:-$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)}
 
 # nfpm, compiled once into the git-ignored cache.
 nfpm=$cache/bin/nfpm
@@ -65,7 +69,7 @@ mkdir -p "$build/doc"
 gzip -9n -c "$pkg/man/provisiond.8" >"$build/doc/provisiond.8.gz"
 gzip -9n -c "$pkg/man/fleetsim.1" >"$build/doc/fleetsim.1.gz"
 
-ldflags="-s -w -X main.version=$version"
+ldflags="-s -w -X main.version=$version -X main.commit=$commit"
 for arch in $arches; do
 	out=$build/$arch
 	mkdir -p "$out"

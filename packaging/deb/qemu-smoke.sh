@@ -53,7 +53,7 @@ for arch in "$@"; do
 	run() { if [[ -n $r ]]; then "$r" "$bin" "$@"; else "$bin" "$@"; fi; }
 
 	got=$(run version)
-	[[ $got == "provisiond $version" ]] || die "$arch: version printed '$got', want 'provisiond $version'"
+	[[ $got == "provisiond $version (commit "*")" ]] || die "$arch: version printed '$got', want 'provisiond $version (commit …)'"
 
 	run check --config "$work/sim/provisiond.yaml" >"$work/out" 2>&1 ||
 		die "$arch: check failed on a fleetsim config: $(cat "$work/out")"

@@ -8,11 +8,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/provisiond/provisiond/internal/testtool"
+	"github.com/provisiond/provisiond/internal/testtool/proc"
+	"github.com/provisiond/provisiond/internal/testtool/swtpm"
 )
 
 // TCTI returns the tpm2-tss TCTI string that reaches s directly, for
@@ -52,7 +53,7 @@ func (s *SWTPM) ABRMD(tb testing.TB) []string {
 	var busAddr string
 	select {
 	case busAddr = <-addr:
-	case <-time.After(startTimeout):
+	case <-time.After(swtpm.StartTimeout):
 		tb.Fatal("dbus-daemon printed no address")
 	}
 	env := append(os.Environ(), "DBUS_SESSION_BUS_ADDRESS="+busAddr, "TPM2OPENSSL_TCTI=tabrmd:bus_type=session")
@@ -61,7 +62,7 @@ func (s *SWTPM) ABRMD(tb testing.TB) []string {
 	rm.Env = env
 	rm.Stdout, rm.Stderr = &logWriter{tb, "tpm2-abrmd"}, &logWriter{tb, "tpm2-abrmd"}
 	startChild(tb, rm)
-	deadline := time.Now().Add(startTimeout)
+	deadline := time.Now().Add(swtpm.StartTimeout)
 	for time.Now().Before(deadline) {
 		q := exec.Command("dbus-send", "--session", "--print-reply", "--dest=org.freedesktop.DBus",
 			"/org/freedesktop/DBus", "org.freedesktop.DBus.NameHasOwner", "string:com.intel.tss2.Tabrmd")
@@ -127,21 +128,11 @@ func needLibrary(tb testing.TB, name, debianPackage string) {
 // startChild starts cmd and stops it by PID when the test ends.
 func startChild(tb testing.TB, cmd *exec.Cmd) {
 	tb.Helper()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	p, err := proc.Start(cmd)
+	if err != nil {
 		tb.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }() //nolint:errcheck // the exit status of a stopped helper is not news
-	tb.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck // it may have exited
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill() //nolint:errcheck // it may have exited
-			<-done
-		}
-	})
+	tb.Cleanup(p.Stop)
 }
 
 type logWriter struct {
