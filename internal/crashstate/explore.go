@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/provisiond/provisiond/internal/testtool/fleetsimproc"
 	"github.com/provisiond/provisiond/internal/testtool/swtpm"
 )
 
@@ -117,7 +118,7 @@ func checkAll(o Options, rec *Recording, states []*State, tallies map[string]*Ta
 			for s := range queue {
 				c, err := wk.check(s)
 				if err != nil {
-					wk.srv.stop()
+					wk.srv.Stop()
 					errs <- err
 					return
 				}
@@ -172,7 +173,7 @@ func checkAll(o Options, rec *Recording, states []*State, tallies map[string]*Ta
 type worker struct {
 	o   Options
 	rec *Recording
-	srv *server
+	srv *fleetsimproc.Server
 	dir string
 }
 
@@ -198,10 +199,10 @@ func newWorker(o Options, rec *Recording, n int) (*worker, error) {
 		if err != nil {
 			return nil, err
 		}
-		if len(srv.addr) == len(rec.Endpoint) {
+		if len(srv.Addr) == len(rec.Endpoint) {
 			return &worker{o: o, rec: rec, srv: srv, dir: dir}, nil
 		}
-		srv.stop()
+		srv.Stop()
 	}
 	return nil, fmt.Errorf("no port of the width of %s for fleetsim", rec.Endpoint)
 }
@@ -212,7 +213,7 @@ func (w *worker) check(s *State) (*checked, error) {
 	t0 := time.Now()
 	n := int(checkSeq.Add(1))
 	dir := stateDir(w.o.Base, "c", n)
-	old, new := []string{w.rec.StateDir, w.rec.Endpoint}, []string{dir, w.srv.addr}
+	old, new := []string{w.rec.StateDir, w.rec.Endpoint}, []string{dir, w.srv.Addr}
 	if w.rec.RecordedFleet != "" {
 		old, new = append(old, w.rec.RecordedFleet), append(new, w.rec.Fleet)
 	}
@@ -228,7 +229,7 @@ func (w *worker) check(s *State) (*checked, error) {
 		defer tpm.Stop()
 	}
 	cfg := filepath.Join(w.rec.Base, fmt.Sprintf("c%06d.yaml", n))
-	if err := os.WriteFile(cfg, []byte(w.rec.config(w.srv.addr, dir, deviceOrNone(tpm))), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(w.rec.config(w.srv.Addr, dir, deviceOrNone(tpm))), 0o644); err != nil {
 		return nil, err
 	}
 	defer os.Remove(cfg)
@@ -328,8 +329,8 @@ func (w *worker) checkHandle(tpm *swtpm.TPM, stateDir string) string {
 // less the one handed over at the end and those handed over before the
 // cut) and saves the failing states.
 func (w *worker) finish(done []*checked) error {
-	w.srv.stop()
-	certs, err := deviceCerts(w.o.Fleetsim, w.srv.dir)
+	w.srv.Stop()
+	certs, err := deviceCerts(w.o.Fleetsim, w.srv.Dir)
 	if err != nil {
 		return err
 	}

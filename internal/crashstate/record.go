@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/provisiond/provisiond/internal/testtool/fleetsimproc"
 	"github.com/provisiond/provisiond/internal/testtool/swtpm"
 )
 
@@ -87,8 +88,8 @@ func Record(t Tools, flow Flow, base, stateDir string) (*Recording, error) {
 	if err := os.MkdirAll(r.Base, 0o750); err != nil {
 		return nil, err
 	}
-	if out, err := exec.Command(t.Fleetsim, "init", "--dir", r.Fleet, "--listen", "127.0.0.1:8883").CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("fleetsim init: %v: %s", err, out)
+	if err := fleetsimproc.Init(t.Fleetsim, r.Fleet); err != nil {
+		return nil, err
 	}
 	srv, err := startServer(t.Fleetsim, r.Fleet, flow.ServeArgs)
 	if err != nil {
@@ -97,10 +98,10 @@ func Record(t Tools, flow Flow, base, stateDir string) (*Recording, error) {
 	stopped := false
 	defer func() {
 		if !stopped {
-			srv.stop()
+			srv.Stop()
 		}
 	}()
-	r.Endpoint = srv.addr
+	r.Endpoint = srv.Addr
 	var tpm *swtpm.TPM
 	if flow.TPM {
 		r.TPMState = filepath.Join(r.Base, "tpm")
@@ -114,10 +115,10 @@ func Record(t Tools, flow Flow, base, stateDir string) (*Recording, error) {
 		}()
 	}
 	cfg := filepath.Join(r.Base, "record.yaml")
-	if err := os.WriteFile(cfg, []byte(r.config(srv.addr, stateDir, deviceOrNone(tpm))), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(r.config(srv.Addr, stateDir, deviceOrNone(tpm))), 0o644); err != nil {
 		return nil, err
 	}
-	env := append(os.Environ(), "P="+t.Provisiond, "C="+cfg, "S="+stateDir, "A="+srv.api)
+	env := append(os.Environ(), "P="+t.Provisiond, "C="+cfg, "S="+stateDir, "A="+srv.API)
 	if flow.Setup {
 		setup := exec.Command("sh", "-c", startDaemon+stopDaemon)
 		setup.Env = env
@@ -140,7 +141,7 @@ func Record(t Tools, flow Flow, base, stateDir string) (*Recording, error) {
 		return nil, fmt.Errorf("flow %s: strace: %v: %s", flow.Name, err, out)
 	}
 	// Stopped, fleetsim has saved every certificate to its registry.
-	srv.stop()
+	srv.Stop()
 	stopped = true
 	if tpm != nil {
 		tpm.Stop() // it saves its state
