@@ -40,6 +40,9 @@ type Config struct {
 	KeyStore string
 	TPM      tpmkey.Settings
 
+	// Attestation (attestation.go) proves the unit to the template's hook.
+	Attestation Attestation
+
 	// lines maps a field ("claim.certificate", "template.parameters.Serial")
 	// to its line in the file, so later checks can point at it too.
 	lines map[string]int
