@@ -67,10 +67,10 @@ func BenchmarkHookTPM2Certify(b *testing.B) {
 // to its first answer (runtime start, roots, first verification).
 func BenchmarkHookProcessColdStart(b *testing.B) {
 	sc := attesttest.SignatureScenario(b)
-	hookBinary(b)
+	attesttest.HookBinary(b)
 	for b.Loop() {
-		h := startHook(b, sc.OEM.PEM())
-		if rsp := h.post(b, sc.Good); !rsp.AllowProvisioning {
+		h := attesttest.StartHook(b, sc.OEM.PEM())
+		if rsp := h.Post(b, sc.Good); !rsp.AllowProvisioning {
 			b.Fatalf("denied: %s", h.Stderr)
 		}
 		b.StopTimer()

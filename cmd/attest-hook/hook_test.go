@@ -24,18 +24,18 @@ import (
 // provisioning is allowed with the thing named from the manufacturer
 // certificate, and each attack is denied with its check in the log.
 func checkListening(t *testing.T, sc *attesttest.Scenario) {
-	h := startHook(t, sc.OEM.PEM())
-	rsp := h.post(t, sc.Good)
+	h := attesttest.StartHook(t, sc.OEM.PEM())
+	rsp := h.Post(t, sc.Good)
 	if !rsp.AllowProvisioning || rsp.ParameterOverrides["ThingName"] != sc.Unit.Serial {
 		t.Fatalf("good provisioning: %+v; stderr:\n%s", rsp, h.Stderr)
 	}
 	for _, a := range sc.Attacks {
 		t.Run(a.Name, func(t *testing.T) {
-			if rsp := h.post(t, a.Event); rsp.AllowProvisioning || rsp.ParameterOverrides != nil {
+			if rsp := h.Post(t, a.Event); rsp.AllowProvisioning || rsp.ParameterOverrides != nil {
 				t.Fatalf("allowed: %+v", rsp)
 			}
 			// The line names the provisioning and the check.
-			h.Stderr.waitFor(t, `"certificateId": "`+a.Event.CertificateID+`", "clientId": "`+a.Event.ClientID+
+			h.Stderr.WaitFor(t, `"certificateId": "`+a.Event.CertificateID+`", "clientId": "`+a.Event.ClientID+
 				`", "template": "GatewayTemplate", "check": "`+string(a.Check)+`", "reason": "`+string(a.Check)+`: `)
 		})
 	}
@@ -58,7 +58,7 @@ func TestFleetsimWithListeningHook(t *testing.T) {
 	t.Run("signature", func(t *testing.T) {
 		oem := attesttest.NewCA(t, "Test OEM Root")
 		unit := attesttest.SignatureUnit(t, oem, "SN-E2E-SIG")
-		h := startHook(t, oem.PEM())
+		h := attesttest.StartHook(t, oem.PEM())
 		e := startEmulator(t, template, h.URL)
 		key := newSoftwareKey(t)
 		reg, err := e.device(t, "gw-sig", key).provision(t, template, func(m attest.Message) map[string]string {
@@ -74,13 +74,13 @@ func TestFleetsimWithListeningHook(t *testing.T) {
 		if !errors.As(err, &rej) || rej.StatusCode != 403 {
 			t.Fatalf("claim alone: %v, want 403", err)
 		}
-		h.Stderr.waitFor(t, `"check": "format"`)
+		h.Stderr.WaitFor(t, `"check": "format"`)
 	})
 	t.Run("tpm2-certify", func(t *testing.T) {
 		tpm := tpmtest.Start(t)
 		oem := attesttest.NewCA(t, "Test OEM Root")
 		unit := attesttest.TPMUnit(t, oem, "SN-E2E-TPM", tpm.Device, tpm.TCTI(), 0x81020000)
-		h := startHook(t, oem.PEM())
+		h := attesttest.StartHook(t, oem.PEM())
 		e := startEmulator(t, template, h.URL)
 		tp, err := tpmkey.Open(tpmkey.Settings{Device: tpm.Device})
 		if err != nil {

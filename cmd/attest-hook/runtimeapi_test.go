@@ -69,11 +69,11 @@ func TestBinaryServesTheLambdaRuntimeAPI(t *testing.T) {
 
 	task := t.TempDir()
 	writeFile(t, filepath.Join(task, "oem-roots.pem"), sc.OEM.PEM())
-	cmd := exec.Command(hookBinary(t))
+	cmd := exec.Command(attesttest.HookBinary(t))
 	cmd.Dir = t.TempDir() // the task root is found from LAMBDA_TASK_ROOT
 	cmd.Env = append(os.Environ(), "AWS_LAMBDA_RUNTIME_API="+strings.TrimPrefix(srv.URL, "http://"),
 		"LAMBDA_TASK_ROOT="+task, "ATTEST_HOOK_ROOTS=oem-roots.pem")
-	stderr := &syncBuffer{}
+	stderr := &attesttest.Output{}
 	cmd.Stderr = stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

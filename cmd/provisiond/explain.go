@@ -57,6 +57,15 @@ func (s explainingSession) RegisterThing(ctx context.Context, template, token st
 	return reg, explained(err, check.Explain)
 }
 
+// ClientID passes on the session's client id, which an attestation
+// statement names.
+func (s explainingSession) ClientID() string {
+	if c, ok := s.Session.(statemachine.ClientIdentified); ok {
+		return c.ClientID()
+	}
+	return ""
+}
+
 // explained is err with its step, when explain recognises one. A service's
 // rejection is left as it is: its status code and message are the most
 // precise words, and check, which calls nothing, has none better.

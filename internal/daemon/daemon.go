@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/provisiond/provisiond/internal/attest/device"
 	"github.com/provisiond/provisiond/internal/clock"
 	"github.com/provisiond/provisiond/internal/config"
 	"github.com/provisiond/provisiond/internal/keypair"
@@ -168,6 +169,9 @@ func (d *Daemon) newRunner(cfg *config.Config, files *store.Dir, tpm *tpmkey.Sha
 	}
 	if cfg.KeyStore == config.KeyStoreTPM {
 		deps.TPM = tpm
+	}
+	if cfg.Attestation.On() {
+		deps.Attest = device.New(cfg.Attestation, tpm.TPM).Parameters
 	}
 	return statemachine.New(settings, deps)
 }

@@ -24,6 +24,7 @@ type Runner struct {
 	clock   clock.Clock
 	keys    KeyGenerator
 	tpm     *tpmkey.Shared
+	attest  Attester
 	notify  Notifier
 	log     *zap.Logger
 	boot    clock.Boot
@@ -71,6 +72,7 @@ func New(s Settings, d Deps) (*Runner, error) {
 		clock:   d.Clock,
 		keys:    d.Keys,
 		tpm:     d.TPM,
+		attest:  d.Attest,
 		notify:  d.Notify,
 		log:     d.Logger,
 		boot:    d.Boot,

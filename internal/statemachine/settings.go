@@ -75,6 +75,9 @@ type Deps struct {
 	// TPM keeps the device keys (key_store: tpm); nil keeps them in files.
 	// It is opened on first use, so a TPM missing at start is a wait.
 	TPM *tpmkey.Shared
+	// Attest, when set, adds the device attestation statement to
+	// RegisterThing's parameters (attestation in the config).
+	Attest Attester
 	// OnSave, when set, is called with every state saved, in order.
 	OnSave func(store.State)
 
