@@ -10,6 +10,7 @@ import (
 	"github.com/provisiond/provisiond/internal/attest"
 	"github.com/provisiond/provisiond/internal/keypair"
 	"github.com/provisiond/provisiond/internal/keypair/claimkey"
+	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
 )
 
 // The attestation section: device attestation for the pre-provisioning
@@ -90,6 +91,11 @@ func (p *parser) attestation(top map[string]*yaml.Node, c *Config) error {
 	if a.Format == attest.FormatTPM2Certify && src.Handle == 0 {
 		return p.errorf(line("key"), "attestation.key",
 			"tpm2-certify needs the attestation key's persistent handle, %s0x81xxxxxx (where the factory put it), got %q", claimkey.HandlePrefix, a.Key)
+	}
+	for _, f := range []struct{ key, value string }{{"tpm.handle", c.TPM.Handle}, {"tpm.parent", c.TPM.Parent}} {
+		if h, err := tpmkey.ParsePersistentHandle(f.value); err == nil && src.Handle != 0 && h == src.Handle {
+			return p.errorf(line("key"), "attestation.key", "is %s's handle too; the attestation key needs a handle of its own, which provisiond never changes", f.key)
+		}
 	}
 	if claimkey.IsPath(a.Key) {
 		a.Key = p.resolve(a.Key)

@@ -44,6 +44,8 @@ func TestParseAttestationErrors(t *testing.T) {
 			"key_store", "tpm needs certificate_method: csr"},
 		{"tpm2-certify with a key file", tpmBase + "attestation: {format: tpm2-certify, key: ak.key, certificate: a.crt}\n", 15,
 			"attestation.key", "the attestation key's persistent handle, handle:0x81xxxxxx"},
+		{"AK at the device key's handle", "key_store: tpm\ntpm: {handle: \"0x81020000\"}\nattestation: {format: tpm2-certify, key: \"handle:0x81020000\", certificate: a.crt}\n", 16,
+			"attestation.key", "is tpm.handle's handle too"},
 		{"unknown format", "attestation: {format: tpm, key: k, certificate: c}\n", 14, "attestation.format", `must be signature or tpm2-certify, got "tpm"`},
 		{"no key", "attestation: {format: signature, certificate: c}\n", 14, "attestation.key", "required"},
 		{"no certificate", "attestation: {format: signature, key: k}\n", 14, "attestation.certificate", "required"},
