@@ -1,15 +1,17 @@
 package statemachine
 
 import (
+	"crypto"
 	"errors"
+	"fmt"
 	"maps"
 )
 
 // Attester makes the device attestation statement for the current
 // certificate, as RegisterThing parameters: certificateID, template and
-// clientID name the provisioning, certPEM and keyPEM are the new identity
+// clientID name the provisioning, certPEM and key are the new identity
 // (internal/attest/device).
-type Attester func(certificateID, template, clientID string, certPEM, keyPEM []byte) (map[string]string, error)
+type Attester func(certificateID, template, clientID string, certPEM []byte, key crypto.Signer) (map[string]string, error)
 
 // ClientIdentified is a Session that tells its MQTT client id, the hook's
 // clientId. *fleet.Client is one; a wrapper of a Session passes it on.
@@ -21,7 +23,7 @@ const opAttest = "make the attestation statement"
 // template's, plus the statement when the device attests. The statement is
 // made between CreateCertificate*'s answer and RegisterThing, over the
 // session already open: no round trip of its own.
-func (r *Runner) registrationParameters(sess Session, certPEM, keyPEM []byte) (map[string]string, error) {
+func (r *Runner) registrationParameters(sess Session, certPEM []byte) (map[string]string, error) {
 	if r.attest == nil {
 		return r.set.Parameters, nil
 	}
@@ -32,7 +34,11 @@ func (r *Runner) registrationParameters(sess Session, certPEM, keyPEM []byte) (m
 	if clientID == "" {
 		return nil, localErr(opAttest, errors.New("the session does not tell its client id"))
 	}
-	statement, err := r.attest(r.st.CertificateID, r.registrationTemplate(), clientID, certPEM, keyPEM)
+	key, err := r.keys.Load(r.st.KeyRef)
+	if err != nil {
+		return nil, localErr(opAttest, fmt.Errorf("load the key: %w", err))
+	}
+	statement, err := r.attest(r.st.CertificateID, r.sessionTemplate, clientID, certPEM, key)
 	if err != nil {
 		return nil, localErr(opAttest, err)
 	}

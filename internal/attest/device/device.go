@@ -38,10 +38,10 @@ func New(a config.Attestation, tpm func() (*tpmkey.TPM, error)) *Prover {
 
 // Parameters makes the statement for one provisioning, named by the
 // service's certificateID, the template and the session's client id, of
-// the new certificate certPEM whose key is keyPEM (a TSS2 file for
+// the new certificate certPEM whose key is key (a key in this TPM for
 // tpm2-certify), as RegisterThing parameters. The files are read at each
 // call, so a certificate replaced on disk is used at once.
-func (p *Prover) Parameters(certificateID, template, clientID string, certPEM, keyPEM []byte) (map[string]string, error) {
+func (p *Prover) Parameters(certificateID, template, clientID string, certPEM []byte, key crypto.Signer) (map[string]string, error) {
 	cert, err := keypair.Certificate(certPEM)
 	if err != nil {
 		return nil, fmt.Errorf("the new certificate: %v", err)
@@ -56,7 +56,7 @@ func (p *Prover) Parameters(certificateID, template, clientID string, certPEM, k
 	case attest.FormatSignature:
 		s, err = p.sign(chain, m)
 	case attest.FormatTPM2Certify:
-		s, err = p.certify(chain, m, keyPEM)
+		s, err = p.certify(chain, m, key)
 	default:
 		return nil, fmt.Errorf("attestation.format: %q is not a format", p.set.Format)
 	}
@@ -99,7 +99,11 @@ func (p *Prover) sign(chain [][]byte, m attest.Message) (attest.Statement, error
 	return s, keyError(err)
 }
 
-func (p *Prover) certify(chain [][]byte, m attest.Message, keyPEM []byte) (attest.Statement, error) {
+func (p *Prover) certify(chain [][]byte, m attest.Message, deviceKey crypto.Signer) (attest.Statement, error) {
+	key, ok := deviceKey.(*tpmkey.Key)
+	if !ok {
+		return attest.Statement{}, fmt.Errorf("attestation.format: tpm2-certify certifies a device key in the TPM, and this one is a %T", deviceKey)
+	}
 	h, err := tpmkey.ParsePersistentHandle(strings.TrimPrefix(p.set.Key, claimkey.HandlePrefix))
 	if err != nil {
 		return attest.Statement{}, fmt.Errorf("%s: %v", Setting, err)
@@ -113,10 +117,6 @@ func (p *Prover) certify(chain [][]byte, m attest.Message, keyPEM []byte) (attes
 		return attest.Statement{}, err
 	}
 	if err := matches(chain, ak.Public()); err != nil {
-		return attest.Statement{}, err
-	}
-	key, err := t.LoadKey(keyPEM, "")
-	if err != nil {
 		return attest.Statement{}, err
 	}
 	att, sig, pub, err := t.Certify(key, ak, m.Digest())
