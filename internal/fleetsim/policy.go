@@ -33,12 +33,8 @@ func (g *subscribeGrant) allows(filter string) bool {
 	return false
 }
 
-// claimGrant reads the documents of the policies attached to a claim; nil
-// (nothing enforced beyond claimMayUse) when it has none attached.
+// claimGrant reads the documents of the policies attached to a claim.
 func claimGrant(reg *registry.Store, policies []string) (*subscribeGrant, error) {
-	if len(policies) == 0 {
-		return nil, nil
-	}
 	grant := &subscribeGrant{}
 	for _, name := range policies {
 		doc, ok, err := reg.PolicyDocument(name)

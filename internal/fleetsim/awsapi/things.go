@@ -26,6 +26,7 @@ func (a *Server) routes() {
 	a.handle("PATCH /provisioning-templates/{templateName}", a.updateTemplate)
 	a.handle("DELETE /provisioning-templates/{templateName}", a.deleteTemplate)
 	a.handle("POST /provisioning-templates/{templateName}/versions", a.createTemplateVersion)
+	a.claimRoutes()
 	for _, l := range a.lists() {
 		a.handle(l.pattern, l.handler)
 	}
