@@ -90,7 +90,7 @@ func newStatusReport(st store.State, now time.Time) statusReport {
 		Attempts:      st.Attempts,
 		LastError:     st.LastError,
 		LastOperation: st.LastOperation,
-		LastErrorKind: st.LastErrorKind,
+		LastErrorKind: string(st.LastErrorKind),
 		LastStep:      st.LastStep,
 		Status:        statemachine.StatusText(st, now),
 	}

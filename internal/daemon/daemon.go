@@ -14,7 +14,7 @@ import (
 	"github.com/provisiond/provisiond/internal/clock"
 	"github.com/provisiond/provisiond/internal/config"
 	"github.com/provisiond/provisiond/internal/connect"
-	"github.com/provisiond/provisiond/internal/keypair"
+	"github.com/provisiond/provisiond/internal/keypair/keystore"
 	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
 	"github.com/provisiond/provisiond/internal/logging"
 	"github.com/provisiond/provisiond/internal/statemachine"
@@ -160,17 +160,17 @@ func (d *Daemon) newRunner(cfg *config.Config, files *store.Dir, tpm *tpmkey.Sha
 	if cfg.Rotation.WithDevice() {
 		settings.RotationTemplate = cfg.Rotation.Template
 	}
-	deps := statemachine.Deps{
-		Files:  files,
-		Dialer: dialer,
-		Clock:  clock.Real(),
-		Keys:   keypair.Generate,
-		Notify: d.Notify,
-		Logger: d.Logger,
-		Boot:   clock.SystemBoot(),
+	keys, err := keystore.New(keystore.Options{Kind: cfg.KeyStore, Files: files, TPM: tpm})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
-	if cfg.KeyStore == config.KeyStoreTPM {
-		deps.TPM = tpm
-	}
-	return statemachine.New(settings, deps)
+	return statemachine.New(settings, statemachine.Deps{
+		Files:    files,
+		Dialer:   dialer,
+		Clock:    clock.Real(),
+		KeyStore: keys,
+		Notify:   d.Notify,
+		Logger:   d.Logger,
+		Boot:     clock.SystemBoot(),
+	})
 }

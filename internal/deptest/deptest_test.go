@@ -129,6 +129,20 @@ func TestStoreAndFleetApart(t *testing.T) {
 	}
 }
 
+// The crash-state explorer drives the shipped binaries and checks what
+// they leave on disk: of the daemon's packages it imports only the store,
+// which owns the state directory's file names (and the test tools, which
+// start swtpm and fleetsim).
+func TestCrashStateImportsOnlyTheStore(t *testing.T) {
+	cs := list(t, "./internal/crashstate")[module+"internal/crashstate"]
+	for _, imp := range cs.Imports {
+		if strings.HasPrefix(imp, module) && imp != module+"internal/store" && !shared[imp] &&
+			!strings.HasPrefix(imp, module+"internal/testtool/") {
+			t.Errorf("internal/crashstate imports %s: only internal/store, for its file names", imp)
+		}
+	}
+}
+
 // How the daemon reaches the service is internal/connect's: the commands,
 // the supervisor and check go through it, never to the fleet client, the
 // proxy or the claim key's source themselves, so that check --online tests
