@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/mochi-mqtt/server/v2/listeners"
+
+	"github.com/provisiond/provisiond/internal/fleetsim/link"
 	"go.uber.org/zap"
 )
 
@@ -32,7 +34,7 @@ type tlsListener struct {
 	peers  *sync.Map // net.Conn -> *peer
 	log    *zap.Logger
 	// wire emulates a link and traces packets; nil for neither.
-	wire *wire
+	wire *link.Wire
 	// run starts a function on a goroutine of its own.
 	run      func(func())
 	closing  sync.Once
@@ -62,7 +64,7 @@ func (l *tlsListener) Serve(establish listeners.EstablishFn) {
 		if err != nil {
 			return
 		}
-		raw, id := l.wire.accept(raw)
+		raw, id := l.wire.Accept(raw)
 		if !l.track(raw) {
 			_ = raw.Close()
 			return
@@ -92,7 +94,7 @@ func (l *tlsListener) serveConn(raw net.Conn, id uint64, establish listeners.Est
 		_ = conn.Close()
 		return
 	}
-	conn = l.wire.watch(conn, id)
+	conn = l.wire.Watch(conn, id)
 	l.peers.Store(conn, &peer{certID: certificateID(state.PeerCertificates[0].Raw)})
 	defer l.peers.Delete(conn)
 	// The broker replaces this deadline with the keepalive once CONNECT is accepted.

@@ -1,4 +1,4 @@
-package fleetsim
+package awsapi
 
 import (
 	"crypto/hmac"
@@ -12,14 +12,14 @@ import (
 	"strings"
 )
 
-// APICredentials are the one access key the control-plane API accepts.
-type APICredentials struct {
+// Credentials are the one access key the control-plane API accepts.
+type Credentials struct {
 	AccessKeyID     string
 	SecretAccessKey string
 }
 
 // String never shows the secret.
-func (c APICredentials) String() string { return c.AccessKeyID + ":<secret>" }
+func (c Credentials) String() string { return c.AccessKeyID + ":<secret>" }
 
 // sigv4Auth is a parsed Authorization header of AWS Signature Version 4.
 type sigv4Auth struct {
@@ -62,7 +62,7 @@ func parseSigV4(h string) (sigv4Auth, error) {
 
 // verifySigV4 checks a request's signature against creds. It returns an error that
 // names what is wrong and never the secret.
-func verifySigV4(r *http.Request, body []byte, creds APICredentials) error {
+func verifySigV4(r *http.Request, body []byte, creds Credentials) error {
 	a, err := parseSigV4(r.Header.Get("Authorization"))
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package fleetsim
+package link
 
 import (
 	"bufio"
@@ -17,7 +17,7 @@ import (
 // --trace FILE): a connection opened (accepted), finished its TLS handshake,
 // closed, was dropped by the link emulator, or one MQTT packet crossed it.
 // Inbound packets are stamped when the broker reads them, outbound ones when
-// it writes them: with a Link, both are on the emulator's side of the link.
+// it writes them: with a Params, both are on the emulator's side of the link.
 type TraceEvent struct {
 	Time time.Time `json:"time"`
 	Conn uint64    `json:"conn"`
@@ -76,7 +76,7 @@ func (t *tracer) emit(ev TraceEvent) {
 }
 
 // packetConn watches the MQTT packets of one connection above TLS: it traces
-// them and, with a lossy Link, drops the connection in place of a request.
+// them and, with a lossy Params, drops the connection in place of a request.
 type packetConn struct {
 	net.Conn
 	id     uint64

@@ -1,19 +1,20 @@
-package fleetsim
+package registry
 
 import (
 	"database/sql"
 	"sync"
 )
 
-// dbtx is what the registry's queries run on: a transaction, or a database for reads.
+// dbtx is what the registry's changes run on: the writer's connection, or a transaction
+// of Create.
 type dbtx interface {
 	querier
 	Exec(query string, args ...any) (sql.Result, error)
 }
 
-// stmtCache prepares each query once per database: SQLite's parser is a large part of a
-// registration's cost when every statement is prepared afresh. database/sql keeps the
-// statement prepared on each connection that ran it.
+// stmtCache prepares each read query once for the read connections: SQLite's parser is a
+// large part of a query's cost when every statement is prepared afresh. database/sql
+// keeps the statement prepared on each connection that ran it.
 type stmtCache struct {
 	db *sql.DB
 	mu sync.Mutex
@@ -62,42 +63,4 @@ func (d cachedDB) QueryRow(query string, args ...any) *sql.Row {
 		return d.c.db.QueryRow(query, args...) // reports the same error
 	}
 	return s.QueryRow(args...)
-}
-
-// cachedTx runs a transaction's statements through prepared statements.
-type cachedTx struct {
-	tx *sql.Tx
-	c  *stmtCache
-}
-
-func (t cachedTx) stmt(query string) (*sql.Stmt, error) {
-	s, err := t.c.get(query)
-	if err != nil {
-		return nil, err
-	}
-	return t.tx.Stmt(s), nil
-}
-
-func (t cachedTx) Query(query string, args ...any) (*sql.Rows, error) {
-	s, err := t.stmt(query)
-	if err != nil {
-		return nil, err
-	}
-	return s.Query(args...)
-}
-
-func (t cachedTx) QueryRow(query string, args ...any) *sql.Row {
-	s, err := t.stmt(query)
-	if err != nil {
-		return t.tx.QueryRow(query, args...)
-	}
-	return s.QueryRow(args...)
-}
-
-func (t cachedTx) Exec(query string, args ...any) (sql.Result, error) {
-	s, err := t.stmt(query)
-	if err != nil {
-		return nil, err
-	}
-	return s.Exec(args...)
 }

@@ -1,4 +1,4 @@
-package fleetsim
+package registry
 
 import (
 	"context"
@@ -100,8 +100,8 @@ func openDB(path string, readOnly bool) (*sql.DB, error) {
 	return db, nil
 }
 
-// createDB makes the database at path with its tables, filled from r.
-func createDB(path string, r Registry) error {
+// Create makes the database at path with its tables, filled from r (for fleetsim init).
+func Create(path string, r Snapshot) error {
 	db, err := openDB(path, false)
 	if err != nil {
 		return err
@@ -122,7 +122,7 @@ func createDB(path string, r Registry) error {
 }
 
 // importRegistry writes a whole registry (from Init or an old registry.json).
-func importRegistry(tx dbtx, r Registry) error {
+func importRegistry(tx dbtx, r Snapshot) error {
 	for _, c := range r.Certificates {
 		if err := insertCertificate(tx, c); err != nil {
 			return err
@@ -163,10 +163,10 @@ func nonNil(s []string) []string {
 // openRegistryDB opens dir/registry.db for serve, creating it from an old registry.json
 // (imported once, then renamed aside to registry.json.imported) or empty.
 func openRegistryDB(dir string) (*sql.DB, error) {
-	path := filepath.Join(dir, registryDB)
-	legacy := filepath.Join(dir, legacyRegistryFile)
+	path := filepath.Join(dir, File)
+	legacy := filepath.Join(dir, LegacyFile)
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		var r Registry
+		var r Snapshot
 		if b, err := os.ReadFile(legacy); err == nil {
 			if err := json.Unmarshal(b, &r); err != nil {
 				return nil, fmt.Errorf("%s: %w", legacy, err)
@@ -179,7 +179,7 @@ func openRegistryDB(dir string) (*sql.DB, error) {
 		for _, f := range []string{tmp, tmp + "-wal", tmp + "-shm"} {
 			_ = os.Remove(f)
 		}
-		if err := createDB(tmp, r); err != nil {
+		if err := Create(tmp, r); err != nil {
 			return nil, err
 		}
 		if err := os.Rename(tmp, path); err != nil {

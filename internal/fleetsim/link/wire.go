@@ -1,4 +1,4 @@
-package fleetsim
+package link
 
 import (
 	"io"
@@ -6,24 +6,24 @@ import (
 	"time"
 )
 
-// wire is what the link emulator and the packet trace add to a listener's
-// connections; a nil *wire adds nothing.
-type wire struct {
-	link  Link
+// Wire is what the link emulator and the packet trace add to a listener's
+// connections; a nil *Wire adds nothing.
+type Wire struct {
+	link  Params
 	trace *tracer
 }
 
-// newWire returns nil when there is neither a link to emulate nor a trace
+// NewWire returns nil when there is neither a link to emulate nor a trace
 // to write, so that plain serving pays nothing.
-func newWire(link Link, trace io.Writer) *wire {
+func NewWire(link Params, trace io.Writer) *Wire {
 	if !link.delays() && link.Loss == 0 && trace == nil {
 		return nil
 	}
-	return &wire{link: link, trace: newTracer(trace)}
+	return &Wire{link: link, trace: newTracer(trace)}
 }
 
-// accept shapes a freshly accepted socket and numbers it for the trace.
-func (w *wire) accept(raw net.Conn) (net.Conn, uint64) {
+// Accept shapes a freshly accepted socket and numbers it for the trace.
+func (w *Wire) Accept(raw net.Conn) (net.Conn, uint64) {
 	if w == nil {
 		return raw, 0
 	}
@@ -38,8 +38,8 @@ func (w *wire) accept(raw net.Conn) (net.Conn, uint64) {
 	return raw, id
 }
 
-// watch wraps the connection the broker reads MQTT from, after TLS.
-func (w *wire) watch(conn net.Conn, id uint64) net.Conn {
+// Watch wraps the connection the broker reads MQTT from, after TLS.
+func (w *Wire) Watch(conn net.Conn, id uint64) net.Conn {
 	if w == nil || (w.trace == nil && w.link.Loss == 0) {
 		return conn
 	}

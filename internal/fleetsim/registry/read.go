@@ -1,4 +1,4 @@
-package fleetsim
+package registry
 
 import (
 	"database/sql"
@@ -17,10 +17,10 @@ type querier interface {
 	QueryRow(query string, args ...any) *sql.Row
 }
 
-// ReadRegistry reads the whole registry of dir, live: serve may be running (for
+// Read reads the whole registry of dir, live: serve may be running (for
 // `fleetsim registry`). A folder from before registry.db is read from its registry.json.
-func ReadRegistry(dir string) (Registry, error) {
-	var r Registry
+func Read(dir string) (Snapshot, error) {
+	var r Snapshot
 	err := withReadDB(dir, func(db *sql.DB) (err error) {
 		r, err = readAll(db)
 		return err
@@ -59,14 +59,14 @@ func ReadCertificate(dir, id string) (Certificate, error) {
 // withReadDB opens dir/registry.db read-only for f. Without it, an old registry.json
 // (not imported yet: serve has not run since) is loaded into a temporary database.
 func withReadDB(dir string, f func(*sql.DB) error) error {
-	path := filepath.Join(dir, registryDB)
+	path := filepath.Join(dir, File)
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		legacy := filepath.Join(dir, legacyRegistryFile)
+		legacy := filepath.Join(dir, LegacyFile)
 		b, err := os.ReadFile(legacy)
 		if err != nil {
 			return fmt.Errorf("no registry in %s (run fleetsim init first?): %w", dir, err)
 		}
-		var r Registry
+		var r Snapshot
 		if err := json.Unmarshal(b, &r); err != nil {
 			return fmt.Errorf("%s: %w", legacy, err)
 		}
@@ -75,8 +75,8 @@ func withReadDB(dir string, f func(*sql.DB) error) error {
 			return err
 		}
 		defer os.RemoveAll(tmp)
-		path = filepath.Join(tmp, registryDB)
-		if err := createDB(path, r); err != nil {
+		path = filepath.Join(tmp, File)
+		if err := Create(path, r); err != nil {
 			return err
 		}
 	}
@@ -93,7 +93,7 @@ func withReadDB(dir string, f func(*sql.DB) error) error {
 
 // fillEmpty makes absent lists empty, so that the JSON always holds arrays
 // (scripts index them) and never null.
-func (r *Registry) fillEmpty() {
+func (r *Snapshot) fillEmpty() {
 	if r.Things == nil {
 		r.Things = []Thing{}
 	}
@@ -110,13 +110,13 @@ func (r *Registry) fillEmpty() {
 
 // readAll reads the whole registry in one read transaction, in a stable order: things
 // and policies by name, certificates by age.
-func readAll(db *sql.DB) (Registry, error) {
+func readAll(db *sql.DB) (Snapshot, error) {
 	tx, err := db.Begin()
 	if err != nil {
-		return Registry{}, err
+		return Snapshot{}, err
 	}
 	defer func() { _ = tx.Rollback() }()
-	var r Registry
+	var r Snapshot
 	if r.Certificates, err = queryCertificates(tx, `SELECT `+certColumns+` FROM certificates ORDER BY created_at, id`); err != nil {
 		return r, err
 	}
@@ -282,4 +282,51 @@ func readThing(q querier, name string) (Thing, bool, error) {
 		return t, false, err
 	}
 	return t, true, nil
+}
+
+// readThingRecord reads one thing with its thingId and version.
+func readThingRecord(q querier, name string) (ThingRecord, bool, error) {
+	t, ok, err := readThing(q, name)
+	if err != nil || !ok {
+		return ThingRecord{}, ok, err
+	}
+	r := ThingRecord{Thing: t}
+	err = q.QueryRow(`SELECT thing_id, version FROM things WHERE name = ?`, name).Scan(&r.ID, &r.Version)
+	return r, err == nil, err
+}
+
+// Empty is a registry with nothing in it, its lists empty rather than null.
+func Empty() Snapshot {
+	var r Snapshot
+	r.fillEmpty()
+	return r
+}
+
+// PolicyDocument reads a policy's document; false if there is no such policy.
+func (g *Store) PolicyDocument(name string) (string, bool, error) {
+	var doc string
+	err := g.read().QueryRow(`SELECT document FROM policies WHERE name = ?`, name).Scan(&doc)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	return doc, err == nil, err
+}
+
+// SetPolicyDocument replaces the document of a policy in dir's registry, as an
+// administrator edits it in an account. serve may be running.
+func SetPolicyDocument(dir, name, document string) error {
+	path := filepath.Join(dir, File)
+	db, err := openDB(path, false)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	res, err := db.Exec(`UPDATE policies SET document = ? WHERE name = ?`, document, name)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return fmt.Errorf("%s: no policy %s to update", path, name)
+	}
+	return nil
 }

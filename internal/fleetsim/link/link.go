@@ -1,4 +1,4 @@
-package fleetsim
+package link
 
 import (
 	"errors"
@@ -10,10 +10,10 @@ import (
 	"time"
 )
 
-// Link makes every connection to the emulator behave as if it crossed a
+// Params makes every connection to the emulator behave as if it crossed a
 // network link: a device stack can be tried on a cellular-like link without
-// root, netem or a second machine. The zero Link is loopback, untouched.
-type Link struct {
+// root, netem or a second machine. The zero Params is loopback, untouched.
+type Params struct {
 	// RTT is the round-trip time: each direction is delayed by RTT/2, and
 	// the client's first byte is delivered one RTT later still, the cost of
 	// the TCP handshake that loopback does not pay.
@@ -27,7 +27,7 @@ type Link struct {
 }
 
 // Validate refuses negative delays and a loss outside 0..1.
-func (l Link) Validate() error {
+func (l Params) Validate() error {
 	switch {
 	case l.RTT < 0:
 		return fmt.Errorf("link RTT %s is negative", l.RTT)
@@ -40,10 +40,10 @@ func (l Link) Validate() error {
 }
 
 // delays says whether connections need the delaying wrapper at all.
-func (l Link) delays() bool { return l.RTT > 0 || l.Jitter > 0 }
+func (l Params) delays() bool { return l.RTT > 0 || l.Jitter > 0 }
 
 // oneWay is one direction's delay for a chunk: RTT/2 plus its jitter.
-func (l Link) oneWay() time.Duration {
+func (l Params) oneWay() time.Duration {
 	d := l.RTT / 2
 	if l.Jitter > 0 {
 		d += rand.N(l.Jitter)
@@ -68,7 +68,7 @@ const linkReadSize = 32 << 10
 // chunk per RTT.
 type linkConn struct {
 	net.Conn
-	link Link
+	link Params
 	// ready is when the client's first byte may be delivered: accept time
 	// plus the RTT its TCP handshake would have cost.
 	ready time.Time
@@ -90,7 +90,7 @@ type linkConn struct {
 	closeOnce sync.Once
 }
 
-func newLinkConn(raw net.Conn, l Link, accepted time.Time) *linkConn {
+func newLinkConn(raw net.Conn, l Params, accepted time.Time) *linkConn {
 	c := &linkConn{
 		Conn:       raw,
 		link:       l,

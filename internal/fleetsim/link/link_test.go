@@ -1,27 +1,24 @@
-package fleetsim
+package link
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"io"
 	"net"
 	"os"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 )
 
 // echoOverLink serves one connection of a listener wrapped as the emulator
 // wraps its own, echoing what it reads.
-func echoOverLink(t *testing.T, link Link) string {
+func echoOverLink(t *testing.T, link Params) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := newWire(link, nil)
+	w := NewWire(link, nil)
 	done := make(chan struct{})
 	t.Cleanup(func() { _ = ln.Close(); <-done })
 	go func() {
@@ -30,7 +27,7 @@ func echoOverLink(t *testing.T, link Link) string {
 		if err != nil {
 			return
 		}
-		conn, _ := w.accept(raw)
+		conn, _ := w.Accept(raw)
 		defer conn.Close()
 		_, _ = io.Copy(conn, conn)
 	}()
@@ -40,7 +37,7 @@ func echoOverLink(t *testing.T, link Link) string {
 // A request across the link takes at least the handshake's RTT plus its own.
 func TestLinkDelaysRequestAndHandshake(t *testing.T) {
 	const rtt = 200 * time.Millisecond
-	addr := echoOverLink(t, Link{RTT: rtt})
+	addr := echoOverLink(t, Params{RTT: rtt})
 	start := time.Now()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -77,7 +74,7 @@ func TestLinkDelaysRequestAndHandshake(t *testing.T) {
 
 // Bytes arrive in the order they were sent, jitter or not.
 func TestLinkKeepsByteOrder(t *testing.T) {
-	addr := echoOverLink(t, Link{RTT: 4 * time.Millisecond, Jitter: 10 * time.Millisecond})
+	addr := echoOverLink(t, Params{RTT: 4 * time.Millisecond, Jitter: 10 * time.Millisecond})
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +119,7 @@ func TestLinkReadDeadline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn := newLinkConn(raw, Link{RTT: time.Hour}, time.Now())
+	conn := newLinkConn(raw, Params{RTT: time.Hour}, time.Now())
 	defer conn.Close()
 	if _, err := client.Write([]byte("x")); err != nil {
 		t.Fatal(err)
@@ -134,93 +131,12 @@ func TestLinkReadDeadline(t *testing.T) {
 }
 
 func TestLinkValidate(t *testing.T) {
-	for _, l := range []Link{{RTT: -1}, {Jitter: -1}, {Loss: 1.5}, {Loss: -0.1}} {
+	for _, l := range []Params{{RTT: -1}, {Jitter: -1}, {Loss: 1.5}, {Loss: -0.1}} {
 		if err := l.Validate(); err == nil {
 			t.Errorf("%+v: no error", l)
 		}
 	}
-	if err := (Link{RTT: time.Second, Jitter: time.Millisecond, Loss: 0.5}).Validate(); err != nil {
+	if err := (Params{RTT: time.Second, Jitter: time.Millisecond, Loss: 0.5}).Validate(); err != nil {
 		t.Errorf("valid link refused: %v", err)
 	}
-	dir := newDir(t)
-	if _, err := Start(t.Context(), Options{Dir: dir, Listen: "127.0.0.1:0", Link: Link{RTT: -time.Second}}); err == nil ||
-		!strings.Contains(err.Error(), "RTT") {
-		t.Errorf("Start with a negative RTT: %v", err)
-	}
-}
-
-// The trace records each connection and its packets in order, with the
-// client ID, the SUBSCRIBE's filters and the PUBLISH topics.
-func TestTraceRecordsPackets(t *testing.T) {
-	dir := newDir(t)
-	var trace bytes.Buffer
-	lockedTrace := &syncWriter{w: &trace}
-	s := start(t, dir, func(o *Options) { o.Trace = lockedTrace; o.Link = Link{RTT: 2 * time.Millisecond} })
-	c := dial(t, s.Addr(), claimTLS(t, dir), "traced")
-	provisionCSR(t, c, "json", "T1")
-	c.Disconnect(250)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	events, err := ReadTrace(bytes.NewReader(lockedTrace.bytes()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var seq []string
-	for _, ev := range events {
-		switch {
-		case ev.Event != "packet":
-			seq = append(seq, ev.Event)
-		case ev.Packet == "CONNECT":
-			seq = append(seq, "in CONNECT "+ev.ClientID)
-		case ev.Packet == "SUBSCRIBE":
-			seq = append(seq, "in SUBSCRIBE "+strings.Join(ev.Topics, ","))
-		case ev.Packet == "PUBLISH":
-			seq = append(seq, ev.Dir+" PUBLISH "+ev.Topic)
-		default:
-			seq = append(seq, ev.Dir+" "+ev.Packet)
-		}
-	}
-	got := strings.Join(seq, "\n")
-	want := []string{"open", "tls", "in CONNECT traced", "out CONNACK",
-		"in SUBSCRIBE $aws/certificates/create-from-csr/json/+", "out SUBACK",
-		"in PUBLISH $aws/certificates/create-from-csr/json", "out PUBLISH $aws/certificates/create-from-csr/json/accepted"}
-	at := 0
-	for _, w := range want {
-		i := strings.Index(got[at:], w)
-		if i < 0 {
-			t.Fatalf("trace lacks %q after position %d:\n%s", w, at, got)
-		}
-		at += i + len(w)
-	}
-	if !strings.Contains(got, "close") {
-		t.Errorf("trace lacks the close:\n%s", got)
-	}
-}
-
-// With a loss of 1 every request drops its connection, unanswered.
-func TestLinkLossDropsRequests(t *testing.T) {
-	dir := newDir(t)
-	s := start(t, dir, func(o *Options) { o.Link = Link{Loss: 1} })
-	c, lost := dialWatched(t, s.Addr(), claimTLS(t, dir), "lossy")
-	c.Publish("$aws/certificates/create/json", 1, false, []byte("{}"))
-	wantLost(t, lost, "a request on a link with loss 1 kept its connection")
-}
-
-// syncWriter lets the test read what the emulator's goroutines wrote.
-type syncWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
-}
-
-func (s *syncWriter) bytes() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]byte(nil), s.w.Bytes()...)
 }
