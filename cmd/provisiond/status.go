@@ -45,7 +45,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
-	cfg, ok := loadConfig(*path, stderr, false)
+	cfg, ok := loadConfig(*path, stderr)
 	if !ok {
 		return exitConfig
 	}
