@@ -190,3 +190,29 @@ func TestConnectStaysBelowTheDaemon(t *testing.T) {
 		t.Error("internal/statemachine depends on internal/connect: the machine knows only its Dialer")
 	}
 }
+
+// The emulator's registry owns its SQL: no other package imports the SQLite driver (or
+// database/sql, which would let it run queries on a connection of its own).
+func TestOnlyRegistryKnowsSQL(t *testing.T) {
+	for path, p := range list(t, "./...") {
+		if !strings.HasPrefix(path, module) || path == module+"internal/fleetsim/registry" {
+			continue
+		}
+		for _, imp := range p.Imports {
+			if strings.HasPrefix(imp, "modernc.org/sqlite") ||
+				(imp == "database/sql" && strings.HasPrefix(path, module+"internal/fleetsim")) {
+				t.Errorf("%s imports %s: only internal/fleetsim/registry may", path, imp)
+			}
+		}
+	}
+}
+
+// The link emulator knows sockets and MQTT's framing only: it imports no package of the
+// emulator's, so that it can be used and changed apart from the broker and the API.
+func TestLinkImportsNoEmulatorPackage(t *testing.T) {
+	for _, dep := range list(t, "./internal/fleetsim/link")[module+"internal/fleetsim/link"].Deps {
+		if strings.HasPrefix(dep, module+"internal/fleetsim") {
+			t.Errorf("internal/fleetsim/link imports %s", dep)
+		}
+	}
+}

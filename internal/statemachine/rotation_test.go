@@ -60,6 +60,22 @@ func armedAtLeast(t *testing.T, c *fakeClock, min time.Duration) time.Duration {
 	}
 }
 
+// kickAndSettle kicks the runner and returns once it has decided on the
+// kick and waits again, whatever it armed recorded by the clock. The kick
+// channel holds one signal: a second send completes only once the runner
+// took the first, and a third once it had finished with the first and
+// took the second.
+func kickAndSettle(t *testing.T, r *Runner) {
+	t.Helper()
+	for range 3 {
+		select {
+		case r.kick <- struct{}{}:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the runner takes no kick")
+		}
+	}
+}
+
 // The due time is computed from the certificate and provisionedAt, saved
 // with the handover, shown in the status, slept on with one timer, and
 // the rotation it fires is make-before-break: the old identity is handed
@@ -135,9 +151,12 @@ func TestClockJumpDoesNotRotateEarly(t *testing.T) {
 	first := h.state()
 	armedAtLeast(t, h.clock, time.Hour)
 
+	armed := len(h.clock.Waits())
 	h.clock.Jump(-20 * 365 * day) // before the certificate's start (2020)
-	r.Kick()                      // what the clock-set watch does
-	time.Sleep(50 * time.Millisecond)
+	kickAndSettle(t, r)           // what the clock-set watch does
+	if waits := h.clock.Waits(); len(waits) != armed {
+		t.Fatalf("a timer of %s armed at an implausible clock", waits[armed])
+	}
 	select {
 	case d := <-h.clock.Armed():
 		t.Fatalf("a timer of %s armed at an implausible clock", d)
