@@ -89,22 +89,29 @@ type watcher struct {
 	done    chan struct{}
 }
 
-func startWatcher(path string, previous *handoff) *watcher {
+// startWatcher reads the handoff at path now and after each change in its
+// folder (the state directory) or a subfolder (the identities' files).
+func startWatcher(path string, previous *handoff) (*watcher, error) {
+	changes, err := watchTree(filepath.Dir(path))
+	if err != nil {
+		return nil, err
+	}
 	w := &watcher{path: path, current: previous, stop: make(chan struct{}), done: make(chan struct{})}
 	w.poll() // the state the power cut left, before the daemon starts
 	go func() {
 		defer close(w.done)
+		defer changes.Close()
 		for {
 			select {
 			case <-w.stop:
 				w.poll()
 				return
-			case <-time.After(time.Millisecond):
+			case <-changes.C:
 				w.poll()
 			}
 		}
 	}()
-	return w
+	return w, nil
 }
 
 func (w *watcher) poll() {
@@ -165,6 +172,11 @@ type Result struct {
 // It returns the handed-over certificate id, or the exit code when the
 // daemon stopped on its own.
 func runDaemon(ctx context.Context, provisiond, config, stateDir string) (certID string, exit int, log string, err error) {
+	changes, err := watchTree(stateDir)
+	if err != nil {
+		return "", 0, "", err
+	}
+	defer changes.Close()
 	var out bytes.Buffer
 	cmd := exec.Command(provisiond, "run", "--config", config)
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -199,7 +211,7 @@ func runDaemon(ctx context.Context, provisiond, config, stateDir string) (certID
 		case <-ctx.Done():
 			stop()
 			return "", -1, out.String(), fmt.Errorf("not registered within the check's time limit")
-		case <-time.After(3 * time.Millisecond):
+		case <-changes.C:
 		}
 	}
 }

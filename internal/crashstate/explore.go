@@ -244,7 +244,10 @@ func (w *worker) check(s *State) (*checked, error) {
 			previous = &h
 		}
 	}
-	watch := startWatcher(filepath.Join(dir, "credentials.json"), previous)
+	watch, err := startWatcher(filepath.Join(dir, "credentials.json"), previous)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), w.o.Timeout)
 	id, exit, log, runErr := runDaemon(ctx, w.o.Provisiond, cfg, dir)
 	cancel()
