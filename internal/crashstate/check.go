@@ -90,7 +90,9 @@ type watcher struct {
 }
 
 // startWatcher reads the handoff at path now and after each change in its
-// folder (the state directory) or a subfolder (the identities' files).
+// folder (the state directory), a subfolder (the identities' files), or the
+// folders of the files the handoff names, so that a named file that changes
+// or disappears under an unchanged credentials.json is seen too.
 func startWatcher(path string, previous *handoff) (*watcher, error) {
 	changes, err := watchTree(filepath.Dir(path))
 	if err != nil {
@@ -108,6 +110,9 @@ func startWatcher(path string, previous *handoff) (*watcher, error) {
 				return
 			case <-changes.C:
 				w.poll()
+			}
+			for _, dir := range w.namedFolders() {
+				changes.add(dir)
 			}
 		}
 	}()
@@ -145,6 +150,22 @@ func (w *watcher) poll() {
 			w.fault = "the identity handed over before is no longer usable: " + err.Error()
 		}
 	}
+}
+
+// namedFolders are the folders of the files the current handoff names.
+func (w *watcher) namedFolders() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.current == nil {
+		return nil
+	}
+	var dirs []string
+	for _, f := range []string{w.current.CertificateFile, w.current.PrivateKeyFile} {
+		if f != "" { // a key at a TPM handle has no file
+			dirs = append(dirs, filepath.Dir(f))
+		}
+	}
+	return dirs
 }
 
 func (w *watcher) finish() string {

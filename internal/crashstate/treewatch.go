@@ -81,6 +81,9 @@ func addTree(fsw *fsnotify.Watcher, root string) error {
 	})
 }
 
+// add watches one more folder and its subfolders.
+func (w *treeWatch) add(dir string) { _ = addTree(w.fsw, dir) }
+
 // Close stops watching.
 func (w *treeWatch) Close() {
 	w.fsw.Close()
