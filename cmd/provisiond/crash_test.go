@@ -19,7 +19,6 @@ import (
 	"github.com/provisiond/provisiond/internal/fleetsim"
 	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
 	"github.com/provisiond/provisiond/internal/keypair/tpmkey/tpmtest"
-	"github.com/provisiond/provisiond/internal/statemachine"
 	"github.com/provisiond/provisiond/internal/store"
 	"github.com/provisiond/provisiond/internal/watch"
 )
@@ -75,7 +74,7 @@ func killWhileProvisioning(t *testing.T, yaml string) (store.Credentials, *confi
 			t.Fatalf("only %d of %d runs were killed mid-provisioning", midway, runs)
 		}
 		if st, _ := store.LoadState(files); st.Phase == store.Registered {
-			req := filepath.Join(cfg.StateDirectory, statemachine.ReprovisionRequestFile)
+			req := filepath.Join(cfg.StateDirectory, store.ReprovisionRequestFile)
 			if err := atomicfile.Write(req, []byte("test\n"), 0o600); err != nil {
 				t.Fatal(err)
 			}

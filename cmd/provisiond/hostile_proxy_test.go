@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/provisiond/provisiond/internal/config"
 	"github.com/provisiond/provisiond/internal/fleetsim"
 	"github.com/provisiond/provisiond/internal/store"
 )
@@ -161,7 +162,7 @@ func TestHostileProxyEndlessAnswerIsBounded(t *testing.T) {
 	const limit = 50 << 20
 	addr := hostileProxy(t, endlessAnswer)
 	path := hostileProxyConfig(t, "http://"+addr)
-	cfg, err := loadValid(path)
+	cfg, err := config.LoadValid(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +217,7 @@ func TestHostileProxyEchoingTheCredentialsLeaksNothing(t *testing.T) {
 	})
 	proxyURL := (&url.URL{Scheme: "http", User: url.UserPassword(proxyUser, proxyPassword), Host: addr}).String()
 	path := hostileProxyConfig(t, proxyURL)
-	cfg, err := loadValid(path)
+	cfg, err := config.LoadValid(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,7 @@ const day = 24 * time.Hour
 // only by the test, the Runner left running.
 func rotatingHarness(t *testing.T, set func(*Settings)) (*harness, *Runner) {
 	t.Helper()
-	h := newHarness(t, MethodCSR, false)
+	h := newHarness(t, MethodCSR, testClock)
 	set(&h.settings)
 	r := h.start()
 	h.waitSaved(registeredAs("thing-1"))
@@ -126,7 +126,7 @@ func TestRotationDueSavedAndActedOn(t *testing.T) {
 // A state saved by a provisiond without the policy (or another policy)
 // gets its due time at start-up.
 func TestRotationDueRecomputedAtStart(t *testing.T) {
-	h := newHarness(t, MethodCSR, false)
+	h := newHarness(t, MethodCSR, testClock)
 	h.runUntil(registeredAs("thing-1"))
 	if st := h.state(); !st.RotationDueAt.IsZero() {
 		t.Fatalf("rotationDueAt %s without a policy", st.RotationDueAt)
@@ -246,7 +246,7 @@ func TestVerifyEvery(t *testing.T) {
 	}
 }
 
-// `reprovision --if-refused` (VerifyRequestFile) proves the identity once:
+// `reprovision --if-refused` (store.VerifyRequestFile) proves the identity once:
 // kept when accepted, replaced when refused.
 func TestVerifyRequest(t *testing.T) {
 	for _, refused := range []bool{false, true} {
@@ -257,7 +257,7 @@ func TestVerifyRequest(t *testing.T) {
 				h.svc.fail("prove", errRefused())
 			}
 			h.clock.Advance(time.Minute)
-			if err := h.files.Write(VerifyRequestFile, []byte("now\n"), 0o600); err != nil {
+			if err := h.files.Write(store.VerifyRequestFile, []byte("now\n"), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			r.HandoffChanged()
@@ -273,7 +273,7 @@ func TestVerifyRequest(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if h.exists(VerifyRequestFile) {
+			if h.exists(store.VerifyRequestFile) {
 				t.Error("the request file was left behind")
 			}
 		})
@@ -297,5 +297,40 @@ func TestRotationStatusText(t *testing.T) {
 		if got := StatusText(tc.st, now); got != tc.want {
 			t.Errorf("StatusText(%+v) = %q, want %q", tc.st, got, tc.want)
 		}
+	}
+}
+
+// rotation.credential: device registers with rotation.template over the
+// device's identity; when the service refuses that identity, the claim
+// takes over, and registers with template.name, the claim's template.
+func TestRotationTemplateFollowsTheSessionsCredential(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		refused      bool
+		wantTemplate string
+	}{
+		{"over the device identity", false, "RotationTemplate"},
+		{"refused, over the claim", true, "GatewayTemplate"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, _ := rotatingHarness(t, func(s *Settings) {
+				s.Rotation = rotation.Policy{After: 30 * day}
+				s.RotationTemplate = "RotationTemplate"
+			})
+			if tc.refused {
+				h.svc.fail("dial-device", errRefused())
+			}
+			h.clock.Advance(armedAtLeast(t, h.clock, time.Hour))
+			st := h.waitSaved(registeredAs("thing-2"))
+			if err := h.stop(); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Contains(h.svc.Calls(), "dial-device") {
+				t.Fatalf("the rotation never dialled with the device identity: %v", h.svc.Calls())
+			}
+			if got := st.DeviceConfiguration["template"]; got != tc.wantTemplate {
+				t.Errorf("registered with %q, want %q", got, tc.wantTemplate)
+			}
+		})
 	}
 }
