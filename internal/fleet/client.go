@@ -167,6 +167,10 @@ func (c *Client) connectionLost(err error) {
 }
 
 // Close disconnects. Calls in flight fail with ErrClosed.
+// ClientID is the MQTT client id the connection was opened with: the
+// hook's clientId, which an attestation statement names.
+func (c *Client) ClientID() string { return c.s.ClientID }
+
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
 		close(c.closed)
