@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"net"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -15,50 +12,21 @@ import (
 )
 
 // serveLimited starts the real `fleetsim serve` under prlimit with at most
-// nofile descriptors, its log in the returned buffer; it returns the MQTT
-// address.
-func serveLimited(t *testing.T, bin, dir string, nofile string) (string, *syncBuffer) {
+// nofile descriptors.
+func serveLimited(t *testing.T, bin, dir string, nofile string) *fleetsimproc.Server {
 	t.Helper()
 	prlimit := testtool.Need(t, "prlimit", "util-linux")
-	cmd := exec.Command(prlimit, "--nofile="+nofile, bin, "serve", "--dir", dir, "--listen", "127.0.0.1:0", "--log-level", "info")
-	logs := &syncBuffer{}
-	cmd.Stderr = logs
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if a, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
-				addr <- a
-			}
-		}
-	}()
-	select {
-	case a := <-addr:
-		return a, logs
-	case <-time.After(20 * time.Second):
-		t.Fatalf("serve did not print its address:\n%s", logs.String())
-	}
-	return "", nil
+	return fleetsimproc.ServeWith(t, fleetsimproc.Options{Bin: bin, Dir: dir,
+		Prefix: []string{prlimit, "--nofile=" + nofile}, Flags: []string{"--log-level", "info"}})
 }
 
 // waitLog waits until the log holds want; after 10 s the test is marked failed.
-func waitLog(t *testing.T, logs *syncBuffer, want string) {
+func waitLog(t *testing.T, srv *fleetsimproc.Server, want string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(logs.String(), want) {
-		if time.Now().After(deadline) {
-			t.Errorf("the log never said %q:\n%s", want, logs.String())
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.WaitLog(ctx, want); err != nil {
+		t.Errorf("%v:\n%s", err, srv.LogText())
 	}
 }
 
@@ -73,7 +41,8 @@ func TestHostileDescriptorExhaustionDoesNotStopMQTT(t *testing.T) {
 		t.Fatalf("init: %s", errOut.String())
 	}
 	start := time.Now()
-	addr, logs := serveLimited(t, bin, dir, "300")
+	srv := serveLimited(t, bin, dir, "300")
+	addr := srv.Addr
 	t.Logf("serving after %v", time.Since(start))
 	var bare []net.Conn
 	defer func() {
@@ -89,7 +58,7 @@ func TestHostileDescriptorExhaustionDoesNotStopMQTT(t *testing.T) {
 		bare = append(bare, c)
 	}
 	t.Logf("400 connections after %v", time.Since(start))
-	waitLog(t, logs, "MQTT accept failed")
+	waitLog(t, srv, "MQTT accept failed")
 	t.Logf("accept failed after %v", time.Since(start))
 	for _, c := range bare {
 		c.Close()
@@ -98,8 +67,8 @@ func TestHostileDescriptorExhaustionDoesNotStopMQTT(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if code := run(ctx, []string{"storm", "--dir", dir, "--devices", "1", "--concurrency", "1", "--endpoint", addr}, &out, &errOut); code != 0 {
-		t.Fatalf("the next device after the exhaustion: exit %d: %s %s\nemulator log:\n%s", code, out.String(), errOut.String(), logs.String())
+		t.Fatalf("the next device after the exhaustion: exit %d: %s %s\nemulator log:\n%s", code, out.String(), errOut.String(), srv.LogText())
 	}
 	t.Logf("provisioned after %v", time.Since(start))
-	waitLog(t, logs, "MQTT accepting again")
+	waitLog(t, srv, "MQTT accepting again")
 }

@@ -245,7 +245,10 @@ func (w *worker) check(s *State) (*checked, error) {
 			previous = &h
 		}
 	}
-	watch := startWatcher(filepath.Join(dir, store.CredentialsFile), previous)
+	watch, err := startWatcher(filepath.Join(dir, store.CredentialsFile), previous)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), w.o.Timeout)
 	id, exit, log, runErr := runDaemon(ctx, w.o.Provisiond, cfg, dir)
 	cancel()
