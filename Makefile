@@ -72,3 +72,14 @@ ADVERSARIAL_PKGS := ./cmd/provisiond ./cmd/fleetsim ./internal/proxy ./internal/
 ADVERSARIAL_HELD := TestParseEndpoints|TestLoadStateCorrupt|TestCorruptStateIsNotOverwritten|TestUnwritableStoreIsAnError|TestStatusExitCodeForUnreadableState|TestResponsesGoOnlyToTheConnectionThatAsked|TestWillsCannotForgeServiceAnswers|TestClaimPolicyDocumentIsEnforcedForSubscriptions|TestQoS2PublishIsRefused|TestRequestsInFlightPerConnectionAreCapped|TestNoSecretInCheckStatusOrDebugLog|TestDebugLogHoldsNoSecrets|TestSecretsNeverLogged
 adversarial:
 	$(GO) test -count=1 -timeout 5m -run '^(TestHostile.*|$(ADVERSARIAL_HELD))$$' $(ADVERSARIAL_PKGS)
+
+# soak: the real daemon against fleetsim for DURATION with certificates
+# rotating every few seconds, verify_every 2s, link loss and fleetsim killed
+# at random moments (SOAKFLAGS="-seed N" replays one); fails on growth of
+# RSS, descriptors, goroutines or the state folder, an unusable handoff,
+# orphans or unexpected errors (docs/RELIABILITY.md).
+DURATION ?= 10m
+.PHONY: soak
+soak:
+	$(GO) build -o bin/soak/ ./cmd/provisiond ./cmd/fleetsim ./bench/soak
+	./bin/soak/soak -provisiond bin/soak/provisiond -fleetsim bin/soak/fleetsim -duration $(DURATION) $(SOAKFLAGS)

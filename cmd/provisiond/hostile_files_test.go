@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/provisiond/provisiond/internal/config"
 	"github.com/provisiond/provisiond/internal/fleetsim"
 	"github.com/provisiond/provisiond/internal/store"
 )
@@ -123,7 +124,7 @@ func TestHostileStateSizeIsBounded(t *testing.T) {
 func TestHostileClaimKeyReadableByOthersIsWarned(t *testing.T) {
 	bin := buildDaemon(t)
 	path, _ := startEmulator(t, fleetsim.Options{}, "")
-	cfg, err := loadValid(path)
+	cfg, err := config.LoadValid(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,7 +67,7 @@ func (h *brokerHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 		return refuse(packets.ErrImplementationSpecificError, packets.ErrBadUsernameOrPassword,
 			fmt.Sprintf("keepalive %ds is above the limit of %ds", ka, maxKeepalive))
 	}
-	cert, known, err := s.reg.certificate(p.certID)
+	cert, known, err := s.reg.Certificate(p.certID)
 	switch {
 	case err != nil:
 		return refuse(packets.ErrServerUnavailable, packets.ErrServerUnavailable,
@@ -94,7 +94,7 @@ func (h *brokerHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	}
 	var grant *subscribeGrant
 	if cert.Kind == KindClaim {
-		if grant, err = s.reg.claimGrant(cert.Policies); err != nil {
+		if grant, err = claimGrant(s.reg, cert.Policies); err != nil {
 			return refuse(packets.ErrServerUnavailable, packets.ErrServerUnavailable,
 				"the claim's policies cannot be read", zap.String("certificateId", p.certID), zap.Error(err))
 		}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/mochi-mqtt/server/v2/listeners"
+
+	"github.com/provisiond/provisiond/internal/fleetsim/link"
 	"go.uber.org/zap"
 )
 
@@ -43,7 +45,7 @@ type tlsListener struct {
 	peers  *sync.Map // net.Conn -> *peer
 	log    *zap.Logger
 	// wire emulates a link and traces packets; nil for neither.
-	wire *wire
+	wire *link.Wire
 	// run starts a function on a goroutine of its own.
 	run      func(func())
 	closing  sync.Once
@@ -60,7 +62,7 @@ type tlsListener struct {
 	closed bool
 }
 
-func newTLSListener(id string, ln net.Listener, config *tls.Config, peers *sync.Map, log *zap.Logger, run func(func()), w *wire) *tlsListener {
+func newTLSListener(id string, ln net.Listener, config *tls.Config, peers *sync.Map, log *zap.Logger, run func(func()), w *link.Wire) *tlsListener {
 	return &tlsListener{id: id, ln: ln, config: config, peers: peers, log: log, run: run, wire: w,
 		handshakes: make(chan struct{}, maxHandshakes), stop: make(chan struct{})}
 }
@@ -109,7 +111,7 @@ func (l *tlsListener) Serve(establish listeners.EstablishFn) {
 				zap.Duration("after", time.Since(since).Round(time.Millisecond)))
 			failures, delay = 0, 0
 		}
-		raw, id := l.wire.accept(raw)
+		raw, id := l.wire.Accept(raw)
 		if !l.track(raw) {
 			<-l.handshakes
 			_ = raw.Close()
@@ -170,7 +172,7 @@ func (l *tlsListener) serveConn(raw net.Conn, id uint64, establish listeners.Est
 		_ = conn.Close()
 		return
 	}
-	conn = l.wire.watch(conn, id)
+	conn = l.wire.Watch(conn, id)
 	l.peers.Store(conn, &peer{certID: certificateID(state.PeerCertificates[0].Raw)})
 	defer l.peers.Delete(conn)
 	// The broker replaces this deadline with the keepalive once CONNECT is accepted.
