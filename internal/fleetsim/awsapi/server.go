@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -62,6 +63,8 @@ type Server struct {
 	mux  *http.ServeMux
 	http *http.Server
 	ln   net.Listener
+	// templatesMu serialises the operations that change templates (changingTemplates).
+	templatesMu sync.Mutex
 }
 
 // Start listens on c.Listen and serves the API until Close.
