@@ -3,7 +3,6 @@ package awsapi
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -116,6 +115,14 @@ func (a *Server) call(h apiHandler, q apiRequest) (resp any, aerr *restError) {
 // ServeHTTP authenticates, reads the body and routes; anything the model does not
 // define is answered in AWS's error shape.
 func (a *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var auth sigv4Auth
+	if a.Credentials != nil {
+		var serr *sigError
+		if auth, serr = checkSigV4Header(r, *a.Credentials, a.now()); serr != nil {
+			a.refuseSignature(w, r, serr)
+			return
+		}
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxAPIBody+1))
 	if err != nil {
 		a.writeError(w, r, invalid("cannot read the request body: %v", err))
@@ -126,12 +133,8 @@ func (a *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if a.Credentials != nil {
-		if err := verifySigV4(r, body, *a.Credentials); err != nil {
-			kind := "InvalidSignatureException"
-			if errors.Is(err, errUnsigned) {
-				kind = "MissingAuthenticationTokenException"
-			}
-			a.writeError(w, r, apiErr(403, kind, "%v", err))
+		if serr := verifySigV4(r, auth, body, *a.Credentials); serr != nil {
+			a.refuseSignature(w, r, serr)
 			return
 		}
 	}
@@ -145,6 +148,13 @@ func (a *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	a.mux.ServeHTTP(w, r)
+}
+
+// refuseSignature answers 403 with the refusal's code and closes the connection, so
+// that a client without the key holds no descriptor and sends no body.
+func (a *Server) refuseSignature(w http.ResponseWriter, r *http.Request, e *sigError) {
+	w.Header().Set("Connection", "close")
+	a.writeError(w, r, apiErr(403, e.kind, "%s", e.msg))
 }
 
 func (a *Server) writeError(w http.ResponseWriter, r *http.Request, e *restError) {
