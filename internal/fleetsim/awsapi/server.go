@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/net/netutil"
 
 	"github.com/provisiond/provisiond/internal/clock"
 	"github.com/provisiond/provisiond/internal/fleetsim/registry"
@@ -66,6 +67,17 @@ type Server struct {
 	templatesMu sync.Mutex
 }
 
+// The API's bounds on its clients: at most maxConns connections at once (the others
+// wait in the kernel's backlog, holding no descriptor of the emulator's), a request read
+// within readTimeout, and an idle keep-alive connection closed after idleTimeout. So
+// clients that connect and stay cannot take the descriptors the MQTT side needs.
+const (
+	maxConns     = 128
+	readTimeout  = 30 * time.Second
+	writeTimeout = 30 * time.Second
+	idleTimeout  = 30 * time.Second
+)
+
 // Start listens on c.Listen and serves the API until Close.
 func Start(c Config) (*Server, error) {
 	ln, err := net.Listen("tcp", c.Listen)
@@ -74,9 +86,9 @@ func Start(c Config) (*Server, error) {
 	}
 	a := &Server{Config: c, mux: http.NewServeMux(), ln: ln}
 	a.routes()
-	a.http = &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: zap.NewStdLog(c.Log.Named("api"))}
-	go func() { _ = a.http.Serve(ln) }()
+	a.http = &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: readTimeout,
+		WriteTimeout: writeTimeout, IdleTimeout: idleTimeout, ErrorLog: zap.NewStdLog(c.Log.Named("api"))}
+	go func() { _ = a.http.Serve(netutil.LimitListener(ln, maxConns)) }()
 	return a, nil
 }
 
