@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/provisiond/provisiond/internal/store"
 	"github.com/provisiond/provisiond/internal/testtool/fleetsimproc"
 	"github.com/provisiond/provisiond/internal/testtool/swtpm"
 )
@@ -237,24 +238,24 @@ func (w *worker) check(s *State) (*checked, error) {
 	// over on disk: after a power cut every consumer starts again from
 	// credentials.json as it is, so a handoff the cut lost was never one.
 	var previous *handoff
-	if data, ok := s.Tree.Files["credentials.json"]; ok {
+	if data, ok := s.Tree.Files[store.CredentialsFile]; ok {
 		if h, err := parseHandoff(data); err == nil {
 			h.CertificateFile = strings.Replace(h.CertificateFile, w.rec.StateDir, dir, 1)
 			h.PrivateKeyFile = strings.Replace(h.PrivateKeyFile, w.rec.StateDir, dir, 1)
 			previous = &h
 		}
 	}
-	watch := startWatcher(filepath.Join(dir, "credentials.json"), previous)
+	watch := startWatcher(filepath.Join(dir, store.CredentialsFile), previous)
 	ctx, cancel := context.WithTimeout(context.Background(), w.o.Timeout)
 	id, exit, log, runErr := runDaemon(ctx, w.o.Provisiond, cfg, dir)
 	cancel()
 	c := &checked{state: s, id: id, log: log, start: t0}
 	fault := watch.finish()
-	stateData, hadState := s.Tree.Files["state.json"]
+	stateData, hadState := s.Tree.Files[store.StateFile]
 	torn := hadState && !json.Valid(stateData)
 	switch {
 	case exit == 65 && id == "":
-		now, _ := os.ReadFile(filepath.Join(dir, "state.json"))
+		now, _ := os.ReadFile(filepath.Join(dir, store.StateFile))
 		if torn && string(now) == string(stateData) && strings.Contains(log, "corrupt") {
 			c.res.Refused = true
 		} else {
@@ -298,7 +299,7 @@ func (w *worker) startTPM() (*swtpm.TPM, error) {
 // checkHandle reports, once the daemon has stopped, why the key at the
 // persistent handle credentials.json names is not its certificate's.
 func (w *worker) checkHandle(tpm *swtpm.TPM, stateDir string) string {
-	data, err := os.ReadFile(filepath.Join(stateDir, "credentials.json"))
+	data, err := os.ReadFile(filepath.Join(stateDir, store.CredentialsFile))
 	if err != nil || tpm == nil {
 		return ""
 	}

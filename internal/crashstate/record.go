@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/provisiond/provisiond/internal/store"
 	"github.com/provisiond/provisiond/internal/testtool/fleetsimproc"
 	"github.com/provisiond/provisiond/internal/testtool/swtpm"
 )
@@ -165,7 +166,7 @@ func Record(t Tools, flow Flow, base, stateDir string) (*Recording, error) {
 		b.add(c)
 	}
 	r.Ops = b.ops
-	if data, err := os.ReadFile(filepath.Join(stateDir, "credentials.json")); err == nil {
+	if data, err := os.ReadFile(filepath.Join(stateDir, store.CredentialsFile)); err == nil {
 		if h, err := parseHandoff(data); err == nil {
 			r.Final = h.CertificateID
 		}
@@ -199,7 +200,7 @@ func issuedAt(ops []Op, certs map[string]regCert, since time.Time) map[string]in
 			}
 			at[id] = 0
 			for k := created; k >= 0; k-- {
-				if ops[k].Kind == Rename && ops[k].Path2 == "state.json" {
+				if ops[k].Kind == Rename && ops[k].Path2 == store.StateFile {
 					at[id] = k + 1
 					break
 				}

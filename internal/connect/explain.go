@@ -1,4 +1,4 @@
-package check
+package connect
 
 import (
 	"crypto/tls"
@@ -15,33 +15,6 @@ import (
 	"github.com/provisiond/provisiond/internal/proxy"
 )
 
-// Finding names the step an error belongs to, in check's words.
-type Finding struct {
-	Check   string // one of the Name constants
-	Message string // one line of cause
-	Fix     string // what to do, in words
-}
-
-// String is the sentence status shows: "TLS: server certificate not trusted by root_ca …".
-func (f Finding) String() string {
-	return titles[f.Check] + ": " + f.Message
-}
-
-// Fixes shared by several findings.
-const (
-	fixClock     = "set the system clock (enable NTP, e.g. timedatectl set-ntp true) or fix the RTC; provisiond retries once the clock is set"
-	fixRootCA    = "set root_ca to the CA that issued the endpoint's certificate (AmazonRootCA1.pem for an -ats endpoint)"
-	fixEndpoint  = "check endpoint (host and port) against `aws iot describe-endpoint --endpoint-type iot:Data-ATS`, and that a firewall lets the device reach it (8883, or 443)"
-	fixProxyAuth = "set the proxy user and password the proxy expects in proxy (or HTTPS_PROXY)"
-	fixClaimCert = "use a claim certificate registered and ACTIVE in this account and region, whose CA the account knows"
-	// fixUnknown is the fix of an error no step is known for.
-	fixUnknown = "run provisiond check --online for the step that fails"
-)
-
-// Explained reports whether the finding names a step it recognised, rather
-// than passing on an error it does not know.
-func (f Finding) Explained() bool { return f.Fix != fixUnknown }
-
 // Explain maps an error from a claim session (dial, CONNECT, subscribe or
 // a call) to the step that failed and check's words for it. Use
 // ExplainIdentity for a proving connect with a device identity.
@@ -50,33 +23,33 @@ func Explain(err error) Finding {
 		return f
 	}
 	if code, ok := connackCode(err); ok {
-		return Finding{Check: NameMQTT,
+		return Finding{Check: StepMQTT,
 			Message: fmt.Sprintf("the endpoint refused CONNECT with the claim: %s (CONNACK %d)", packets.ConnackReturnCodes[code], code),
-			Fix:     fixClaimCert + ", and a claim policy that allows iot:Connect for this client ID"}
+			Fix:     FixClaimCert + ", and a claim policy that allows iot:Connect for this client ID"}
 	}
 	if errors.Is(err, fleet.ErrSubscriptionRefused) {
-		return Finding{Check: NameMQTT, Message: "the claim policy does not allow the response topics: " + err.Error(),
+		return Finding{Check: StepMQTT, Message: "the claim policy does not allow the response topics: " + err.Error(),
 			Fix: "allow iot:Subscribe and iot:Receive on the template's and the certificate operation's response topics in the claim's policy"}
 	}
 	var rej *fleet.RejectedError
 	if errors.As(err, &rej) {
-		return Finding{Check: NameMQTT, Message: rej.Error(),
+		return Finding{Check: StepMQTT, Message: rej.Error(),
 			Fix: "see the error code: the template, its parameters or its pre-provisioning hook refused the device"}
 	}
 	var opt *fleet.OptionsError
 	if errors.As(err, &opt) {
-		return Finding{Check: NameConfig, Message: opt.Error(), Fix: "correct the setting named above"}
+		return Finding{Check: StepConfig, Message: opt.Error(), Fix: "correct the setting named above"}
 	}
 	var inv *fleet.InvalidAnswerError
 	if fleet.Classify(err) == fleet.KindPermanent && !errors.As(err, &inv) {
 		// What is left of fleet's permanent errors: a TLS alert refusing our certificate.
-		return Finding{Check: NameMQTT, Message: "the endpoint refused the claim certificate (" + err.Error() + ")", Fix: fixClaimCert}
+		return Finding{Check: StepMQTT, Message: "the endpoint refused the claim certificate (" + err.Error() + ")", Fix: FixClaimCert}
 	}
-	if closedByPeer(err) {
-		return Finding{Check: NameMQTT, Message: "the endpoint closed the connection (" + err.Error() + "): it refused the claim certificate or its CONNECT",
-			Fix: fixClaimCert}
+	if ClosedByPeer(err) {
+		return Finding{Check: StepMQTT, Message: "the endpoint closed the connection (" + err.Error() + "): it refused the claim certificate or its CONNECT",
+			Fix: FixClaimCert}
 	}
-	return Finding{Check: NameMQTT, Message: err.Error(), Fix: fixUnknown}
+	return Finding{Check: StepMQTT, Message: err.Error(), Fix: fixUnknown}
 }
 
 // ExplainIdentity is Explain for a proving connect with the device's own
@@ -86,11 +59,11 @@ func ExplainIdentity(err error) Finding {
 		return f
 	}
 	if _, ok := connackCode(err); ok || fleet.Classify(err) == fleet.KindPermanent {
-		return Finding{Check: NameIdentity,
+		return Finding{Check: StepIdentity,
 			Message: "the endpoint refused the device certificate: it was revoked, made inactive or deleted (" + err.Error() + ")",
 			Fix:     "activate the certificate again, or ask for a new identity with provisiond reprovision"}
 	}
-	return Finding{Check: NameIdentity, Message: err.Error(), Fix: fixUnknown}
+	return Finding{Check: StepIdentity, Message: err.Error(), Fix: fixUnknown}
 }
 
 // explainNetwork covers the steps before MQTT: clock, DNS, TCP, the proxy and TLS.
@@ -101,31 +74,31 @@ func explainNetwork(err error) (Finding, bool) {
 	}
 	var ce *fleet.ClockError
 	if errors.As(err, &ce) {
-		return Finding{Check: NameClock, Message: ce.Error(), Fix: fixClock}, true
+		return Finding{Check: StepClock, Message: ce.Error(), Fix: FixClock}, true
 	}
 	var inv x509.CertificateInvalidError
 	if errors.As(err, &inv) && inv.Reason == x509.Expired {
-		return Finding{Check: NameClock,
-			Message: "the server certificate is not valid at the local clock: " + inv.Error(), Fix: fixClock}, true
+		return Finding{Check: StepClock,
+			Message: "the server certificate is not valid at the local clock: " + inv.Error(), Fix: FixClock}, true
 	}
 	var ua x509.UnknownAuthorityError
 	if errors.As(err, &ua) {
-		return Finding{Check: NameTLS,
+		return Finding{Check: StepTLS,
 			Message: "server certificate not trusted by root_ca: the server's chain does not lead to root_ca (the server sent a certificate issued by " + issuerOf(err, ua.Cert) + ")",
-			Fix:     fixRootCA}, true
+			Fix:     FixRootCA}, true
 	}
 	var he x509.HostnameError
 	if errors.As(err, &he) {
-		return Finding{Check: NameTLS, Message: "server certificate is not for this endpoint: " + he.Error(),
+		return Finding{Check: StepTLS, Message: "server certificate is not for this endpoint: " + he.Error(),
 			Fix: "set endpoint to the name the server certificate is for (the -ats endpoint of the account)"}, true
 	}
 	var verr *tls.CertificateVerificationError
 	if errors.As(err, &verr) {
-		return Finding{Check: NameTLS, Message: "server certificate not trusted by root_ca: " + verr.Err.Error(), Fix: fixRootCA}, true
+		return Finding{Check: StepTLS, Message: "server certificate not trusted by root_ca: " + verr.Err.Error(), Fix: FixRootCA}, true
 	}
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) {
-		return Finding{Check: NameDNS, Message: "cannot resolve " + dnsErr.Name + ": " + dnsErr.Err,
+		return Finding{Check: StepDNS, Message: "cannot resolve " + dnsErr.Name + ": " + dnsErr.Err,
 			Fix: "check endpoint's host name and the device's DNS servers (/etc/resolv.conf), or set a proxy that resolves it"}, true
 	}
 	var op *net.OpError
@@ -134,7 +107,7 @@ func explainNetwork(err error) (Finding, bool) {
 		if errors.Is(err, syscall.ECONNREFUSED) {
 			msg = "nothing listening at " + addrOf(op) + " (connection refused)"
 		}
-		return Finding{Check: NameTCP, Message: msg, Fix: fixEndpoint}, true
+		return Finding{Check: StepTCP, Message: msg, Fix: fixEndpoint}, true
 	}
 	return Finding{}, false
 }
@@ -142,17 +115,17 @@ func explainNetwork(err error) (Finding, bool) {
 func explainProxy(e *proxy.Error) Finding {
 	switch {
 	case e.CredentialsRefused():
-		return Finding{Check: NameTCP, Message: "proxy refused the credentials: " + e.Error(), Fix: fixProxyAuth}
+		return Finding{Check: StepTCP, Message: "proxy refused the credentials: " + e.Error(), Fix: fixProxyAuth}
 	case e.StatusCode != 0:
-		return Finding{Check: NameTCP, Message: "proxy refused the tunnel: " + e.Error(),
+		return Finding{Check: StepTCP, Message: "proxy refused the tunnel: " + e.Error(),
 			Fix: "ask the proxy's administrator to allow CONNECT to the endpoint's port (8883 or 443)"}
 	}
 	var cve *tls.CertificateVerificationError
 	if errors.As(e.Err, &cve) {
-		return Finding{Check: NameTCP, Message: "the https proxy's certificate is not trusted: " + e.Error(),
+		return Finding{Check: StepTCP, Message: "the https proxy's certificate is not trusted: " + e.Error(),
 			Fix: "set proxy_ca to the CA of the proxy's certificate"}
 	}
-	return Finding{Check: NameTCP, Message: "cannot reach the proxy: " + e.Error(),
+	return Finding{Check: StepTCP, Message: "cannot reach the proxy: " + e.Error(),
 		Fix: "check the proxy's host and port in proxy (or HTTPS_PROXY), or set NO_PROXY for the endpoint"}
 }
 
@@ -185,14 +158,22 @@ func connackCode(err error) (byte, bool) {
 			return code, true
 		}
 	}
-	var ce *connackError
+	var ce *ConnackError
 	if errors.As(err, &ce) {
-		return ce.code, true
+		return ce.Code, true
 	}
 	return 0, false
 }
 
-// closedByPeer reports an end of stream: the server closed the connection.
-func closedByPeer(err error) bool {
+// ConnackError is a CONNACK refusal read by a caller that speaks MQTT
+// itself (check's CONNECT).
+type ConnackError struct{ Code byte }
+
+func (e *ConnackError) Error() string {
+	return fmt.Sprintf("CONNACK %d: %s", e.Code, packets.ConnackReturnCodes[e.Code])
+}
+
+// ClosedByPeer reports an end of stream: the server closed the connection.
+func ClosedByPeer(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
 }
