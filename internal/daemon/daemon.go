@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/provisiond/provisiond/internal/attest/device"
 	"github.com/provisiond/provisiond/internal/clock"
 	"github.com/provisiond/provisiond/internal/config"
 	"github.com/provisiond/provisiond/internal/connect"
@@ -164,7 +165,7 @@ func (d *Daemon) newRunner(cfg *config.Config, files *store.Dir, tpm *tpmkey.Sha
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
-	return statemachine.New(settings, statemachine.Deps{
+	deps := statemachine.Deps{
 		Files:    files,
 		Dialer:   dialer,
 		Clock:    clock.Real(),
@@ -172,5 +173,9 @@ func (d *Daemon) newRunner(cfg *config.Config, files *store.Dir, tpm *tpmkey.Sha
 		Notify:   d.Notify,
 		Logger:   d.Logger,
 		Boot:     clock.SystemBoot(),
-	})
+	}
+	if cfg.Attestation.On() {
+		deps.Attest = device.New(cfg.Attestation, tpm.TPM).Parameters
+	}
+	return statemachine.New(settings, deps)
 }
