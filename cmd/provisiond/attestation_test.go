@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-tpm/tpm2"
 
+	"github.com/provisiond/provisiond/internal/attest"
 	"github.com/provisiond/provisiond/internal/attest/attesttest"
 	"github.com/provisiond/provisiond/internal/fleetsim"
 	"github.com/provisiond/provisiond/internal/keypair"
@@ -25,7 +26,7 @@ func attestedEmulator(t *testing.T, oem *attesttest.CA, yamlExtra string) (strin
 	hook := attesttest.StartHook(t, oem.PEM())
 	path, _ := startPreparedEmulator(t, fleetsim.Options{}, yamlExtra, func(dir string) {
 		for name, data := range map[string][]byte{
-			fleetsim.DemoTemplate + ".json":          []byte(attesttest.AttestedTemplate),
+			fleetsim.DemoTemplate + ".json":          []byte(attest.ExampleTemplate),
 			fleetsim.DemoTemplate + ".settings.json": attesttest.TemplateSettings(hook.URL),
 		} {
 			if err := os.WriteFile(filepath.Join(dir, "templates", name), data, 0o644); err != nil {

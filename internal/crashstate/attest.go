@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/provisiond/provisiond/internal/attest"
 	"github.com/provisiond/provisiond/internal/testtool/proc"
 	"github.com/provisiond/provisiond/internal/testtool/swtpm"
 )
@@ -41,16 +42,6 @@ func (a *attestation) Stop() {
 		a.hook.Stop()
 	}
 }
-
-// attestedTemplate names the thing from the hook's override only.
-const attestedTemplate = `{
-  "Parameters": {"ThingName": {"Type": "String"}, "AWS::IoT::Certificate::Id": {"Type": "String"}},
-  "Resources": {
-    "thing": {"Type": "AWS::IoT::Thing", "Properties": {"ThingName": {"Ref": "ThingName"}}},
-    "certificate": {"Type": "AWS::IoT::Certificate", "Properties": {"CertificateId": {"Ref": "AWS::IoT::Certificate::Id"}, "Status": "Active"}},
-    "policy": {"Type": "AWS::IoT::Policy", "Properties": {"PolicyDocument": "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"iot:Connect\",\"Resource\":\"*\"}]}"}}
-  }
-}`
 
 // startAttestation makes the OEM CA in base/oem, starts the hook trusting
 // it, and makes it GatewayTemplate's hook in the fleetsim folder fleet
@@ -86,7 +77,7 @@ func startAttestation(t Tools, base, fleet string) (*attestation, error) {
 		return nil, err
 	}
 	settings := fmt.Sprintf(`{"enabled": true, "preProvisioningHook": {"url": %q}}`, url)
-	for name, data := range map[string]string{"GatewayTemplate.json": attestedTemplate, "GatewayTemplate.settings.json": settings} {
+	for name, data := range map[string]string{"GatewayTemplate.json": attest.ExampleTemplate, "GatewayTemplate.settings.json": settings} {
 		if err := os.WriteFile(filepath.Join(fleet, "templates", name), []byte(data), 0o644); err != nil {
 			a.Stop()
 			return nil, err
