@@ -74,3 +74,14 @@ attest-hook-zip:
 crash-states:
 	$(GO) build -o bin/crash/ ./cmd/provisiond ./cmd/fleetsim ./cmd/crashstates ./cmd/attest-hook
 	./bin/crash/crashstates -provisiond bin/crash/provisiond -fleetsim bin/crash/fleetsim -attest-hook bin/crash/attest-hook $(CRASHFLAGS)
+
+# soak: the real daemon against fleetsim for DURATION with certificates
+# rotating every few seconds, verify_every 2s, link loss and fleetsim killed
+# at random moments (SOAKFLAGS="-seed N" replays one); fails on growth of
+# RSS, descriptors, goroutines or the state folder, an unusable handoff,
+# orphans or unexpected errors (docs/RELIABILITY.md).
+DURATION ?= 10m
+.PHONY: soak
+soak:
+	$(GO) build -o bin/soak/ ./cmd/provisiond ./cmd/fleetsim ./bench/soak
+	./bin/soak/soak -provisiond bin/soak/provisiond -fleetsim bin/soak/fleetsim -duration $(DURATION) $(SOAKFLAGS)

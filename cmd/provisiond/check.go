@@ -35,6 +35,9 @@ func checkAt(args []string, stdout, stderr io.Writer, now func() time.Time) int 
 		}
 		fmt.Fprintf(stdout, "%s: ok (endpoint %s, template %s, %s over %s)\n",
 			cfg.Path, cfg.Endpoint, cfg.Template.Name, cfg.CertificateMethod, cfg.PayloadFormat)
+		if open := check.ClaimKeyOpenToOthers(cfg.Claim.PrivateKey); open != "" {
+			fmt.Fprintf(stdout, "claim: warning: %s (%s)\n", open, check.FixClaimKeyMode(cfg.Claim.PrivateKey))
+		}
 		return checkTPM(cfg, stdout, stderr)
 	}
 	if err != nil {

@@ -75,13 +75,39 @@ func mustRead(path string) []byte {
 	return b
 }
 
-// checkClaim: the claim certificate matches its key and is not expired.
+// checkClaim: the claim certificate matches its key and is not expired, and
+// a claim key file is not open to other users.
 func (r *run) checkClaim(context.Context) Result {
 	if r.claim.Leaf == nil {
 		return Result{Status: Skip, Message: "not run: the claim did not load"}
 	}
-	return r.validity(r.claim.Leaf, "claim certificate",
+	res := r.validity(r.claim.Leaf, "claim certificate",
 		"get a new claim certificate from the manufacturer's provisioning account: an expired claim cannot provision")
+	if res.Status == Fail {
+		return res
+	}
+	if open := ClaimKeyOpenToOthers(r.Config.Claim.PrivateKey); open != "" {
+		return warn(FixClaimKeyMode(r.Config.Claim.PrivateKey), "%s; %s", res.Message, open)
+	}
+	return res
+}
+
+// FixClaimKeyMode is the fix for a claim key open to other users.
+func FixClaimKeyMode(path string) string {
+	return "chmod o-rwx " + path + ": whoever reads the claim key can provision devices into the fleet"
+}
+
+// ClaimKeyOpenToOthers says how a claim key file is open to users other than
+// its owner and group; "" when it is not, or when the key is not a file.
+func ClaimKeyOpenToOthers(spec string) string {
+	if !connect.ClaimKeyIsFile(spec) {
+		return ""
+	}
+	fi, err := os.Stat(spec)
+	if err != nil || fi.Mode().Perm()&0o007 == 0 {
+		return ""
+	}
+	return sprintf("the claim key %s is readable or writable by other users (mode %04o)", spec, fi.Mode().Perm())
 }
 
 // validity judges a certificate's remaining life at the clock.

@@ -144,7 +144,7 @@ func (d *connDialer) open(_ *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
 	d.mu.Lock()
 	d.stop = context.AfterFunc(d.ctx, func() { _ = conn.Close() })
 	d.mu.Unlock()
-	return conn, nil
+	return limitPackets(conn), nil
 }
 
 // release detaches the connection from the dial context once CONNACK is in.

@@ -23,6 +23,13 @@
 //   - A CONNECT whose Will is on a $aws/ topic, or a claim's CONNECT with a Will outside its
 //     policy, is refused (not authorized). Nothing published by a client is retained on $aws/.
 //   - One connection may have 4 requests in process at once; more are answered 429 Throttling.
+//   - AWS's broker limits: a client ID empty or starting with $ is refused at CONNECT;
+//     a SUBSCRIBE of more than 8 filters fails whole, and a filter of more than 256 bytes or
+//     7 slashes, or beyond the connection's 50 subscriptions, fails (SUBACK 0x80, 0x8F in
+//     MQTT 5); a publish on such a topic ends the connection.
+//   - An answer is sent once, at the subscription's QoS (at most 1), and never kept in the
+//     session: a connection resuming the session under the asker's client ID, with the
+//     same shared claim, gets nothing resent.
 //   - One emulator at a time serves a folder: Start locks dir/.fleetsim.lock.
 //
 // The registry (package registry) is dir/registry.db, in SQLite: every change an answer

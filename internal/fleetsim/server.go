@@ -215,8 +215,7 @@ func (s *Server) listen(opts Options, addr string, serverCert tls.Certificate) e
 		if err != nil {
 			return nil, fmt.Errorf("listen on %s: %w", addr, err)
 		}
-		return &tlsListener{id: id, ln: ln, config: serverTLS(serverCert, verifier, requireALPN), peers: &s.peers,
-			log: s.log, run: s.workers.run, wire: wire}, nil
+		return newTLSListener(id, ln, serverTLS(serverCert, verifier, requireALPN), &s.peers, s.log, s.workers.run, wire), nil
 	}
 	var err error
 	if s.main, err = newListener("mtls", addr, false); err != nil {

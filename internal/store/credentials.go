@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/provisiond/provisiond/internal/keypair"
 	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
+	"github.com/provisiond/provisiond/internal/smallfile"
 )
 
 // credentialFields are the keys of credentials.json that every handoff
@@ -55,7 +55,7 @@ func WriteCredentials(f Files, c Credentials) error {
 // the SHA-256 of the certificate's DER. Errors name the file and field; a
 // missing file gives an error matching fs.ErrNotExist.
 func ReadCredentials(path string) (Credentials, error) {
-	data, err := os.ReadFile(path)
+	data, err := smallfile.Read(path, MaxFileSize)
 	if err != nil {
 		return Credentials{}, fmt.Errorf("credentials: %w", err)
 	}
@@ -147,7 +147,7 @@ func checkCredentialFiles(c Credentials) error {
 // readPEM reads the file that field names and parses it; errors name the
 // field, and the file once it is read.
 func readPEM[T any](field, path string, parse func([]byte) (T, error)) (T, error) {
-	data, err := os.ReadFile(path)
+	data, err := smallfile.Read(path, MaxFileSize)
 	if err != nil {
 		var zero T
 		return zero, fmt.Errorf("%s: %w", field, err)
