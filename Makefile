@@ -72,8 +72,8 @@ attest-hook-zip:
 # CRASHFLAGS="-sample 200 -seed 1" (CI) or CRASHFLAGS="-flows csr".
 .PHONY: crash-states
 crash-states:
-	$(GO) build -o bin/crash/ ./cmd/provisiond ./cmd/fleetsim ./cmd/crashstates
-	./bin/crash/crashstates -provisiond bin/crash/provisiond -fleetsim bin/crash/fleetsim $(CRASHFLAGS)
+	$(GO) build -o bin/crash/ ./cmd/provisiond ./cmd/fleetsim ./cmd/crashstates ./cmd/attest-hook
+	./bin/crash/crashstates -provisiond bin/crash/provisiond -fleetsim bin/crash/fleetsim -attest-hook bin/crash/attest-hook $(CRASHFLAGS)
 
 # adversarial: the hostile-input suite (docs/RELIABILITY.md, "Hostile inputs"):
 # the attacks that were fixed (tests named TestHostile...) and those that held,

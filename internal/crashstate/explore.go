@@ -57,6 +57,7 @@ func Explore(o Options) (map[string]*Tally, error) {
 			return nil, err
 		}
 		recs[flow.Name] = rec
+		defer rec.Attestation.Stop()
 		fmt.Fprintf(o.Out, "recorded %s: %d file-system ops, %d certificates issued\n", flow.Name, len(rec.Ops), len(rec.IssuedAt))
 		for _, m := range o.Models {
 			states, drawn := Generate(rec, m, o.Limit, o.Seed)
@@ -276,6 +277,9 @@ func (w *worker) check(s *State) (*checked, error) {
 		c.res.HandleUnchecked = w.rec.Flow.TPMHandle != ""
 	case fault == "":
 		fault = w.checkHandle(tpm, dir)
+	}
+	if fault == "" && w.rec.Attestation != nil {
+		fault = w.rec.Attestation.checkAK(tpm)
 	}
 	c.res.Fault = fault
 	c.end = time.Now()
