@@ -89,7 +89,7 @@ func (h *brokerHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 			return refuse(packets.ErrNotAuthorized, packets.ErrBadUsernameOrPassword,
 				"no policy is attached to the certificate", zap.String("certificateId", p.certID))
 		}
-		if grant, err = claimGrant(s.reg, cert.Policies); err != nil {
+		if grant, err = claimGrant(s.reg, &s.grants, cert.Policies); err != nil {
 			return refuse(packets.ErrServerUnavailable, packets.ErrServerUnavailable,
 				"the claim's policies cannot be read", zap.String("certificateId", p.certID), zap.Error(err))
 		}
