@@ -71,15 +71,20 @@ func newAuthority(now time.Time) (*authority, error) {
 
 // loadAuthority reads dir/ca.pem and dir/ca.key.
 func loadAuthority(dir string) (*authority, error) {
-	certPEM, err := os.ReadFile(filepath.Join(dir, caCertFile))
+	return loadAuthorityFiles(dir, caCertFile, caKeyFile)
+}
+
+// loadAuthorityFiles reads a CA's certificate and key from dir.
+func loadAuthorityFiles(dir, certFile, keyFile string) (*authority, error) {
+	certPEM, err := os.ReadFile(filepath.Join(dir, certFile))
 	if err != nil {
 		return nil, err
 	}
 	cert, err := parseCertPEM(certPEM)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, caCertFile), err)
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, certFile), err)
 	}
-	keyPath := filepath.Join(dir, caKeyFile)
+	keyPath := filepath.Join(dir, keyFile)
 	keyPEM, err := os.ReadFile(keyPath)
 	if err != nil {
 		return nil, err

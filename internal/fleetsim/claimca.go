@@ -35,28 +35,10 @@ const provisioningClaimLead = 2 * time.Minute
 // loadClaimAuthority reads the provisioning claims' issuer from dir, making it first if
 // the folder has none.
 func loadClaimAuthority(dir string, now time.Time) (*authority, error) {
-	certPath := filepath.Join(dir, claimCACertFile)
-	certPEM, err := os.ReadFile(certPath)
-	if errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(dir, claimCACertFile)); errors.Is(err, fs.ErrNotExist) {
 		return newClaimAuthority(dir, now)
 	}
-	if err != nil {
-		return nil, err
-	}
-	cert, err := parseCertPEM(certPEM)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", certPath, err)
-	}
-	keyPath := filepath.Join(dir, claimCAKeyFile)
-	keyPEM, err := os.ReadFile(keyPath)
-	if err != nil {
-		return nil, err
-	}
-	key, err := parseKeyPEM(keyPEM)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", keyPath, err)
-	}
-	return &authority{cert: cert, key: key, pem: certPEM}, nil
+	return loadAuthorityFiles(dir, claimCACertFile, claimCAKeyFile)
 }
 
 // newClaimAuthority makes the issuer and writes it into dir, the key first: a

@@ -42,16 +42,9 @@ func (a *Server) createKeysAndCertificate(q apiRequest) (any, *restError) {
 
 // createProvisioningClaim is CreateProvisioningClaim, for an enabled template.
 func (a *Server) createProvisioningClaim(q apiRequest) (any, *restError) {
-	name, aerr := a.templateParam(q)
+	name, t, aerr := a.templateOfPath(q)
 	if aerr != nil {
 		return nil, aerr
-	}
-	t, ok, err := a.readTemplate(name)
-	if err != nil {
-		return nil, internalErr(err)
-	}
-	if !ok {
-		return nil, notFound("Template %s cannot be found.", name)
 	}
 	if !t.Enabled {
 		return nil, apiErr(403, "AccessDeniedException", "Template %s is disabled.", name)
@@ -62,4 +55,20 @@ func (a *Server) createProvisioningClaim(q apiRequest) (any, *restError) {
 	}
 	return map[string]any{"certificateId": iss.CertificateID, "certificatePem": iss.CertificatePEM,
 		"keyPair": keyPairJSON{iss.PublicKey, iss.PrivateKey}, "expiration": epoch(expires)}, nil
+}
+
+// templateOfPath reads the template the path names; 404 if there is none.
+func (a *Server) templateOfPath(q apiRequest) (string, templateInfo, *restError) {
+	name, aerr := a.templateParam(q)
+	if aerr != nil {
+		return "", templateInfo{}, aerr
+	}
+	t, ok, err := a.readTemplate(name)
+	if err != nil {
+		return "", t, internalErr(err)
+	}
+	if !ok {
+		return "", t, notFound("Template %s cannot be found.", name)
+	}
+	return name, t, nil
 }

@@ -219,16 +219,9 @@ func (a *Server) listTemplates(_ apiRequest, p registry.Page) (any, string, *res
 }
 
 func (a *Server) describeTemplate(q apiRequest) (any, *restError) {
-	name, aerr := a.templateParam(q)
+	name, t, aerr := a.templateOfPath(q)
 	if aerr != nil {
 		return nil, aerr
-	}
-	t, ok, err := a.readTemplate(name)
-	if err != nil {
-		return nil, internalErr(err)
-	}
-	if !ok {
-		return nil, notFound("Template %s cannot be found.", name)
 	}
 	out := map[string]any{"templateArn": TemplateARN(name), "templateName": name, "description": t.Description,
 		"creationDate": epoch(t.Created), "lastModifiedDate": epoch(t.Modified), "defaultVersionId": t.Version,
