@@ -3,6 +3,7 @@ package registry
 import (
 	"database/sql"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -83,3 +84,17 @@ func (t *Tx) InsertPolicy(p Policy, now time.Time) (bool, error) {
 
 // thingsRegisteredColumn is the count scanCertificate reads after certColumns.
 const thingsRegisteredColumn = `COALESCE((SELECT things FROM claim_registrations r WHERE r.certificate_id = certificates.id), 0)`
+
+// addClaimsTables adds the claims' tables to a database made before them (a folder not
+// served since), so that it can be read; a database that has them is not written.
+func addClaimsTables(path string) error {
+	db, err := openDB(path, false)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.Exec(claimsSchema); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}

@@ -80,6 +80,9 @@ func withReadDB(dir string, f func(*sql.DB) error) error {
 			return err
 		}
 	}
+	if err := addClaimsTables(path); err != nil {
+		return err
+	}
 	db, err := openDB(path, true)
 	if err != nil {
 		return err
