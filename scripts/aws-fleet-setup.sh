@@ -26,7 +26,7 @@ die() {
 }
 say() { echo "aws-fleet-setup: $*" >&2; }
 
-template_file= name= out=. role_arn= root_ca= params=()
+template_file= name= out=. role_arn= root_ca= params=() role_created=
 while (($#)); do
 	case $1 in
 	--template-file) template_file=${2:?--template-file needs a file}; shift 2 ;;
@@ -77,6 +77,7 @@ if [[ -z $role_arn ]]; then
 		role_arn=$(aws "${aws_opts[@]}" iam create-role --role-name "$role" --assume-role-policy-document "$trust" | json Role.Arn)
 		aws "${aws_opts[@]}" iam attach-role-policy --role-name "$role" \
 			--policy-arn arn:aws:iam::aws:policy/service-role/AWSIoTThingsRegistration
+		role_created=1
 		say "role $role created"
 	fi
 fi
@@ -98,8 +99,18 @@ if got=$(awsiot describe-provisioning-template --template-name "$name" 2>&1); th
 	say "template $name exists"
 else
 	notfound "$got" || die "describe-provisioning-template $name: $got"
-	awsiot create-provisioning-template --template-name "$name" --template-body "$body" \
-		--provisioning-role-arn "$role_arn" --enabled >/dev/null
+	# A role made a moment ago may not be assumable by AWS IoT yet (IAM is eventually
+	# consistent): AWS IoT then refuses the template; try again for up to a minute.
+	tries=1
+	[[ -z $role_created ]] || tries=12
+	for try in $(seq 1 "$tries"); do
+		if got=$(awsiot create-provisioning-template --template-name "$name" --template-body "$body" \
+			--provisioning-role-arn "$role_arn" --enabled 2>&1); then
+			break
+		fi
+		((try < tries)) && grep -qi role <<<"$got" || die "create-provisioning-template $name: $got"
+		sleep 5
+	done
 	say "template $name created"
 fi
 
@@ -178,7 +189,8 @@ config=$( {
 	if ((${#params[@]})); then
 		echo "  parameters:"
 		for p in "${params[@]}"; do
-			printf '    %s: "%s"\n' "${p%%=*}" "${p#*=}"
+			v=${p#*=} v=${v//\\/\\\\} v=${v//\"/\\\"} # a YAML double-quoted string
+			printf '    %s: "%s"\n' "${p%%=*}" "$v"
 		done
 	fi
 })

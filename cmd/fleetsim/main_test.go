@@ -128,6 +128,11 @@ func TestBadCommandLines(t *testing.T) {
 		{"serve", "--dir", dir, "--rate", "register"},
 		{"storm", "--dir", dir},
 		{"registry", "--dir", dir, "extra"},
+		{"init", "--dir", dir, "--claims", "1", "--expired-claims", "2"},
+		{"init", "--dir", dir, "--claims", "-1"},
+		{"init", "--dir", dir, "--claim-validity", "1h", "--claim-not-after", "2030-01-01T00:00:00Z"},
+		{"init", "--dir", dir, "--claim-not-after", "tomorrow"},
+		{"serve", "--dir", dir, "--provisioning-claim-validity", "0s"},
 	} {
 		var out, errOut syncBuffer
 		if code := run(context.Background(), args, &out, &errOut); code != 2 {
