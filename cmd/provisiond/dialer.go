@@ -140,10 +140,15 @@ func closeAhead(a *fleet.Ahead) {
 // claim key may be a file, a systemd credential or a key in the TPM;
 // closeKey releases it when the session ends.
 func (d *fleetDialer) claimOptions() (_ fleet.Options, closeKey func() error, _ error) {
-	cert, closeKey, err := claimkey.Certificate(d.cfg.Claim.Certificate, d.cfg.Claim.PrivateKey, d.claimTPM())
+	files := d.cfg.FileClaims()
+	if len(files) == 0 {
+		return fleet.Options{}, func() error { return nil }, fmt.Errorf("no claim installed: waiting for provisiond claim import")
+	}
+	claim := files[0]
+	cert, closeKey, err := claimkey.Certificate(claim.Certificate, claim.PrivateKey, d.claimTPM())
 	if err != nil {
 		// claimkey's errors name the setting and no key material.
-		return fleet.Options{}, closeKey, fmt.Errorf("claim certificate %s: %w", d.cfg.Claim.Certificate, err)
+		return fleet.Options{}, closeKey, fmt.Errorf("claim certificate %s: %w", claim.Certificate, err)
 	}
 	opts, err := d.sessionOptions(cert, d.clientID, d.cfg.Template.Name)
 	if err != nil {

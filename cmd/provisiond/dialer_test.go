@@ -26,7 +26,7 @@ func TestOnlyCreateKeysSessionsOfferPostQuantumKeyExchange(t *testing.T) {
 		if want := method == "csr"; claim.ClassicalKeyExchange != want {
 			t.Errorf("%s claim session: classical %v, want %v", method, claim.ClassicalKeyExchange, want)
 		}
-		cert, err := tls.LoadX509KeyPair(cfg.Claim.Certificate, cfg.Claim.PrivateKey)
+		cert, err := tls.LoadX509KeyPair(cfg.Claims[0].Certificate, cfg.Claims[0].PrivateKey)
 		if err != nil {
 			t.Fatal(err)
 		}

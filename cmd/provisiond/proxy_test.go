@@ -299,7 +299,7 @@ func TestNoSecretInCheckStatusOrDebugLog(t *testing.T) {
 	for i, tok := range spy.tokens {
 		secrets[fmt.Sprintf("ownership token %d", i)] = tok
 	}
-	for what, file := range map[string]string{"device key": creds.PrivateKeyFile, "claim key": cfg.Claim.PrivateKey} {
+	for what, file := range map[string]string{"device key": creds.PrivateKeyFile, "claim key": cfg.Claims[0].PrivateKey} {
 		key, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)

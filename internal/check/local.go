@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/provisiond/provisiond/internal/claims"
 	"github.com/provisiond/provisiond/internal/keypair"
 	"github.com/provisiond/provisiond/internal/keypair/claimkey"
 	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
@@ -30,11 +31,22 @@ func (r *run) config(context.Context) Result {
 	if !r.rootCAs.AppendCertsFromPEM(pem) {
 		return fail(fixRootCA, "root_ca: %s holds no PEM certificate", c.RootCA)
 	}
-	var closeKey func() error
-	r.claim, closeKey, err = claimkey.Certificate(c.Claim.Certificate, c.Claim.PrivateKey, claimkey.Dial(c.TPM))
-	if err != nil {
+	r.claims = chooseClaim(c, r.Now())
+	cl := r.claims.use
+	switch {
+	case cl == nil && c.ClaimImport() != nil && len(c.FileClaims()) == 0:
+		return ok("%s: endpoint %s, template %s; the claim comes by `provisiond claim import`", c.Path, c.Endpoint, c.Template.Name)
+	case cl == nil && r.claims.decision.AllExpired():
+		return fail(fixClaimExpired, "%s: %s", claims.AllExpiredText, r.claims.passedOver())
+	case cl == nil:
 		return fail("set claim.certificate and claim.private_key to the matching factory claim files",
-			"claim certificate %s: %v", c.Claim.Certificate, err)
+			"no claim is usable: %s", r.claims.passedOver())
+	}
+	var closeKey func() error
+	r.claim, closeKey, err = claimkey.Certificate(cl.Certificate, cl.PrivateKey, claimkey.Dial(c.TPM))
+	if err != nil {
+		return fail("set "+cl.Field+".certificate and "+cl.Field+".private_key to the matching factory claim files",
+			"claim certificate %s: %v", cl.Certificate, err)
 	}
 	r.closers = append(r.closers, closeKey)
 	r.claim.Leaf, _ = x509.ParseCertificate(r.claim.Certificate[0])
@@ -80,9 +92,15 @@ func (r *run) checkClaim(context.Context) Result {
 	if r.claim.Leaf == nil {
 		return Result{Status: Skip, Message: "not run: the claim did not load"}
 	}
-	return r.validity(r.claim.Leaf, "claim certificate",
-		"get a new claim certificate from the manufacturer's provisioning account: an expired claim cannot provision")
+	res := r.validity(r.claim.Leaf, "claim certificate "+r.claims.use.Name(), fixClaimExpired)
+	if passed := r.claims.passedOver(); passed != "" && res.Status == OK {
+		return warn("replace the claims passed over, or remove them from the config", "%s; passed over: %s", res.Message, passed)
+	}
+	return res
 }
+
+// fixClaimExpired is the fix for a claim that expired or is about to.
+const fixClaimExpired = "install a new claim certificate from the provisioning account (see provisiond(8), \"When the claim expires or is revoked\"): an expired claim cannot provision"
 
 // validity judges a certificate's remaining life at the clock.
 func (r *run) validity(cert *x509.Certificate, what, fix string) Result {
