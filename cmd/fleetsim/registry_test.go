@@ -1,86 +1,37 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/provisiond/provisiond/internal/fleetsim"
 	"github.com/provisiond/provisiond/internal/testtool"
+	"github.com/provisiond/provisiond/internal/testtool/fleetsimproc"
 )
-
-// buildFleetsim builds this command into a temporary folder.
-func buildFleetsim(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "fleetsim")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// serveProcess starts `fleetsim serve` as a process and returns it with its MQTT address.
-func serveProcess(t *testing.T, bin, dir string) (*exec.Cmd, string) {
-	t.Helper()
-	cmd := exec.Command(bin, "serve", "--dir", dir, "--listen", "127.0.0.1:0", "--log-level", "warn")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	lines := make(chan string, 4)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	select {
-	case l := <-lines:
-		addr, ok := strings.CutPrefix(l, "listening on ")
-		if !ok {
-			t.Fatalf("serve printed %q", l)
-		}
-		return cmd, addr
-	case <-time.After(20 * time.Second):
-		t.Fatal("serve did not print its address")
-	}
-	return nil, ""
-}
 
 // TestKilledEmulatorKeepsCommittedRegistrations provisions devices through a real
 // `fleetsim serve`, kills it with SIGKILL, and finds every registration it answered in
 // the database.
 func TestKilledEmulatorKeepsCommittedRegistrations(t *testing.T) {
-	bin := buildFleetsim(t)
+	bin := fleetsimproc.Binary(t)
 	dir := filepath.Join(t.TempDir(), "sim")
 	var out, errOut syncBuffer
 	if code := run(context.Background(), []string{"init", "--dir", dir, "--listen", "127.0.0.1:0"}, &out, &errOut); code != 0 {
 		t.Fatalf("init: %s", errOut.String())
 	}
-	serve, addr := serveProcess(t, bin, dir)
+	serve := fleetsimproc.Serve(t, bin, dir, "--log-level", "warn")
+	addr := serve.Addr
 	const devices = 25
 	if code := run(context.Background(), []string{"storm", "--dir", dir, "--devices", "25", "--concurrency", "5",
 		"--endpoint", addr}, &out, &errOut); code != 0 {
 		t.Fatalf("storm: exit %d: %s %s", code, out.String(), errOut.String())
 	}
-	if err := serve.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = serve.Wait()
+	serve.Kill()
 
 	reg, err := fleetsim.ReadRegistry(dir)
 	if err != nil {
@@ -122,7 +73,7 @@ func TestKilledEmulatorKeepsCommittedRegistrations(t *testing.T) {
 // fleetsim serve.
 func TestAWSCLICheck(t *testing.T) {
 	testtool.Need(t, "aws", "awscli")
-	bin := buildFleetsim(t)
+	bin := fleetsimproc.Binary(t)
 	cmd := exec.Command("../../scripts/aws-cli-check.sh")
 	cmd.Env = append(os.Environ(), "FLEETSIM="+bin)
 	out, err := cmd.CombinedOutput()

@@ -59,3 +59,32 @@ func (ch claimChoice) passedOver() string {
 	}
 	return claims.PassedText(ch.list, ch.decision)
 }
+
+// OfflineClaims is what `provisiond check` without --online says of the
+// claims: a warning for each claim passed over, expiring within 30 days or
+// whose key file others may read, and a failure when no claim is usable.
+func OfflineClaims(c *config.Config, now time.Time) (warnings []string, failure string) {
+	ch := chooseClaim(c, now)
+	switch {
+	case ch.use == nil && c.ClaimImport() != nil:
+		// A temporary claim may still come.
+	case ch.use == nil && ch.decision.AllExpired():
+		return nil, claims.AllExpiredText + ": " + ch.passedOver()
+	case ch.use == nil:
+		return nil, "no claim is usable: " + ch.passedOver()
+	}
+	if passed := ch.passedOver(); passed != "" && ch.use != nil {
+		warnings = append(warnings, "passed over: "+passed+"; provisioning uses "+ch.use.Name())
+	}
+	for i, cl := range c.FileClaims() {
+		d := ch.list[i]
+		if left := d.NotAfter.Sub(now); d.ReadError == nil && left > 0 && left < expiryWarning {
+			warnings = append(warnings, sprintf("%s expires in %d days (%s): %s", cl.Name(), int(left.Hours()/24),
+				d.NotAfter.UTC().Format(time.RFC3339), fixClaimExpired))
+		}
+		if open := ClaimKeyOpenToOthers(cl.PrivateKey); open != "" {
+			warnings = append(warnings, open+" ("+FixClaimKeyMode(cl.PrivateKey)+")")
+		}
+	}
+	return warnings, failure
+}

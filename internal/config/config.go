@@ -3,6 +3,7 @@ package config
 import (
 	"time"
 
+	"github.com/provisiond/provisiond/internal/keypair/p11key"
 	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
 )
 
@@ -35,10 +36,16 @@ type Config struct {
 	Rotation    Rotation
 	VerifyEvery time.Duration
 
-	// Where the device key lives (keystore.go): "file" or "tpm", and the
-	// TPM that holds TPM keys, the device key's or the claim key's.
+	// Where the device key lives (keystore.go): "file", "tpm" or "pkcs11",
+	// the TPM that holds TPM keys, the device key's or the claim key's, and
+	// the PKCS#11 token that holds token keys (pkcs11.go). PKCS11.PIN names
+	// where the PIN is, never the PIN.
 	KeyStore string
 	TPM      tpmkey.Settings
+	PKCS11   p11key.Settings
+
+	// Attestation (attestation.go) proves the unit to the template's hook.
+	Attestation Attestation
 
 	// lines maps a field ("claim.certificate", "template.parameters.Serial")
 	// to its line in the file, so later checks can point at it too.

@@ -31,7 +31,10 @@ func init() { topKeys = append(topKeys, "key_store", "tpm") }
 // constrains certificate_method and key_type.
 func (p *parser) keyStore(top map[string]*yaml.Node, c *Config) error {
 	c.KeyStore = DefaultKeyStore
-	if err := p.enum(top, "key_store", &c.KeyStore, []string{KeyStoreFile, KeyStoreTPM}); err != nil {
+	if err := p.enum(top, "key_store", &c.KeyStore, []string{KeyStoreFile, KeyStoreTPM, KeyStorePKCS11}); err != nil {
+		return err
+	}
+	if err := p.pkcs11Section(top, c); err != nil {
 		return err
 	}
 	m, err := p.mapping(top["tpm"], "tpm.", tpmKeys)

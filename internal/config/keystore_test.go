@@ -47,7 +47,7 @@ func TestParseKeyStoreErrors(t *testing.T) {
 	}{
 		{"create-keys", "key_store: tpm\n", 14, "key_store", "cannot be born in the TPM"},
 		{"rsa-3072", "key_store: tpm\nkey_type: rsa-3072\n", 15, "key_type", "ec-p256, ec-p384 or rsa-2048 with key_store: tpm"},
-		{"unknown store", "key_store: hsm\n", 14, "key_store", "must be file or tpm"},
+		{"unknown store", "key_store: hsm\n", 14, "key_store", "must be file, tpm or pkcs11"},
 		{"bad handle", "key_store: tpm\ntpm: {handle: 81000001}\n", 15, "tpm.handle", "0x81xxxxxx"},
 		{"platform handle", "key_store: tpm\ntpm: {handle: \"0x81800000\"}\n", 15, "tpm.handle", "0x81000000 to 0x817FFFFF"},
 		{"bad parent", "key_store: tpm\ntpm: {parent: srk}\n", 15, "tpm.parent", "0x81xxxxxx"},

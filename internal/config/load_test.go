@@ -69,6 +69,7 @@ func TestParseFull(t *testing.T) {
 		},
 	}
 	want.KeyStore, want.TPM.Device = KeyStoreFile, "/dev/tpmrm0" // keystore.go's defaults
+	want.PKCS11.Label = "provisiond"                             // pkcs11.go's default
 	c.lines = nil
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("Parse:\n got %+v\nwant %+v", c, want)

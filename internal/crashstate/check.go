@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/provisiond/provisiond/internal/statemachine"
+	"github.com/provisiond/provisiond/internal/store"
 )
 
 // handoff is what a consumer reads from credentials.json.
@@ -214,12 +214,12 @@ const rotationMargin = time.Second
 // requestFiles are the requests `provisiond reprovision [--if-refused]`
 // leaves in the state directory; the daemon removes each once it has
 // served it.
-var requestFiles = []string{statemachine.ReprovisionRequestFile, statemachine.VerifyRequestFile}
+var requestFiles = store.RequestFiles
 
 // registeredAs returns the certificate the daemon handed over once
 // state.json says registered, credentials.json names that certificate
 // with a usable pair, no request waits and no verification runs; "" before. With
-// rotation (issue 15), it also waits while a renewal runs or is due: a
+// rotation, it also waits while a renewal runs or is due: a
 // crash state's certificates may be past their rotation time when it is
 // checked, and the daemon must finish that rotation too. due says to
 // wait for a rotation due within rotationMargin as well: the daemon looks
@@ -237,14 +237,14 @@ func registeredAs(stateDir string, due bool) string {
 		RotationDueAt time.Time `json:"rotationDueAt"`
 		Verifying     bool      `json:"verifying"`
 	}
-	data, err := os.ReadFile(filepath.Join(stateDir, "state.json"))
+	data, err := os.ReadFile(filepath.Join(stateDir, store.StateFile))
 	if err != nil || json.Unmarshal(data, &st) != nil || st.State != "registered" || st.Renewal != "" || st.Verifying {
 		return ""
 	}
 	if due && !st.RotationDueAt.IsZero() && !st.RotationDueAt.After(time.Now().Add(rotationMargin)) {
 		return ""
 	}
-	data, err = os.ReadFile(filepath.Join(stateDir, "credentials.json"))
+	data, err = os.ReadFile(filepath.Join(stateDir, store.CredentialsFile))
 	if err != nil {
 		return ""
 	}

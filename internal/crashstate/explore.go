@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/provisiond/provisiond/internal/store"
+	"github.com/provisiond/provisiond/internal/testtool/fleetsimproc"
 	"github.com/provisiond/provisiond/internal/testtool/swtpm"
 )
 
@@ -117,7 +119,7 @@ func checkAll(o Options, rec *Recording, states []*State, tallies map[string]*Ta
 			for s := range queue {
 				c, err := wk.check(s)
 				if err != nil {
-					wk.srv.stop()
+					wk.srv.Stop()
 					errs <- err
 					return
 				}
@@ -172,7 +174,7 @@ func checkAll(o Options, rec *Recording, states []*State, tallies map[string]*Ta
 type worker struct {
 	o   Options
 	rec *Recording
-	srv *server
+	srv *fleetsimproc.Server
 	dir string
 }
 
@@ -198,10 +200,10 @@ func newWorker(o Options, rec *Recording, n int) (*worker, error) {
 		if err != nil {
 			return nil, err
 		}
-		if len(srv.addr) == len(rec.Endpoint) {
+		if len(srv.Addr) == len(rec.Endpoint) {
 			return &worker{o: o, rec: rec, srv: srv, dir: dir}, nil
 		}
-		srv.stop()
+		srv.Stop()
 	}
 	return nil, fmt.Errorf("no port of the width of %s for fleetsim", rec.Endpoint)
 }
@@ -212,7 +214,7 @@ func (w *worker) check(s *State) (*checked, error) {
 	t0 := time.Now()
 	n := int(checkSeq.Add(1))
 	dir := stateDir(w.o.Base, "c", n)
-	old, new := []string{w.rec.StateDir, w.rec.Endpoint}, []string{dir, w.srv.addr}
+	old, new := []string{w.rec.StateDir, w.rec.Endpoint}, []string{dir, w.srv.Addr}
 	if w.rec.RecordedFleet != "" {
 		old, new = append(old, w.rec.RecordedFleet), append(new, w.rec.Fleet)
 	}
@@ -228,7 +230,7 @@ func (w *worker) check(s *State) (*checked, error) {
 		defer tpm.Stop()
 	}
 	cfg := filepath.Join(w.rec.Base, fmt.Sprintf("c%06d.yaml", n))
-	if err := os.WriteFile(cfg, []byte(w.rec.config(w.srv.addr, dir, deviceOrNone(tpm))), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(w.rec.config(w.srv.Addr, dir, deviceOrNone(tpm))), 0o644); err != nil {
 		return nil, err
 	}
 	defer os.Remove(cfg)
@@ -236,24 +238,24 @@ func (w *worker) check(s *State) (*checked, error) {
 	// over on disk: after a power cut every consumer starts again from
 	// credentials.json as it is, so a handoff the cut lost was never one.
 	var previous *handoff
-	if data, ok := s.Tree.Files["credentials.json"]; ok {
+	if data, ok := s.Tree.Files[store.CredentialsFile]; ok {
 		if h, err := parseHandoff(data); err == nil {
 			h.CertificateFile = strings.Replace(h.CertificateFile, w.rec.StateDir, dir, 1)
 			h.PrivateKeyFile = strings.Replace(h.PrivateKeyFile, w.rec.StateDir, dir, 1)
 			previous = &h
 		}
 	}
-	watch := startWatcher(filepath.Join(dir, "credentials.json"), previous)
+	watch := startWatcher(filepath.Join(dir, store.CredentialsFile), previous)
 	ctx, cancel := context.WithTimeout(context.Background(), w.o.Timeout)
 	id, exit, log, runErr := runDaemon(ctx, w.o.Provisiond, cfg, dir)
 	cancel()
 	c := &checked{state: s, id: id, log: log, start: t0}
 	fault := watch.finish()
-	stateData, hadState := s.Tree.Files["state.json"]
+	stateData, hadState := s.Tree.Files[store.StateFile]
 	torn := hadState && !json.Valid(stateData)
 	switch {
 	case exit == 65 && id == "":
-		now, _ := os.ReadFile(filepath.Join(dir, "state.json"))
+		now, _ := os.ReadFile(filepath.Join(dir, store.StateFile))
 		if torn && string(now) == string(stateData) && strings.Contains(log, "corrupt") {
 			c.res.Refused = true
 		} else {
@@ -297,7 +299,7 @@ func (w *worker) startTPM() (*swtpm.TPM, error) {
 // checkHandle reports, once the daemon has stopped, why the key at the
 // persistent handle credentials.json names is not its certificate's.
 func (w *worker) checkHandle(tpm *swtpm.TPM, stateDir string) string {
-	data, err := os.ReadFile(filepath.Join(stateDir, "credentials.json"))
+	data, err := os.ReadFile(filepath.Join(stateDir, store.CredentialsFile))
 	if err != nil || tpm == nil {
 		return ""
 	}
@@ -328,8 +330,8 @@ func (w *worker) checkHandle(tpm *swtpm.TPM, stateDir string) string {
 // less the one handed over at the end and those handed over before the
 // cut) and saves the failing states.
 func (w *worker) finish(done []*checked) error {
-	w.srv.stop()
-	certs, err := deviceCerts(w.o.Fleetsim, w.srv.dir)
+	w.srv.Stop()
+	certs, err := deviceCerts(w.o.Fleetsim, w.srv.Dir)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/provisiond/provisiond/internal/testtool"
+	"github.com/provisiond/provisiond/internal/testtool/fleetsimproc"
 )
 
 // The explorer records the real daemon provisioning with CSR, and a seeded
@@ -103,11 +104,11 @@ func buildTools(t *testing.T) Tools {
 	t.Helper()
 	strace := testtool.Need(t, "strace", "strace")
 	bin := t.TempDir()
-	out, err := exec.Command("go", "build", "-o", bin+"/", "../../cmd/provisiond", "../../cmd/fleetsim").CombinedOutput()
+	out, err := exec.Command("go", "build", "-o", bin+"/", "../../cmd/provisiond").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	return Tools{Provisiond: filepath.Join(bin, "provisiond"), Fleetsim: filepath.Join(bin, "fleetsim"), Strace: strace}
+	return Tools{Provisiond: filepath.Join(bin, "provisiond"), Fleetsim: fleetsimproc.Binary(t), Strace: strace}
 }
 
 // The states the explorer found failing, kept as fixtures, recover now: a

@@ -129,7 +129,7 @@ func Replay(o Options, dir string) (Result, error) {
 	}
 	c, err := w.check(s)
 	if err != nil {
-		w.srv.stop()
+		w.srv.Stop()
 		return Result{}, err
 	}
 	if err := w.finish([]*checked{c}); err != nil {

@@ -1,84 +1,21 @@
 package crashstate
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"time"
+
+	"github.com/provisiond/provisiond/internal/testtool/fleetsimproc"
 )
 
-// server is a `fleetsim serve` this tool started, stopped by its PID.
-type server struct {
-	cmd  *exec.Cmd
-	addr string
-	api  string // the control-plane API's base URL, for flows that revoke
-	dir  string
-}
-
 // startServer runs `fleetsim serve --dir dir` with more flags on a free
-// port of 127.0.0.1 and waits for its "listening on" and "api listening
-// on" lines.
-func startServer(fleetsim, dir string, more []string) (*server, error) {
-	cmd := exec.Command(fleetsim, append([]string{"serve", "--dir", dir, "--listen", "127.0.0.1:0"}, more...)...)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stderr = nil
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("fleetsim serve: %w", err)
-	}
-	ready := make(chan *server, 1)
-	go func() {
-		srv := &server{cmd: cmd, dir: dir}
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if addr, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
-				srv.addr = strings.TrimSpace(addr)
-			}
-			if api, ok := strings.CutPrefix(sc.Text(), "api listening on "); ok {
-				srv.api = strings.TrimSpace(api)
-			}
-			if srv.addr != "" && srv.api != "" {
-				ready <- srv
-				break
-			}
-		}
-		_, _ = io.Copy(io.Discard, out)
-	}()
-	select {
-	case srv := <-ready:
-		return srv, nil
-	case <-time.After(20 * time.Second):
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		return nil, fmt.Errorf("fleetsim serve --dir %s: no \"listening on\" line in 20s", dir)
-	}
-}
-
-// stop ends the server by its PID and waits for it (it saves its registry).
-func (s *server) stop() {
-	done := make(chan struct{})
-	go func() { _ = s.cmd.Wait(); close(done) }()
-	stopByPID(s.cmd.Process, done)
-}
-
-// stopByPID ends a process this tool started: SIGTERM, so that it saves
-// its state, then SIGKILL after a bound; done closes when it has exited.
-func stopByPID(p *os.Process, done <-chan struct{}) {
-	_ = p.Signal(syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = p.Kill()
-		<-done
-	}
+// port of 127.0.0.1, its log beside the folder (dir.log), and returns once
+// it listens.
+func startServer(fleetsim, dir string, more []string) (*fleetsimproc.Server, error) {
+	return fleetsimproc.Start(fleetsimproc.Options{Bin: fleetsim, Dir: dir, Flags: more, Log: dir + ".log"})
 }
 
 // regCert is a certificate as `fleetsim registry` prints it.

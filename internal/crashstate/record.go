@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/provisiond/provisiond/internal/store"
+	"github.com/provisiond/provisiond/internal/testtool/fleetsimproc"
 	"github.com/provisiond/provisiond/internal/testtool/swtpm"
 )
 
@@ -87,8 +89,8 @@ func Record(t Tools, flow Flow, base, stateDir string) (*Recording, error) {
 	if err := os.MkdirAll(r.Base, 0o750); err != nil {
 		return nil, err
 	}
-	if out, err := exec.Command(t.Fleetsim, "init", "--dir", r.Fleet, "--listen", "127.0.0.1:8883").CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("fleetsim init: %v: %s", err, out)
+	if err := fleetsimproc.Init(t.Fleetsim, r.Fleet); err != nil {
+		return nil, err
 	}
 	srv, err := startServer(t.Fleetsim, r.Fleet, flow.ServeArgs)
 	if err != nil {
@@ -97,10 +99,10 @@ func Record(t Tools, flow Flow, base, stateDir string) (*Recording, error) {
 	stopped := false
 	defer func() {
 		if !stopped {
-			srv.stop()
+			srv.Stop()
 		}
 	}()
-	r.Endpoint = srv.addr
+	r.Endpoint = srv.Addr
 	var tpm *swtpm.TPM
 	if flow.TPM {
 		r.TPMState = filepath.Join(r.Base, "tpm")
@@ -114,10 +116,10 @@ func Record(t Tools, flow Flow, base, stateDir string) (*Recording, error) {
 		}()
 	}
 	cfg := filepath.Join(r.Base, "record.yaml")
-	if err := os.WriteFile(cfg, []byte(r.config(srv.addr, stateDir, deviceOrNone(tpm))), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(r.config(srv.Addr, stateDir, deviceOrNone(tpm))), 0o644); err != nil {
 		return nil, err
 	}
-	env := append(os.Environ(), "P="+t.Provisiond, "C="+cfg, "S="+stateDir, "A="+srv.api)
+	env := append(os.Environ(), "P="+t.Provisiond, "C="+cfg, "S="+stateDir, "A="+srv.API)
 	if flow.Setup {
 		setup := exec.Command("sh", "-c", startDaemon+stopDaemon)
 		setup.Env = env
@@ -140,7 +142,7 @@ func Record(t Tools, flow Flow, base, stateDir string) (*Recording, error) {
 		return nil, fmt.Errorf("flow %s: strace: %v: %s", flow.Name, err, out)
 	}
 	// Stopped, fleetsim has saved every certificate to its registry.
-	srv.stop()
+	srv.Stop()
 	stopped = true
 	if tpm != nil {
 		tpm.Stop() // it saves its state
@@ -164,7 +166,7 @@ func Record(t Tools, flow Flow, base, stateDir string) (*Recording, error) {
 		b.add(c)
 	}
 	r.Ops = b.ops
-	if data, err := os.ReadFile(filepath.Join(stateDir, "credentials.json")); err == nil {
+	if data, err := os.ReadFile(filepath.Join(stateDir, store.CredentialsFile)); err == nil {
 		if h, err := parseHandoff(data); err == nil {
 			r.Final = h.CertificateID
 		}
@@ -198,7 +200,7 @@ func issuedAt(ops []Op, certs map[string]regCert, since time.Time) map[string]in
 			}
 			at[id] = 0
 			for k := created; k >= 0; k-- {
-				if ops[k].Kind == Rename && ops[k].Path2 == "state.json" {
+				if ops[k].Kind == Rename && ops[k].Path2 == store.StateFile {
 					at[id] = k + 1
 					break
 				}

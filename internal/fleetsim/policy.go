@@ -1,13 +1,12 @@
 package fleetsim
 
 import (
-	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/provisiond/provisiond/internal/fleetsim/registry"
 )
 
 // subscribeGrant is what a claim certificate's attached policies allow it to
@@ -36,19 +35,18 @@ func (g *subscribeGrant) allows(filter string) bool {
 
 // claimGrant reads the documents of the policies attached to a claim; nil
 // (nothing enforced beyond claimMayUse) when it has none attached.
-func (g *registry) claimGrant(policies []string) (*subscribeGrant, error) {
+func claimGrant(reg *registry.Store, policies []string) (*subscribeGrant, error) {
 	if len(policies) == 0 {
 		return nil, nil
 	}
 	grant := &subscribeGrant{}
 	for _, name := range policies {
-		var doc string
-		err := g.rdb.QueryRow(`SELECT document FROM policies WHERE name = ?`, name).Scan(&doc)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue // a policy that does not exist grants nothing
-		}
+		doc, ok, err := reg.PolicyDocument(name)
 		if err != nil {
 			return nil, err
+		}
+		if !ok {
+			continue // a policy that does not exist grants nothing
 		}
 		if err := grant.add(doc); err != nil {
 			return nil, fmt.Errorf("policy %s: %w", name, err)
@@ -137,17 +135,5 @@ func SetClaimPolicy(dir, document string) error {
 	if err := json.Unmarshal([]byte(document), &probe); err != nil {
 		return fmt.Errorf("policy document: %w", err)
 	}
-	db, err := openDB(filepath.Join(dir, registryDB), false)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	res, err := db.Exec(`UPDATE policies SET document = ? WHERE name = ?`, document, claimPolicyName)
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil || n != 1 {
-		return fmt.Errorf("%s: no policy %s to update", filepath.Join(dir, registryDB), claimPolicyName)
-	}
-	return nil
+	return registry.SetPolicyDocument(dir, claimPolicyName, document)
 }

@@ -84,7 +84,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 	for _, method := range []string{MethodCSR, MethodCreateKeys} {
 		t.Run(method, func(t *testing.T) {
 			core, logs := observer.New(zapcore.DebugLevel)
-			h := newHarness(t, method, true)
+			h := newHarness(t, method, autoClock)
 			h.logger = zap.New(core)
 			h.svc.fail("register", errToken, err503)
 			st := h.provision(registeredAs(""))

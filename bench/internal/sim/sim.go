@@ -4,76 +4,34 @@
 package sim
 
 import (
-	"bufio"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
-	"time"
+
+	"github.com/provisiond/provisiond/internal/testtool/fleetsimproc"
 )
 
 // Emulator is a running `fleetsim serve`.
 type Emulator struct {
 	Dir  string // the folder fleetsim init wrote
 	Addr string // HOST:PORT it listens on
-	cmd  *exec.Cmd
-	done chan struct{}
+	srv  *fleetsimproc.Server
 }
 
-// Start initialises dir with `fleetsim init` and serves it on 127.0.0.1:0.
-// extra is passed to serve (e.g. --rate register=500).
+// Start initialises dir with `fleetsim init` and serves it on 127.0.0.1:0,
+// logging to dir/fleetsim.log. extra is passed to serve (e.g. --rate
+// register=500).
 func Start(fleetsim, dir string, extra ...string) (*Emulator, error) {
-	out, err := exec.Command(fleetsim, "init", "--dir", dir, "--listen", "127.0.0.1:8883").CombinedOutput()
-	if err != nil {
-		return nil, fmt.Errorf("fleetsim init: %v: %s", err, out)
+	if err := fleetsimproc.Init(fleetsim, dir); err != nil {
+		return nil, err
 	}
-	args := append([]string{"serve", "--dir", dir, "--listen", "127.0.0.1:0", "--log-level", "error"}, extra...)
-	cmd := exec.Command(fleetsim, args...)
-	cmd.SysProcAttr = DieWithParent()
-	stdout, err := cmd.StdoutPipe()
+	srv, err := fleetsimproc.Start(fleetsimproc.Options{Bin: fleetsim, Dir: dir,
+		Flags: append([]string{"--log-level", "error"}, extra...)})
 	if err != nil {
 		return nil, err
 	}
-	logf, err := os.Create(filepath.Join(dir, "fleetsim.log"))
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stderr = logf
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, err
-	}
-	e := &Emulator{Dir: dir, cmd: cmd, done: make(chan struct{})}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if a, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
-				select {
-				case addr <- a:
-				default:
-				}
-			}
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	go func() {
-		_ = cmd.Wait()
-		logf.Close()
-		close(e.done)
-	}()
-	select {
-	case e.Addr = <-addr:
-		return e, nil
-	case <-e.done:
-		return nil, fmt.Errorf("fleetsim serve exited before listening (see %s)", logf.Name())
-	case <-time.After(20 * time.Second):
-		e.Stop()
-		return nil, fmt.Errorf("fleetsim serve did not listen within 20s")
-	}
+	return &Emulator{Dir: dir, Addr: srv.Addr, srv: srv}, nil
 }
 
 // StartInTemp starts an emulator in a new temp folder named after prefix.
@@ -94,16 +52,8 @@ func StartInTemp(fleetsim, prefix string) (*Emulator, func(), error) {
 	}, nil
 }
 
-// Stop ends the emulator and waits for it.
-func (e *Emulator) Stop() {
-	_ = e.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-e.done:
-	case <-time.After(5 * time.Second):
-		_ = e.cmd.Process.Kill()
-		<-e.done
-	}
-}
+// Stop ends the emulator by its PID and waits for it.
+func (e *Emulator) Stop() { e.srv.Stop() }
 
 // DieWithParent makes a child process get SIGKILL when the benchmark
 // program ends, however it ends, so that no emulator or daemon outlives it.

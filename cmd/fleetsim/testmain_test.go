@@ -1,0 +1,10 @@
+package main
+
+import (
+	"os"
+	"testing"
+
+	"github.com/provisiond/provisiond/internal/testtool/fleetsimproc"
+)
+
+func TestMain(m *testing.M) { os.Exit(fleetsimproc.RunTests(m)) }
