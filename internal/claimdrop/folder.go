@@ -13,17 +13,14 @@ import (
 	"time"
 
 	"github.com/provisiond/provisiond/internal/atomicfile"
+	"github.com/provisiond/provisiond/internal/store"
 )
 
-// FolderName is the drop folder inside the state directory. Only root (the
-// daemon's user) may write it: a drop is a credential.
-const FolderName = "claim-import"
-
-// FolderMode keeps the folder to the daemon's user.
+// FolderMode keeps the folder to the daemon's user: a drop is a credential.
 const FolderMode fs.FileMode = 0o700
 
 // Folder is the drop folder of a state directory.
-func Folder(stateDir string) string { return filepath.Join(stateDir, FolderName) }
+func Folder(stateDir string) string { return filepath.Join(stateDir, store.ClaimImportDir) }
 
 // encoded is the form a drop is kept in: CreateProvisioningClaim's shape,
 // with the expiration as RFC 3339, so that Parse reads it back.

@@ -45,6 +45,8 @@ func provisioningText(s store.State, now time.Time) string {
 		return "registered as " + s.ThingName
 	case a == verify:
 		return "registered as " + s.ThingName + ": verifying the identity with the service"
+	case a == awaitClaim:
+		return phase + ": " + s.LastError
 	case a == waitForClock:
 		text := phase + ": waiting for a plausible clock"
 		if d := s.NextAttemptAt.Sub(now); !s.NextAttemptAt.IsZero() && d > 0 {
