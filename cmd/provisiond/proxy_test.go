@@ -164,7 +164,7 @@ func TestALPNThroughARealProxy(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := connect.New(cfg, connect.Options{ClientID: "gateway-alpn"})
-	claim, closeKey, err := d.Claim()
+	claim, closeKey, err := d.ClaimFiles(cfg.Claims[0].Certificate, cfg.Claims[0].PrivateKey)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,6 +62,12 @@ type Claim struct {
 	Parameters map[string]string
 }
 
+// Installed is a claim a tool that has one claim lists: named, and valid
+// whatever the clock (the tool checks nothing of it).
+func Installed(name string) Claim {
+	return Claim{Name: name, CertificateID: name, Ref: name, NotAfter: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)}
+}
+
 // Passed is a claim passed over, and why.
 type Passed struct {
 	Index  int
