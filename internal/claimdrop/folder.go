@@ -75,7 +75,10 @@ func Put(stateDir string, c *Claim) (string, error) {
 
 // Drop is one file of the drop folder, parsed.
 type Drop struct {
-	Path  string
+	Path string
+	// Ref is the drop's name in the state directory's store
+	// (claim-import/NAME), as the state machine records and removes it.
+	Ref   string
 	Claim *Claim
 	// Err is why the file cannot be used: half written, not a claim, or
 	// refused. The file is left in place (a writer may still be at it).
@@ -109,7 +112,7 @@ func List(stateDir string) ([]Drop, error) {
 		if err != nil {
 			continue // removed since the listing
 		}
-		d := dated{Drop: Drop{Path: path}, mod: info.ModTime()}
+		d := dated{Drop: Drop{Path: path, Ref: store.ClaimImportDir + "/" + name}, mod: info.ModTime()}
 		d.Claim, d.Err = read(path)
 		drops = append(drops, d)
 	}
@@ -133,6 +136,14 @@ func read(path string) (*Claim, error) {
 		return nil, err
 	}
 	return Parse(data)
+}
+
+// Load reads the drop a Ref names.
+func Load(stateDir, ref string) (*Claim, error) {
+	if !strings.HasPrefix(ref, store.ClaimImportDir+"/") || strings.Contains(ref[len(store.ClaimImportDir)+1:], "/") {
+		return nil, fmt.Errorf("temporary claim %q: not in the drop folder", ref)
+	}
+	return read(filepath.Join(stateDir, filepath.FromSlash(ref)))
 }
 
 // Remove deletes a used or expired drop, durably.

@@ -34,6 +34,30 @@ type ClaimImport struct {
 	Parameters []string
 }
 
+// Allows says whether a temporary claim may ask for template (empty: the
+// config's) and parameters: template.name or one of the import's
+// templates, and only the parameters it lists.
+func (imp *ClaimImport) Allows(c *Config, template string, parameters map[string]string) error {
+	if template != "" && template != c.Template.Name && !slices.Contains(imp.Templates, template) {
+		return fmt.Errorf("template %q: the config's claim import allows %s only (add it to its templates)",
+			template, orList(quoted(append([]string{c.Template.Name}, imp.Templates...))))
+	}
+	for name := range parameters {
+		if !slices.Contains(imp.Parameters, name) {
+			return fmt.Errorf("parameter %q: the config's claim import does not allow it (add it to its parameters)", name)
+		}
+	}
+	return nil
+}
+
+func quoted(names []string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = fmt.Sprintf("%q", n)
+	}
+	return out
+}
+
 // Name is how status and the journal name the claim: its certificate file,
 // or "imported claim".
 func (c Claim) Name() string {

@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path"
-	"path/filepath"
-	"slices"
 
 	"go.uber.org/zap"
 
@@ -15,7 +12,6 @@ import (
 	"github.com/provisiond/provisiond/internal/claims"
 	"github.com/provisiond/provisiond/internal/config"
 	"github.com/provisiond/provisiond/internal/keypair"
-	"github.com/provisiond/provisiond/internal/store"
 )
 
 // Claims lists the config's claims in its order, read now: each installed
@@ -72,7 +68,7 @@ func (d *Dialer) importedClaim(imp *config.ClaimImport) (claims.Claim, bool) {
 		if drop.Err != nil {
 			continue // half written, or not a claim: a writer may be at it
 		}
-		if err := AllowedDrop(d.cfg, imp, drop.Claim); err != nil {
+		if err := imp.Allows(d.cfg, drop.Claim.TemplateName, drop.Claim.Parameters); err != nil {
 			if d.Logger != nil {
 				d.Logger.Warn("a temporary claim the config does not allow", zap.String("file", drop.Path), zap.Error(err))
 			}
@@ -81,42 +77,11 @@ func (d *Dialer) importedClaim(imp *config.ClaimImport) (claims.Claim, bool) {
 		c := drop.Claim
 		return claims.Claim{
 			Name: "imported claim", CertificateID: c.CertificateID, NotBefore: c.NotBefore, NotAfter: c.NotAfter,
-			Ref: path.Join(store.ClaimImportDir, filepath.Base(drop.Path)), Temporary: true,
+			Ref: drop.Ref, Temporary: true,
 			Template: c.TemplateName, Parameters: c.Parameters,
 		}, true
 	}
 	return claims.Claim{}, false
-}
-
-// AllowedDrop says whether the config lets a temporary claim ask for its
-// template and parameters: template.name or one of the import's templates,
-// and only the parameters the import lists.
-func AllowedDrop(cfg *config.Config, imp *config.ClaimImport, c *claimdrop.Claim) error {
-	if t := c.TemplateName; t != "" && t != cfg.Template.Name && !slices.Contains(imp.Templates, t) {
-		return fmt.Errorf("template %q: the config's claim import allows %s only (add it to its templates)", t,
-			orNames(append([]string{cfg.Template.Name}, imp.Templates...)))
-	}
-	for name := range c.Parameters {
-		if !slices.Contains(imp.Parameters, name) {
-			return fmt.Errorf("parameter %q: the config's claim import does not allow it (add it to its parameters)", name)
-		}
-	}
-	return nil
-}
-
-func orNames(names []string) string {
-	out := ""
-	for i, n := range names {
-		switch {
-		case i == 0:
-		case i == len(names)-1:
-			out += " or "
-		default:
-			out += ", "
-		}
-		out += fmt.Sprintf("%q", n)
-	}
-	return out
 }
 
 // claimCertificate loads the claim the state machine chose: an installed
@@ -124,11 +89,7 @@ func orNames(names []string) string {
 func (d *Dialer) claimCertificate(c claims.Claim) (_ tls.Certificate, template string, closeKey func() error, _ error) {
 	nothing := func() error { return nil }
 	if c.Temporary {
-		data, err := os.ReadFile(filepath.Join(d.cfg.StateDirectory, filepath.FromSlash(c.Ref)))
-		if err != nil {
-			return tls.Certificate{}, "", nothing, fmt.Errorf("temporary claim: %w", err)
-		}
-		drop, err := claimdrop.Parse(data)
+		drop, err := claimdrop.Load(d.cfg.StateDirectory, c.Ref)
 		if err != nil {
 			return tls.Certificate{}, "", nothing, err
 		}
