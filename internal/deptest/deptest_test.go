@@ -64,6 +64,7 @@ func TestDaemonLinksNoEmulator(t *testing.T) {
 // of either.
 var shared = map[string]bool{
 	module + "internal/atomicfile": true, // durable file replacement
+	module + "internal/attest":     true, // the attestation statement: made by the device, checked by the hook
 	module + "internal/clock":      true, // time, timers, the boot clock
 	module + "internal/keypair":    true, // PEM parsing and key pairs
 	module + "internal/logging":    true,
