@@ -52,7 +52,7 @@ func cmdClaim(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "provisiond claim import: %v\n", err)
 		return exitFailure
 	}
-	drop, err := claimdrop.Put(cfg.StateDirectory, claim)
+	_, err = claimdrop.Put(cfg.StateDirectory, claim)
 	if err != nil {
 		fmt.Fprintf(stderr, "provisiond claim import: %v\n", err)
 		return exitFailure
@@ -64,9 +64,9 @@ func cmdClaim(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(context.Background(), *wait)
 	defer cancel()
 	st, err := store.WaitForState(ctx, cfg.StateDirectory, func(s store.State) bool {
-		return claimdrop.Outcome(s, claim, drop) != ""
+		return claimdrop.Outcome(s, claim) != ""
 	})
-	switch outcome := claimdrop.Outcome(st, claim, drop); {
+	switch outcome := claimdrop.Outcome(st, claim); {
 	case err != nil:
 		fmt.Fprintf(stderr, "provisiond claim import: timed out waiting (%s)\n", statemachine.StatusText(st, time.Now()))
 		return exitTimedOut

@@ -31,21 +31,15 @@ const Registered = "registered"
 // Outcome is what the saved state says came of the claim kept at drop:
 // Registered once it got the device its identity, the failure's words once
 // it failed in a way waiting does not mend (the service refused it, or it
-// expired unused and the daemon removed it), and "" while it is under way.
-func Outcome(s store.State, c *Claim, drop string) string {
+// expired unused), and "" while it is under way.
+func Outcome(s store.State, c *Claim) string {
 	ours := s.Claim != nil && s.Claim.CertificateID == c.CertificateID
 	switch {
 	case ours && s.Phase == store.Registered:
 		return Registered
-	case ours && (s.LastErrorKind == store.KindPermanent || s.LastErrorKind == store.KindClaim):
-		return s.LastError
-	case s.LastErrorKind == store.KindClaim && !exists(drop):
+	case ours && !s.Calling && (s.LastErrorKind == store.KindPermanent || s.LastErrorKind == store.KindClaim):
+		// Not while a call is under way: the record is the last failure's.
 		return s.LastError
 	}
 	return ""
-}
-
-func exists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }

@@ -23,6 +23,9 @@ const AwaitingClaimText = "awaiting a temporary claim (provisiond claim import)"
 // folder to change, or retry.permanent.
 type noClaimError struct {
 	text string
+	// expired is the temporary claim that ran out unused, which the state
+	// names so that `claim import --wait` can tell its outcome.
+	expired *store.ClaimInUse
 }
 
 func (e *noClaimError) Error() string { return e.text }
@@ -90,15 +93,16 @@ func (r *Runner) chooseClaim() (*chosenClaim, error) {
 // noClaim words why no claim is usable.
 func noClaim(list []claims.Claim, d claims.Decision, awaitsImport bool) *noClaimError {
 	passed := claims.PassedText(list, d)
-	expiredTemp := ""
+	var expired *noClaimError
 	for _, p := range d.Passed {
 		if c := list[p.Index]; c.Temporary && p.Reason == claims.Expired {
-			expiredTemp = claims.TemporaryExpiredText(c.NotAfter)
+			expired = &noClaimError{text: claims.TemporaryExpiredText(c.NotAfter),
+				expired: &store.ClaimInUse{Name: c.Name, CertificateID: c.CertificateID, PassedOver: passed}}
 		}
 	}
 	switch {
-	case expiredTemp != "":
-		return &noClaimError{text: expiredTemp}
+	case expired != nil:
+		return expired
 	case d.AllExpired() && !awaitsImport:
 		return &noClaimError{text: claims.AllExpiredText + " (" + passed + ")"}
 	case d.Retry() >= 0:

@@ -201,6 +201,9 @@ func afterFailure(s store.State, f failure, now time.Time, wait func(failure, in
 	s.LastError, s.LastOperation, s.LastErrorKind, s.LastStep = f.text, f.op, errorKind(f.kind), f.step
 	if f.noClaim != nil {
 		s.LastErrorKind = store.KindClaim
+		if f.noClaim.expired != nil {
+			s.Claim = f.noClaim.expired
+		}
 	}
 	s.NextAttemptAt = now.Add(wait(f, s.Attempts))
 	return s

@@ -24,6 +24,9 @@ func StatusText(s store.State, now time.Time) string {
 	case s.Renewal == store.RenewalRefused:
 		text = RefusedStatus + ": " + text
 	}
+	if c := s.Claim; c != nil && c.PassedOver != "" && s.Phase != store.Registered {
+		text += "; with claim " + c.Name + ", passed over: " + c.PassedOver
+	}
 	return text
 }
 
