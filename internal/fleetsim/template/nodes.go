@@ -67,7 +67,7 @@ type litNode string
 func (n litNode) eval(e *env) (value, error) {
 	return str(string(n)), e.charge("a literal", len(n))
 }
-func (litNode) kind() kind                 { return kindString }
+func (litNode) kind() kind { return kindString }
 
 type listNode struct {
 	path  string
@@ -94,7 +94,7 @@ func (n refNode) eval(e *env) (value, error) {
 	v := e.params[string(n)]
 	return str(v), e.charge(secParameters+"."+string(n), len(v))
 }
-func (refNode) kind() kind                   { return kindString }
+func (refNode) kind() kind { return kindString }
 
 // certRefNode is an AWS::IoT::Certificate::* parameter: the certificate's value, else the
 // template's Default for it (def, nil when none).
