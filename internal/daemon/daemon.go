@@ -1,7 +1,8 @@
 // Package daemon is the reload supervisor of `provisiond run`: it holds the
 // state directory's lock, watches the config, claim and state folders and
 // the wall clock, and runs one state machine per valid config, starting a
-// new one when the config changes.
+// new one when the config changes. With $PROVISIOND_DEBUG_STATS set it also
+// keeps a file of its goroutine count, for soak tests (StartDebugStats).
 package daemon
 
 import (
@@ -11,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/provisiond/provisiond/internal/attest/device"
 	"github.com/provisiond/provisiond/internal/clock"
 	"github.com/provisiond/provisiond/internal/config"
 	"github.com/provisiond/provisiond/internal/connect"
@@ -164,7 +166,7 @@ func (d *Daemon) newRunner(cfg *config.Config, files *store.Dir, tpm *tpmkey.Sha
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
-	return statemachine.New(settings, statemachine.Deps{
+	deps := statemachine.Deps{
 		Files:    files,
 		Dialer:   dialer,
 		Clock:    clock.Real(),
@@ -172,5 +174,9 @@ func (d *Daemon) newRunner(cfg *config.Config, files *store.Dir, tpm *tpmkey.Sha
 		Notify:   d.Notify,
 		Logger:   d.Logger,
 		Boot:     clock.SystemBoot(),
-	})
+	}
+	if cfg.Attestation.On() {
+		deps.Attest = device.New(cfg.Attestation, tpm.TPM).Parameters
+	}
+	return statemachine.New(settings, deps)
 }

@@ -40,8 +40,12 @@ func (r *Runner) register(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	params, err := r.registrationParameters(sess, certPEM)
+	if err != nil {
+		return err
+	}
 	callCtx, cancel := context.WithTimeout(ctx, r.set.Retry.ResponseTimeout)
-	reg, err := sess.RegisterThing(callCtx, r.sessionTemplate, r.st.OwnershipToken, r.set.Parameters)
+	reg, err := sess.RegisterThing(callCtx, r.sessionTemplate, r.st.OwnershipToken, params)
 	cancel()
 	if err != nil {
 		err = serviceErr(string(fleet.OpRegisterThing), err)

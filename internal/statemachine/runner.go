@@ -22,6 +22,7 @@ type Runner struct {
 	dialer  Dialer
 	clock   clock.Clock
 	keys    keystore.Store
+	attest  Attester
 	notify  Notifier
 	log     *zap.Logger
 	boot    clock.Boot
@@ -74,6 +75,7 @@ func New(s Settings, d Deps) (*Runner, error) {
 		dialer:  d.Dialer,
 		clock:   d.Clock,
 		keys:    d.KeyStore,
+		attest:  d.Attest,
 		notify:  d.Notify,
 		log:     d.Logger,
 		boot:    d.Boot,

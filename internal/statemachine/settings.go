@@ -65,6 +65,9 @@ type Deps struct {
 	// Rand returns a number in [0, 1) for backoff jitter; nil: math/rand/v2.
 	Rand func() float64
 	Boot clock.Boot // nil: clock.SystemBoot
+	// Attest, when set, adds the device attestation statement to
+	// RegisterThing's parameters (attestation in the config).
+	Attest Attester
 	// OnSave, when set, is called with every state saved, in order.
 	OnSave func(store.State)
 
