@@ -19,13 +19,10 @@ import (
 // waitLog waits until serve's log holds want; after 10 s the test is marked failed.
 func waitLog(t *testing.T, s *fleetsimproc.Server, want string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(s.LogText(), want) {
-		if time.Now().After(deadline) {
-			t.Errorf("the log never said %q", want)
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.WaitLog(ctx, want); err != nil {
+		t.Errorf("the log never said %q: %v", want, err)
 	}
 }
 
