@@ -2,8 +2,9 @@
 // time under churn, and fails when the daemon leaks or misbehaves: the years
 // of a gateway's life in minutes. fleetsim issues certificates valid a few
 // seconds, so the daemon rotates every few seconds; verify_every proves the
-// identity as often; the link emulator drops requests; and fleetsim is
-// killed (SIGKILL) and restarted at random moments from a logged seed.
+// identity as often; and fleetsim is
+// killed (SIGKILL) and restarted at random moments from a logged seed. The
+// link emulator drops requests and leaves connections half-open.
 //
 // Each second it samples the daemon's RSS and open descriptors (/proc), its
 // goroutines (PROVISIOND_DEBUG_STATS) and the size of the state folder. A
@@ -37,6 +38,7 @@ func main() {
 	flag.Uint64Var(&o.seed, "seed", 0, "seed of the fleetsim kill schedule (default: from the clock, logged)")
 	flag.DurationVar(&o.validity, "validity", 6*time.Second, "lifetime of the certificates fleetsim issues")
 	flag.Float64Var(&o.loss, "link-loss", 0.03, "probability that a request drops its connection")
+	flag.Float64Var(&o.stall, "link-stall", 0.02, "probability that a CONNECT or request leaves its connection half-open")
 	flag.StringVar(&o.keep, "keep", "", "copy the samples (CSV) and logs into this folder")
 	flag.Parse()
 	if o.seed == 0 {
@@ -58,7 +60,7 @@ type options struct {
 	duration, warmup     time.Duration
 	seed                 uint64
 	validity             time.Duration
-	loss                 float64
+	loss, stall          float64
 	keep                 string
 }
 
@@ -72,8 +74,8 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	logf("seed %d, %s (warm-up %s), certificates valid %s, link loss %.0f%%, in %s",
-		o.seed, o.duration, o.warmup, o.validity, o.loss*100, dir)
+	logf("seed %d, %s (warm-up %s), certificates valid %s, link loss %.0f%%, stalls %.0f%%, in %s",
+		o.seed, o.duration, o.warmup, o.validity, o.loss*100, o.stall*100, dir)
 
 	sim, err := newSimulator(o, dir)
 	if err != nil {
@@ -112,7 +114,8 @@ func run(ctx context.Context, o options) error {
 
 	r := report{
 		opts: o, samples: got, kills: <-kills, watch: w.result(),
-		drops: sim.linkDrops(), issued: sim.certificatesIssued(),
+		drops: sim.traced(`"event":"drop"`), stalls: sim.traced(`"event":"stall"`),
+		issued:    sim.certificatesIssued(),
 		daemonLog: d.logPath, exited: exited,
 	}
 	if o.keep != "" {

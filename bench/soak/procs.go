@@ -51,6 +51,7 @@ func (s *simulator) start() error {
 		Flags: []string{
 			"--certificate-validity", s.o.validity.String(),
 			"--link-loss", strconv.FormatFloat(s.o.loss, 'f', -1, 64),
+			"--link-stall", strconv.FormatFloat(s.o.stall, 'f', -1, 64),
 			"--trace", strings.TrimSuffix(log, ".log") + ".trace",
 		},
 	})
@@ -87,13 +88,13 @@ func (s *simulator) ensureUp() error {
 	return s.start()
 }
 
-// linkDrops counts the connections the link emulator dropped, from the
-// packet traces of every fleetsim process.
-func (s *simulator) linkDrops() int {
+// traced counts the trace lines holding event (the link emulator's drops
+// and stalls) over every fleetsim process.
+func (s *simulator) traced(event string) int {
 	n := 0
 	for _, log := range s.logs {
 		data, _ := os.ReadFile(strings.TrimSuffix(log, ".log") + ".trace")
-		n += bytes.Count(data, []byte(`"event":"drop"`))
+		n += bytes.Count(data, []byte(event))
 	}
 	return n
 }

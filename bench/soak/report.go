@@ -17,6 +17,7 @@ type report struct {
 	samples   []sample
 	kills     int
 	drops     int
+	stalls    int
 	issued    int
 	watch     watchResult
 	daemonLog string
@@ -77,11 +78,11 @@ func (r report) judge() error {
 		problems = append(problems, fmt.Sprintf("only %d identities were handed over: the daemon did not rotate", w.identities))
 	}
 
-	interruptions := r.kills + r.drops
+	interruptions := r.kills + r.drops + r.stalls
 	surplus := r.issued - w.identities
 	last := r.samples[len(r.samples)-1]
-	logf("fleetsim: killed and restarted %d times, %d connections dropped by the link emulator; %d certificates issued for %d identities handed over (%d not used); %d abandoned certificates in state.json's orphans",
-		r.kills, r.drops, r.issued, w.identities, surplus, last.orphans)
+	logf("fleetsim: killed and restarted %d times; the link emulator dropped %d connections and stalled %d half-open; %d certificates issued for %d identities handed over (%d not used); %d abandoned certificates in state.json's orphans",
+		r.kills, r.drops, r.stalls, r.issued, w.identities, surplus, last.orphans)
 	if r.issued < 0 {
 		problems = append(problems, "fleetsim's registry could not be read")
 	} else if surplus > interruptions {

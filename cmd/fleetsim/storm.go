@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/provisiond/provisiond/internal/fleetsim"
 	"github.com/provisiond/provisiond/internal/storm"
 )
 
@@ -30,8 +29,8 @@ func cmdStorm(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := checkLink(*link); err != nil {
 		return err
 	}
-	if *link != (fleetsim.Link{}) && *endpoint != "" {
-		return usageError{errors.New("--link-rtt, --link-jitter and --link-loss shape the emulator storm starts itself: give them to fleetsim serve with --endpoint")}
+	if !link.Loopback() && *endpoint != "" {
+		return usageError{errors.New("--link-rtt, --link-jitter, --link-loss and --link-stall shape the emulator storm starts itself: give them to fleetsim serve with --endpoint")}
 	}
 	if *dir == "" || *devices < 1 || *concurrency < 1 {
 		return usageError{errors.New("--dir, --devices N (N >= 1) and --concurrency C (C >= 1) are required")}

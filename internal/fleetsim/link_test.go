@@ -92,3 +92,45 @@ func (s *syncWriter) bytes() []byte {
 	defer s.mu.Unlock()
 	return append([]byte(nil), s.w.Bytes()...)
 }
+
+// A stalled connection is half-open: the request gets no answer, and the
+// device sees no FIN or RST, only silence, until it closes the connection
+// itself.
+func TestLinkStallLeavesConnectionHalfOpen(t *testing.T) {
+	dir := newDir(t)
+	var trace bytes.Buffer
+	lockedTrace := &syncWriter{w: &trace}
+	stallRequests := func(ev TraceEvent) bool { return ev.Packet == "PUBLISH" }
+	s := start(t, dir, func(o *Options) { o.Trace = lockedTrace; o.Link = Link{StallIf: stallRequests} })
+	c, lost := dialWatched(t, s.Addr(), claimTLS(t, dir), "stalled")
+	tok := c.Publish("$aws/certificates/create/json", 1, false, []byte("{}"))
+	// QoS 1: a live link answers with a PUBACK at once; a stalled one never.
+	if tok.WaitTimeout(2 * time.Second) {
+		t.Fatalf("a stalled request was acknowledged (err %v)", tok.Error())
+	}
+	select {
+	case err := <-lost:
+		t.Fatalf("the stalled connection was closed by the emulator (%v): want it left half-open", err)
+	default:
+	}
+	c.Disconnect(0)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	events, err := ReadTrace(bytes.NewReader(lockedTrace.bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stalls, published int
+	for _, ev := range events {
+		switch {
+		case ev.Event == "stall":
+			stalls++
+		case ev.Event == "packet" && ev.Packet == "PUBLISH":
+			published++
+		}
+	}
+	if stalls != 1 || published != 0 {
+		t.Errorf("trace has %d stalls and %d PUBLISH packets, want 1 stall and no PUBLISH through", stalls, published)
+	}
+}

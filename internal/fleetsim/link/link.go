@@ -24,6 +24,17 @@ type Params struct {
 	// Loss is the probability, per request a device publishes, that its
 	// connection is dropped instead (0 to 1), so that retry paths run.
 	Loss float64
+	// Stall is the probability, per CONNECT or request a device sends,
+	// that its connection goes silent instead (0 to 1): a half-open link,
+	// as a mobile path that lost its route leaves. From the read that
+	// carries that packet on, nothing reaches the broker and nothing comes
+	// back, and the socket stays open (no FIN, no RST) until the device
+	// closes it; only the device's own timeouts find it.
+	Stall float64
+	// StallIf, when set, chooses the packets that stall instead of Stall's
+	// chance: it sees each CONNECT and PUBLISH as the trace describes it
+	// (Packet, ClientID, Topic), so that a test stalls one exact step.
+	StallIf func(TraceEvent) bool
 }
 
 // Validate refuses negative delays and a loss outside 0..1.
@@ -35,8 +46,25 @@ func (l Params) Validate() error {
 		return fmt.Errorf("link jitter %s is negative", l.Jitter)
 	case l.Loss < 0 || l.Loss > 1 || l.Loss != l.Loss:
 		return fmt.Errorf("link loss %v is not a probability between 0 and 1", l.Loss)
+	case l.Stall < 0 || l.Stall > 1 || l.Stall != l.Stall:
+		return fmt.Errorf("link stall %v is not a probability between 0 and 1", l.Stall)
 	}
 	return nil
+}
+
+// Loopback says whether l leaves connections untouched, as the zero Params.
+func (l Params) Loopback() bool { return !l.delays() && !l.watchesPackets() }
+
+// watchesPackets says whether connections need the packet watcher for
+// loss or stalls.
+func (l Params) watchesPackets() bool { return l.Loss > 0 || l.Stall > 0 || l.StallIf != nil }
+
+// stalls decides whether the packet ev describes silences its connection.
+func (l Params) stalls(ev TraceEvent) bool {
+	if l.StallIf != nil {
+		return l.StallIf(ev)
+	}
+	return l.Stall > 0 && rand.Float64() < l.Stall
 }
 
 // delays says whether connections need the delaying wrapper at all.

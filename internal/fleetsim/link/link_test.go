@@ -131,7 +131,7 @@ func TestLinkReadDeadline(t *testing.T) {
 }
 
 func TestLinkValidate(t *testing.T) {
-	for _, l := range []Params{{RTT: -1}, {Jitter: -1}, {Loss: 1.5}, {Loss: -0.1}} {
+	for _, l := range []Params{{RTT: -1}, {Jitter: -1}, {Loss: 1.5}, {Loss: -0.1}, {Stall: 2}, {Stall: -0.5}} {
 		if err := l.Validate(); err == nil {
 			t.Errorf("%+v: no error", l)
 		}

@@ -21,7 +21,7 @@ import (
 type TraceEvent struct {
 	Time time.Time `json:"time"`
 	Conn uint64    `json:"conn"`
-	// Event is "open", "tls", "packet", "drop" or "close".
+	// Event is "open", "tls", "packet", "drop", "stall" or "close".
 	Event string `json:"event"`
 	// Remote is the client's address, on "open".
 	Remote string `json:"remote,omitempty"`
@@ -76,32 +76,50 @@ func (t *tracer) emit(ev TraceEvent) {
 }
 
 // packetConn watches the MQTT packets of one connection above TLS: it traces
-// them and, with a lossy Params, drops the connection in place of a request.
+// them and, with a lossy or stalling Params, drops the connection or
+// silences it in place of a packet.
 type packetConn struct {
 	net.Conn
-	id     uint64
-	trace  *tracer
-	loss   float64
-	inbuf  packetBuffer
-	outbuf packetBuffer
-	outMu  sync.Mutex
+	id      uint64
+	trace   *tracer
+	link    Params
+	inbuf   packetBuffer
+	outbuf  packetBuffer
+	outMu   sync.Mutex
+	stalled atomic.Bool
 }
 
 // Read passes bytes to the broker once the packets they complete are traced;
-// a request the link loses closes the connection instead.
+// a request the link loses closes the connection instead, and a packet that
+// stalls it silences the connection.
 func (c *packetConn) Read(p []byte) (int, error) {
+	if c.stalled.Load() {
+		return c.silence()
+	}
 	n, err := c.Conn.Read(p)
 	if n > 0 {
-		dropped := false
+		dropped, stalled := false, false
 		c.inbuf.feed(p[:n], func(first byte, body []byte) {
-			if first>>4 == mqttPublish && c.loss > 0 && rand.Float64() < c.loss {
-				dropped = true
+			if dropped || stalled {
+				return
 			}
-			if !dropped {
-				c.trace.emit(packetEvent(c.id, "in", first, body))
+			ev := packetEvent(c.id, "in", first, body)
+			typ := first >> 4
+			switch {
+			case (typ == mqttConnect || typ == mqttPublish) && c.link.stalls(ev):
+				stalled = true
+			case typ == mqttPublish && c.link.Loss > 0 && rand.Float64() < c.link.Loss:
+				dropped = true
+			default:
+				c.trace.emit(ev)
 			}
 		})
-		if dropped {
+		switch {
+		case stalled:
+			c.trace.emit(TraceEvent{Conn: c.id, Event: "stall"})
+			c.stalled.Store(true)
+			return c.silence()
+		case dropped:
 			c.trace.emit(TraceEvent{Conn: c.id, Event: "drop"})
 			_ = c.Conn.Close()
 			return 0, errLinkLoss
@@ -110,7 +128,23 @@ func (c *packetConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// silence swallows what the device sends until it closes the connection
+// (or the broker does), so that the broker sees nothing more.
+func (c *packetConn) silence() (int, error) {
+	buf := make([]byte, 4096)
+	for {
+		if _, err := c.Conn.Read(buf); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// Write traces the broker's packets; on a stalled connection they are
+// swallowed, as a link that lost its route loses them.
 func (c *packetConn) Write(p []byte) (int, error) {
+	if c.stalled.Load() {
+		return len(p), nil
+	}
 	c.outMu.Lock()
 	c.outbuf.feed(p, func(first byte, body []byte) {
 		c.trace.emit(packetEvent(c.id, "out", first, body))

@@ -16,7 +16,7 @@ type Wire struct {
 // NewWire returns nil when there is neither a link to emulate nor a trace
 // to write, so that plain serving pays nothing.
 func NewWire(link Params, trace io.Writer) *Wire {
-	if !link.delays() && link.Loss == 0 && trace == nil {
+	if !link.delays() && !link.watchesPackets() && trace == nil {
 		return nil
 	}
 	return &Wire{link: link, trace: newTracer(trace)}
@@ -40,9 +40,9 @@ func (w *Wire) Accept(raw net.Conn) (net.Conn, uint64) {
 
 // Watch wraps the connection the broker reads MQTT from, after TLS.
 func (w *Wire) Watch(conn net.Conn, id uint64) net.Conn {
-	if w == nil || (w.trace == nil && w.link.Loss == 0) {
+	if w == nil || (w.trace == nil && !w.link.watchesPackets()) {
 		return conn
 	}
 	w.trace.emit(TraceEvent{Conn: id, Event: "tls"})
-	return &packetConn{Conn: conn, id: id, trace: w.trace, loss: w.link.Loss}
+	return &packetConn{Conn: conn, id: id, trace: w.trace, link: w.link}
 }
