@@ -72,8 +72,20 @@ attest-hook-zip:
 # CRASHFLAGS="-sample 200 -seed 1" (CI) or CRASHFLAGS="-flows csr".
 .PHONY: crash-states
 crash-states:
-	$(GO) build -o bin/crash/ ./cmd/provisiond ./cmd/fleetsim ./cmd/crashstates
-	./bin/crash/crashstates -provisiond bin/crash/provisiond -fleetsim bin/crash/fleetsim $(CRASHFLAGS)
+	$(GO) build -o bin/crash/ ./cmd/provisiond ./cmd/fleetsim ./cmd/crashstates ./cmd/attest-hook
+	./bin/crash/crashstates -provisiond bin/crash/provisiond -fleetsim bin/crash/fleetsim -attest-hook bin/crash/attest-hook $(CRASHFLAGS)
+
+# adversarial: the hostile-input suite (docs/RELIABILITY.md, "Hostile inputs"):
+# the attacks that were fixed (tests named TestHostile...) and those that held,
+# against the real binaries where it can be (an endless proxy answer,
+# descriptor exhaustion under prlimit, a session takeover, oversized files).
+# -short: 10 runs of the template race instead of 100. .ci/run runs it;
+# about a minute here.
+ADVERSARIAL_PKGS := ./cmd/provisiond ./cmd/fleetsim ./internal/proxy ./internal/fleet ./internal/fleetsim \
+	./internal/config ./internal/store ./internal/statemachine ./internal/smallfile
+ADVERSARIAL_HELD := TestParseEndpoints|TestLoadStateCorrupt|TestCorruptStateIsNotOverwritten|TestUnwritableStoreIsAnError|TestStatusExitCodeForUnreadableState|TestResponsesGoOnlyToTheConnectionThatAsked|TestWillsCannotForgeServiceAnswers|TestClaimPolicyDocumentIsEnforcedForSubscriptions|TestQoS2PublishIsRefused|TestRequestsInFlightPerConnectionAreCapped|TestNoSecretInCheckStatusOrDebugLog|TestDebugLogHoldsNoSecrets|TestSecretsNeverLogged
+adversarial:
+	$(GO) test -short -count=1 -timeout 5m -run '^(TestHostile.*|$(ADVERSARIAL_HELD))$$' $(ADVERSARIAL_PKGS)
 
 # soak: the real daemon against fleetsim for DURATION with certificates
 # rotating every few seconds, verify_every 2s, link loss and fleetsim killed

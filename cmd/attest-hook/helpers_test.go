@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// emulator is fleetsim, in process, with attesttest.AttestedTemplate (whose
+// emulator is fleetsim, in process, with attest.ExampleTemplate (whose
 // hook is hookURL) as the template.
 type emulator struct {
 	srv   *fleetsim.Server
@@ -39,7 +39,7 @@ func startEmulator(t *testing.T, template, hookURL string) *emulator {
 	if err := fleetsim.Init(dir, fleetsim.InitOptions{Listen: "127.0.0.1:0"}); err != nil {
 		t.Fatal(err)
 	}
-	for name, data := range map[string][]byte{template + ".json": []byte(attesttest.AttestedTemplate),
+	for name, data := range map[string][]byte{template + ".json": []byte(attest.ExampleTemplate),
 		template + ".settings.json": attesttest.TemplateSettings(hookURL)} {
 		if err := os.WriteFile(filepath.Join(dir, "templates", name), data, 0o644); err != nil {
 			t.Fatal(err)

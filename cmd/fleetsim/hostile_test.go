@@ -1,11 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"net"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,67 +14,34 @@ import (
 	"github.com/provisiond/provisiond/internal/testtool/fleetsimproc"
 )
 
-// serveLimited starts the real `fleetsim serve` under prlimit with at most
-// nofile descriptors, its log in the returned buffer; it returns the MQTT
-// address.
-func serveLimited(t *testing.T, bin, dir string, nofile string) (string, *syncBuffer) {
-	t.Helper()
-	prlimit := testtool.Need(t, "prlimit", "util-linux")
-	cmd := exec.Command(prlimit, "--nofile="+nofile, bin, "serve", "--dir", dir, "--listen", "127.0.0.1:0", "--log-level", "info")
-	logs := &syncBuffer{}
-	cmd.Stderr = logs
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if a, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
-				addr <- a
-			}
-		}
-	}()
-	select {
-	case a := <-addr:
-		return a, logs
-	case <-time.After(20 * time.Second):
-		t.Fatalf("serve did not print its address:\n%s", logs.String())
-	}
-	return "", nil
-}
-
-// waitLog waits until the log holds want; after 10 s the test is marked failed.
-func waitLog(t *testing.T, logs *syncBuffer, want string) {
+// waitLog waits until serve's log holds want; after 10 s the test is marked failed.
+func waitLog(t *testing.T, s *fleetsimproc.Server, want string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(logs.String(), want) {
+	for !strings.Contains(s.LogText(), want) {
 		if time.Now().After(deadline) {
-			t.Errorf("the log never said %q:\n%s", want, logs.String())
+			t.Errorf("the log never said %q", want)
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 }
 
-// Out of descriptors (a limit of 300 and 400 bare connections), the real
-// emulator logs the failed accepts, and once the connections are gone it
-// provisions the next device and says it accepts again.
+// Out of descriptors (a limit of 300 set with prlimit on the running real
+// emulator, and 400 bare connections), the emulator logs the failed accepts,
+// and once the connections are gone it provisions the next device and says
+// it accepts again.
 func TestHostileDescriptorExhaustionDoesNotStopMQTT(t *testing.T) {
+	prlimit := testtool.Need(t, "prlimit", "util-linux")
 	bin := fleetsimproc.Binary(t)
 	dir := filepath.Join(t.TempDir(), "sim")
-	var out, errOut syncBuffer
-	if code := run(context.Background(), []string{"init", "--dir", dir, "--listen", "127.0.0.1:0"}, &out, &errOut); code != 0 {
-		t.Fatalf("init: %s", errOut.String())
+	if err := fleetsimproc.Init(bin, dir); err != nil {
+		t.Fatal(err)
 	}
-	start := time.Now()
-	addr, logs := serveLimited(t, bin, dir, "300")
-	t.Logf("serving after %v", time.Since(start))
+	s := fleetsimproc.Serve(t, bin, dir, "--log-level", "info")
+	if out, err := exec.Command(prlimit, "--pid", strconv.Itoa(s.PID()), "--nofile=300").CombinedOutput(); err != nil {
+		t.Fatalf("prlimit: %v: %s", err, out)
+	}
 	var bare []net.Conn
 	defer func() {
 		for _, c := range bare {
@@ -82,24 +49,61 @@ func TestHostileDescriptorExhaustionDoesNotStopMQTT(t *testing.T) {
 		}
 	}()
 	for range 400 {
-		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		c, err := net.DialTimeout("tcp", s.Addr, 5*time.Second)
 		if err != nil {
 			t.Fatalf("bare connection %d: %v", len(bare)+1, err)
 		}
 		bare = append(bare, c)
 	}
-	t.Logf("400 connections after %v", time.Since(start))
-	waitLog(t, logs, "MQTT accept failed")
-	t.Logf("accept failed after %v", time.Since(start))
+	waitLog(t, s, "MQTT accept failed")
 	for _, c := range bare {
 		c.Close()
 	}
 	bare = nil
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if code := run(ctx, []string{"storm", "--dir", dir, "--devices", "1", "--concurrency", "1", "--endpoint", addr}, &out, &errOut); code != 0 {
-		t.Fatalf("the next device after the exhaustion: exit %d: %s %s\nemulator log:\n%s", code, out.String(), errOut.String(), logs.String())
+	var out, errOut syncBuffer
+	if code := run(ctx, []string{"storm", "--dir", dir, "--devices", "1", "--concurrency", "1", "--endpoint", s.Addr}, &out, &errOut); code != 0 {
+		t.Fatalf("the next device after the exhaustion: exit %d: %s %s", code, out.String(), errOut.String())
 	}
-	t.Logf("provisioned after %v", time.Since(start))
-	waitLog(t, logs, "MQTT accepting again")
+	waitLog(t, s, "MQTT accepting again")
+}
+
+// 400 API clients that send a request and then hold their connection open,
+// against the real emulator limited to 300 descriptors: the API holds at
+// most its cap of them, so a device still provisions over MQTT meanwhile.
+func TestHostileIdleAPIClientsDoNotStarveMQTT(t *testing.T) {
+	prlimit := testtool.Need(t, "prlimit", "util-linux")
+	bin := fleetsimproc.Binary(t)
+	dir := filepath.Join(t.TempDir(), "sim")
+	if err := fleetsimproc.Init(bin, dir); err != nil {
+		t.Fatal(err)
+	}
+	s := fleetsimproc.Serve(t, bin, dir, "--log-level", "info")
+	if out, err := exec.Command(prlimit, "--pid", strconv.Itoa(s.PID()), "--nofile=300").CombinedOutput(); err != nil {
+		t.Fatalf("prlimit: %v: %s", err, out)
+	}
+	api := strings.TrimPrefix(s.API, "http://")
+	var held []net.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for range 400 {
+		c, err := net.DialTimeout("tcp", api, 5*time.Second)
+		if err != nil {
+			t.Fatalf("API connection %d: %v", len(held)+1, err)
+		}
+		held = append(held, c)
+		if _, err := c.Write([]byte("GET /things HTTP/1.1\r\nHost: " + api + "\r\n\r\n")); err != nil {
+			t.Fatalf("API request %d: %v", len(held), err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var out, errOut syncBuffer
+	if code := run(ctx, []string{"storm", "--dir", dir, "--devices", "1", "--concurrency", "1", "--endpoint", s.Addr}, &out, &errOut); code != 0 {
+		t.Fatalf("a device while 400 API clients hold their connections: exit %d: %s %s", code, out.String(), errOut.String())
+	}
 }

@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-tpm/tpm2"
 
+	"github.com/provisiond/provisiond/internal/attest"
 	"github.com/provisiond/provisiond/internal/attest/attesttest"
+	"github.com/provisiond/provisiond/internal/config"
 	"github.com/provisiond/provisiond/internal/fleetsim"
 	"github.com/provisiond/provisiond/internal/keypair"
 	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
@@ -25,7 +28,7 @@ func attestedEmulator(t *testing.T, oem *attesttest.CA, yamlExtra string) (strin
 	hook := attesttest.StartHook(t, oem.PEM())
 	path, _ := startPreparedEmulator(t, fleetsim.Options{}, yamlExtra, func(dir string) {
 		for name, data := range map[string][]byte{
-			fleetsim.DemoTemplate + ".json":          []byte(attesttest.AttestedTemplate),
+			fleetsim.DemoTemplate + ".json":          []byte(attest.ExampleTemplate),
 			fleetsim.DemoTemplate + ".settings.json": attesttest.TemplateSettings(hook.URL),
 		} {
 			if err := os.WriteFile(filepath.Join(dir, "templates", name), data, 0o644); err != nil {
@@ -94,4 +97,24 @@ func assertAttestationKeyKept(t *testing.T, device string, h tpm2.TPMHandle, cer
 	if err := keypair.MatchPublic(cert, key.Public()); err != nil {
 		t.Fatalf("the key at the attestation handle is not the one the manufacturer certified: %v", err)
 	}
+}
+
+// A device whose config does not attest, with only the claim, is denied
+// by the hook: the daemon records the refusal and provisions nothing.
+func TestClaimWithoutAttestationIsDenied(t *testing.T) {
+	oem := attesttest.NewCA(t, "Test OEM Root")
+	path, hook := attestedEmulator(t, oem, "")
+	runDaemonUntilAFailureIsSaved(t, path)
+	cfg, err := config.LoadValid(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.LoadState(store.ReadOnlyDir(cfg.StateDirectory))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Phase == store.Registered || !strings.Contains(st.LastError, "403 AccessDenied") {
+		t.Fatalf("state %s, last error %q; want a 403 refusal", st.Phase, st.LastError)
+	}
+	hook.Stderr.WaitFor(t, `"check": "format", "reason": "format: no AttestationFormat parameter`)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"time"
@@ -35,42 +34,39 @@ func checkAt(args []string, stdout, stderr io.Writer, now func() time.Time) int 
 		}
 		fmt.Fprintf(stdout, "%s: ok (endpoint %s, template %s, %s over %s)\n",
 			cfg.Path, cfg.Endpoint, cfg.Template.Name, cfg.CertificateMethod, cfg.PayloadFormat)
-		if open := check.ClaimKeyOpenToOthers(cfg.Claim.PrivateKey); open != "" {
-			fmt.Fprintf(stdout, "claim: warning: %s (%s)\n", open, check.FixClaimKeyMode(cfg.Claim.PrivateKey))
+		warnings, failure := check.OfflineClaims(cfg, time.Now())
+		for _, w := range warnings {
+			fmt.Fprintf(stdout, "claim: warning: %s\n", w)
+		}
+		if failure != "" {
+			fmt.Fprintf(stdout, "claim: fail: %s\n", failure)
+			return exitFailure
 		}
 		return checkTPM(cfg, stdout, stderr)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "provisiond: %v\n", err)
-		printResults(stdout, []check.Result{check.ConfigFailed(err)}, *asJSON)
+		check.Print(stdout, []check.Result{check.ConfigFailed(err)}, *asJSON)
 		return exitConfig
 	}
 	results := check.Run(context.Background(), checkOptions(cfg, now, *timeout))
-	printResults(stdout, results, *asJSON)
+	check.Print(stdout, results, *asJSON)
 	if check.Failed(results, *strict) {
 		return exitFailure
 	}
 	return exitOK
 }
 
-// checkTPM is the offline check's tpm line, with key_store: tpm: the
-// device opens, the parent exists or can be made, tpm.handle is usable.
+// checkTPM prints the offline check's tpm line (check.TPM).
 func checkTPM(cfg *config.Config, stdout, stderr io.Writer) int {
-	if cfg.KeyStore != config.KeyStoreTPM {
-		return exitOK
-	}
-	if err := cfg.CheckTPM(); err != nil {
-		fmt.Fprintf(stderr, "provisiond: tpm: %v\n", err)
+	line, err := check.TPM(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "provisiond: %v\n", err)
 		return exitConfig
 	}
-	parent, handle := cfg.TPM.Parent, cfg.TPM.Handle
-	if parent == "" {
-		parent = "the standard storage key"
+	if line != "" {
+		fmt.Fprintln(stdout, line)
 	}
-	if handle == "" {
-		handle = "none"
-	}
-	fmt.Fprintf(stdout, "tpm: ok (device %s, parent %s, persistent handle %s)\n", cfg.TPM.Device, parent, handle)
 	return exitOK
 }
 
@@ -84,22 +80,5 @@ func checkOptions(cfg *config.Config, now func() time.Time, timeout time.Duratio
 		Identity: check.CurrentIdentity(cfg),
 		Now:      now,
 		Timeout:  timeout,
-	}
-}
-
-// printResults prints one line per check (and the fix under a failure),
-// or a JSON array of one object per check.
-func printResults(w io.Writer, results []check.Result, asJSON bool) {
-	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(results)
-		return
-	}
-	for _, r := range results {
-		fmt.Fprintf(w, "%-4s  %-8s  %s\n", r.Status, r.Name, r.Message)
-		if r.Fix != "" && r.Status != check.OK {
-			fmt.Fprintf(w, "      %-8s  fix: %s\n", "", r.Fix)
-		}
 	}
 }

@@ -128,7 +128,7 @@ func TestHostileClaimKeyReadableByOthersIsWarned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := cfg.Claim.PrivateKey
+	key := cfg.Claims[0].PrivateKey
 	for _, tc := range []struct {
 		mode os.FileMode
 		warn bool

@@ -46,7 +46,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	}
 	defer logger.Sync() //nolint:errcheck // nothing to do if the log cannot be flushed
 
-	startDebugStats(ctx)
+	daemon.StartDebugStats(ctx)
 	notify := systemd.NewNotifier(logger)
 	d := newDaemon(*path, logger, &level, notify)
 	err = d.Run(ctx, cfg)

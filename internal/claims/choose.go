@@ -50,6 +50,22 @@ type Claim struct {
 	// ReadError is why the certificate or its key cannot be used; nil when
 	// both were read.
 	ReadError error
+	// Ref is how the dialer finds the claim again: the config field of a
+	// file claim, the drop file of a temporary one. Opaque here.
+	Ref string
+	// Temporary marks a claim handed over by a trusted user: it is removed
+	// once used, or once expired.
+	Temporary bool
+	// Template and Parameters are what a temporary claim's drop asked for
+	// (and the config allows); empty for a file claim.
+	Template   string
+	Parameters map[string]string
+}
+
+// Installed is a claim a tool that has one claim lists: named, and valid
+// whatever the clock (the tool checks nothing of it).
+func Installed(name string) Claim {
+	return Claim{Name: name, CertificateID: name, Ref: name, NotAfter: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)}
 }
 
 // Passed is a claim passed over, and why.

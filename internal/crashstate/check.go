@@ -14,10 +14,10 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/provisiond/provisiond/internal/store"
+	"github.com/provisiond/provisiond/internal/testtool/proc"
 )
 
 // handoff is what a consumer reads from credentials.json.
@@ -89,22 +89,34 @@ type watcher struct {
 	done    chan struct{}
 }
 
-func startWatcher(path string, previous *handoff) *watcher {
+// startWatcher reads the handoff at path now and after each change in its
+// folder (the state directory), a subfolder (the identities' files), or the
+// folders of the files the handoff names, so that a named file that changes
+// or disappears under an unchanged credentials.json is seen too.
+func startWatcher(path string, previous *handoff) (*watcher, error) {
+	changes, err := watchTree(filepath.Dir(path))
+	if err != nil {
+		return nil, err
+	}
 	w := &watcher{path: path, current: previous, stop: make(chan struct{}), done: make(chan struct{})}
 	w.poll() // the state the power cut left, before the daemon starts
 	go func() {
 		defer close(w.done)
+		defer changes.Close()
 		for {
 			select {
 			case <-w.stop:
 				w.poll()
 				return
-			case <-time.After(time.Millisecond):
+			case <-changes.C:
 				w.poll()
+			}
+			for _, dir := range w.namedFolders() {
+				changes.add(dir)
 			}
 		}
 	}()
-	return w
+	return w, nil
 }
 
 func (w *watcher) poll() {
@@ -140,6 +152,22 @@ func (w *watcher) poll() {
 	}
 }
 
+// namedFolders are the folders of the files the current handoff names.
+func (w *watcher) namedFolders() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.current == nil {
+		return nil
+	}
+	var dirs []string
+	for _, f := range []string{w.current.CertificateFile, w.current.PrivateKeyFile} {
+		if f != "" { // a key at a TPM handle has no file
+			dirs = append(dirs, filepath.Dir(f))
+		}
+	}
+	return dirs
+}
+
 func (w *watcher) finish() string {
 	close(w.stop)
 	<-w.done
@@ -165,23 +193,19 @@ type Result struct {
 // It returns the handed-over certificate id, or the exit code when the
 // daemon stopped on its own.
 func runDaemon(ctx context.Context, provisiond, config, stateDir string) (certID string, exit int, log string, err error) {
+	changes, err := watchTree(stateDir)
+	if err != nil {
+		return "", 0, "", err
+	}
+	defer changes.Close()
 	var out bytes.Buffer
 	cmd := exec.Command(provisiond, "run", "--config", config)
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
+	daemon, err := proc.Start(cmd)
+	if err != nil {
 		return "", 0, "", err
 	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	stop := func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}
+	exited, stop := daemon.Done(), daemon.Stop
 	for {
 		if registeredAs(stateDir, true) != "" {
 			// Let it settle, so that what it does next (a clean-up, a
@@ -199,7 +223,7 @@ func runDaemon(ctx context.Context, provisiond, config, stateDir string) (certID
 		case <-ctx.Done():
 			stop()
 			return "", -1, out.String(), fmt.Errorf("not registered within the check's time limit")
-		case <-time.After(3 * time.Millisecond):
+		case <-changes.C:
 		}
 	}
 }

@@ -57,6 +57,7 @@ func Explore(o Options) (map[string]*Tally, error) {
 			return nil, err
 		}
 		recs[flow.Name] = rec
+		defer rec.Attestation.Stop()
 		fmt.Fprintf(o.Out, "recorded %s: %d file-system ops, %d certificates issued\n", flow.Name, len(rec.Ops), len(rec.IssuedAt))
 		for _, m := range o.Models {
 			states, drawn := Generate(rec, m, o.Limit, o.Seed)
@@ -245,7 +246,10 @@ func (w *worker) check(s *State) (*checked, error) {
 			previous = &h
 		}
 	}
-	watch := startWatcher(filepath.Join(dir, store.CredentialsFile), previous)
+	watch, err := startWatcher(filepath.Join(dir, store.CredentialsFile), previous)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), w.o.Timeout)
 	id, exit, log, runErr := runDaemon(ctx, w.o.Provisiond, cfg, dir)
 	cancel()
@@ -273,6 +277,9 @@ func (w *worker) check(s *State) (*checked, error) {
 		c.res.HandleUnchecked = w.rec.Flow.TPMHandle != ""
 	case fault == "":
 		fault = w.checkHandle(tpm, dir)
+	}
+	if fault == "" && w.rec.Attestation != nil {
+		fault = w.rec.Attestation.checkAK(tpm)
 	}
 	c.res.Fault = fault
 	c.end = time.Now()

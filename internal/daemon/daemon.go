@@ -1,7 +1,8 @@
 // Package daemon is the reload supervisor of `provisiond run`: it holds the
 // state directory's lock, watches the config, claim and state folders and
 // the wall clock, and runs one state machine per valid config, starting a
-// new one when the config changes.
+// new one when the config changes. With $PROVISIOND_DEBUG_STATS set it also
+// keeps a file of its goroutine count, for soak tests (StartDebugStats).
 package daemon
 
 import (
@@ -150,6 +151,7 @@ func (d *Daemon) newRunner(cfg *config.Config, files *store.Dir, tpm *tpmkey.Sha
 		KeyType:          cfg.KeyType,
 		CommonName:       clientID,
 		Template:         cfg.Template.Name,
+		ClaimImport:      cfg.ClaimImport() != nil,
 		Parameters:       params,
 		Endpoint:         cfg.Endpoint,
 		RootCAFile:       cfg.RootCA,

@@ -141,6 +141,9 @@ func (d *connDialer) open(_ *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
 		_ = raw.Close()
 		return nil, err
 	}
+	if d.s.HandshakeDone != nil {
+		d.s.HandshakeDone()
+	}
 	d.mu.Lock()
 	d.stop = context.AfterFunc(d.ctx, func() { _ = conn.Close() })
 	d.mu.Unlock()

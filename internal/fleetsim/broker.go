@@ -94,7 +94,7 @@ func (h *brokerHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	}
 	var grant *subscribeGrant
 	if cert.Kind == KindClaim {
-		if grant, err = claimGrant(s.reg, cert.Policies); err != nil {
+		if grant, err = claimGrant(s.reg, &s.grants, cert.Policies); err != nil {
 			return refuse(packets.ErrServerUnavailable, packets.ErrServerUnavailable,
 				"the claim's policies cannot be read", zap.String("certificateId", p.certID), zap.Error(err))
 		}

@@ -43,6 +43,7 @@ type Server struct {
 	rates     map[operation]*bucket
 	keys      *keyPool
 	hookHTTP  *http.Client
+	grants    grantCache // the claims' subscribe grants, by their policies' documents
 	// workers runs connections and requests on goroutines kept between them.
 	workers *workers
 

@@ -10,7 +10,7 @@ import (
 	"testing"
 )
 
-func TestRead(t *testing.T) {
+func TestHostileReadRefusesFIFOsDevicesAndLargeFiles(t *testing.T) {
 	dir := t.TempDir()
 	ok := filepath.Join(dir, "ok")
 	big := filepath.Join(dir, "big")

@@ -15,6 +15,7 @@ import (
 // is retried on the backoff timer (see idle), not on the next change in the
 // folder: a failed write's own temp files would make that a busy loop.
 func (r *Runner) keepHandoff() {
+	r.claimWorkDone()
 	failures := r.restoreFailures
 	if !r.restoreHandoff() || r.keyKept {
 		return

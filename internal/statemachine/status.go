@@ -3,6 +3,7 @@ package statemachine
 import (
 	"cmp"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,6 +23,9 @@ func StatusText(s store.State, now time.Time) string {
 		text = "rotating, the old identity still in use: " + text
 	case s.Renewal == store.RenewalRefused:
 		text = RefusedStatus + ": " + text
+	}
+	if c := s.Claim; c != nil && c.PassedOver != "" && s.Phase != store.Registered {
+		text += "; with claim " + c.Name + ", passed over: " + c.PassedOver
 	}
 	return text
 }
@@ -45,6 +49,8 @@ func provisioningText(s store.State, now time.Time) string {
 		return "registered as " + s.ThingName
 	case a == verify:
 		return "registered as " + s.ThingName + ": verifying the identity with the service"
+	case a == awaitClaim:
+		return phase + ": " + s.LastError
 	case a == waitForClock:
 		text := phase + ": waiting for a plausible clock"
 		if d := s.NextAttemptAt.Sub(now); !s.NextAttemptAt.IsZero() && d > 0 {
@@ -54,7 +60,9 @@ func provisioningText(s store.State, now time.Time) string {
 			text += " (" + cause + ")"
 		}
 		return text
-	case s.Attempts > 0 && s.LastError != "":
+	case s.LastError != "" && (s.Attempts > 0 || s.LastOperation != "" && s.NextAttemptAt.After(now)):
+		// A failure of the key store's device counts no attempt, and
+		// still waits.
 		op := s.LastOperation
 		// The step in check's words, when known, says more than the library's error.
 		reason := cmp.Or(s.LastStep, strings.TrimPrefix(s.LastError, op+": "))
@@ -65,7 +73,11 @@ func provisioningText(s store.State, now time.Time) string {
 		if d := s.NextAttemptAt.Sub(now); !s.NextAttemptAt.IsZero() && d > 0 {
 			when = "in " + shortDuration(d)
 		}
-		return fmt.Sprintf("%s: %s retry %d %s (%s)", phase, op, s.Attempts, when, reason)
+		retry := "retry"
+		if s.Attempts > 0 {
+			retry += " " + strconv.Itoa(s.Attempts)
+		}
+		return fmt.Sprintf("%s: %s %s %s (%s)", phase, op, retry, when, reason)
 	}
 	var text string
 	switch a {

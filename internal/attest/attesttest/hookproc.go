@@ -177,14 +177,3 @@ func TemplateSettings(url string) []byte {
 	b, _ := json.Marshal(map[string]any{"enabled": true, "preProvisioningHook": map[string]string{"url": url}})
 	return b
 }
-
-// AttestedTemplate names the thing from the hook's ThingName override
-// only: the device's own parameters cannot choose it.
-const AttestedTemplate = `{
-  "Parameters": {"ThingName": {"Type": "String"}, "AWS::IoT::Certificate::Id": {"Type": "String"}},
-  "Resources": {
-    "thing": {"Type": "AWS::IoT::Thing", "Properties": {"ThingName": {"Ref": "ThingName"}}},
-    "certificate": {"Type": "AWS::IoT::Certificate", "Properties": {"CertificateId": {"Ref": "AWS::IoT::Certificate::Id"}, "Status": "Active"}},
-    "policy": {"Type": "AWS::IoT::Policy", "Properties": {"PolicyDocument": "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"iot:Connect\",\"Resource\":\"*\"}]}"}}
-  }
-}`

@@ -18,8 +18,9 @@
 //   - A pre-provisioning hook's targetArn is its http(s) URL: the emulator has no Lambda.
 //   - DescribeEndpoint answers the MQTT listener as HOST:PORT, whatever endpointType.
 //   - Without credentials any request is accepted, signed or not; with them, a request
-//     must be signed (SigV4) with that key, else 403 MissingAuthenticationToken or
-//     InvalidSignature. The secret never appears in a log or an answer.
+//     must be signed (SigV4) with that key, host and the payload's hash signed, dated
+//     within 15 minutes, else a 403 with AWS's code (sigv4.go). The secret never appears
+//     in a log or an answer.
 //   - An unknown path or method is answered 404 UnknownOperationException.
 //   - ARNs name account 123456789012 in us-east-1.
 //

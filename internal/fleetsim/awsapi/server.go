@@ -3,15 +3,16 @@ package awsapi
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/net/netutil"
 
 	"github.com/provisiond/provisiond/internal/clock"
 	"github.com/provisiond/provisiond/internal/fleetsim/registry"
@@ -62,7 +63,20 @@ type Server struct {
 	mux  *http.ServeMux
 	http *http.Server
 	ln   net.Listener
+	// templatesMu serialises the operations that change templates (changingTemplates).
+	templatesMu sync.Mutex
 }
+
+// The API's bounds on its clients: at most maxConns connections at once (the others
+// wait in the kernel's backlog, holding no descriptor of the emulator's), a request read
+// within readTimeout, and an idle keep-alive connection closed after idleTimeout. So
+// clients that connect and stay cannot take the descriptors the MQTT side needs.
+const (
+	maxConns     = 128
+	readTimeout  = 30 * time.Second
+	writeTimeout = 30 * time.Second
+	idleTimeout  = 30 * time.Second
+)
 
 // Start listens on c.Listen and serves the API until Close.
 func Start(c Config) (*Server, error) {
@@ -72,9 +86,9 @@ func Start(c Config) (*Server, error) {
 	}
 	a := &Server{Config: c, mux: http.NewServeMux(), ln: ln}
 	a.routes()
-	a.http = &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: zap.NewStdLog(c.Log.Named("api"))}
-	go func() { _ = a.http.Serve(ln) }()
+	a.http = &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: readTimeout,
+		WriteTimeout: writeTimeout, IdleTimeout: idleTimeout, ErrorLog: zap.NewStdLog(c.Log.Named("api"))}
+	go func() { _ = a.http.Serve(netutil.LimitListener(ln, maxConns)) }()
 	return a, nil
 }
 
@@ -113,6 +127,14 @@ func (a *Server) call(h apiHandler, q apiRequest) (resp any, aerr *restError) {
 // ServeHTTP authenticates, reads the body and routes; anything the model does not
 // define is answered in AWS's error shape.
 func (a *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var auth sigv4Auth
+	if a.Credentials != nil {
+		var serr *sigError
+		if auth, serr = checkSigV4Header(r, *a.Credentials, a.now()); serr != nil {
+			a.refuseSignature(w, r, serr)
+			return
+		}
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxAPIBody+1))
 	if err != nil {
 		a.writeError(w, r, invalid("cannot read the request body: %v", err))
@@ -123,12 +145,8 @@ func (a *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if a.Credentials != nil {
-		if err := verifySigV4(r, body, *a.Credentials); err != nil {
-			kind := "InvalidSignatureException"
-			if errors.Is(err, errUnsigned) {
-				kind = "MissingAuthenticationTokenException"
-			}
-			a.writeError(w, r, apiErr(403, kind, "%v", err))
+		if serr := verifySigV4(r, auth, body, *a.Credentials); serr != nil {
+			a.refuseSignature(w, r, serr)
 			return
 		}
 	}
@@ -142,6 +160,13 @@ func (a *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	a.mux.ServeHTTP(w, r)
+}
+
+// refuseSignature answers 403 with the refusal's code and closes the connection, so
+// that a client without the key holds no descriptor and sends no body.
+func (a *Server) refuseSignature(w http.ResponseWriter, r *http.Request, e *sigError) {
+	w.Header().Set("Connection", "close")
+	a.writeError(w, r, apiErr(403, e.kind, "%s", e.msg))
 }
 
 func (a *Server) writeError(w http.ResponseWriter, r *http.Request, e *restError) {

@@ -5,11 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Credentials are the one access key the control-plane API accepts.
@@ -60,24 +62,71 @@ func parseSigV4(h string) (sigv4Auth, error) {
 	return a, nil
 }
 
-// verifySigV4 checks a request's signature against creds. It returns an error that
-// names what is wrong and never the secret.
-func verifySigV4(r *http.Request, body []byte, creds Credentials) error {
+// maxSkew is how far a request's X-Amz-Date may be from the emulator's clock, as AWS
+// allows: a captured request cannot be replayed after it.
+const maxSkew = 15 * time.Minute
+
+// amzDateLayout is X-Amz-Date's form, 20261207T145500Z.
+const amzDateLayout = "20060102T150405Z"
+
+// sigError is a refused signature with AWS's error code; it never holds the secret.
+type sigError struct {
+	kind, msg string
+}
+
+func (e *sigError) Error() string { return e.msg }
+
+func sigErr(kind, format string, args ...any) *sigError {
+	return &sigError{kind: kind, msg: fmt.Sprintf(format, args...)}
+}
+
+// checkSigV4Header checks what can be checked before the body is read: the
+// Authorization header, the access key, the date within maxSkew of now, host signed
+// and no UNSIGNED-PAYLOAD. An unsigned or stale request is refused without its body.
+func checkSigV4Header(r *http.Request, creds Credentials, now time.Time) (sigv4Auth, *sigError) {
 	a, err := parseSigV4(r.Header.Get("Authorization"))
-	if err != nil {
-		return err
+	switch {
+	case errors.Is(err, errUnsigned):
+		return a, sigErr("MissingAuthenticationTokenException", "%v", err)
+	case err != nil:
+		return a, sigErr("IncompleteSignatureException", "%v", err)
 	}
 	if a.accessKey != creds.AccessKeyID {
-		return errors.New("the access key ID is not known to this emulator")
+		return a, sigErr("UnrecognizedClientException", "the access key ID is not known to this emulator")
 	}
 	amzDate := r.Header.Get("X-Amz-Date")
-	if len(amzDate) < 8 || amzDate[:8] != a.date {
-		return errors.New("X-Amz-Date is missing or does not match the credential scope's date")
+	at, err := time.Parse(amzDateLayout, amzDate)
+	if err != nil {
+		return a, sigErr("IncompleteSignatureException", "X-Amz-Date is missing or not of the form %s", amzDateLayout)
 	}
-	payloadHash := r.Header.Get("X-Amz-Content-Sha256")
-	if payloadHash == "" || payloadHash != "UNSIGNED-PAYLOAD" {
-		sum := sha256.Sum256(body)
-		payloadHash = hex.EncodeToString(sum[:])
+	if amzDate[:8] != a.date {
+		return a, sigErr("InvalidSignatureException", "X-Amz-Date does not match the credential scope's date")
+	}
+	nowText := now.UTC().Format(amzDateLayout)
+	switch {
+	case at.Before(now.Add(-maxSkew)):
+		return a, sigErr("InvalidSignatureException", "Signature expired: %s is now earlier than %s (%s - 15 min.)",
+			amzDate, now.Add(-maxSkew).UTC().Format(amzDateLayout), nowText)
+	case at.After(now.Add(maxSkew)):
+		return a, sigErr("InvalidSignatureException", "Signature not yet current: %s is still later than %s (%s + 15 min.)",
+			amzDate, now.Add(maxSkew).UTC().Format(amzDateLayout), nowText)
+	}
+	if !slices.Contains(a.signedHeaders, "host") {
+		return a, sigErr("IncompleteSignatureException", "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
+	}
+	if r.Header.Get("X-Amz-Content-Sha256") == "UNSIGNED-PAYLOAD" {
+		return a, sigErr("InvalidSignatureException", "UNSIGNED-PAYLOAD is accepted by Amazon S3 only: sign the payload's SHA-256")
+	}
+	return a, nil
+}
+
+// verifySigV4 checks the signature of a request whose header checkSigV4Header passed,
+// over its body. A payload hash in X-Amz-Content-Sha256 must be the body's.
+func verifySigV4(r *http.Request, a sigv4Auth, body []byte, creds Credentials) *sigError {
+	sum := sha256.Sum256(body)
+	payloadHash := hex.EncodeToString(sum[:])
+	if h := r.Header.Get("X-Amz-Content-Sha256"); h != "" && h != payloadHash {
+		return sigErr("InvalidSignatureException", "X-Amz-Content-Sha256 is not the SHA-256 of the request body")
 	}
 	canonical := strings.Join([]string{
 		r.Method,
@@ -89,14 +138,14 @@ func verifySigV4(r *http.Request, body []byte, creds Credentials) error {
 	}, "\n")
 	scope := strings.Join([]string{a.date, a.region, a.service, "aws4_request"}, "/")
 	ch := sha256.Sum256([]byte(canonical))
-	toSign := "AWS4-HMAC-SHA256\n" + amzDate + "\n" + scope + "\n" + hex.EncodeToString(ch[:])
+	toSign := "AWS4-HMAC-SHA256\n" + r.Header.Get("X-Amz-Date") + "\n" + scope + "\n" + hex.EncodeToString(ch[:])
 	key := []byte("AWS4" + creds.SecretAccessKey)
 	for _, s := range []string{a.date, a.region, a.service, "aws4_request"} {
 		key = hmacSHA256(key, s)
 	}
 	want := hex.EncodeToString(hmacSHA256(key, toSign))
 	if !hmac.Equal([]byte(want), []byte(a.signature)) {
-		return errors.New("the request signature does not match: check the secret access key")
+		return sigErr("InvalidSignatureException", "the request signature does not match: check the secret access key")
 	}
 	return nil
 }

@@ -25,6 +25,19 @@ type templateInfo struct {
 	inFolder bool
 }
 
+// changingTemplates runs an operation that changes templates under the API's template
+// lock. Each such operation changes two places, the registry (or the folder) and the set
+// RegisterThing uses (Service.UseTemplate, ReloadTemplates); one at a time, the last
+// operation's change is the last in both, so describe and RegisterThing never disagree
+// once concurrent changes end.
+func (a *Server) changingTemplates(h apiHandler) apiHandler {
+	return func(q apiRequest) (any, *restError) {
+		a.templatesMu.Lock()
+		defer a.templatesMu.Unlock()
+		return h(q)
+	}
+}
+
 // defaultRoleARN is what a folder template reports as its provisioning role.
 const defaultRoleARN = "arn:aws:iam::" + apiAccount + ":role/FleetsimProvisioningRole"
 

@@ -21,11 +21,11 @@ func (a *Server) routes() {
 	a.handle("PUT /certificates/{certificateId}", a.updateCertificate)
 	a.handle("DELETE /certificates/{certificateId}", a.deleteCertificate)
 	a.handle("GET /policies/{policyName}", a.getPolicy)
-	a.handle("POST /provisioning-templates", a.createTemplate)
+	a.handle("POST /provisioning-templates", a.changingTemplates(a.createTemplate))
 	a.handle("GET /provisioning-templates/{templateName}", a.describeTemplate)
-	a.handle("PATCH /provisioning-templates/{templateName}", a.updateTemplate)
-	a.handle("DELETE /provisioning-templates/{templateName}", a.deleteTemplate)
-	a.handle("POST /provisioning-templates/{templateName}/versions", a.createTemplateVersion)
+	a.handle("PATCH /provisioning-templates/{templateName}", a.changingTemplates(a.updateTemplate))
+	a.handle("DELETE /provisioning-templates/{templateName}", a.changingTemplates(a.deleteTemplate))
+	a.handle("POST /provisioning-templates/{templateName}/versions", a.changingTemplates(a.createTemplateVersion))
 	for _, l := range a.lists() {
 		a.handle(l.pattern, l.handler)
 	}

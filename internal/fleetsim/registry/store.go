@@ -127,7 +127,7 @@ func (g *Store) AddPending(c Certificate, subject *template.CertificateInfo) err
 		g.subjects[c.CertificateID] = *subject
 		g.mu.Unlock()
 	}
-	err := g.Write(func(tx *Tx) error { return insertCertificate(tx.q, c) })
+	err := g.Write(func(tx *Tx) error { return tx.InsertCertificate(c) })
 	if err != nil && subject != nil {
 		g.mu.Lock()
 		delete(g.subjects, c.CertificateID)

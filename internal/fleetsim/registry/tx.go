@@ -18,6 +18,9 @@ func (t *Tx) Certificate(id string) (Certificate, bool, error) { return readCert
 // Thing reads one thing with its thingId and version; false if unknown.
 func (t *Tx) Thing(name string) (ThingRecord, bool, error) { return readThingRecord(t.q, name) }
 
+// InsertCertificate records a new certificate.
+func (t *Tx) InsertCertificate(c Certificate) error { return insertCertificate(t.q, c) }
+
 // PolicyExists says whether a policy of that name is known.
 func (t *Tx) PolicyExists(name string) (bool, error) {
 	return exists(t.q, `SELECT count(*) FROM policies WHERE name = ?`, name)

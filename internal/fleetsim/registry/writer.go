@@ -60,9 +60,10 @@ func (w *writer) run(queue <-chan *change) {
 }
 
 // commit runs a batch in one transaction, each change inside a savepoint of its own so
-// that a change that refuses (returns an error) undoes only itself. If the transaction
-// does not commit, every change in it fails, the refusals too (a refusal may rest on what
-// an earlier change of the batch wrote).
+// that a change that refuses (returns an error) undoes only itself; a batch of one, the
+// common case when changes do not arrive together, needs none: its refusal rolls the
+// transaction back. If the transaction does not commit, every change in it fails, the
+// refusals too (a refusal may rest on what an earlier change of the batch wrote).
 func (w *writer) commit(batch []*change, results []error) []error {
 	if _, err := w.Exec("BEGIN IMMEDIATE"); err != nil {
 		for range batch {
@@ -71,8 +72,18 @@ func (w *writer) commit(batch []*change, results []error) []error {
 		return results
 	}
 	tx := &Tx{q: w}
-	for _, c := range batch {
-		results = append(results, w.apply(tx, c.f))
+	if len(batch) == 1 {
+		if err := run(tx, batch[0].f); err != nil {
+			if _, rerr := w.Exec("ROLLBACK"); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
+			return append(results, err)
+		}
+		results = append(results, nil)
+	} else {
+		for _, c := range batch {
+			results = append(results, w.apply(tx, c.f))
+		}
 	}
 	err := error(nil)
 	if w.beforeCommit != nil {
@@ -90,15 +101,12 @@ func (w *writer) commit(batch []*change, results []error) []error {
 	return results
 }
 
-// apply runs one change in a savepoint; a panic in it is its error.
+// apply runs one change of a batch in a savepoint.
 func (w *writer) apply(tx *Tx, f func(*Tx) error) (err error) {
 	if _, err := w.Exec("SAVEPOINT change"); err != nil {
 		return err
 	}
 	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("internal error in a registry change: %v", p)
-		}
 		if err != nil {
 			if _, rerr := w.Exec("ROLLBACK TO change"); rerr != nil {
 				err = errors.Join(err, rerr)
@@ -106,6 +114,16 @@ func (w *writer) apply(tx *Tx, f func(*Tx) error) (err error) {
 		}
 		if _, rerr := w.Exec("RELEASE change"); rerr != nil && err == nil {
 			err = rerr
+		}
+	}()
+	return run(tx, f)
+}
+
+// run runs one change; a panic in it is its error.
+func run(tx *Tx, f func(*Tx) error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("internal error in a registry change: %v", p)
 		}
 	}()
 	return f(tx)

@@ -151,3 +151,23 @@ func TestWriteAfterClose(t *testing.T) {
 		t.Errorf("Write after Close: %v, want ErrClosed", err)
 	}
 }
+
+// A change that panics fails alone, alone in its batch or not, and the registry goes on.
+func TestPanickingChangeFails(t *testing.T) {
+	g := open(t)
+	err := g.Write(func(tx *Tx) error {
+		if err := insertCertificate(tx.q, pending(1)); err != nil {
+			return err
+		}
+		panic("boom")
+	})
+	if err == nil || !strings.Contains(err.Error(), "boom") {
+		t.Fatalf("Write of a panicking change: %v", err)
+	}
+	if _, ok, _ := g.Certificate(pending(1).CertificateID); ok {
+		t.Error("the panicking change's certificate is in the registry")
+	}
+	if err := g.AddPending(pending(2), nil); err != nil {
+		t.Fatalf("after a panicking change: %v", err)
+	}
+}

@@ -2,6 +2,7 @@ package keystore_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/provisiond/provisiond/internal/keypair/keystore"
@@ -17,10 +18,12 @@ func TestFiles(t *testing.T) {
 			keystoretest.Run(t, keystore.NewFiles(store.NewMemory(), nil), keyType, nil)
 		})
 	}
+	t.Run("import", func(t *testing.T) { keystoretest.RunImport(t, keystore.NewFiles(store.NewMemory(), nil)) })
 }
 
 func TestMemory(t *testing.T) {
 	keystoretest.Run(t, keystore.NewMemory(), "ec-p256", nil)
+	keystoretest.RunImport(t, keystore.NewMemory())
 }
 
 // The TPM store's keys live in the TPM and their files: a new connection
@@ -64,5 +67,18 @@ func TestTPMUnavailableKeepsTheKey(t *testing.T) {
 	}
 	if _, err := s.Public(ref); err != nil {
 		t.Fatalf("Public needs no TPM: %v", err)
+	}
+}
+
+// A key the service made is not born in the TPM: the TPM store refuses to
+// keep one, saying what to use instead.
+func TestTPMRefusesImport(t *testing.T) {
+	s := keystore.NewTPM(store.NewMemory(), tpmkey.NewShared(tpmkey.Settings{}))
+	err := s.Import(s.Plan(store.IdentityDir(1)), []byte("-----BEGIN PRIVATE KEY-----"), func(func() error) error {
+		t.Fatal("a refused import recorded the key")
+		return nil
+	})
+	if err == nil || !strings.Contains(err.Error(), "certificate_method: csr") {
+		t.Fatalf("Import = %v, want a refusal naming certificate_method", err)
 	}
 }

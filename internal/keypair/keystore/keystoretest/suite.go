@@ -11,6 +11,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/provisiond/provisiond/internal/keypair"
 	"github.com/provisiond/provisiond/internal/keypair/keystore"
 	"github.com/provisiond/provisiond/internal/keypair/tpmkey/tpmtest"
 	"github.com/provisiond/provisiond/internal/store"
@@ -130,4 +131,36 @@ func checkSigns(t *testing.T, key keystore.Key) {
 func equal(a, b crypto.PublicKey) bool {
 	e, ok := a.(interface{ Equal(crypto.PublicKey) bool })
 	return ok && e.Equal(b)
+}
+
+// RunImport checks a store that keeps keys the service made (create-keys):
+// the key is recorded once and loads as the one given.
+func RunImport(t *testing.T, s keystore.Store) {
+	key, err := keypair.Generate("ec-p256")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPEM, err := keypair.Encode(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := s.Plan(store.IdentityDir(4))
+	records := 0
+	err = s.Import(ref, keyPEM, func(alongside func() error) error {
+		records++
+		if alongside != nil {
+			return alongside()
+		}
+		return nil
+	})
+	if err != nil || records != 1 {
+		t.Fatalf("Import = %v after %d records, want once", err, records)
+	}
+	loaded, err := s.Load(ref)
+	if err != nil {
+		t.Fatalf("Load of the imported key: %v", err)
+	}
+	if !equal(loaded.Public(), key.Public()) {
+		t.Fatal("Load gave another key than the one imported")
+	}
 }

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -18,9 +18,9 @@ const debugStatsEnv = "PROVISIOND_DEBUG_STATS"
 // debugStatsEvery is how often the file is rewritten.
 const debugStatsEvery = time.Second
 
-// startDebugStats writes the file named by $PROVISIOND_DEBUG_STATS until ctx
+// StartDebugStats writes the file named by $PROVISIOND_DEBUG_STATS until ctx
 // ends; without the variable it does nothing.
-func startDebugStats(ctx context.Context) {
+func StartDebugStats(ctx context.Context) {
 	path := os.Getenv(debugStatsEnv)
 	if path == "" {
 		return

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -15,7 +15,7 @@ func TestDebugStatsWritesGoroutineCount(t *testing.T) {
 	t.Setenv(debugStatsEnv, path)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	startDebugStats(ctx)
+	StartDebugStats(ctx)
 
 	// The first write is at once; wait for it by polling the file.
 	deadline := time.Now().Add(10 * time.Second)
