@@ -3,7 +3,7 @@
 GO ?= go
 export CGO_ENABLED ?= 0
 
-.PHONY: all build demo test lint fuzz deb repo boot-test bench clean
+.PHONY: all build demo test lint fuzz deb repo boot-test bench clean attest-hook-zip
 
 all: build
 
@@ -53,11 +53,47 @@ bench:
 clean:
 	rm -rf bin dist
 
+# attest-hook-zip: the attestation hook as an AWS Lambda function for the
+# provided.al2023 runtime (docs/ATTESTATION.md): the binary named bootstrap,
+# in dist/attest-hook.zip. LAMBDA_ARCH=arm64 for a Graviton function;
+# OEM_ROOTS=FILE adds the OEM roots as oem-roots.pem (ATTEST_HOOK_ROOTS=oem-roots.pem).
+LAMBDA_ARCH ?= amd64
+attest-hook-zip:
+	rm -rf dist/attest-hook dist/attest-hook.zip
+	mkdir -p dist/attest-hook
+	GOOS=linux GOARCH=$(LAMBDA_ARCH) $(GO) build -trimpath -tags lambda.norpc -ldflags "-s -w" -o dist/attest-hook/bootstrap ./cmd/attest-hook
+	$(if $(OEM_ROOTS),cp $(OEM_ROOTS) dist/attest-hook/oem-roots.pem)
+	cd dist/attest-hook && zip -q -X ../attest-hook.zip *
+	@echo "dist/attest-hook.zip ($(LAMBDA_ARCH))"
+
 # crash-states: every state a power cut can leave while the real provisiond
 # provisions against the real fleetsim, each checked to recover
 # (docs/RELIABILITY.md). Needs strace. CRASHFLAGS narrows it, e.g.
 # CRASHFLAGS="-sample 200 -seed 1" (CI) or CRASHFLAGS="-flows csr".
 .PHONY: crash-states
 crash-states:
-	$(GO) build -o bin/crash/ ./cmd/provisiond ./cmd/fleetsim ./cmd/crashstates
-	./bin/crash/crashstates -provisiond bin/crash/provisiond -fleetsim bin/crash/fleetsim $(CRASHFLAGS)
+	$(GO) build -o bin/crash/ ./cmd/provisiond ./cmd/fleetsim ./cmd/crashstates ./cmd/attest-hook
+	./bin/crash/crashstates -provisiond bin/crash/provisiond -fleetsim bin/crash/fleetsim -attest-hook bin/crash/attest-hook $(CRASHFLAGS)
+
+# adversarial: the hostile-input suite (docs/RELIABILITY.md, "Hostile inputs"):
+# the attacks that were fixed (tests named TestHostile...) and those that held,
+# against the real binaries where it can be (an endless proxy answer,
+# descriptor exhaustion under prlimit, a session takeover, oversized files).
+# -short: 10 runs of the template race instead of 100. .ci/run runs it;
+# about a minute here.
+ADVERSARIAL_PKGS := ./cmd/provisiond ./cmd/fleetsim ./internal/proxy ./internal/fleet ./internal/fleetsim \
+	./internal/config ./internal/store ./internal/statemachine ./internal/smallfile
+ADVERSARIAL_HELD := TestParseEndpoints|TestLoadStateCorrupt|TestCorruptStateIsNotOverwritten|TestUnwritableStoreIsAnError|TestStatusExitCodeForUnreadableState|TestResponsesGoOnlyToTheConnectionThatAsked|TestWillsCannotForgeServiceAnswers|TestClaimPolicyDocumentIsEnforcedForSubscriptions|TestQoS2PublishIsRefused|TestRequestsInFlightPerConnectionAreCapped|TestNoSecretInCheckStatusOrDebugLog|TestDebugLogHoldsNoSecrets|TestSecretsNeverLogged
+adversarial:
+	$(GO) test -short -count=1 -timeout 5m -run '^(TestHostile.*|$(ADVERSARIAL_HELD))$$' $(ADVERSARIAL_PKGS)
+
+# soak: the real daemon against fleetsim for DURATION with certificates
+# rotating every few seconds, verify_every 2s, link loss and fleetsim killed
+# at random moments (SOAKFLAGS="-seed N" replays one); fails on growth of
+# RSS, descriptors, goroutines or the state folder, an unusable handoff,
+# orphans or unexpected errors (docs/RELIABILITY.md).
+DURATION ?= 10m
+.PHONY: soak
+soak:
+	$(GO) build -o bin/soak/ ./cmd/provisiond ./cmd/fleetsim ./bench/soak
+	./bin/soak/soak -provisiond bin/soak/provisiond -fleetsim bin/soak/fleetsim -duration $(DURATION) $(SOAKFLAGS)

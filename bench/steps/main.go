@@ -29,6 +29,7 @@ import (
 	"github.com/provisiond/provisiond/internal/config"
 	"github.com/provisiond/provisiond/internal/fleet"
 	"github.com/provisiond/provisiond/internal/keypair"
+	"github.com/provisiond/provisiond/internal/keypair/keystore"
 	"github.com/provisiond/provisiond/internal/statemachine"
 	"github.com/provisiond/provisiond/internal/store"
 )
@@ -217,10 +218,10 @@ func provision(emu *sim.Emulator, method, format, name string, t *timings) (time
 	}, statemachine.Deps{
 		Files:  files,
 		Dialer: &timedDialer{dir: emu.Dir, addr: emu.Addr, format: fleet.Format(format), method: method, clientID: name, t: t},
-		Keys: func(keyType string) (crypto.Signer, error) {
+		KeyStore: keystore.NewFiles(files, func(keyType string) (crypto.Signer, error) {
 			defer t.time("generate key")()
 			return keypair.Generate(keyType)
-		},
+		}),
 	})
 	if err != nil {
 		return 0, err

@@ -23,6 +23,8 @@ func main() {
 	flag.StringVar(&o.Fleetsim, "fleetsim", "bin/fleetsim", "the fleetsim binary")
 	flag.StringVar(&o.Strace, "strace", "strace", "the strace binary")
 	flag.StringVar(&o.SWTPM, "swtpm", "swtpm", "the swtpm binary (for the TPM flows)")
+	flag.StringVar(&o.AttestHook, "attest-hook", "bin/attest-hook", "the attest-hook binary (for the attestation flows)")
+	flag.StringVar(&o.FactoryScript, "factory-script", "scripts/factory-attestation.sh", "the factory script (for the attestation flows)")
 	flows := flag.String("flows", "", "comma-separated flows (default all but the named-only ones: rotation, csr-short-lived)")
 	models := flag.String("models", "", "comma-separated models: ext4-ordered, posix-minimum (default both)")
 	flag.IntVar(&o.Limit, "limit", 64, "crash states checked per point of a recording, at most (a seeded sample beyond)")
@@ -52,6 +54,12 @@ func main() {
 		tools = append(tools, &o.SWTPM)
 	} else if p, err := exec.LookPath(o.SWTPM); err == nil {
 		o.SWTPM, _ = filepath.Abs(p) // a replayed TPM fixture needs it
+	}
+	if slices.ContainsFunc(o.Flows, func(f crashstate.Flow) bool { return f.Attest }) {
+		tools = append(tools, &o.AttestHook)
+		if o.FactoryScript, err = filepath.Abs(o.FactoryScript); err != nil {
+			fail(err)
+		}
 	}
 	for _, p := range tools {
 		if *p, err = exec.LookPath(*p); err != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/provisiond/provisiond/internal/fleetsim"
 	"github.com/provisiond/provisiond/internal/storm"
 )
 
@@ -22,6 +21,7 @@ func cmdStorm(ctx context.Context, args []string, stdout io.Writer) error {
 	format := fs.String("format", "json", "json | cbor")
 	endpoint := fs.String("endpoint", "", "HOST:PORT of a running emulator; default: start one in-process from --dir")
 	tmpl := fs.String("template", "GatewayTemplate", "provisioning template")
+	prove := fs.Bool("prove", false, "connect once with each new certificate, as the daemon does (a stage of its own)")
 	link := linkFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -29,14 +29,14 @@ func cmdStorm(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := checkLink(*link); err != nil {
 		return err
 	}
-	if *link != (fleetsim.Link{}) && *endpoint != "" {
-		return usageError{errors.New("--link-rtt, --link-jitter and --link-loss shape the emulator storm starts itself: give them to fleetsim serve with --endpoint")}
+	if !link.Loopback() && *endpoint != "" {
+		return usageError{errors.New("--link-rtt, --link-jitter, --link-loss and --link-stall shape the emulator storm starts itself: give them to fleetsim serve with --endpoint")}
 	}
 	if *dir == "" || *devices < 1 || *concurrency < 1 {
 		return usageError{errors.New("--dir, --devices N (N >= 1) and --concurrency C (C >= 1) are required")}
 	}
 	res, err := storm.Run(ctx, storm.Options{Dir: *dir, Endpoint: *endpoint, Devices: *devices,
-		Concurrency: *concurrency, Method: *method, Format: *format, Template: *tmpl, Link: *link})
+		Concurrency: *concurrency, Method: *method, Format: *format, Template: *tmpl, Link: *link, Prove: *prove})
 	if err != nil {
 		return err
 	}
@@ -46,6 +46,12 @@ func cmdStorm(ctx context.Context, args []string, stdout io.Writer) error {
 			break
 		}
 		fmt.Fprintf(stdout, "device %d failed: %v\n", f.Device, f.Err)
+	}
+	for _, l := range res.StageLines() {
+		fmt.Fprintln(stdout, l)
+	}
+	if l := res.CPULine(); l != "" {
+		fmt.Fprintln(stdout, l)
 	}
 	fmt.Fprintln(stdout, res.Summary())
 	if len(res.Failures) > 0 {

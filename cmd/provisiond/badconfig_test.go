@@ -37,6 +37,9 @@ func TestBadConfigExits78NamingTheProblem(t *testing.T) {
 		{"missing claim file", "claim.pem.crt", replace("claim.pem.crt", "no-such-claim.pem.crt")},
 		{"unknown payload_format", "payload_format", func(s string) string { return s + "\npayload_format: xml\n" }},
 		{"unknown certificate_method", "certificate_method", func(s string) string { return s + "\ncertificate_method: magic\n" }},
+		{"tpm2-certify without a TPM key", "attestation.format", func(s string) string {
+			return s + "\nattestation: {format: tpm2-certify, key: \"handle:0x81020000\", certificate: attestation.crt}\n"
+		}},
 		{"unexpandable parameter", "template.parameters.SerialNumber",
 			replace(`{SerialNumber: "0001"}`, `{SerialNumber: "${env:`+unsetEnv+`}"}`)},
 	} {

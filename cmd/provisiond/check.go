@@ -2,19 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/provisiond/provisiond/internal/check"
 	"github.com/provisiond/provisiond/internal/config"
-	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
-	"github.com/provisiond/provisiond/internal/store"
 )
 
 // cmdCheck validates the config and the files it names; with --online it
@@ -33,7 +26,7 @@ func checkAt(args []string, stdout, stderr io.Writer, now func() time.Time) int 
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
-	cfg, err := loadValid(*path)
+	cfg, err := config.LoadValid(*path)
 	if !*online {
 		if err != nil {
 			fmt.Fprintf(stderr, "provisiond: %v\n", err)
@@ -41,105 +34,46 @@ func checkAt(args []string, stdout, stderr io.Writer, now func() time.Time) int 
 		}
 		fmt.Fprintf(stdout, "%s: ok (endpoint %s, template %s, %s over %s)\n",
 			cfg.Path, cfg.Endpoint, cfg.Template.Name, cfg.CertificateMethod, cfg.PayloadFormat)
+		if open := check.ClaimKeyOpenToOthers(cfg.Claim.PrivateKey); open != "" {
+			fmt.Fprintf(stdout, "claim: warning: %s (%s)\n", open, check.FixClaimKeyMode(cfg.Claim.PrivateKey))
+		}
 		return checkTPM(cfg, stdout, stderr)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "provisiond: %v\n", err)
-		printResults(stdout, []check.Result{check.ConfigFailed(err)}, *asJSON)
+		check.Print(stdout, []check.Result{check.ConfigFailed(err)}, *asJSON)
 		return exitConfig
 	}
 	results := check.Run(context.Background(), checkOptions(cfg, now, *timeout))
-	printResults(stdout, results, *asJSON)
+	check.Print(stdout, results, *asJSON)
 	if check.Failed(results, *strict) {
 		return exitFailure
 	}
 	return exitOK
 }
 
-// checkTPM is the offline check's tpm line, with key_store: tpm: the
-// device opens, the parent exists or can be made, tpm.handle is usable.
+// checkTPM prints the offline check's tpm line (check.TPM).
 func checkTPM(cfg *config.Config, stdout, stderr io.Writer) int {
-	if cfg.KeyStore != config.KeyStoreTPM {
-		return exitOK
-	}
-	if err := cfg.CheckTPM(); err != nil {
-		fmt.Fprintf(stderr, "provisiond: tpm: %v\n", err)
+	line, err := check.TPM(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "provisiond: %v\n", err)
 		return exitConfig
 	}
-	parent, handle := cfg.TPM.Parent, cfg.TPM.Handle
-	if parent == "" {
-		parent = "the standard storage key"
+	if line != "" {
+		fmt.Fprintln(stdout, line)
 	}
-	if handle == "" {
-		handle = "none"
-	}
-	fmt.Fprintf(stdout, "tpm: ok (device %s, parent %s, persistent handle %s)\n", cfg.TPM.Device, parent, handle)
 	return exitOK
 }
 
 // checkOptions are the daemon's own settings for each step, so that check
 // connects as the daemon would.
 func checkOptions(cfg *config.Config, now func() time.Time, timeout time.Duration) check.Options {
-	clientID, _ := cfg.ClientIDFor(config.SystemFacts) // loadValid checked it
-	via, _ := proxySettings(cfg)                       // loadValid checked it
+	clientID, _ := cfg.ClientIDFor(config.SystemFacts) // LoadValid checked it
 	return check.Options{
 		Config:   cfg,
-		Proxy:    via,
 		ClientID: clientID,
-		Identity: currentIdentity(cfg, clientID),
+		Identity: check.CurrentIdentity(cfg),
 		Now:      now,
 		Timeout:  timeout,
-	}
-}
-
-// currentIdentity is the identity in credentials.json, nil when there is none.
-func currentIdentity(cfg *config.Config, clientID string) *check.Identity {
-	creds, err := store.ReadCredentials(filepath.Join(cfg.StateDirectory, store.CredentialsFile))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return &check.Identity{Err: err}
-	}
-	id := &check.Identity{ThingName: creds.ThingName, CertificateFile: creds.CertificateFile, PrivateKeyFile: creds.PrivateKeyFile}
-	d := &fleetDialer{cfg: cfg, clientID: clientID}
-	id.Prove = func(ctx context.Context) error {
-		certPEM, err := os.ReadFile(creds.CertificateFile)
-		if err != nil {
-			return err
-		}
-		keyPEM, err := os.ReadFile(creds.PrivateKeyFile)
-		if err != nil {
-			return err
-		}
-		// A TSS2 key signs in the TPM, opened only for it.
-		var tpm *tpmkey.TPM
-		defer func() { tpm.Close() }()
-		cert, _, err := tpmkey.KeyPair(certPEM, keyPEM, func() (*tpmkey.TPM, error) {
-			tpm, err = tpmkey.Open(cfg.TPM)
-			return tpm, err
-		})
-		if err != nil {
-			return err
-		}
-		return d.Prove(ctx, creds.ThingName, cert)
-	}
-	return id
-}
-
-// printResults prints one line per check (and the fix under a failure),
-// or a JSON array of one object per check.
-func printResults(w io.Writer, results []check.Result, asJSON bool) {
-	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(results)
-		return
-	}
-	for _, r := range results {
-		fmt.Fprintf(w, "%-4s  %-8s  %s\n", r.Status, r.Name, r.Message)
-		if r.Fix != "" && r.Status != check.OK {
-			fmt.Fprintf(w, "      %-8s  fix: %s\n", "", r.Fix)
-		}
 	}
 }

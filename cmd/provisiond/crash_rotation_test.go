@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"syscall"
@@ -63,7 +62,7 @@ func TestSIGKILLDuringRotationNeverLosesTheIdentity(t *testing.T) {
 	if err != nil {
 		t.Fatalf("not registered at first: %v", err)
 	}
-	rng := rand.New(rand.NewPCG(2, uint64(time.Now().UnixNano())))
+	rng := killInstants(t)
 	handed := map[string]bool{creds.CertificateID: true}
 	var midway, runs int
 	for midway < kills {
@@ -76,11 +75,12 @@ func TestSIGKILLDuringRotationNeverLosesTheIdentity(t *testing.T) {
 		}
 		// Each identity is due about a second after its handover: the kill
 		// comes at a random instant once this run has started rotating.
-		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-			if st, err := store.LoadState(files); err == nil && st.Renewal == store.RenewalRotation {
-				break
-			}
-		}
+		rotating, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = awaitInDir(rotating, cfg.StateDirectory, func() bool { // else the kill comes anyway
+			st, err := store.LoadState(files)
+			return err == nil && st.Renewal == store.RenewalRotation
+		})
+		cancel()
 		time.Sleep(time.Duration(rng.IntN(250)) * time.Millisecond)
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		_ = cmd.Wait()

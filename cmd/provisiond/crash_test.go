@@ -2,8 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"math/rand/v2"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -18,7 +19,6 @@ import (
 	"github.com/provisiond/provisiond/internal/fleetsim"
 	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
 	"github.com/provisiond/provisiond/internal/keypair/tpmkey/tpmtest"
-	"github.com/provisiond/provisiond/internal/statemachine"
 	"github.com/provisiond/provisiond/internal/store"
 	"github.com/provisiond/provisiond/internal/watch"
 )
@@ -56,7 +56,7 @@ func killWhileProvisioning(t *testing.T, yaml string) (store.Credentials, *confi
 	if err != nil {
 		t.Fatal(err)
 	}
-	rng := rand.New(rand.NewPCG(1, uint64(time.Now().UnixNano())))
+	rng := killInstants(t)
 	start := func() *exec.Cmd {
 		cmd := exec.Command(bin, "run", "--config", path)
 		cmd.Stdout, cmd.Stderr = nil, nil
@@ -74,7 +74,7 @@ func killWhileProvisioning(t *testing.T, yaml string) (store.Credentials, *confi
 			t.Fatalf("only %d of %d runs were killed mid-provisioning", midway, runs)
 		}
 		if st, _ := store.LoadState(files); st.Phase == store.Registered {
-			req := filepath.Join(cfg.StateDirectory, statemachine.ReprovisionRequestFile)
+			req := filepath.Join(cfg.StateDirectory, store.ReprovisionRequestFile)
 			if err := atomicfile.Write(req, []byte("test\n"), 0o600); err != nil {
 				t.Fatal(err)
 			}
@@ -207,12 +207,18 @@ func waitForRegistered(ctx context.Context, dir, notID string) (store.Credential
 }
 
 // awaitInDir returns once done holds, checking it at first and after each
-// change in dir or its subfolders: the test waits on the daemon's writes.
-// A folder removed and made again is watched anew only once it exists, so
-// writes made in that instant raise no event; a slow re-check covers them.
+// change in dir or its subfolders: the test waits on the daemon's writes. A
+// folder removed and made again is re-scanned by the watch once it is
+// watched again, so that writes made in that instant are reported too. A
+// dir the daemon has not made yet is watched from its parent, subfolders
+// included.
 func awaitInDir(ctx context.Context, dir string, done func() bool) error {
+	root := dir
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		root = filepath.Dir(dir)
+	}
 	changed := make(chan struct{}, 1)
-	w, err := watch.Start(ctx, watch.Options{Paths: []string{dir}, Subfolders: true, Debounce: time.Millisecond}, func() {
+	w, err := watch.Start(ctx, watch.Options{Paths: []string{root}, Subfolders: true, Debounce: time.Millisecond}, func() {
 		select {
 		case changed <- struct{}{}:
 		default:
@@ -222,14 +228,11 @@ func awaitInDir(ctx context.Context, dir string, done func() bool) error {
 		return err
 	}
 	defer w.Close()
-	recheck := time.NewTicker(500 * time.Millisecond)
-	defer recheck.Stop()
 	for !done() {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-changed:
-		case <-recheck.C:
 		}
 	}
 	return nil

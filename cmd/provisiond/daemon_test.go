@@ -7,7 +7,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/provisiond/provisiond/internal/config"
-	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
+	"github.com/provisiond/provisiond/internal/connect"
 	"github.com/provisiond/provisiond/internal/statemachine"
 )
 
@@ -24,11 +24,11 @@ type testDaemon struct {
 
 func (d *testDaemon) run(ctx context.Context, cfg *config.Config) error {
 	real := newDaemon(d.path, d.logger, d.level, nil)
-	real.Dialer = func(cfg *config.Config, clientID string, logger *zap.Logger, tpm *tpmkey.Shared) statemachine.Dialer {
-		dialer := newFleetDialer(cfg, clientID, logger, tpm)
+	real.Dialer = func(cfg *config.Config, o connect.Options) statemachine.Dialer {
 		if d.now != nil {
-			dialer = explainingDialer{&fleetDialer{cfg: cfg, clientID: clientID, logger: logger, tpm: tpm, now: d.now}}
+			o.Now = d.now
 		}
+		var dialer statemachine.Dialer = connect.New(cfg, o)
 		if d.wrapDialer != nil {
 			dialer = d.wrapDialer(dialer)
 		}

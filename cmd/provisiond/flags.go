@@ -7,7 +7,6 @@ import (
 	"io"
 
 	"github.com/provisiond/provisiond/internal/config"
-	"github.com/provisiond/provisiond/internal/daemon"
 )
 
 // newFlags returns a flag set with the --config flag every command takes.
@@ -33,19 +32,14 @@ func parseFlags(fs *flag.FlagSet, args []string) int {
 	return -1
 }
 
-// loadConfig loads and validates the config and, with withFiles, the files
-// it names, printing the reason on failure.
-func loadConfig(path string, stderr io.Writer, withFiles bool) (*config.Config, bool) {
+// loadConfig loads the config, printing the reason on failure: enough for
+// the commands that read the state folder (run and check take
+// config.LoadValid).
+func loadConfig(path string, stderr io.Writer) (*config.Config, bool) {
 	cfg, err := config.Load(path)
-	if err == nil && withFiles {
-		err = cfg.CheckFiles()
-	}
 	if err != nil {
 		fmt.Fprintf(stderr, "provisiond: %v\n", err)
 		return nil, false
 	}
 	return cfg, true
 }
-
-// loadValid is daemon.LoadValid, named for the commands that share it.
-func loadValid(path string) (*config.Config, error) { return daemon.LoadValid(path) }

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/provisiond/provisiond/internal/config"
 	"github.com/provisiond/provisiond/internal/fleetsim"
 	"github.com/provisiond/provisiond/internal/store"
 )
@@ -108,6 +109,42 @@ func (p *daemonProcess) peakRSS() (int64, error) {
 	return 0, errors.New("no VmHWM in /proc/PID/status")
 }
 
+// guardRSS samples the daemon's peak RSS until ctx ends, and cancels it if
+// the daemon ends or its RSS passes limit. The returned function stops the
+// sampling and says why it cancelled ("" if it did not).
+func (p *daemonProcess) guardRSS(ctx context.Context, cancel context.CancelFunc, limit int64) func() string {
+	var why string
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			rss, err := p.peakRSS()
+			switch {
+			case err != nil:
+				why = fmt.Sprintf("the daemon ended: %v", err)
+			case rss > limit:
+				why = fmt.Sprintf("the daemon's RSS reached %d MB against an endless proxy answer, want under %d MB", rss>>20, limit>>20)
+			}
+			if why != "" {
+				cancel()
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() string {
+		cancel()
+		<-done
+		return why
+	}
+}
+
 // hostileProxyConfig is an emulator's config with the endpoint reached
 // through proxyURL (the endpoint named so that loopback is proxied too).
 func hostileProxyConfig(t *testing.T, proxyURL string) string {
@@ -125,32 +162,29 @@ func TestHostileProxyEndlessAnswerIsBounded(t *testing.T) {
 	const limit = 50 << 20
 	addr := hostileProxy(t, endlessAnswer)
 	path := hostileProxyConfig(t, "http://"+addr)
-	cfg, err := loadValid(path)
+	cfg, err := config.LoadValid(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	d := startDaemonProcess(t, buildDaemon(t), path)
 	files := store.ReadOnlyDir(cfg.StateDirectory)
-	deadline := time.Now().Add(20 * time.Second)
-	var st store.State
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
 	// The RSS is watched while the daemon meets the proxy: a daemon that
 	// reads without bound must be stopped before it takes the machine.
-	for {
-		rss, err := d.peakRSS()
-		if err != nil {
-			t.Fatalf("the daemon ended: %v\n%s", err, readFile(t, d.log))
-		}
-		if rss > limit {
-			d.stop()
-			t.Fatalf("the daemon's RSS reached %d MB against an endless proxy answer, want under 50 MB", rss>>20)
-		}
-		if st, err = store.LoadState(files); err == nil && st.LastError != "" && st.Attempts >= 3 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no failure saved in 20 s (RSS %d MB)\n%s", rss>>20, readFile(t, d.log))
-		}
-		time.Sleep(20 * time.Millisecond)
+	guard := d.guardRSS(ctx, cancel, limit)
+	var st store.State
+	err = awaitInDir(ctx, cfg.StateDirectory, func() bool {
+		var err error
+		st, err = store.LoadState(files)
+		return err == nil && st.LastError != "" && st.Attempts >= 3
+	})
+	if why := guard(); why != "" {
+		d.stop()
+		t.Fatalf("%s\n%s", why, readFile(t, d.log))
+	}
+	if err != nil {
+		t.Fatalf("no failure saved in 20 s: %v\n%s", err, readFile(t, d.log))
 	}
 	rss, _ := d.peakRSS()
 	t.Logf("peak RSS after %d attempts: %.1f MB", st.Attempts, float64(rss)/(1<<20))
@@ -183,7 +217,7 @@ func TestHostileProxyEchoingTheCredentialsLeaksNothing(t *testing.T) {
 	})
 	proxyURL := (&url.URL{Scheme: "http", User: url.UserPassword(proxyUser, proxyPassword), Host: addr}).String()
 	path := hostileProxyConfig(t, proxyURL)
-	cfg, err := loadValid(path)
+	cfg, err := config.LoadValid(path)
 	if err != nil {
 		t.Fatal(err)
 	}

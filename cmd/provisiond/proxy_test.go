@@ -15,6 +15,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/provisiond/provisiond/internal/config"
+	"github.com/provisiond/provisiond/internal/connect"
 	"github.com/provisiond/provisiond/internal/fleet"
 	"github.com/provisiond/provisiond/internal/fleetsim"
 	"github.com/provisiond/provisiond/internal/logging"
@@ -157,11 +159,17 @@ func TestProvisionsThroughARealProxy(t *testing.T) {
 func TestALPNThroughARealProxy(t *testing.T) {
 	path, p, srv := proxiedEmulatorWith(t, fleetsim.Options{ALPNListen: "127.0.0.1:0"}, "")
 	rewriteConfig(t, path, "proxy: "+p.url(proxyPassword)+"\n")
-	cfg, err := loadValid(path)
+	cfg, err := config.LoadValid(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts, _, err := (&fleetDialer{cfg: cfg, clientID: "gateway-alpn"}).claimOptions()
+	d := connect.New(cfg, connect.Options{ClientID: "gateway-alpn"})
+	claim, closeKey, err := d.Claim()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeKey()
+	opts, err := d.ClaimOptions(claim)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +224,7 @@ func runDaemonUntilAFailureIsSaved(t *testing.T, path string) string {
 	t.Helper()
 	logger, logged := debugLog(t)
 	d := &testDaemon{path: path, logger: logger}
-	cfg, err := loadValid(path)
+	cfg, err := config.LoadValid(path)
 	if err != nil {
 		t.Fatal(err)
 	}

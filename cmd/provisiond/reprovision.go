@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/provisiond/provisiond/internal/atomicfile"
-	"github.com/provisiond/provisiond/internal/statemachine"
 	"github.com/provisiond/provisiond/internal/store"
 )
 
@@ -24,14 +23,14 @@ func cmdReprovision(args []string, stdout, stderr io.Writer) int {
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
-	cfg, ok := loadConfig(*path, stderr, false)
+	cfg, ok := loadConfig(*path, stderr)
 	if !ok {
 		return exitConfig
 	}
 	old, _ := store.ReadCredentials(filepath.Join(cfg.StateDirectory, store.CredentialsFile))
-	name := statemachine.ReprovisionRequestFile
+	name := store.ReprovisionRequestFile
 	if *ifRefused {
-		name = statemachine.VerifyRequestFile
+		name = store.VerifyRequestFile
 	}
 	asked := time.Now()
 	stamp := []byte(asked.UTC().Format(time.RFC3339Nano) + "\n")

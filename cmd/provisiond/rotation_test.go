@@ -24,6 +24,8 @@ import (
 
 	"github.com/provisiond/provisiond/internal/config"
 	"github.com/provisiond/provisiond/internal/fleetsim"
+	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
+	"github.com/provisiond/provisiond/internal/keypair/tpmkey/tpmtest"
 	"github.com/provisiond/provisiond/internal/statemachine"
 	"github.com/provisiond/provisiond/internal/store"
 )
@@ -309,42 +311,56 @@ func TestVerifyEvery(t *testing.T) {
 	})
 }
 
-// deviceSpy counts the sessions dialled with the device certificate.
+// deviceSpy counts the sessions dialled with the device certificate, and
+// those whose key is in the TPM.
 type deviceSpy struct {
 	statemachine.Dialer
-	device atomic.Int32
+	device, inTPM atomic.Int32
 }
 
 func (s *deviceSpy) DialDevice(ctx context.Context, thingName, template string, cert tls.Certificate) (statemachine.Session, error) {
 	sess, err := s.Dialer.DialDevice(ctx, thingName, template, cert)
 	if err == nil && template == "RotationTemplate" {
 		s.device.Add(1)
+		if _, ok := cert.PrivateKey.(*tpmkey.Key); ok {
+			s.inTPM.Add(1)
+		}
 	}
 	return sess, err
 }
 
 // With rotation.credential: device, the new identity is requested over a
 // session dialled with the current device certificate, registering with
-// rotation.template.
+// rotation.template; with key_store: tpm that session signs in the TPM.
 func TestRotationWithTheDeviceCertificate(t *testing.T) {
-	path, _ := startPreparedEmulator(t, fleetsim.Options{CertificateValidity: 3 * time.Second}, fastRetry+
-		"rotation:\n  before_expiry: 50%\n  credential: device\n  template: RotationTemplate\n", func(dir string) {
-		body, err := os.ReadFile(filepath.Join(dir, "templates", "GatewayTemplate.json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, "templates", "RotationTemplate.json"), body, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	})
-	spy := &deviceSpy{}
-	cfg := runDaemonWrapped(t, path, func(real statemachine.Dialer) statemachine.Dialer {
-		spy.Dialer = real
-		return spy
-	})
-	first := registered(t, cfg.StateDirectory)
-	next := waitForNewIdentity(t, cfg.StateDirectory, first.CertificateID)
-	if spy.device.Load() == 0 {
-		t.Fatalf("rotated to %s without a session dialled with the device certificate", next.CertificateID)
+	for _, tpm := range []bool{false, true} {
+		t.Run(map[bool]string{false: "key_store: file", true: "key_store: tpm"}[tpm], func(t *testing.T) {
+			yaml := fastRetry + "rotation:\n  before_expiry: 50%\n  credential: device\n  template: RotationTemplate\n"
+			if tpm {
+				yaml += tpmYAML(tpmtest.Start(t), "ec-p256", "")
+			}
+			path, _ := startPreparedEmulator(t, fleetsim.Options{CertificateValidity: 3 * time.Second}, yaml, func(dir string) {
+				body, err := os.ReadFile(filepath.Join(dir, "templates", "GatewayTemplate.json"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(dir, "templates", "RotationTemplate.json"), body, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			})
+			spy := &deviceSpy{}
+			cfg := runDaemonWrapped(t, path, func(real statemachine.Dialer) statemachine.Dialer {
+				spy.Dialer = real
+				return spy
+			})
+			first := registered(t, cfg.StateDirectory)
+			next := waitForNewIdentity(t, cfg.StateDirectory, first.CertificateID)
+			if spy.device.Load() == 0 {
+				t.Fatalf("rotated to %s without a session dialled with the device certificate", next.CertificateID)
+			}
+			if tpm && spy.inTPM.Load() != spy.device.Load() {
+				t.Errorf("%d of %d device sessions signed in the TPM", spy.inTPM.Load(), spy.device.Load())
+			}
+		})
 	}
 }

@@ -13,7 +13,6 @@ import (
 
 	"github.com/provisiond/provisiond/internal/config"
 	"github.com/provisiond/provisiond/internal/daemon"
-	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
 	"github.com/provisiond/provisiond/internal/logging"
 	"github.com/provisiond/provisiond/internal/statemachine"
 	"github.com/provisiond/provisiond/internal/store"
@@ -29,8 +28,9 @@ func cmdRun(args []string, stderr io.Writer) int {
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
-	cfg, ok := loadConfig(*path, stderr, true)
-	if !ok {
+	cfg, err := config.LoadValid(*path)
+	if err != nil {
+		fmt.Fprintf(stderr, "provisiond: %v\n", err)
 		return exitConfig
 	}
 	lvl, err := logging.ParseLevel(cfg.LogLevel)
@@ -46,6 +46,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	}
 	defer logger.Sync() //nolint:errcheck // nothing to do if the log cannot be flushed
 
+	daemon.StartDebugStats(ctx)
 	notify := systemd.NewNotifier(logger)
 	d := newDaemon(*path, logger, &level, notify)
 	err = d.Run(ctx, cfg)
@@ -69,13 +70,8 @@ func cmdRun(args []string, stderr io.Writer) int {
 	}
 }
 
-// newDaemon wires the reload supervisor to the real dialer.
+// newDaemon wires the reload supervisor; it reaches the service through
+// internal/connect.
 func newDaemon(path string, logger *zap.Logger, level *zap.AtomicLevel, notify statemachine.Notifier) *daemon.Daemon {
-	return &daemon.Daemon{Path: path, Logger: logger, Level: level, Notify: notify, Dialer: newFleetDialer}
-}
-
-// newFleetDialer is the daemon's dialer: fleetDialer (dialer.go), its
-// failures explained in check's words (explain.go).
-func newFleetDialer(cfg *config.Config, clientID string, logger *zap.Logger, tpm *tpmkey.Shared) statemachine.Dialer {
-	return explainingDialer{&fleetDialer{cfg: cfg, clientID: clientID, logger: logger, tpm: tpm}}
+	return &daemon.Daemon{Path: path, Logger: logger, Level: level, Notify: notify}
 }

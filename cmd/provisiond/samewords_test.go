@@ -14,8 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iot/types"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/provisiond/provisiond/internal/check"
 	"github.com/provisiond/provisiond/internal/config"
+	"github.com/provisiond/provisiond/internal/connect"
 	"github.com/provisiond/provisiond/internal/fleetsim"
 	"github.com/provisiond/provisiond/internal/store"
 )
@@ -32,7 +32,7 @@ type failureClass struct {
 }
 
 var failureClasses = []failureClass{
-	{name: "wrong root CA", check: check.NameTLS,
+	{name: "wrong root CA", check: connect.StepTLS,
 		checkSays: "the server's chain does not lead to root_ca", statusSays: "server certificate not trusted by root_ca",
 		setup: func(t *testing.T) (string, func() time.Time) {
 			path, _ := startEmulator(t, fleetsim.Options{}, fastRetry)
@@ -40,7 +40,7 @@ var failureClasses = []failureClass{
 			rewriteConfig(t, path, "root_ca: other-ca.pem\n")
 			return path, time.Now
 		}},
-	{name: "claim from another CA", check: check.NameMQTT,
+	{name: "claim from another CA", check: connect.StepMQTT,
 		checkSays: "refused", statusSays: "refused the claim certificate",
 		setup: func(t *testing.T) (string, func() time.Time) {
 			path, _ := startEmulator(t, fleetsim.Options{}, fastRetry)
@@ -51,14 +51,14 @@ var failureClasses = []failureClass{
 			rewriteConfig(t, path, "claim:\n  certificate: foreign.pem.crt\n  private_key: foreign.pem.key\n")
 			return path, time.Now
 		}},
-	{name: "claim revoked over the API", check: check.NameMQTT,
+	{name: "claim revoked over the API", check: connect.StepMQTT,
 		checkSays: "refused CONNECT", statusSays: "refused CONNECT with the claim",
 		setup: func(t *testing.T) (string, func() time.Time) {
 			path, srv := startEmulator(t, fleetsim.Options{APIListen: "127.0.0.1:0"}, fastRetry)
 			revokeClaim(t, srv, filepath.Join(filepath.Dir(path), "claim.pem.crt"))
 			return path, time.Now
 		}},
-	{name: "claim policy without the template", check: check.NameMQTT,
+	{name: "claim policy without the template", check: connect.StepMQTT,
 		checkSays: "the claim policy does not allow template", statusSays: "the claim policy does not allow the response topics",
 		setup: func(t *testing.T) (string, func() time.Time) {
 			path, _ := startPreparedEmulator(t, fleetsim.Options{}, fastRetry, func(dir string) {
@@ -68,21 +68,21 @@ var failureClasses = []failureClass{
 			})
 			return path, time.Now
 		}},
-	{name: "nothing listening", check: check.NameTCP,
+	{name: "nothing listening", check: connect.StepTCP,
 		checkSays: "nothing listening", statusSays: "nothing listening at",
 		setup: func(t *testing.T) (string, func() time.Time) {
 			path, _ := startEmulator(t, fleetsim.Options{}, fastRetry)
 			rewriteConfig(t, path, "endpoint: "+closedPort(t)+"\n")
 			return path, time.Now
 		}},
-	{name: "clock before the claim's NotBefore", check: check.NameClock,
+	{name: "clock before the claim's NotBefore", check: connect.StepClock,
 		checkSays: "the clock is wrong", statusSays: "not valid at the local clock",
 		setup: func(t *testing.T) (string, func() time.Time) {
 			path, _ := startEmulator(t, fleetsim.Options{}, fastRetry)
 			claim := readCert(t, filepath.Join(filepath.Dir(path), "claim.pem.crt"))
 			return path, func() time.Time { return claim.NotBefore.Add(-24 * time.Hour) }
 		}},
-	{name: "proxy refusing the credentials", check: check.NameTCP,
+	{name: "proxy refusing the credentials", check: connect.StepTCP,
 		checkSays: "proxy refused the credentials", statusSays: "proxy refused the credentials",
 		setup: func(t *testing.T) (string, func() time.Time) {
 			path, p := proxiedEmulator(t, fastRetry)
@@ -108,7 +108,7 @@ func TestCheckAndStatusNameTheSameStep(t *testing.T) {
 			runDaemonUntilFailed(t, &testDaemon{path: path, logger: zaptest.NewLogger(t), now: now})
 			text, st := statusOf(t, path)
 			step, _ := st["lastStep"].(string)
-			title := check.Finding{Check: fc.check}.String() // "TLS: "
+			title := connect.Finding{Check: fc.check}.String() // "TLS: "
 			if !strings.HasPrefix(step, title) || !strings.Contains(step, fc.statusSays) {
 				t.Fatalf("status --json lastStep %q, want %q… saying %q (lastError %q)", step, title, fc.statusSays, st["lastError"])
 			}

@@ -45,7 +45,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
-	cfg, ok := loadConfig(*path, stderr, false)
+	cfg, ok := loadConfig(*path, stderr)
 	if !ok {
 		return exitConfig
 	}
@@ -90,7 +90,7 @@ func newStatusReport(st store.State, now time.Time) statusReport {
 		Attempts:      st.Attempts,
 		LastError:     st.LastError,
 		LastOperation: st.LastOperation,
-		LastErrorKind: st.LastErrorKind,
+		LastErrorKind: string(st.LastErrorKind),
 		LastStep:      st.LastStep,
 		Status:        statemachine.StatusText(st, now),
 	}

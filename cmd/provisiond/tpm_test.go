@@ -18,6 +18,7 @@ import (
 	"github.com/provisiond/provisiond/internal/config"
 	"github.com/provisiond/provisiond/internal/fleetsim"
 	"github.com/provisiond/provisiond/internal/keypair"
+	"github.com/provisiond/provisiond/internal/keypair/keystore"
 	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
 	"github.com/provisiond/provisiond/internal/keypair/tpmkey/tpmtest"
 	"github.com/provisiond/provisiond/internal/statemachine"
@@ -123,8 +124,8 @@ func tpmCredentials(t *testing.T, cfg *config.Config) store.Credentials {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.Mode().Perm() != statemachine.KeyFileMode {
-		t.Errorf("key file mode %v, want %v", info.Mode().Perm(), fs.FileMode(statemachine.KeyFileMode))
+	if info.Mode().Perm() != keystore.KeyFileMode {
+		t.Errorf("key file mode %v, want %v", info.Mode().Perm(), fs.FileMode(keystore.KeyFileMode))
 	}
 	return creds
 }

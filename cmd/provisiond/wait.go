@@ -15,7 +15,7 @@ func cmdWait(args []string, stdout, stderr io.Writer) int {
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
-	cfg, ok := loadConfig(*path, stderr, false)
+	cfg, ok := loadConfig(*path, stderr)
 	if !ok {
 		return exitConfig
 	}

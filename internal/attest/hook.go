@@ -2,7 +2,10 @@ package attest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
 
 	"go.uber.org/zap"
 )
@@ -46,4 +49,28 @@ func (h *Hook) Handle(_ context.Context, ev Event) (Response, error) {
 	h.Log.Info("provisioning allowed", append(fields, zap.String("thingName", got.ThingName),
 		zap.String("format", string(got.Format)), zap.String("manufacturerCertificate", got.Manufacturer.Subject.String()))...)
 	return Response{AllowProvisioning: true, ParameterOverrides: map[string]string{param: got.ThingName}}, nil
+}
+
+// maxEvent bounds an event's size: AWS's own limit on a RegisterThing
+// request is far below it.
+const maxEvent = 1 << 20
+
+// ServeHTTP answers an event POSTed as JSON, as fleetsim's hook caller
+// sends it: the local form of the Lambda function. An event that does not
+// decode is denied like any other failure.
+func (h *Hook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "POST a pre-provisioning hook event", http.StatusMethodNotAllowed)
+		return
+	}
+	var ev Event
+	var rsp Response
+	if err := json.NewDecoder(io.LimitReader(r.Body, maxEvent)).Decode(&ev); err != nil {
+		h.Log.Warn("provisioning denied", zap.String("check", "event"), zap.String("reason", "event: not a hook event: "+err.Error()))
+	} else {
+		rsp, _ = h.Handle(r.Context(), ev)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(rsp) //nolint:errcheck // the caller has gone
 }

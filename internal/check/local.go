@@ -3,12 +3,14 @@ package check
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"time"
 
+	"github.com/provisiond/provisiond/internal/connect"
 	"github.com/provisiond/provisiond/internal/keypair"
-	"github.com/provisiond/provisiond/internal/keypair/claimkey"
 	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
 )
 
@@ -22,24 +24,22 @@ var sprintf = fmt.Sprintf
 // config reads the files the other checks use; loading already checked them.
 func (r *run) config(context.Context) Result {
 	c := r.Config
-	pem, err := os.ReadFile(c.RootCA)
+	if _, err := connect.RootCAs(c.RootCA); err != nil {
+		var unreadable *fs.PathError
+		if errors.As(err, &unreadable) {
+			return fail("make root_ca readable by provisiond", "%v", err)
+		}
+		return fail(connect.FixRootCA, "%v", err)
+	}
+	claim, closeKey, err := r.dialer.Claim()
 	if err != nil {
-		return fail("make root_ca readable by provisiond", "root_ca: %v", err)
+		return fail("set claim.certificate and claim.private_key to the matching factory claim files", "%v", err)
 	}
-	r.rootCAs = x509.NewCertPool()
-	if !r.rootCAs.AppendCertsFromPEM(pem) {
-		return fail(fixRootCA, "root_ca: %s holds no PEM certificate", c.RootCA)
-	}
-	var closeKey func() error
-	r.claim, closeKey, err = claimkey.Certificate(c.Claim.Certificate, c.Claim.PrivateKey, claimkey.Dial(c.TPM))
-	if err != nil {
-		return fail("set claim.certificate and claim.private_key to the matching factory claim files",
-			"claim certificate %s: %v", c.Claim.Certificate, err)
-	}
+	r.claim = claim
 	r.closers = append(r.closers, closeKey)
 	r.claim.Leaf, _ = x509.ParseCertificate(r.claim.Certificate[0])
 	return ok("%s: endpoint %s, template %s, %s over %s; reached %s",
-		c.Path, c.Endpoint, c.Template.Name, c.CertificateMethod, c.PayloadFormat, r.Proxy.Describe(c.Endpoint))
+		c.Path, c.Endpoint, c.Template.Name, c.CertificateMethod, c.PayloadFormat, r.route.Describe(c.Endpoint))
 }
 
 // clock judges the clock against the claim's and root_ca's validity; tls
@@ -51,19 +51,19 @@ func (r *run) clock(context.Context) Result {
 		return Result{Status: Skip, Message: "not run: the claim did not load"}
 	}
 	if nb := r.claim.Leaf.NotBefore; now.Before(nb) {
-		return fail(fixClock, "the clock (%s) is before the claim certificate's start (%s): the clock is wrong",
+		return fail(connect.FixClock, "the clock (%s) is before the claim certificate's start (%s): the clock is wrong",
 			at, nb.UTC().Format(time.RFC3339))
 	}
 	roots, _ := keypair.Certificates(mustRead(r.Config.RootCA))
 	for _, ca := range roots {
 		if now.Before(ca.NotBefore) {
-			return fail(fixClock, "the clock (%s) is before root_ca's start (%s, %s): the clock is wrong",
+			return fail(connect.FixClock, "the clock (%s) is before root_ca's start (%s, %s): the clock is wrong",
 				at, ca.NotBefore.UTC().Format(time.RFC3339), ca.Subject)
 		}
 	}
 	for _, ca := range roots {
 		if now.After(ca.NotAfter) {
-			return fail(fixRootCA+", or "+fixClock, "root_ca %s expired at %s, or the clock (%s) is ahead",
+			return fail(connect.FixRootCA+", or "+connect.FixClock, "root_ca %s expired at %s, or the clock (%s) is ahead",
 				ca.Subject, ca.NotAfter.UTC().Format(time.RFC3339), at)
 		}
 	}
@@ -75,13 +75,39 @@ func mustRead(path string) []byte {
 	return b
 }
 
-// checkClaim: the claim certificate matches its key and is not expired.
+// checkClaim: the claim certificate matches its key and is not expired, and
+// a claim key file is not open to other users.
 func (r *run) checkClaim(context.Context) Result {
 	if r.claim.Leaf == nil {
 		return Result{Status: Skip, Message: "not run: the claim did not load"}
 	}
-	return r.validity(r.claim.Leaf, "claim certificate",
+	res := r.validity(r.claim.Leaf, "claim certificate",
 		"get a new claim certificate from the manufacturer's provisioning account: an expired claim cannot provision")
+	if res.Status == Fail {
+		return res
+	}
+	if open := ClaimKeyOpenToOthers(r.Config.Claim.PrivateKey); open != "" {
+		return warn(FixClaimKeyMode(r.Config.Claim.PrivateKey), "%s; %s", res.Message, open)
+	}
+	return res
+}
+
+// FixClaimKeyMode is the fix for a claim key open to other users.
+func FixClaimKeyMode(path string) string {
+	return "chmod o-rwx " + path + ": whoever reads the claim key can provision devices into the fleet"
+}
+
+// ClaimKeyOpenToOthers says how a claim key file is open to users other than
+// its owner and group; "" when it is not, or when the key is not a file.
+func ClaimKeyOpenToOthers(spec string) string {
+	if !connect.ClaimKeyIsFile(spec) {
+		return ""
+	}
+	fi, err := os.Stat(spec)
+	if err != nil || fi.Mode().Perm()&0o007 == 0 {
+		return ""
+	}
+	return sprintf("the claim key %s is readable or writable by other users (mode %04o)", spec, fi.Mode().Perm())
 }
 
 // validity judges a certificate's remaining life at the clock.
@@ -125,15 +151,15 @@ func (r *run) identity(ctx context.Context) Result {
 			"certificate %s / key %s: %v", id.CertificateFile, id.PrivateKeyFile, err)
 	}
 	res := r.validity(leaf, "device certificate of "+id.ThingName, "rotate the identity (provisiond reprovision)")
-	if res.Status == Fail || id.Prove == nil {
+	if res.Status == Fail {
 		return res
 	}
 	if !r.reached {
 		res.Message += "; proving CONNECT not run: the endpoint was not reached"
 		return res
 	}
-	if err := id.Prove(ctx); err != nil {
-		return failed(ExplainIdentity(err))
+	if err := r.dialer.ProvePEM(ctx, id.ThingName, certPEM, keyPEM); err != nil {
+		return failed(connect.ExplainIdentity(err))
 	}
 	res.Message += "; a proving CONNECT was accepted"
 	return res

@@ -9,18 +9,12 @@ import (
 
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
+	"github.com/provisiond/provisiond/internal/connect"
 	"github.com/provisiond/provisiond/internal/fleet"
 )
 
 // checkKeepAlive is the keepalive the check's CONNECT asks for (seconds).
 const checkKeepAlive = 60
-
-// connackError is a CONNACK refusal the check read itself.
-type connackError struct{ code byte }
-
-func (e *connackError) Error() string {
-	return fmt.Sprintf("CONNACK %d: %s", e.code, packets.ConnackReturnCodes[e.code])
-}
 
 // responseTopics are exactly the topics the configured method, format and
 // template subscribe to: the certificate operation's and RegisterThing's
@@ -66,18 +60,18 @@ func (r *run) mqtt(ctx context.Context) Result {
 	cp.ProtocolName, cp.ProtocolVersion = "MQTT", 4
 	cp.CleanSession, cp.ClientIdentifier, cp.Keepalive = true, clientID, checkKeepAlive
 	if err := cp.Write(conn); err != nil {
-		return failed(Explain(readError(ctx, "CONNECT", err)))
+		return failed(connect.Explain(readError(ctx, "CONNECT", err)))
 	}
 	pk, err := packets.ReadPacket(conn)
 	if err != nil {
-		return failed(Explain(readError(ctx, "CONNECT", err)))
+		return failed(connect.Explain(readError(ctx, "CONNECT", err)))
 	}
 	ack, isAck := pk.(*packets.ConnackPacket)
 	if !isAck {
-		return fail(fixClaimCert, "the endpoint answered CONNECT with %s, not CONNACK", pk.String())
+		return fail(connect.FixClaimCert, "the endpoint answered CONNECT with %s, not CONNACK", pk.String())
 	}
 	if ack.ReturnCode != packets.Accepted {
-		return failed(Explain(&connackError{code: ack.ReturnCode}))
+		return failed(connect.Explain(&connect.ConnackError{Code: ack.ReturnCode}))
 	}
 
 	sp := packets.NewControlPacket(packets.Subscribe).(*packets.SubscribePacket)
@@ -88,16 +82,16 @@ func (r *run) mqtt(ctx context.Context) Result {
 	}
 	fixPolicy := sprintf("allow iot:Subscribe and iot:Receive on these topics for template %s in the claim's policy", c.Template.Name)
 	if err := sp.Write(conn); err != nil {
-		return failed(Explain(readError(ctx, "SUBSCRIBE", err)))
+		return failed(connect.Explain(readError(ctx, "SUBSCRIBE", err)))
 	}
 	for {
 		pk, err := packets.ReadPacket(conn)
 		if err != nil {
-			if closedByPeer(err) {
+			if connect.ClosedByPeer(err) {
 				return fail(fixPolicy, "the endpoint closed the connection at SUBSCRIBE: the claim policy does not allow %s",
 					strings.Join(topics, ", "))
 			}
-			return failed(Explain(readError(ctx, "SUBSCRIBE", err)))
+			return failed(connect.Explain(readError(ctx, "SUBSCRIBE", err)))
 		}
 		sa, isSuback := pk.(*packets.SubackPacket)
 		if !isSuback || sa.MessageID != sp.MessageID {
@@ -135,7 +129,7 @@ func readError(ctx context.Context, packet string, err error) error {
 	if ctx.Err() != nil || (errors.As(err, &ne) && ne.Timeout()) {
 		return fmt.Errorf("no answer to %s before the check's timeout: %w", packet, err)
 	}
-	if closedByPeer(err) {
+	if connect.ClosedByPeer(err) {
 		return fmt.Errorf("the endpoint closed the connection at %s: %w", packet, err)
 	}
 	return fmt.Errorf("%s: %w", packet, err)

@@ -23,6 +23,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/provisiond/provisiond/internal/config"
+	"github.com/provisiond/provisiond/internal/connect"
 )
 
 func TestResponseTopicsAreExactlyWhatTheMethodNeeds(t *testing.T) {
@@ -152,10 +153,10 @@ func TestMQTTNamesTheTopicTheClaimPolicyRefuses(t *testing.T) {
 		results := Run(context.Background(), Options{Config: cfg, ClientID: "gw", Timeout: 5 * time.Second})
 		var mqttResult Result
 		for _, r := range results {
-			if r.Name != NameMQTT && r.Status != OK {
+			if r.Name != connect.StepMQTT && r.Status != OK {
 				t.Fatalf("disconnect %v: %s is %s before MQTT: %+v", disconnect, r.Name, r.Status, results)
 			}
-			if r.Name == NameMQTT {
+			if r.Name == connect.StepMQTT {
 				mqttResult = r
 			}
 		}

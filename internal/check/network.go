@@ -6,6 +6,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/provisiond/provisiond/internal/connect"
 	"github.com/provisiond/provisiond/internal/fleet"
 )
 
@@ -16,45 +17,44 @@ func (r *run) dns(ctx context.Context) Result {
 		return ok("skipped: the endpoint is an IP address")
 	}
 	addrs, err := r.Resolver.LookupHost(ctx, r.host)
-	viaProxy := r.Proxy.For(r.Config.Endpoint) != nil
+	viaProxy := r.route.For(r.Config.Endpoint) != nil
 	switch {
 	case err != nil && viaProxy:
 		return ok("%s does not resolve here, but the proxy resolves it", r.host)
 	case err != nil:
-		return failed(Explain(err))
+		return failed(connect.Explain(err))
 	}
 	return ok("%s resolves to %v", r.host, addrs)
 }
 
 // tcp connects to the endpoint, directly or through the proxy with CONNECT.
 func (r *run) tcp(ctx context.Context) Result {
-	conn, err := r.Proxy.DialContext(ctx, "tcp", r.Config.Endpoint)
+	conn, err := r.route.DialContext(ctx, "tcp", r.Config.Endpoint)
 	if err != nil {
-		return failed(Explain(err))
+		return failed(connect.Explain(err))
 	}
 	r.conn = conn
-	return ok("connected to %s %s", r.Config.Endpoint, r.Proxy.Describe(r.Config.Endpoint))
+	return ok("connected to %s %s", r.Config.Endpoint, r.route.Describe(r.Config.Endpoint))
 }
 
 // tls verifies the server's certificate against root_ca for the endpoint's
-// name at the clock, offering ALPN x-amzn-mqtt-ca on 443 as the daemon does.
+// name at the clock, with the daemon's own TLS options for the claim
+// session (ALPN x-amzn-mqtt-ca on 443, the key exchange).
 func (r *run) tls(ctx context.Context) Result {
-	cfg := &tls.Config{
-		RootCAs:      r.rootCAs,
-		ServerName:   r.host,
-		Certificates: []tls.Certificate{r.claim},
-		MinVersion:   tls.VersionTLS12,
-		Time:         r.Now,
+	opts, err := r.dialer.ClaimOptions(r.claim)
+	var cfg *tls.Config
+	if err == nil {
+		cfg, err = opts.TLSConfig()
 	}
-	alpn := r.port == "443"
-	if alpn {
-		cfg.NextProtos = []string{fleet.ALPNProtocol}
+	if err != nil {
+		return fail("correct the setting named above", "%v", err)
 	}
+	alpn := len(cfg.NextProtos) > 0
 	tc := tls.Client(r.conn, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
-		f := Explain(err)
-		if f.Check == NameClock {
-			r.amend(Result{Name: NameClock, Status: Fail, Message: f.Message, Fix: f.Fix})
+		f := connect.Explain(err)
+		if f.Check == connect.StepClock {
+			r.amend(Result{Name: connect.StepClock, Status: Fail, Message: f.Message, Fix: f.Fix})
 			return fail(f.Fix, "server certificate not valid at the local clock (see clock)")
 		}
 		return failed(f)

@@ -3,6 +3,8 @@ package check
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/provisiond/provisiond/internal/connect"
 )
 
 // Status is a check's verdict.
@@ -15,24 +17,6 @@ const (
 	Fail Status = "fail"
 	Skip Status = "skip"
 )
-
-// Check names, in the order Run runs them.
-const (
-	NameConfig   = "config"
-	NameClock    = "clock"
-	NameDNS      = "dns"
-	NameTCP      = "tcp"
-	NameTLS      = "tls"
-	NameClaim    = "claim"
-	NameMQTT     = "mqtt"
-	NameIdentity = "identity"
-)
-
-// titles are the names as sentences start with them ("TLS: …").
-var titles = map[string]string{
-	NameConfig: "Config", NameClock: "Clock", NameDNS: "DNS", NameTCP: "TCP", NameTLS: "TLS",
-	NameClaim: "Claim", NameMQTT: "MQTT", NameIdentity: "Identity",
-}
 
 // Result is one check's outcome.
 type Result struct {
@@ -64,6 +48,6 @@ func Failed(results []Result, warningsFail bool) bool {
 
 // ConfigFailed is the config check's result for a config that does not load.
 func ConfigFailed(err error) Result {
-	return Result{Name: NameConfig, Status: Fail, Message: err.Error(),
+	return Result{Name: connect.StepConfig, Status: Fail, Message: err.Error(),
 		Fix: "correct the field named above in the config file, then run provisiond check again"}
 }

@@ -3,11 +3,11 @@ package check
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"net"
 	"time"
 
 	"github.com/provisiond/provisiond/internal/config"
+	"github.com/provisiond/provisiond/internal/connect"
 	"github.com/provisiond/provisiond/internal/proxy"
 )
 
@@ -19,10 +19,10 @@ type Options struct {
 	// Config is loaded and its files checked (a config that does not load is
 	// ConfigFailed's business).
 	Config *config.Config
-	// Proxy says how to reach the endpoint; nil is directly.
-	Proxy *proxy.Settings
 	// ClientID is the daemon's; the claim connect uses it with a "-check"
-	// suffix, so as not to take over a running daemon's session.
+	// suffix, so as not to take over a running daemon's session. The
+	// endpoint is reached as the daemon reaches it (connect), through the
+	// proxy its settings name.
 	ClientID string
 	// Identity is the current device identity, nil when there is none.
 	Identity *Identity
@@ -34,23 +34,22 @@ type Options struct {
 	Resolver *net.Resolver
 }
 
-// Identity is the device's current certificate, and how to prove it.
+// Identity is the device's current certificate (see CurrentIdentity).
 type Identity struct {
 	// Err is why credentials.json could not be read; the rest is then empty.
 	Err             error
 	ThingName       string
 	CertificateFile string
 	PrivateKeyFile  string
-	// Prove makes one proving CONNECT with the identity (the daemon's own, so
-	// that check and the daemon connect alike).
-	Prove func(ctx context.Context) error
 }
 
 // run is the state shared by the steps of one Run.
 type run struct {
 	Options
+	// dialer reaches the endpoint as the daemon does; route is its way there.
+	dialer     *connect.Dialer
+	route      *proxy.Settings
 	host, port string
-	rootCAs    *x509.CertPool
 	claim      tls.Certificate
 	conn       net.Conn // the TCP (then TLS) connection, once open
 	reached    bool     // TLS with the endpoint succeeded
@@ -70,10 +69,11 @@ func Run(ctx context.Context, opts Options) []Result {
 	if opts.Resolver == nil {
 		opts.Resolver = net.DefaultResolver
 	}
-	if opts.Proxy == nil {
-		opts.Proxy = proxy.Direct
+	r := &run{Options: opts, dialer: connect.New(opts.Config, connect.Options{ClientID: opts.ClientID, Now: opts.Now})}
+	var err error
+	if r.route, err = connect.Route(opts.Config); err != nil {
+		r.route = proxy.Direct // config.LoadValid refuses such a config
 	}
-	r := &run{Options: opts}
 	r.host, r.port, _ = net.SplitHostPort(opts.Config.Endpoint)
 	defer func() {
 		if r.conn != nil {
@@ -89,14 +89,14 @@ func Run(ctx context.Context, opts Options) []Result {
 		// network steps need every network step before them to have passed.
 		network bool
 	}{
-		{NameConfig, r.config, false},
-		{NameClock, r.clock, false},
-		{NameDNS, r.dns, true},
-		{NameTCP, r.tcp, true},
-		{NameTLS, r.tls, true},
-		{NameClaim, r.checkClaim, false},
-		{NameMQTT, r.mqtt, true},
-		{NameIdentity, r.identity, false},
+		{connect.StepConfig, r.config, false},
+		{connect.StepClock, r.clock, false},
+		{connect.StepDNS, r.dns, true},
+		{connect.StepTCP, r.tcp, true},
+		{connect.StepTLS, r.tls, true},
+		{connect.StepClaim, r.checkClaim, false},
+		{connect.StepMQTT, r.mqtt, true},
+		{connect.StepIdentity, r.identity, false},
 	}
 	networkOK := true
 	for _, s := range steps {
@@ -140,6 +140,6 @@ func fail(fix, format string, args ...any) Result {
 	return Result{Status: Fail, Message: sprintf(format, args...), Fix: fix}
 }
 
-func failed(f Finding) Result {
+func failed(f connect.Finding) Result {
 	return Result{Status: Fail, Message: f.Message, Fix: f.Fix}
 }

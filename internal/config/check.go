@@ -34,6 +34,9 @@ func (c *Config) CheckFiles() error {
 	if err := c.checkProxyCA(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := c.checkAttestation(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := creatableDir(c.StateDirectory); err != nil {
 		bad("state_directory", "%v", err)
 	}

@@ -44,6 +44,9 @@ type Config struct {
 	TPM      tpmkey.Settings
 	PKCS11   p11key.Settings
 
+	// Attestation (attestation.go) proves the unit to the template's hook.
+	Attestation Attestation
+
 	// lines maps a field ("claim.certificate", "template.parameters.Serial")
 	// to its line in the file, so later checks can point at it too.
 	lines map[string]int

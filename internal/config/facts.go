@@ -6,6 +6,8 @@ import (
 	"net"
 	"os"
 	"strings"
+
+	"github.com/provisiond/provisiond/internal/smallfile"
 )
 
 // Facts are where template parameter placeholders come from. SystemFacts
@@ -74,22 +76,15 @@ func (systemFacts) Env(name string) (string, bool) { return os.LookupEnv(name) }
 const maxFactFile = 64 << 10
 
 func readTrimmed(path string) (string, error) {
-	f, err := os.Open(path)
+	data, err := smallfile.Read(path, maxFactFile)
 	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			return "", fmt.Errorf("%s: %w", path, pe.Err)
+		}
 		return "", err
 	}
-	defer f.Close()
-	buf := make([]byte, maxFactFile+1)
-	n, err := f.Read(buf)
-	for err == nil && n < len(buf) {
-		var m int
-		m, err = f.Read(buf[n:])
-		n += m
-	}
-	if n > maxFactFile {
-		return "", fmt.Errorf("%s: larger than %d bytes", path, maxFactFile)
-	}
-	s := strings.TrimSpace(string(buf[:n]))
+	s := strings.TrimSpace(string(data))
 	if s == "" {
 		return "", fmt.Errorf("%s: empty", path)
 	}

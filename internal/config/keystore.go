@@ -14,7 +14,7 @@ import (
 	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
 )
 
-// The key store settings (issue 14): key_store and the tpm section.
+// The key store settings: key_store and the tpm section.
 const (
 	KeyStoreFile    = "file"
 	KeyStoreTPM     = "tpm"

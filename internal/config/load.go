@@ -10,6 +10,8 @@ import (
 	"strconv"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/provisiond/provisiond/internal/smallfile"
 )
 
 // Defaults for optional keys.
@@ -22,6 +24,10 @@ const (
 	DefaultPort              = "8883"
 )
 
+// MaxFileSize bounds the config file: a real one is a few KiB, and a
+// mistaken path to a large file must be an error, not the daemon's memory.
+const MaxFileSize = 1 << 20
+
 // Load reads, defaults and validates the config file at path. Errors are
 // *Error naming the file, line and field.
 func Load(path string) (*Config, error) {
@@ -29,7 +35,7 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, &Error{File: path, Message: err.Error()}
 	}
-	data, err := os.ReadFile(abs)
+	data, err := smallfile.Read(abs, MaxFileSize)
 	if err != nil {
 		return nil, &Error{File: abs, Message: readError(err)}
 	}

@@ -145,6 +145,9 @@ func (p *parser) config(doc *yaml.Node) (*Config, error) {
 	if err := p.keyStore(top, c); err != nil {
 		return nil, err
 	}
+	if err := p.attestation(top, c); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 

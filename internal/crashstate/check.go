@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/provisiond/provisiond/internal/statemachine"
+	"github.com/provisiond/provisiond/internal/store"
 )
 
 // handoff is what a consumer reads from credentials.json.
@@ -89,22 +89,34 @@ type watcher struct {
 	done    chan struct{}
 }
 
-func startWatcher(path string, previous *handoff) *watcher {
+// startWatcher reads the handoff at path now and after each change in its
+// folder (the state directory), a subfolder (the identities' files), or the
+// folders of the files the handoff names, so that a named file that changes
+// or disappears under an unchanged credentials.json is seen too.
+func startWatcher(path string, previous *handoff) (*watcher, error) {
+	changes, err := watchTree(filepath.Dir(path))
+	if err != nil {
+		return nil, err
+	}
 	w := &watcher{path: path, current: previous, stop: make(chan struct{}), done: make(chan struct{})}
 	w.poll() // the state the power cut left, before the daemon starts
 	go func() {
 		defer close(w.done)
+		defer changes.Close()
 		for {
 			select {
 			case <-w.stop:
 				w.poll()
 				return
-			case <-time.After(time.Millisecond):
+			case <-changes.C:
 				w.poll()
+			}
+			for _, dir := range w.namedFolders() {
+				changes.add(dir)
 			}
 		}
 	}()
-	return w
+	return w, nil
 }
 
 func (w *watcher) poll() {
@@ -140,6 +152,22 @@ func (w *watcher) poll() {
 	}
 }
 
+// namedFolders are the folders of the files the current handoff names.
+func (w *watcher) namedFolders() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.current == nil {
+		return nil
+	}
+	var dirs []string
+	for _, f := range []string{w.current.CertificateFile, w.current.PrivateKeyFile} {
+		if f != "" { // a key at a TPM handle has no file
+			dirs = append(dirs, filepath.Dir(f))
+		}
+	}
+	return dirs
+}
+
 func (w *watcher) finish() string {
 	close(w.stop)
 	<-w.done
@@ -165,6 +193,11 @@ type Result struct {
 // It returns the handed-over certificate id, or the exit code when the
 // daemon stopped on its own.
 func runDaemon(ctx context.Context, provisiond, config, stateDir string) (certID string, exit int, log string, err error) {
+	changes, err := watchTree(stateDir)
+	if err != nil {
+		return "", 0, "", err
+	}
+	defer changes.Close()
 	var out bytes.Buffer
 	cmd := exec.Command(provisiond, "run", "--config", config)
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -199,7 +232,7 @@ func runDaemon(ctx context.Context, provisiond, config, stateDir string) (certID
 		case <-ctx.Done():
 			stop()
 			return "", -1, out.String(), fmt.Errorf("not registered within the check's time limit")
-		case <-time.After(3 * time.Millisecond):
+		case <-changes.C:
 		}
 	}
 }
@@ -214,12 +247,12 @@ const rotationMargin = time.Second
 // requestFiles are the requests `provisiond reprovision [--if-refused]`
 // leaves in the state directory; the daemon removes each once it has
 // served it.
-var requestFiles = []string{statemachine.ReprovisionRequestFile, statemachine.VerifyRequestFile}
+var requestFiles = store.RequestFiles
 
 // registeredAs returns the certificate the daemon handed over once
 // state.json says registered, credentials.json names that certificate
 // with a usable pair, no request waits and no verification runs; "" before. With
-// rotation (issue 15), it also waits while a renewal runs or is due: a
+// rotation, it also waits while a renewal runs or is due: a
 // crash state's certificates may be past their rotation time when it is
 // checked, and the daemon must finish that rotation too. due says to
 // wait for a rotation due within rotationMargin as well: the daemon looks
@@ -237,14 +270,14 @@ func registeredAs(stateDir string, due bool) string {
 		RotationDueAt time.Time `json:"rotationDueAt"`
 		Verifying     bool      `json:"verifying"`
 	}
-	data, err := os.ReadFile(filepath.Join(stateDir, "state.json"))
+	data, err := os.ReadFile(filepath.Join(stateDir, store.StateFile))
 	if err != nil || json.Unmarshal(data, &st) != nil || st.State != "registered" || st.Renewal != "" || st.Verifying {
 		return ""
 	}
 	if due && !st.RotationDueAt.IsZero() && !st.RotationDueAt.After(time.Now().Add(rotationMargin)) {
 		return ""
 	}
-	data, err = os.ReadFile(filepath.Join(stateDir, "credentials.json"))
+	data, err = os.ReadFile(filepath.Join(stateDir, store.CredentialsFile))
 	if err != nil {
 		return ""
 	}

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/provisiond/provisiond/internal/store"
 	"github.com/provisiond/provisiond/internal/testtool/fleetsimproc"
 	"github.com/provisiond/provisiond/internal/testtool/swtpm"
 )
@@ -56,6 +57,7 @@ func Explore(o Options) (map[string]*Tally, error) {
 			return nil, err
 		}
 		recs[flow.Name] = rec
+		defer rec.Attestation.Stop()
 		fmt.Fprintf(o.Out, "recorded %s: %d file-system ops, %d certificates issued\n", flow.Name, len(rec.Ops), len(rec.IssuedAt))
 		for _, m := range o.Models {
 			states, drawn := Generate(rec, m, o.Limit, o.Seed)
@@ -237,24 +239,27 @@ func (w *worker) check(s *State) (*checked, error) {
 	// over on disk: after a power cut every consumer starts again from
 	// credentials.json as it is, so a handoff the cut lost was never one.
 	var previous *handoff
-	if data, ok := s.Tree.Files["credentials.json"]; ok {
+	if data, ok := s.Tree.Files[store.CredentialsFile]; ok {
 		if h, err := parseHandoff(data); err == nil {
 			h.CertificateFile = strings.Replace(h.CertificateFile, w.rec.StateDir, dir, 1)
 			h.PrivateKeyFile = strings.Replace(h.PrivateKeyFile, w.rec.StateDir, dir, 1)
 			previous = &h
 		}
 	}
-	watch := startWatcher(filepath.Join(dir, "credentials.json"), previous)
+	watch, err := startWatcher(filepath.Join(dir, store.CredentialsFile), previous)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), w.o.Timeout)
 	id, exit, log, runErr := runDaemon(ctx, w.o.Provisiond, cfg, dir)
 	cancel()
 	c := &checked{state: s, id: id, log: log, start: t0}
 	fault := watch.finish()
-	stateData, hadState := s.Tree.Files["state.json"]
+	stateData, hadState := s.Tree.Files[store.StateFile]
 	torn := hadState && !json.Valid(stateData)
 	switch {
 	case exit == 65 && id == "":
-		now, _ := os.ReadFile(filepath.Join(dir, "state.json"))
+		now, _ := os.ReadFile(filepath.Join(dir, store.StateFile))
 		if torn && string(now) == string(stateData) && strings.Contains(log, "corrupt") {
 			c.res.Refused = true
 		} else {
@@ -272,6 +277,9 @@ func (w *worker) check(s *State) (*checked, error) {
 		c.res.HandleUnchecked = w.rec.Flow.TPMHandle != ""
 	case fault == "":
 		fault = w.checkHandle(tpm, dir)
+	}
+	if fault == "" && w.rec.Attestation != nil {
+		fault = w.rec.Attestation.checkAK(tpm)
 	}
 	c.res.Fault = fault
 	c.end = time.Now()
@@ -298,7 +306,7 @@ func (w *worker) startTPM() (*swtpm.TPM, error) {
 // checkHandle reports, once the daemon has stopped, why the key at the
 // persistent handle credentials.json names is not its certificate's.
 func (w *worker) checkHandle(tpm *swtpm.TPM, stateDir string) string {
-	data, err := os.ReadFile(filepath.Join(stateDir, "credentials.json"))
+	data, err := os.ReadFile(filepath.Join(stateDir, store.CredentialsFile))
 	if err != nil || tpm == nil {
 		return ""
 	}

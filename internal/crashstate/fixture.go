@@ -97,6 +97,9 @@ func Replay(o Options, dir string) (Result, error) {
 	if fx.Spec != nil {
 		flow = *fx.Spec
 	}
+	if flow.Attest {
+		return Result{}, fmt.Errorf("fixture %s: an attestation flow's state is not replayed: its OEM CA and hook are not saved with it; run the flow again (-flows %s -only %s)", dir, flow.Name, fx.ID)
+	}
 	rec := &Recording{Flow: flow, StateDir: fx.StateDir, Endpoint: fx.Endpoint, RecordedFleet: fx.Fleet, Final: fx.Final}
 	if flow.TPM {
 		rec.TPMState = filepath.Join(dir, "tpm")

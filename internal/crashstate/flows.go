@@ -23,6 +23,11 @@ type Flow struct {
 	// left it, as it does from the fleetsim folder.
 	TPM       bool   `json:"tpm,omitempty"`
 	TPMHandle string `json:"tpmHandle,omitempty"`
+	// Attest (a TPM flow) attests with tpm2-certify: the factory script
+	// puts an AK in the TPM before the recording, attest-hook --listen is
+	// the template's hook, and every check also asks that the AK is still
+	// at its handle.
+	Attest bool `json:"attest,omitempty"`
 }
 
 // revokeHandedOver revokes the certificate credentials.json names, as an
@@ -70,6 +75,11 @@ var Flows = []Flow{
 	// key is evicted from it.
 	{Name: "csr-tpm", Method: "csr", TPM: true, Script: startDaemon + stopDaemon},
 	{Name: "csr-tpm-handle", Method: "csr", TPM: true, TPMHandle: tpmHandle, Script: startDaemon + stopDaemon},
+	// Device attestation: the daemon certifies its new key with the AK
+	// between CreateCertificateFromCsr and RegisterThing; it must never
+	// remove or replace the AK, whatever the cut.
+	{Name: "csr-tpm-attest", Method: "csr", TPM: true, Attest: true, Script: startDaemon + stopDaemon},
+	{Name: "reprovision-tpm-attest", Method: "csr", TPM: true, Attest: true, Setup: true, Script: startDaemon + reprovision + stopDaemon},
 	{Name: "reprovision-tpm-handle-twice", Method: "csr", TPM: true, TPMHandle: tpmHandle, Setup: true,
 		Script: startDaemon + reprovision + reprovision + stopDaemon},
 	// The daemon rotates by itself: certificates valid for 5 s, a new one

@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"sort"
 	"strings"
+
+	"github.com/provisiond/provisiond/internal/store"
 )
 
 // State is one crash state: the directory a power cut after Point ops of a
@@ -46,7 +48,7 @@ func Generate(rec *Recording, m Model, limit int, seed uint64) (states []*State,
 		sp := newSpace(m, rec.Ops, durable, point, rng)
 		live := replay(m, rec.Initial, rec.Ops, durable, point, nil, nil, true)
 		var handed *handoff
-		if h, err := parseHandoff(live.Files["credentials.json"]); err == nil {
+		if h, err := parseHandoff(live.Files[store.CredentialsFile]); err == nil {
 			handed = &h
 			retired[h.CertificateID] = true
 		}

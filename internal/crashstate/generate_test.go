@@ -3,6 +3,8 @@ package crashstate
 import (
 	"math/rand/v2"
 	"testing"
+
+	"github.com/provisiond/provisiond/internal/store"
 )
 
 // atomicWrite is the op list of replacing name with data: temp file,
@@ -30,7 +32,7 @@ func contents(t *testing.T, m Model, initial *Tree, ops []Op) map[string]bool {
 	for c := range sp.size() {
 		meta, cuts := sp.choice(c)
 		tree := replay(m, initial, ops, durable, len(ops), meta, cuts, false)
-		data, ok := tree.Files["state.json"]
+		data, ok := tree.Files[store.StateFile]
 		if !ok {
 			seen["<missing>"] = true
 			continue
@@ -42,7 +44,7 @@ func contents(t *testing.T, m Model, initial *Tree, ops []Op) map[string]bool {
 
 func initialState() *Tree {
 	tr := newTree()
-	tr.Files["state.json"] = []byte("old")
+	tr.Files[store.StateFile] = []byte("old")
 	return tr
 }
 
@@ -106,7 +108,7 @@ func TestExt4KeepsMetadataInOrder(t *testing.T) {
 	for c := range sp.size() {
 		meta, cuts := sp.choice(c)
 		tr := replay(m, newTree(), ops, durable, point, meta, cuts, false)
-		if _, second := tr.Files["state.json"]; second {
+		if _, second := tr.Files[store.StateFile]; second {
 			if _, first := tr.Files["a"]; !first {
 				t.Fatalf("state %d: the second rename survived without the first", c)
 			}

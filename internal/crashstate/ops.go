@@ -4,8 +4,9 @@
 // strace (so nothing the binary does can bypass the recording), builds the
 // crash states two file-system models allow (ext4 data=ordered and a
 // stricter POSIX minimum), and starts the real daemon on each against the
-// real fleetsim emulator. It imports none of the daemon's packages: it drives
-// whatever binaries it is given, so it explores the code that ships.
+// real fleetsim emulator. It drives whatever binaries it is given, so it
+// explores the code that ships; of the daemon's packages it imports only
+// internal/store, for the state directory's file names (deptest holds it).
 package crashstate
 
 import (

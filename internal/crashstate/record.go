@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/provisiond/provisiond/internal/store"
 	"github.com/provisiond/provisiond/internal/testtool/fleetsimproc"
 	"github.com/provisiond/provisiond/internal/testtool/swtpm"
 )
@@ -17,6 +18,9 @@ import (
 type Tools struct {
 	Provisiond, Fleetsim, Strace string
 	SWTPM                        string // for the TPM flows only
+	// AttestHook and FactoryScript are cmd/attest-hook and
+	// scripts/factory-attestation.sh, for the attestation flows only.
+	AttestHook, FactoryScript string
 }
 
 // Recording is one flow as the daemon ran it under strace.
@@ -41,13 +45,20 @@ type Recording struct {
 	// Final is the certificate credentials.json named when the recording
 	// ended: the one whose key the TPM's handle then held.
 	Final string
+	// Attestation runs an attestation flow (Flow.Attest); Stop it when the
+	// flow's checks are done.
+	Attestation *attestation
 }
 
 // config is the daemon's config: short retries so that a check takes
 // ~100 ms, absolute paths so that the same bytes serve every copy; then
 // the flow's own keys and its TPM, reached at tpmDevice.
 func (r *Recording) config(endpoint, stateDir, tpmDevice string) string {
-	return r.baseConfig(endpoint, stateDir) + r.Flow.Config + r.Flow.tpmConfig(tpmDevice)
+	c := r.baseConfig(endpoint, stateDir) + r.Flow.Config + r.Flow.tpmConfig(tpmDevice)
+	if r.Attestation != nil {
+		c += r.Attestation.config()
+	}
+	return c
 }
 
 func (f Flow) tpmConfig(device string) string {
@@ -82,7 +93,7 @@ retry: {initial: 20ms, max: 100ms, permanent: 1s, response_timeout: 5s}
 
 // Record runs flow against a fresh fleetsim in base/<flow>, the state
 // directory being stateDir, and returns what the daemon did.
-func Record(t Tools, flow Flow, base, stateDir string) (*Recording, error) {
+func Record(t Tools, flow Flow, base, stateDir string) (_ *Recording, err error) {
 	r := &Recording{Flow: flow, Base: filepath.Join(base, flow.Name), StateDir: stateDir}
 	r.Fleet = filepath.Join(r.Base, "fleet")
 	if err := os.MkdirAll(r.Base, 0o750); err != nil {
@@ -90,6 +101,16 @@ func Record(t Tools, flow Flow, base, stateDir string) (*Recording, error) {
 	}
 	if err := fleetsimproc.Init(t.Fleetsim, r.Fleet); err != nil {
 		return nil, err
+	}
+	if flow.Attest {
+		if r.Attestation, err = startAttestation(t, r.Base, r.Fleet); err != nil {
+			return nil, fmt.Errorf("flow %s: %w", flow.Name, err)
+		}
+		defer func() {
+			if err != nil {
+				r.Attestation.Stop()
+			}
+		}()
 	}
 	srv, err := startServer(t.Fleetsim, r.Fleet, flow.ServeArgs)
 	if err != nil {
@@ -113,6 +134,11 @@ func Record(t Tools, flow Flow, base, stateDir string) (*Recording, error) {
 				tpm.Stop()
 			}
 		}()
+	}
+	if r.Attestation != nil {
+		if err = r.Attestation.makeUnit(t, tpm); err != nil {
+			return nil, fmt.Errorf("flow %s: %w", flow.Name, err)
+		}
 	}
 	cfg := filepath.Join(r.Base, "record.yaml")
 	if err := os.WriteFile(cfg, []byte(r.config(srv.Addr, stateDir, deviceOrNone(tpm))), 0o644); err != nil {
@@ -165,7 +191,7 @@ func Record(t Tools, flow Flow, base, stateDir string) (*Recording, error) {
 		b.add(c)
 	}
 	r.Ops = b.ops
-	if data, err := os.ReadFile(filepath.Join(stateDir, "credentials.json")); err == nil {
+	if data, err := os.ReadFile(filepath.Join(stateDir, store.CredentialsFile)); err == nil {
 		if h, err := parseHandoff(data); err == nil {
 			r.Final = h.CertificateID
 		}
@@ -199,7 +225,7 @@ func issuedAt(ops []Op, certs map[string]regCert, since time.Time) map[string]in
 			}
 			at[id] = 0
 			for k := created; k >= 0; k-- {
-				if ops[k].Kind == Rename && ops[k].Path2 == "state.json" {
+				if ops[k].Kind == Rename && ops[k].Path2 == store.StateFile {
 					at[id] = k + 1
 					break
 				}

@@ -1,23 +1,24 @@
 // Package daemon is the reload supervisor of `provisiond run`: it holds the
 // state directory's lock, watches the config, claim and state folders and
 // the wall clock, and runs one state machine per valid config, starting a
-// new one when the config changes.
+// new one when the config changes. With $PROVISIOND_DEBUG_STATS set it also
+// keeps a file of its goroutine count, for soak tests (StartDebugStats).
 package daemon
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 
 	"go.uber.org/zap"
 
+	"github.com/provisiond/provisiond/internal/attest/device"
 	"github.com/provisiond/provisiond/internal/clock"
 	"github.com/provisiond/provisiond/internal/config"
-	"github.com/provisiond/provisiond/internal/keypair"
+	"github.com/provisiond/provisiond/internal/connect"
+	"github.com/provisiond/provisiond/internal/keypair/keystore"
 	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
 	"github.com/provisiond/provisiond/internal/logging"
-	"github.com/provisiond/provisiond/internal/proxy"
 	"github.com/provisiond/provisiond/internal/statemachine"
 	"github.com/provisiond/provisiond/internal/store"
 	"github.com/provisiond/provisiond/internal/systemd"
@@ -37,10 +38,10 @@ type Daemon struct {
 	// when the logger's level is fixed (tests).
 	Level  *zap.AtomicLevel
 	Notify statemachine.Notifier // nil without systemd
-	// Dialer makes the state machine's dialer for a config, the client ID
-	// it resolves to and the TPM the state machine shares (for a claim key
-	// in the TPM).
-	Dialer func(cfg *config.Config, clientID string, logger *zap.Logger, tpm *tpmkey.Shared) statemachine.Dialer
+	// Dialer makes the state machine's dialer for a config, with the client
+	// ID it resolves to, the logger and the TPM the state machine shares
+	// (for a claim key in the TPM); nil is connect.New (tests wrap it).
+	Dialer func(cfg *config.Config, o connect.Options) statemachine.Dialer
 }
 
 // Run runs the state machine, and runs it anew with the new config when the
@@ -90,7 +91,7 @@ func (d *Daemon) runOnce(ctx context.Context, cfg *config.Config, reload chan<- 
 	onConfigChange := func() {
 		// A config the next state machine could not start with would stop
 		// the daemon with exit 78, which systemd does not restart.
-		next, err := LoadValid(d.Path)
+		next, err := config.LoadValid(d.Path)
 		if err != nil {
 			d.Logger.Warn("config changed but is not valid: keeping the one in use", zap.Error(err))
 			runner.Kick()
@@ -140,7 +141,11 @@ func (d *Daemon) newRunner(cfg *config.Config, files *store.Dir, tpm *tpmkey.Sha
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
-	dialer := d.Dialer(cfg, clientID, d.Logger, tpm)
+	newDialer := d.Dialer
+	if newDialer == nil {
+		newDialer = func(cfg *config.Config, o connect.Options) statemachine.Dialer { return connect.New(cfg, o) }
+	}
+	dialer := newDialer(cfg, connect.Options{ClientID: clientID, Logger: d.Logger, TPM: tpm})
 	settings := statemachine.Settings{
 		Method:           cfg.CertificateMethod,
 		KeyType:          cfg.KeyType,
@@ -157,41 +162,21 @@ func (d *Daemon) newRunner(cfg *config.Config, files *store.Dir, tpm *tpmkey.Sha
 	if cfg.Rotation.WithDevice() {
 		settings.RotationTemplate = cfg.Rotation.Template
 	}
-	deps := statemachine.Deps{
-		Files:  files,
-		Dialer: dialer,
-		Clock:  clock.Real(),
-		Keys:   keypair.Generate,
-		Notify: d.Notify,
-		Logger: d.Logger,
-		Boot:   clock.SystemBoot(),
+	keys, err := keystore.New(keystore.Options{Kind: cfg.KeyStore, Files: files, TPM: tpm})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
-	if cfg.KeyStore == config.KeyStoreTPM {
-		deps.TPM = tpm
+	deps := statemachine.Deps{
+		Files:    files,
+		Dialer:   dialer,
+		Clock:    clock.Real(),
+		KeyStore: keys,
+		Notify:   d.Notify,
+		Logger:   d.Logger,
+		Boot:     clock.SystemBoot(),
+	}
+	if cfg.Attestation.On() {
+		deps.Attest = device.New(cfg.Attestation, tpm.TPM).Parameters
 	}
 	return statemachine.New(settings, deps)
-}
-
-// LoadValid loads the config and checks the files it names and what the
-// daemon expands at start, the template parameters and the client ID, so
-// that a config whose placeholders cannot be expanded (${env:UNSET}) is
-// reported as a bad config naming the field.
-func LoadValid(path string) (*config.Config, error) {
-	cfg, err := config.Load(path)
-	if err != nil {
-		return nil, err
-	}
-	if err := cfg.CheckFiles(); err != nil {
-		return nil, err
-	}
-	if _, err := cfg.Parameters(config.SystemFacts); err != nil {
-		return nil, err
-	}
-	if _, err := cfg.ClientIDFor(config.SystemFacts); err != nil {
-		return nil, err
-	}
-	if _, err := proxy.New(cfg.Proxy, cfg.ProxyCA, os.Getenv); err != nil {
-		return nil, fmt.Errorf("%s: %w", cfg.Path, err) // a bad HTTPS_PROXY is a bad config too
-	}
-	return cfg, nil
 }

@@ -15,8 +15,8 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/provisiond/provisiond/internal/config"
+	"github.com/provisiond/provisiond/internal/connect"
 	"github.com/provisiond/provisiond/internal/fleetsim"
-	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
 	"github.com/provisiond/provisiond/internal/statemachine"
 )
 
@@ -40,7 +40,7 @@ func TestReloadStartsANewStateMachine(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, "provisiond.yaml")
-	cfg, err := LoadValid(path)
+	cfg, err := config.LoadValid(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestReloadStartsANewStateMachine(t *testing.T) {
 		Path:   path,
 		Logger: zaptest.NewLogger(t),
 		Level:  &level,
-		Dialer: func(cfg *config.Config, _ string, _ *zap.Logger, _ *tpmkey.Shared) statemachine.Dialer {
+		Dialer: func(cfg *config.Config, _ connect.Options) statemachine.Dialer {
 			made <- cfg
 			return offline{}
 		},
@@ -92,7 +92,7 @@ func TestBadConfigIsAConfigError(t *testing.T) {
 	if err := os.WriteFile(path, body, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := LoadValid(path); err == nil {
+	if _, err := config.LoadValid(path); err == nil {
 		t.Fatal("LoadValid took a parameter that cannot be expanded")
 	}
 	cfg, err := config.Load(path)
@@ -100,7 +100,7 @@ func TestBadConfigIsAConfigError(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := &Daemon{Path: path, Logger: zaptest.NewLogger(t),
-		Dialer: func(*config.Config, string, *zap.Logger, *tpmkey.Shared) statemachine.Dialer { return offline{} }}
+		Dialer: func(*config.Config, connect.Options) statemachine.Dialer { return offline{} }}
 	if err := d.Run(context.Background(), cfg); !errors.Is(err, ErrConfig) {
 		t.Errorf("Run = %v, want ErrConfig", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -124,6 +125,94 @@ func TestStoreAndFleetApart(t *testing.T) {
 			if dep == module+b {
 				t.Errorf("%s imports %s", a, b)
 			}
+		}
+	}
+}
+
+// The crash-state explorer drives the shipped binaries and checks what
+// they leave on disk: of the daemon's packages it imports only the store,
+// which owns the state directory's file names (and the test tools, which
+// start swtpm and fleetsim).
+func TestCrashStateImportsOnlyTheStore(t *testing.T) {
+	cs := list(t, "./internal/crashstate")[module+"internal/crashstate"]
+	for _, imp := range cs.Imports {
+		if strings.HasPrefix(imp, module) && imp != module+"internal/store" && !shared[imp] &&
+			!strings.HasPrefix(imp, module+"internal/testtool/") {
+			t.Errorf("internal/crashstate imports %s: only internal/store, for its file names", imp)
+		}
+	}
+}
+
+// How the daemon reaches the service is internal/connect's: the commands,
+// the supervisor and check go through it, never to the fleet client, the
+// proxy or the claim key's source themselves, so that check --online tests
+// the daemon's own path.
+func TestOnlyConnectReachesTheService(t *testing.T) {
+	pkgs := list(t, "./cmd/provisiond", "./internal/daemon", "./internal/check")
+	for name, forbidden := range map[string][]string{
+		"cmd/provisiond":  {"internal/fleet", "internal/proxy", "internal/keypair/claimkey"},
+		"internal/daemon": {"internal/fleet", "internal/proxy", "internal/keypair/claimkey"},
+		"internal/check":  {"internal/keypair/claimkey"},
+	} {
+		p := pkgs[module+name]
+		for _, imp := range p.Imports {
+			for _, f := range forbidden {
+				if imp == module+f {
+					t.Errorf("%s imports %s: it reaches the service through internal/connect", name, f)
+				}
+			}
+		}
+	}
+	for _, name := range []string{"internal/daemon", "internal/check"} {
+		if !slices.Contains(pkgs[module+name].Imports, module+"internal/connect") {
+			t.Errorf("%s does not import internal/connect: it has another way to the service", name)
+		}
+	}
+}
+
+// internal/connect reaches the service and keeps nothing: it knows the state
+// machine only by its Dialer interface, and nothing of the supervisor, of
+// check, of the state folder or of watching files.
+func TestConnectStaysBelowTheDaemon(t *testing.T) {
+	c := list(t, "./internal/connect")[module+"internal/connect"]
+	for _, dep := range c.Deps {
+		if dep == module+"internal/daemon" || dep == module+"internal/check" {
+			t.Errorf("internal/connect depends on %s", strings.TrimPrefix(dep, module))
+		}
+	}
+	for _, imp := range c.Imports {
+		if imp == module+"internal/store" || imp == module+"internal/watch" {
+			t.Errorf("internal/connect imports %s", strings.TrimPrefix(imp, module))
+		}
+	}
+	sm := list(t, "./internal/statemachine")[module+"internal/statemachine"]
+	if slices.Contains(sm.Deps, module+"internal/connect") {
+		t.Error("internal/statemachine depends on internal/connect: the machine knows only its Dialer")
+	}
+}
+
+// The emulator's registry owns its SQL: no other package imports the SQLite driver (or
+// database/sql, which would let it run queries on a connection of its own).
+func TestOnlyRegistryKnowsSQL(t *testing.T) {
+	for path, p := range list(t, "./...") {
+		if !strings.HasPrefix(path, module) || path == module+"internal/fleetsim/registry" {
+			continue
+		}
+		for _, imp := range p.Imports {
+			if strings.HasPrefix(imp, "modernc.org/sqlite") ||
+				(imp == "database/sql" && strings.HasPrefix(path, module+"internal/fleetsim")) {
+				t.Errorf("%s imports %s: only internal/fleetsim/registry may", path, imp)
+			}
+		}
+	}
+}
+
+// The link emulator knows sockets and MQTT's framing only: it imports no package of the
+// emulator's, so that it can be used and changed apart from the broker and the API.
+func TestLinkImportsNoEmulatorPackage(t *testing.T) {
+	for _, dep := range list(t, "./internal/fleetsim/link")[module+"internal/fleetsim/link"].Deps {
+		if strings.HasPrefix(dep, module+"internal/fleetsim") {
+			t.Errorf("internal/fleetsim/link imports %s", dep)
 		}
 	}
 }

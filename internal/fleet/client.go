@@ -141,10 +141,13 @@ func (d *connDialer) open(_ *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
 		_ = raw.Close()
 		return nil, err
 	}
+	if d.s.HandshakeDone != nil {
+		d.s.HandshakeDone()
+	}
 	d.mu.Lock()
 	d.stop = context.AfterFunc(d.ctx, func() { _ = conn.Close() })
 	d.mu.Unlock()
-	return conn, nil
+	return limitPackets(conn), nil
 }
 
 // release detaches the connection from the dial context once CONNACK is in.
@@ -167,6 +170,10 @@ func (c *Client) connectionLost(err error) {
 }
 
 // Close disconnects. Calls in flight fail with ErrClosed.
+// ClientID is the MQTT client id the connection was opened with: the
+// hook's clientId, which an attestation statement names.
+func (c *Client) ClientID() string { return c.s.ClientID }
+
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
 		close(c.closed)

@@ -9,7 +9,8 @@ import (
 	"github.com/fxamacker/cbor/v2"
 )
 
-// MaxPayloadSize is the largest message AWS IoT Core carries (128 KiB); bigger answers are refused unread.
+// MaxPayloadSize is the largest message AWS IoT Core carries (128 KiB); a bigger packet
+// ends the connection before it is read (packetlimit.go).
 const MaxPayloadSize = 128 * 1024
 
 // CreateFromCSRRequest is the CreateCertificateFromCsr request payload.

@@ -129,6 +129,17 @@ func (o Options) settleEndpoint() (settings, error) {
 	return s, nil
 }
 
+// TLSConfig is the TLS configuration a connection with these options
+// makes, for a caller that runs the handshake itself over a connection of
+// its own (check --online).
+func (o Options) TLSConfig() (*tls.Config, error) {
+	s, err := o.settleEndpoint()
+	if err != nil {
+		return nil, err
+	}
+	return s.tlsConfig(), nil
+}
+
 // tlsConfig verifies the server against RootCAs with SNI, and offers ALPN on port 443
 // (or always, if asked).
 func (s settings) tlsConfig() *tls.Config {

@@ -71,6 +71,9 @@ type Options struct {
 	// Now is the device's clock, by which the server's certificate and a
 	// refusal of ours as expired are judged; nil is time.Now.
 	Now func() time.Time
+	// HandshakeDone, when set, is called as the TLS handshake completes,
+	// before CONNECT (a load generator times the stages of a dial with it).
+	HandshakeDone func()
 }
 
 // Issued is a validated answer to CreateKeysAndCertificate or CreateCertificateFromCsr.

@@ -300,3 +300,6 @@ func TestAPIChangesFolderTemplates(t *testing.T) {
 	_, m = provisionWith(t, claim, DemoTemplate, "0003")
 	wantRejected(t, "json", m, 404, codeNotFound)
 }
+
+// certificateARN is a certificate's ARN as AWS spells it, for the emulator's account.
+func certificateARN(id string) string { return "arn:aws:iot:us-east-1:123456789012:cert/" + id }

@@ -33,7 +33,7 @@ func (h *brokerHook) ID() string { return "fleetsim" }
 func (h *brokerHook) Provides(b byte) bool {
 	switch b {
 	case mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPacketRead,
-		mqtt.OnPublish, mqtt.OnDisconnect, mqtt.OnClientExpired:
+		mqtt.OnSubscribe, mqtt.OnPublish, mqtt.OnDisconnect, mqtt.OnClientExpired:
 		return true
 	}
 	return false
@@ -59,16 +59,15 @@ func (h *brokerHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 		return refuse(packets.ErrNotAuthorized, packets.ErrBadUsernameOrPassword, errNoPeer.Error())
 	}
 	p := v.(*peer)
-	if len(pk.Connect.ClientIdentifier) > maxClientID {
-		return refuse(packets.ErrClientIdentifierNotValid, packets.ErrClientIdentifierNotValid,
-			fmt.Sprintf("client ID is %d bytes long, the limit is %d", len(pk.Connect.ClientIdentifier), maxClientID))
+	if why := clientIDError(pk.Connect.ClientIdentifier); why != "" {
+		return refuse(packets.ErrClientIdentifierNotValid, packets.ErrClientIdentifierNotValid, why)
 	}
 	ka := pk.Connect.Keepalive
 	if ka > maxKeepalive {
 		return refuse(packets.ErrImplementationSpecificError, packets.ErrBadUsernameOrPassword,
 			fmt.Sprintf("keepalive %ds is above the limit of %ds", ka, maxKeepalive))
 	}
-	cert, known, err := s.reg.certificate(p.certID)
+	cert, known, err := s.reg.Certificate(p.certID)
 	switch {
 	case err != nil:
 		return refuse(packets.ErrServerUnavailable, packets.ErrServerUnavailable,
@@ -95,7 +94,7 @@ func (h *brokerHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	}
 	var grant *subscribeGrant
 	if cert.Kind == KindClaim {
-		if grant, err = s.reg.claimGrant(cert.Policies); err != nil {
+		if grant, err = claimGrant(s.reg, &s.grants, cert.Policies); err != nil {
 			return refuse(packets.ErrServerUnavailable, packets.ErrServerUnavailable,
 				"the claim's policies cannot be read", zap.String("certificateId", p.certID), zap.Error(err))
 		}
@@ -185,6 +184,11 @@ func (h *brokerHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.P
 	return pk, nil
 }
 
+// OnSubscribe applies AWS's subscription limits (limits.go).
+func (h *brokerHook) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packet {
+	return h.limitSubscribe(cl, pk)
+}
+
 // OnPublish takes the request topics out of the broker: they are answered only to the
 // publishing connection, off its read path, and never delivered to other subscribers.
 func (h *brokerHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
@@ -193,6 +197,12 @@ func (h *brokerHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 		s.log.Info("payload too large: disconnecting", zap.String("clientId", cl.ID),
 			zap.String("topic", pk.TopicName), zap.Int("bytes", len(pk.Payload)))
 		_ = s.broker.DisconnectClient(cl, packets.ErrPacketTooLarge)
+		return pk, packets.ErrRejectPacket
+	}
+	if why := topicLimitError(pk.TopicName); why != "" {
+		s.log.Info("publish outside the topic limits: disconnecting", zap.String("clientId", cl.ID),
+			zap.String("topic", truncate(pk.TopicName, 64)), zap.String("reason", why))
+		_ = s.broker.DisconnectClient(cl, packets.ErrTopicNameInvalid)
 		return pk, packets.ErrRejectPacket
 	}
 	ci, known := s.client(cl)
@@ -259,6 +269,13 @@ func (s *Server) dispatch(f func()) bool {
 
 // respond writes one answer to the connection that asked, and only if it holds a
 // subscription matching the topic, at that subscription's QoS (at most 1).
+//
+// The answer is sent once and never enters the session's inflight store, so it is never
+// resent, not even to a connection that resumes the session under the same client ID.
+// Tying a resume to the certificate would not do: a claim certificate is shared by a
+// whole fleet, so only the connection tells the asker from another device holding it. A
+// device whose connection drops before the answer asks again, as AWS's SDKs and
+// provisiond do; the answer's private key and ownership token go nowhere else.
 func (s *Server) respond(cl *mqtt.Client, topic string, payload []byte) error {
 	if cl.Closed() {
 		return errClientGone
@@ -287,9 +304,6 @@ func (s *Server) respond(cl *mqtt.Client, topic string, payload []byte) error {
 			return err
 		}
 		out.PacketID = uint16(id)
-		if cl.State.Inflight.Set(out) {
-			cl.State.Inflight.DecreaseSendQuota()
-		}
 	}
 	return cl.WritePacket(out)
 }

@@ -18,7 +18,7 @@ import (
 
 // createFromCSR is CreateCertificateFromCsr: sign the CSR's key into a PENDING_ACTIVATION
 // certificate and hand out its ownership token.
-func (s *Server) createFromCSR(format string, payload []byte) (any, *apiError) {
+func (s *Server) createFromCSR(format string, payload []byte) (any, *mqttError) {
 	var r createFromCSRRequest
 	if err := decode(format, payload, &r); err != nil {
 		return nil, errorf(400, codeInvalidPayload, "%v", err)
@@ -46,7 +46,7 @@ func (s *Server) createFromCSR(format string, payload []byte) (any, *apiError) {
 }
 
 // createKeys is CreateKeysAndCertificate: a new RSA-2048 key and its certificate.
-func (s *Server) createKeys(format string, payload []byte) (any, *apiError) {
+func (s *Server) createKeys(format string, payload []byte) (any, *mqttError) {
 	if len(payload) > 0 {
 		// AWS documents an empty payload; its Java SDK sends {}. Any object is tolerated.
 		var r struct{}
@@ -71,7 +71,7 @@ func (s *Server) createKeys(format string, payload []byte) (any, *apiError) {
 }
 
 // issue signs a device certificate and records it PENDING_ACTIVATION.
-func (s *Server) issue(pub any, subject *pkix.Name) (string, string, *apiError) {
+func (s *Server) issue(pub any, subject *pkix.Name) (string, string, *mqttError) {
 	now := s.now()
 	der, err := s.ca.issueDevice(pub, subject, now)
 	if err != nil {
@@ -85,7 +85,7 @@ func (s *Server) issue(pub any, subject *pkix.Name) (string, string, *apiError) 
 	if subject == nil {
 		info = &template.CertificateInfo{ID: id, CommonName: issuedCommonName}
 	}
-	if err := s.reg.addPending(Certificate{
+	if err := s.reg.AddPending(Certificate{
 		CertificateID:  id,
 		Status:         StatusPendingActivation,
 		Kind:           KindDevice,
@@ -99,7 +99,7 @@ func (s *Server) issue(pub any, subject *pkix.Name) (string, string, *apiError) 
 
 // parseCSR checks a CSR the way AWS does: PEM, a valid signature by SHA-256/384/512 with
 // RSA or ECDSA, and a key that is RSA of 2048 bits or more, or EC P-256, P-384 or P-521.
-func parseCSR(text string) (*x509.CertificateRequest, *apiError) {
+func parseCSR(text string) (*x509.CertificateRequest, *mqttError) {
 	block, _ := pem.Decode([]byte(text))
 	if block == nil {
 		return nil, errorf(400, codeInvalidCSR, "certificateSigningRequest is not a PEM block")

@@ -3,10 +3,11 @@ package fleetsim
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/fxamacker/cbor/v2"
+
+	"github.com/provisiond/provisiond/internal/fleetsim/awsapi"
 )
 
 // Request and response bodies, with the field names of the AWS documentation.
@@ -66,18 +67,10 @@ func decode(format string, payload []byte, v any) error {
 	default:
 		// Unmarshal also refuses data after the request.
 		if err := json.Unmarshal(payload, v); err != nil {
-			return fmt.Errorf("payload is not a valid JSON request: %v", describeJSONError(err))
+			return fmt.Errorf("payload is not a valid JSON request: %v", awsapi.DescribeJSONError(err))
 		}
 		return nil
 	}
-}
-
-func describeJSONError(err error) string {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return fmt.Sprintf("field %q must be %s, not %s", te.Field, te.Type.String(), te.Value)
-	}
-	return err.Error()
 }
 
 // encode writes a response body in the request's format.

@@ -2,14 +2,14 @@ package fleetsim
 
 import "fmt"
 
-// apiError is an answer on a /rejected topic.
-type apiError struct {
+// mqttError is an answer on a /rejected topic (the REST API's errors are awsapi's).
+type mqttError struct {
 	status int
 	code   string
 	msg    string
 }
 
-func (e *apiError) Error() string { return fmt.Sprintf("%d %s: %s", e.status, e.code, e.msg) }
+func (e *mqttError) Error() string { return fmt.Sprintf("%d %s: %s", e.status, e.code, e.msg) }
 
 // Error codes the emulator answers with (AWS publishes no list; see PROTOCOL.md).
 const (
@@ -25,11 +25,11 @@ const (
 	codeUnavailable     = "ServiceUnavailable"
 )
 
-func errorf(status int, code, format string, args ...any) *apiError {
-	return &apiError{status: status, code: code, msg: fmt.Sprintf(format, args...)}
+func errorf(status int, code, format string, args ...any) *mqttError {
+	return &mqttError{status: status, code: code, msg: fmt.Sprintf(format, args...)}
 }
 
-// codeForStatus names an injected rejection's status the way the emulator would.
+// codeForStatus names an injected mqttError's status the way the emulator would.
 func codeForStatus(status int) string {
 	switch status {
 	case 400:

@@ -2,19 +2,16 @@ package fleetsim
 
 // Files Init writes into the emulator's folder.
 const (
-	caCertFile     = "ca.pem"
-	caKeyFile      = "ca.key"
-	serverCertFile = "server.pem.crt"
-	serverKeyFile  = "server.pem.key"
-	claimCertFile  = "claim.pem.crt"
-	claimKeyFile   = "claim.pem.key"
-	templatesDir   = "templates"
-	daemonConfig   = "provisiond.yaml"
-	registryDB     = "registry.db"
-	// legacyRegistryFile is the registry of versions before registry.db, imported once.
-	legacyRegistryFile = "registry.json"
-	settingsFile       = "fleetsim.json"
-	tokenSecretFile    = "token.key"
+	caCertFile      = "ca.pem"
+	caKeyFile       = "ca.key"
+	serverCertFile  = "server.pem.crt"
+	serverKeyFile   = "server.pem.key"
+	claimCertFile   = "claim.pem.crt"
+	claimKeyFile    = "claim.pem.key"
+	templatesDir    = "templates"
+	daemonConfig    = "provisiond.yaml"
+	settingsFile    = "fleetsim.json"
+	tokenSecretFile = "token.key"
 
 	// DemoTemplate is the template Init writes.
 	DemoTemplate = "GatewayTemplate"

@@ -57,7 +57,7 @@ func (s *Server) handle(cl *mqtt.Client, ci *clientInfo, req requestTopic, paylo
 		return
 	}
 	var resp any
-	var aerr *apiError
+	var aerr *mqttError
 	switch req.op {
 	case opCreateKeys:
 		resp, aerr = s.createKeys(req.format, payload)
@@ -72,7 +72,7 @@ func (s *Server) handle(cl *mqtt.Client, ci *clientInfo, req requestTopic, paylo
 }
 
 // answer sends resp on /accepted, or aerr on /rejected, in the request's format.
-func (s *Server) answer(cl *mqtt.Client, req requestTopic, resp any, aerr *apiError) {
+func (s *Server) answer(cl *mqtt.Client, req requestTopic, resp any, aerr *mqttError) {
 	topic := req.accepted()
 	var body any = resp
 	if aerr != nil {

@@ -25,11 +25,6 @@ type hookResponse struct {
 	ParameterOverrides map[string]string `json:"parameterOverrides"`
 }
 
-// templateARN is the ARN a hook sees for a template of the emulator's fake account.
-func templateARN(name string) string {
-	return "arn:aws:iot:us-east-1:123456789012:provisioningtemplate/" + name
-}
-
 // callHook POSTs req to url within the hook timeout. It returns the overrides when the
 // hook allows provisioning, and an error saying why otherwise: a denial, a failure, a
 // timeout or an answer of the wrong shape are all denials.

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/provisiond/provisiond/internal/atomicfile"
+	"github.com/provisiond/provisiond/internal/fleetsim/registry"
+	"github.com/provisiond/provisiond/internal/fleetsim/template"
 )
 
 // settings is fleetsim.json: what Init recorded for serve.
@@ -103,11 +105,11 @@ func Init(dir string, opts InitOptions) error {
 		Orphans:  []Certificate{},
 	}
 	// Made before the other files, so that a failure leaves no folder that looks finished.
-	dbPath := filepath.Join(dir, registryDB)
+	dbPath := filepath.Join(dir, registry.File)
 	for _, f := range []string{dbPath, dbPath + "-wal", dbPath + "-shm"} {
 		_ = os.Remove(f)
 	}
-	if err := createDB(dbPath, reg); err != nil {
+	if err := registry.Create(dbPath, reg); err != nil {
 		return err
 	}
 
@@ -122,7 +124,7 @@ func Init(dir string, opts InitOptions) error {
 		{claimCertFile, claimPEM, 0o644},
 		{claimKeyFile, claimKeyPEM, 0o600},
 		{tokenSecretFile, tokenKey, 0o600},
-		{filepath.Join(templatesDir, DemoTemplate+".json"), []byte(demoTemplateBody), 0o644},
+		{template.BodyFile(templatesDir, DemoTemplate), []byte(demoTemplateBody), 0o644},
 		{daemonConfig, []byte(fmt.Sprintf(daemonConfigBody, daemonEndpoint(host, listen))), 0o644},
 		{settingsFile, append(set, '\n'), 0o644},
 		// The CA certificate goes last: its presence marks a finished folder.

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/mochi-mqtt/server/v2/listeners"
+
+	"github.com/provisiond/provisiond/internal/fleetsim/link"
 	"go.uber.org/zap"
 )
 
@@ -21,6 +23,17 @@ const alpnProtocol = "x-amzn-mqtt-ca"
 
 // handshakeTimeout bounds the TLS handshake and the wait for CONNECT.
 const handshakeTimeout = 10 * time.Second
+
+// maxHandshakes caps the connections accepted and not yet past the TLS handshake. Beyond
+// it new connections wait in the kernel's backlog, so that a storm of half-open connections
+// costs at most this many descriptors and cannot starve the process of them.
+const maxHandshakes = 512
+
+// Accept's back-off on failure, as net/http's: from 5 ms, doubling, to 1 s.
+const (
+	acceptBackoffMin = 5 * time.Millisecond
+	acceptBackoffMax = time.Second
+)
 
 // tlsListener is a mochi listener over a socket bound before the broker starts, so that
 // Start can report the real address (port 0 in tests) and fail early when it is taken.
@@ -32,17 +45,26 @@ type tlsListener struct {
 	peers  *sync.Map // net.Conn -> *peer
 	log    *zap.Logger
 	// wire emulates a link and traces packets; nil for neither.
-	wire *wire
+	wire *link.Wire
 	// run starts a function on a goroutine of its own.
 	run      func(func())
 	closing  sync.Once
 	accepted sync.WaitGroup
+	// handshakes holds a token per connection in its TLS handshake (maxHandshakes).
+	handshakes chan struct{}
+	// stop is closed by Close; it ends a wait for a handshake slot or a back-off.
+	stop chan struct{}
 
 	// mu guards conns and closed: the raw connections being served, closed by Close so
 	// that a connection idle in the TLS handshake or before CONNECT does not hold it up.
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{}
 	closed bool
+}
+
+func newTLSListener(id string, ln net.Listener, config *tls.Config, peers *sync.Map, log *zap.Logger, run func(func()), w *link.Wire) *tlsListener {
+	return &tlsListener{id: id, ln: ln, config: config, peers: peers, log: log, run: run, wire: w,
+		handshakes: make(chan struct{}, maxHandshakes), stop: make(chan struct{})}
 }
 
 // peer is the verified client certificate of one TLS connection.
@@ -55,15 +77,43 @@ func (l *tlsListener) Address() string         { return l.ln.Addr().String() }
 func (l *tlsListener) Protocol() string        { return "tcp" }
 func (l *tlsListener) Init(*slog.Logger) error { return nil }
 
-// Serve accepts connections until Close.
+// Serve accepts connections until Close. A failed Accept (out of descriptors, a
+// connection aborted in the backlog) is logged and retried after a back-off: the
+// broker keeps serving whatever the failure, and says when it accepts again.
 func (l *tlsListener) Serve(establish listeners.EstablishFn) {
+	var failures int
+	var since time.Time
+	delay := time.Duration(0)
 	for {
-		raw, err := l.ln.Accept()
-		if err != nil {
+		if !l.waitSlot() {
 			return
 		}
-		raw, id := l.wire.accept(raw)
+		raw, err := l.ln.Accept()
+		if err != nil {
+			<-l.handshakes
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			if failures == 0 {
+				since = time.Now()
+				l.log.Warn("MQTT accept failed; retrying with back-off", zap.String("listener", l.id),
+					zap.Error(err), zap.Int("handshakesInProgress", len(l.handshakes)))
+			}
+			failures++
+			delay = min(max(2*delay, acceptBackoffMin), acceptBackoffMax)
+			if !l.sleep(delay) {
+				return
+			}
+			continue
+		}
+		if failures > 0 {
+			l.log.Warn("MQTT accepting again", zap.String("listener", l.id), zap.Int("failedAccepts", failures),
+				zap.Duration("after", time.Since(since).Round(time.Millisecond)))
+			failures, delay = 0, 0
+		}
+		raw, id := l.wire.Accept(raw)
 		if !l.track(raw) {
+			<-l.handshakes
 			_ = raw.Close()
 			return
 		}
@@ -76,12 +126,42 @@ func (l *tlsListener) Serve(establish listeners.EstablishFn) {
 	}
 }
 
+// waitSlot takes a handshake slot, waiting while maxHandshakes are in progress; false
+// once the listener is closed.
+func (l *tlsListener) waitSlot() bool {
+	select {
+	case l.handshakes <- struct{}{}:
+		return true
+	default:
+	}
+	l.log.Debug("handshake cap reached; new connections wait in the backlog", zap.String("listener", l.id), zap.Int("cap", maxHandshakes))
+	select {
+	case l.handshakes <- struct{}{}:
+		return true
+	case <-l.stop:
+		return false
+	}
+}
+
+// sleep waits d; false if the listener is closed meanwhile.
+func (l *tlsListener) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-l.stop:
+		return false
+	}
+}
+
 func (l *tlsListener) serveConn(raw net.Conn, id uint64, establish listeners.EstablishFn) {
 	tconn := tls.Server(raw, l.config)
 	conn := net.Conn(tconn)
 	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
 	err := tconn.HandshakeContext(ctx)
 	cancel()
+	<-l.handshakes
 	if err != nil {
 		l.log.Debug("TLS handshake refused", zap.String("remote", raw.RemoteAddr().String()), zap.Error(err))
 		_ = conn.Close()
@@ -92,7 +172,7 @@ func (l *tlsListener) serveConn(raw net.Conn, id uint64, establish listeners.Est
 		_ = conn.Close()
 		return
 	}
-	conn = l.wire.watch(conn, id)
+	conn = l.wire.Watch(conn, id)
 	l.peers.Store(conn, &peer{certID: certificateID(state.PeerCertificates[0].Raw)})
 	defer l.peers.Delete(conn)
 	// The broker replaces this deadline with the keepalive once CONNECT is accepted.
@@ -133,6 +213,7 @@ func (l *tlsListener) untrack(c net.Conn) {
 // each client through its own read loop instead.
 func (l *tlsListener) Close(listeners.CloseFn) {
 	l.closing.Do(func() {
+		close(l.stop)
 		_ = l.ln.Close()
 		l.mu.Lock()
 		l.closed = true

@@ -1,13 +1,13 @@
 package fleetsim
 
 import (
-	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
+
+	"github.com/provisiond/provisiond/internal/fleetsim/registry"
 )
 
 // subscribeGrant is what a claim certificate's attached policies allow it to
@@ -36,25 +36,67 @@ func (g *subscribeGrant) allows(filter string) bool {
 
 // claimGrant reads the documents of the policies attached to a claim; nil
 // (nothing enforced beyond claimMayUse) when it has none attached.
-func (g *registry) claimGrant(policies []string) (*subscribeGrant, error) {
+func claimGrant(reg *registry.Store, cache *grantCache, policies []string) (*subscribeGrant, error) {
 	if len(policies) == 0 {
 		return nil, nil
 	}
-	grant := &subscribeGrant{}
-	for _, name := range policies {
-		var doc string
-		err := g.rdb.QueryRow(`SELECT document FROM policies WHERE name = ?`, name).Scan(&doc)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue // a policy that does not exist grants nothing
-		}
+	var key strings.Builder
+	docs := make([]string, len(policies))
+	for i, name := range policies {
+		doc, ok, err := reg.PolicyDocument(name)
 		if err != nil {
 			return nil, err
 		}
-		if err := grant.add(doc); err != nil {
-			return nil, fmt.Errorf("policy %s: %w", name, err)
+		if ok {
+			docs[i] = doc // a policy that does not exist grants nothing
 		}
+		key.WriteString(name + "\x00" + docs[i] + "\x00")
 	}
-	return grant, nil
+	return cache.get(key.String(), func() (*subscribeGrant, error) {
+		grant := &subscribeGrant{}
+		for i, doc := range docs {
+			if doc == "" {
+				continue
+			}
+			if err := grant.add(doc); err != nil {
+				return nil, fmt.Errorf("policy %s: %w", policies[i], err)
+			}
+		}
+		return grant, nil
+	})
+}
+
+// grantCache keeps the grants made from the policy documents read last: a storm's
+// claims all present one policy, whose JSON and patterns would otherwise be parsed and
+// compiled at every CONNECT. It is keyed by the documents themselves, so that a policy
+// edited while serve runs (SetClaimPolicy) makes a new grant at the next CONNECT. A
+// grant is never changed once made, so connections share it.
+type grantCache struct {
+	mu sync.Mutex
+	m  map[string]*subscribeGrant
+}
+
+// maxGrants bounds the grants kept; the cache is forgotten when full.
+const maxGrants = 64
+
+func (c *grantCache) get(key string, build func() (*subscribeGrant, error)) (*subscribeGrant, error) {
+	c.mu.Lock()
+	g, ok := c.m[key]
+	c.mu.Unlock()
+	if ok {
+		return g, nil
+	}
+	g, err := build()
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxGrants {
+		c.m = map[string]*subscribeGrant{}
+	}
+	c.m[key] = g
+	c.mu.Unlock()
+	return g, nil
 }
 
 // policyDocument is the part of an IAM-style policy the emulator reads.
@@ -137,17 +179,5 @@ func SetClaimPolicy(dir, document string) error {
 	if err := json.Unmarshal([]byte(document), &probe); err != nil {
 		return fmt.Errorf("policy document: %w", err)
 	}
-	db, err := openDB(filepath.Join(dir, registryDB), false)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	res, err := db.Exec(`UPDATE policies SET document = ? WHERE name = ?`, document, claimPolicyName)
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil || n != 1 {
-		return fmt.Errorf("%s: no policy %s to update", filepath.Join(dir, registryDB), claimPolicyName)
-	}
-	return nil
+	return registry.SetPolicyDocument(dir, claimPolicyName, document)
 }

@@ -4,20 +4,21 @@ import (
 	"crypto/sha256"
 	"encoding/asn1"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"maps"
 	"slices"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/provisiond/provisiond/internal/fleetsim/awsapi"
+	"github.com/provisiond/provisiond/internal/fleetsim/registry"
 	"github.com/provisiond/provisiond/internal/fleetsim/template"
 	"go.uber.org/zap"
 )
 
 // registerThing is RegisterThing: check the token, ask the hook, evaluate the template and
 // provision what it says, all or nothing.
-func (s *Server) registerThing(cl *mqtt.Client, ci *clientInfo, req requestTopic, payload []byte) (any, *apiError) {
+func (s *Server) registerThing(cl *mqtt.Client, ci *clientInfo, req requestTopic, payload []byte) (any, *mqttError) {
 	var r registerRequest
 	if err := decode(req.format, payload, &r); err != nil {
 		return nil, errorf(400, codeInvalidPayload, "%v", err)
@@ -36,14 +37,14 @@ func (s *Server) registerThing(cl *mqtt.Client, ci *clientInfo, req requestTopic
 	if !ok {
 		return nil, errorf(400, codeInvalidToken, "Certificate ownership token is not valid.")
 	}
-	cert, subject, ok := s.reg.reserve(certID, s.now(), s.ttl)
+	cert, subject, ok := s.reg.Reserve(certID, s.now(), s.ttl)
 	if !ok {
 		return nil, errorf(400, codeInvalidToken, "Certificate ownership token is expired, already used, or its certificate no longer exists.")
 	}
 	done := false
 	defer func() {
 		if !done {
-			s.reg.release(certID)
+			s.reg.Release(certID)
 		}
 	}()
 
@@ -56,7 +57,7 @@ func (s *Server) registerThing(cl *mqtt.Client, ci *clientInfo, req requestTopic
 			ClaimCertificateID: ci.certID,
 			CertificateID:      certID,
 			CertificatePEM:     cert.CertificatePEM,
-			TemplateARN:        templateARN(req.template),
+			TemplateARN:        awsapi.TemplateARN(req.template),
 			ClientID:           cl.ID,
 			Parameters:         maps.Clone(params),
 		})
@@ -78,7 +79,7 @@ func (s *Server) registerThing(cl *mqtt.Client, ci *clientInfo, req requestTopic
 	if err != nil {
 		return nil, errorf(400, codeInvalidRequest, "template %s: %v", req.template, err)
 	}
-	thingName, aerr := s.reg.provision(certID, res, s.now())
+	thingName, aerr := s.provision(certID, res, s.now())
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -127,17 +128,14 @@ func certificateInfo(id, certPEM string) (template.CertificateInfo, error) {
 // provision applies an evaluated template for a reserved certificate, in one transaction:
 // the thing (following OverrideSettings), the policies, the certificate's status and its
 // attachment, stamped now. It returns the thing's name once committed.
-func (g *registry) provision(certID string, res *template.Result, now time.Time) (string, *apiError) {
-	g.mu.Lock()
-	held := g.busy[certID]
-	g.mu.Unlock()
-	if !held {
+func (s *Server) provision(certID string, res *template.Result, now time.Time) (string, *mqttError) {
+	if !s.reg.Held(certID) {
 		return "", errorf(400, codeInvalidToken, "Certificate ownership token is expired or already used.")
 	}
-	var refusal *apiError
+	var refusal *mqttError
 	name := ""
-	err := g.write(func(tx dbtx) error {
-		c, ok, err := readCertificate(tx, certID)
+	err := s.reg.Write(func(tx *registry.Tx) error {
+		c, ok, err := tx.Certificate(certID)
 		if err != nil {
 			return err
 		}
@@ -151,16 +149,14 @@ func (g *registry) provision(certID string, res *template.Result, now time.Time)
 		if res.Thing != nil {
 			tname := res.Thing.Thing.Name
 			var existing *template.Thing
-			t, found, err := readThing(tx, tname)
+			t, found, err := tx.Thing(tname)
 			if err != nil {
 				return err
 			}
 			if found {
 				existing = &template.Thing{Name: t.ThingName, ThingType: t.ThingType, Attributes: maps.Clone(t.Attributes),
 					Groups: slices.Clone(t.Groups), BillingGroup: t.BillingGroup}
-				if err := tx.QueryRow(`SELECT version + 1 FROM things WHERE name = ?`, tname).Scan(&version); err != nil {
-					return err
-				}
+				version = t.Version + 1
 			}
 			applied, err := res.Thing.Apply(existing)
 			if err != nil {
@@ -178,11 +174,11 @@ func (g *registry) provision(certID string, res *template.Result, now time.Time)
 		var policies []Policy
 		for _, p := range res.Policies {
 			if p.Name != "" {
-				var n int
-				if err := tx.QueryRow(`SELECT count(*) FROM policies WHERE name = ?`, p.Name).Scan(&n); err != nil {
+				known, err := tx.PolicyExists(p.Name)
+				if err != nil {
 					return err
 				}
-				if n == 0 {
+				if !known {
 					refusal = errorf(400, codeInvalidRequest, "policy %s does not exist", p.Name)
 					return refusal
 				}
@@ -199,7 +195,7 @@ func (g *registry) provision(certID string, res *template.Result, now time.Time)
 		}
 		for _, p := range policies {
 			if p.PolicyDocument != "" {
-				if err := upsertPolicy(tx, p, now); err != nil {
+				if err := tx.UpsertPolicy(p, now); err != nil {
 					return err
 				}
 			}
@@ -208,18 +204,15 @@ func (g *registry) provision(certID string, res *template.Result, now time.Time)
 			}
 		}
 		if thing != nil {
-			if err := writeThing(tx, *thing, version); err != nil {
+			if err := tx.WriteThing(*thing, version); err != nil {
 				return err
 			}
-			if err := attachPrincipal(tx, thing.ThingName, certID); err != nil {
+			if err := tx.AttachPrincipal(thing.ThingName, certID); err != nil {
 				return err
 			}
 			name = thing.ThingName
 		}
-		pol, _ := json.Marshal(nonNil(c.Policies))
-		_, err = tx.Exec(`UPDATE certificates SET status = ?, policies = ?, modified_at = ? WHERE id = ?`,
-			status, string(pol), now.UnixNano(), certID)
-		return err
+		return tx.SetCertificatePolicies(certID, status, c.Policies, now)
 	})
 	if refusal != nil {
 		return "", refusal
@@ -227,6 +220,6 @@ func (g *registry) provision(certID string, res *template.Result, now time.Time)
 	if err != nil {
 		return "", errorf(500, codeInternalFailure, "cannot record the registration: %v", err)
 	}
-	g.finish(certID)
+	s.reg.Finish(certID)
 	return name, nil
 }

@@ -21,35 +21,38 @@ import (
 
 	"github.com/provisiond/provisiond/internal/atomicfile"
 	"github.com/provisiond/provisiond/internal/clock"
+	"github.com/provisiond/provisiond/internal/fleetsim/awsapi"
+	"github.com/provisiond/provisiond/internal/fleetsim/link"
+	"github.com/provisiond/provisiond/internal/fleetsim/registry"
 )
 
 // Server is a running emulator.
 type Server struct {
 	// The options that matter once started, defaults applied.
 	log            *zap.Logger
-	now            func() time.Time
-	clock          clock.Clock // now is its Now; its timers pace the sweep
+	clock          clock.Clock // the emulator's one time: now, and the sweep's timers
 	ttl            time.Duration
 	hookTimeout    time.Duration
 	keepCSRSubject bool
 
 	ca        *authority
 	secret    []byte
-	reg       *registry
+	reg       *registry.Store
 	templates *templateSet
 	faults    *faultSet
 	rates     map[operation]*bucket
 	keys      *keyPool
 	hookHTTP  *http.Client
+	grants    grantCache // the claims' subscribe grants, by their policies' documents
 	// workers runs connections and requests on goroutines kept between them.
 	workers *workers
 
 	broker    *mqtt.Server
 	main      *tlsListener
 	alpn      *tlsListener
-	api       *apiServer // nil unless Options.APIListen
-	peers     sync.Map   // net.Conn -> *peer, filled by the listeners
-	clients   sync.Map   // client ID -> *clientInfo of its latest accepted CONNECT, while its session lives
+	api       *awsapi.Server // nil unless Options.APIListen
+	peers     sync.Map       // net.Conn -> *peer, filled by the listeners
+	clients   sync.Map       // client ID -> *clientInfo of its latest accepted CONNECT, while its session lives
 	ctx       context.Context
 	cancel    context.CancelFunc
 	mu        sync.RWMutex // guards closed and work.Add
@@ -61,124 +64,141 @@ type Server struct {
 	lock      *os.File // dir/.fleetsim.lock, held until Close
 }
 
+// now is the emulator's time.
+func (s *Server) now() time.Time { return s.clock.Now() }
+
 // Start loads the folder and accepts connections before it returns. The server runs until
 // Close, whatever becomes of ctx (callers commonly bound only the start with it).
 func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if opts.Dir == "" {
-		return nil, errors.New("fleetsim: Options.Dir is empty")
-	}
-	log := opts.Logger
-	if log == nil {
-		log = zap.NewNop()
-	}
-	clk := opts.Clock
-	if clk == nil {
-		clk = clock.Real()
-	}
-	now := clk.Now
-	ttl := opts.TokenTTL
-	if ttl <= 0 {
-		ttl = time.Hour
-	}
-	hookTimeout := opts.HookTimeout
-	if hookTimeout <= 0 {
-		hookTimeout = 5 * time.Second
-	}
-	ca, err := loadAuthority(opts.Dir)
-	if err != nil {
-		return nil, fmt.Errorf("load the CA (run fleetsim init first?): %w", err)
-	}
-	if opts.CertificateValidity < 0 {
-		return nil, fmt.Errorf("certificate validity %s must not be negative", opts.CertificateValidity)
-	}
-	ca.validity = opts.CertificateValidity
-	lock, err := lockDir(opts.Dir)
+	opts, rates, err := withDefaults(opts)
 	if err != nil {
 		return nil, err
 	}
+	s := &Server{
+		log:            opts.Logger,
+		clock:          opts.Clock,
+		ttl:            opts.TokenTTL,
+		hookTimeout:    opts.HookTimeout,
+		keepCSRSubject: opts.KeepCSRSubject,
+		faults:         newFaultSet(opts.Faults),
+		hookHTTP:       &http.Client{Timeout: opts.HookTimeout},
+		sweepDone:      make(chan struct{}),
+		workers:        newWorkers(maxIdleWorkers),
+	}
+	s.rates = make(map[operation]*bucket, len(rates))
+	for op, r := range rates {
+		s.rates[op] = newBucket(r, s.now())
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.keys = newKeyPool(s.ctx)
 	defer func() {
 		if err != nil {
-			_ = lock.Close()
+			s.abort()
 		}
 	}()
-	secret, err := loadTokenSecret(opts.Dir)
+	serverCert, listen, err := s.openFolder(opts)
 	if err != nil {
 		return nil, err
+	}
+	if err := s.listen(opts, listen, serverCert); err != nil {
+		return nil, err
+	}
+	if err := s.broker.Serve(); err != nil {
+		return nil, err
+	}
+	go s.sweepLoop()
+	s.log.Info("fleetsim listening", zap.String("address", s.Addr()), zap.Int("templates", s.templates.len()))
+	return s, nil
+}
+
+// withDefaults checks the options and fills in their defaults; the rates come back by
+// operation, without the unlimited ones.
+func withDefaults(opts Options) (Options, map[operation]float64, error) {
+	if opts.Dir == "" {
+		return opts, nil, errors.New("fleetsim: Options.Dir is empty")
+	}
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.Real()
+	}
+	if opts.TokenTTL <= 0 {
+		opts.TokenTTL = time.Hour
+	}
+	if opts.HookTimeout <= 0 {
+		opts.HookTimeout = 5 * time.Second
+	}
+	if opts.CertificateValidity < 0 {
+		return opts, nil, fmt.Errorf("certificate validity %s must not be negative", opts.CertificateValidity)
+	}
+	if err := opts.Link.Validate(); err != nil {
+		return opts, nil, err
+	}
+	rates := make(map[operation]float64)
+	for name, r := range opts.Rates {
+		switch operation(name) {
+		case opCreateKeys, opCreateFromCSR, opRegister:
+		default:
+			return opts, nil, fmt.Errorf("rate for %q: operation must be create-keys, create-from-csr or register", name)
+		}
+		if r < 0 {
+			return opts, nil, fmt.Errorf("rate for %q must not be negative", name)
+		}
+		if r > 0 {
+			rates[operation(name)] = r
+		}
+	}
+	return opts, rates, nil
+}
+
+// openFolder loads what the folder holds: the CA, its lock, the token secret, the server
+// certificate, the registry and the templates. It returns the server certificate and the
+// address to listen on.
+func (s *Server) openFolder(opts Options) (tls.Certificate, string, error) {
+	var err error
+	if s.ca, err = loadAuthority(opts.Dir); err != nil {
+		return tls.Certificate{}, "", fmt.Errorf("load the CA (run fleetsim init first?): %w", err)
+	}
+	s.ca.validity = opts.CertificateValidity
+	if s.lock, err = lockDir(opts.Dir); err != nil {
+		return tls.Certificate{}, "", err
+	}
+	if s.secret, err = loadTokenSecret(opts.Dir); err != nil {
+		return tls.Certificate{}, "", err
 	}
 	serverCert, err := tls.LoadX509KeyPair(filepath.Join(opts.Dir, serverCertFile), filepath.Join(opts.Dir, serverKeyFile))
 	if err != nil {
-		return nil, fmt.Errorf("load the server certificate: %w", err)
+		return tls.Certificate{}, "", fmt.Errorf("load the server certificate: %w", err)
 	}
-	db, err := openRegistryDB(opts.Dir)
-	if err != nil {
-		return nil, fmt.Errorf("open the registry: %w", err)
+	if s.reg, err = registry.Open(opts.Dir); err != nil {
+		return tls.Certificate{}, "", fmt.Errorf("open the registry: %w", err)
 	}
-	rdb, err := openDB(filepath.Join(opts.Dir, registryDB), false)
-	if err != nil {
-		_ = db.Close()
-		return nil, err
+	if s.templates, err = newTemplateSet(filepath.Join(opts.Dir, templatesDir), s.log, s.now()); err != nil {
+		return tls.Certificate{}, "", err
 	}
-	reg := newRegistry(db, rdb)
-	defer func() {
-		if err != nil {
-			_ = reg.close()
-		}
-	}()
-	tmpls, err := newTemplateSet(filepath.Join(opts.Dir, templatesDir), log, now())
-	if err != nil {
-		return nil, err
+	if s.templates.api, err = loadDBTemplates(s.reg); err != nil {
+		return tls.Certificate{}, "", fmt.Errorf("load the API's templates: %w", err)
 	}
 	listen := opts.Listen
 	if listen == "" {
 		set, err := readSettings(opts.Dir)
 		if err != nil {
-			return nil, err
+			return tls.Certificate{}, "", err
 		}
 		listen = set.Listen
 	}
-	rates := make(map[operation]*bucket)
-	for name, r := range opts.Rates {
-		switch operation(name) {
-		case opCreateKeys, opCreateFromCSR, opRegister:
-		default:
-			return nil, fmt.Errorf("rate for %q: operation must be create-keys, create-from-csr or register", name)
-		}
-		if r < 0 {
-			return nil, fmt.Errorf("rate for %q must not be negative", name)
-		}
-		if r > 0 {
-			rates[operation(name)] = newBucket(r, now())
-		}
-	}
+	return serverCert, listen, nil
+}
 
-	s := &Server{
-		log:            log,
-		now:            now,
-		clock:          clk,
-		ttl:            ttl,
-		hookTimeout:    hookTimeout,
-		keepCSRSubject: opts.KeepCSRSubject,
-		ca:             ca,
-		secret:         secret,
-		templates:      tmpls,
-		faults:         newFaultSet(opts.Faults),
-		rates:          rates,
-		hookHTTP:       &http.Client{Timeout: hookTimeout},
-		sweepDone:      make(chan struct{}),
-		lock:           lock,
-		reg:            reg,
-		workers:        newWorkers(maxIdleWorkers),
-	}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.keys = newKeyPool(s.ctx)
-	s.reg = reg
-
+// listen binds the MQTT listeners (mutual TLS, and ALPN when asked) and the API.
+func (s *Server) listen(opts Options, addr string, serverCert tls.Certificate) error {
 	roots := x509.NewCertPool()
-	roots.AddCert(ca.cert)
-	verifier := newClientVerifier(roots, now)
+	roots.AddCert(s.ca.cert)
+	verifier := newClientVerifier(roots, s.clock.Now)
 	s.broker = mqtt.New(&mqtt.Options{
 		Capabilities: brokerCapabilities(),
 		// mochi's own log says nothing the emulator does not; a disabled handler also
@@ -188,55 +208,41 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		SysTopicResendInterval: 3600,
 	})
 	if err := s.broker.AddHook(&brokerHook{s: s}, nil); err != nil {
-		s.abort()
-		return nil, err
+		return err
 	}
-	if err := opts.Link.Validate(); err != nil {
-		s.abort()
-		return nil, err
+	wire := link.NewWire(opts.Link, opts.Trace)
+	newListener := func(id, addr string, requireALPN bool) (*tlsListener, error) {
+		ln, err := listenTCP(addr)
+		if err != nil {
+			return nil, fmt.Errorf("listen on %s: %w", addr, err)
+		}
+		return newTLSListener(id, ln, serverTLS(serverCert, verifier, requireALPN), &s.peers, s.log, s.workers.run, wire), nil
 	}
-	wire := newWire(opts.Link, opts.Trace)
-	ln, err := listenTCP(listen)
-	if err != nil {
-		s.abort()
-		return nil, fmt.Errorf("listen on %s: %w", listen, err)
+	var err error
+	if s.main, err = newListener("mtls", addr, false); err != nil {
+		return err
 	}
-	s.main = &tlsListener{id: "mtls", ln: ln, config: serverTLS(serverCert, verifier, false), peers: &s.peers, log: log, run: s.workers.run}
-	s.main.wire = wire
 	if err := s.broker.AddListener(s.main); err != nil {
-		s.abort()
-		return nil, err
+		return err
 	}
 	if opts.ALPNListen != "" {
-		aln, err := listenTCP(opts.ALPNListen)
-		if err != nil {
-			s.abort()
-			return nil, fmt.Errorf("listen on %s: %w", opts.ALPNListen, err)
+		if s.alpn, err = newListener("alpn", opts.ALPNListen, true); err != nil {
+			return err
 		}
-		s.alpn = &tlsListener{id: "alpn", ln: aln, config: serverTLS(serverCert, verifier, true), peers: &s.peers, log: log, run: s.workers.run}
-		s.alpn.wire = wire
 		if err := s.broker.AddListener(s.alpn); err != nil {
-			s.abort()
-			return nil, err
+			return err
 		}
-	}
-	if s.templates.api, err = loadDBTemplates(reg.rdb); err != nil {
-		s.abort()
-		return nil, fmt.Errorf("load the API's templates: %w", err)
 	}
 	if opts.APIListen != "" {
-		if err := s.startAPI(opts.APIListen, opts.APICredentials); err != nil {
-			s.abort()
-			return nil, err
+		s.api, err = awsapi.Start(awsapi.Config{
+			Listen: opts.APIListen, Credentials: opts.APICredentials, Registry: s.reg,
+			TemplatesDir: s.templates.dir, Clock: s.clock, Log: s.log, Service: apiService{s},
+		})
+		if err != nil {
+			return err
 		}
 	}
-	go s.sweepLoop()
-	if err := s.broker.Serve(); err != nil {
-		_ = s.Close()
-		return nil, err
-	}
-	log.Info("fleetsim listening", zap.String("address", s.Addr()), zap.Int("templates", tmpls.len()))
-	return s, nil
+	return nil
 }
 
 // listenTCP binds a listener whose connections get no TCP keepalive probes: MQTT's own
@@ -248,20 +254,28 @@ func listenTCP(addr string) (net.Listener, error) {
 	return lc.Listen(context.Background(), "tcp", addr)
 }
 
-// abort undoes a Start that failed before the broker served: it closes the sockets
-// bound so far. Nothing changed the registry yet; Start's caller closes it.
+// abort undoes a Start that failed: it closes what was opened so far, in the reverse
+// order. Nothing changed the registry yet.
 func (s *Server) abort() {
 	if s.api != nil {
-		s.api.close()
+		s.api.Close()
 	}
 	for _, l := range []*tlsListener{s.main, s.alpn} {
 		if l != nil {
-			_ = l.ln.Close()
+			l.Close(nil)
 		}
 	}
+	if s.broker != nil {
+		_ = s.broker.Close()
+	}
 	s.cancel()
-	close(s.sweepDone)
 	s.workers.close()
+	if s.reg != nil {
+		_ = s.reg.Close()
+	}
+	if s.lock != nil {
+		_ = s.lock.Close()
+	}
 }
 
 // brokerCapabilities are AWS IoT's MQTT limits.
@@ -300,13 +314,13 @@ func (s *Server) ALPNAddr() string {
 // Snapshot is the whole registry, with expired tokens' certificates deleted first. A
 // registry that cannot be read is logged and comes back empty.
 func (s *Server) Snapshot() Registry {
-	if _, err := s.reg.sweep(s.now(), s.ttl); err != nil {
+	if _, err := s.reg.Sweep(s.now(), s.ttl); err != nil {
 		s.log.Error("cannot delete expired certificates", zap.Error(err))
 	}
-	r, err := s.reg.snapshot()
+	r, err := s.reg.Snapshot()
 	if err != nil {
 		s.log.Error("cannot read the registry", zap.Error(err))
-		r.fillEmpty()
+		return registry.Empty()
 	}
 	return r
 }
@@ -319,7 +333,7 @@ func (s *Server) Close() error {
 		s.mu.Unlock()
 		s.cancel()
 		if s.api != nil {
-			s.api.close()
+			s.api.Close()
 		}
 		_ = s.broker.Close()
 		s.main.accepted.Wait()
@@ -329,8 +343,8 @@ func (s *Server) Close() error {
 		s.work.Wait()
 		s.workers.close()
 		<-s.sweepDone
-		_, sweepErr := s.reg.sweep(s.now(), s.ttl)
-		s.closeErr = errors.Join(sweepErr, s.reg.close())
+		_, sweepErr := s.reg.Sweep(s.now(), s.ttl)
+		s.closeErr = errors.Join(sweepErr, s.reg.Close())
 		_ = s.lock.Close()
 	})
 	return s.closeErr
@@ -349,7 +363,7 @@ func (s *Server) sweepLoop() {
 			stop()
 			return
 		case <-fire:
-			n, err := s.reg.sweep(s.now(), s.ttl)
+			n, err := s.reg.Sweep(s.now(), s.ttl)
 			if err != nil {
 				s.log.Error("cannot delete expired certificates", zap.Error(err))
 			} else if n > 0 {

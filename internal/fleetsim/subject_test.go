@@ -24,7 +24,7 @@ func TestIssuedSubjectMatchesCertificate(t *testing.T) {
 			if aerr != nil {
 				t.Fatal(aerr.msg)
 			}
-			_, known, ok := s.reg.reserve(id, s.now(), s.ttl)
+			_, known, ok := s.reg.Reserve(id, s.now(), s.ttl)
 			if !ok {
 				t.Fatal("the issued certificate cannot be reserved")
 			}

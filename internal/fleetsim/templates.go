@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/provisiond/provisiond/internal/fleetsim/registry"
 	"github.com/provisiond/provisiond/internal/fleetsim/template"
 	"go.uber.org/zap"
 )
@@ -133,4 +134,21 @@ func folderStamp(dir string) (uint64, error) {
 		fmt.Fprintf(h, "%s\x00%d\x00%d\x00", e.Name(), info.Size(), info.ModTime().UnixNano())
 	}
 	return h.Sum64(), nil
+}
+
+// loadDBTemplates reads the templates created over the API, for the template set.
+func loadDBTemplates(reg *registry.Store) (map[string]*tmplEntry, error) {
+	recs, err := reg.Templates()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]*tmplEntry, len(recs))
+	for _, r := range recs {
+		tpl, err := template.Parse("template "+r.Name+" in "+registry.File, []byte(r.Body))
+		if err != nil {
+			return nil, err
+		}
+		out[r.Name] = &tmplEntry{tpl: tpl, enabled: r.Enabled, hookURL: r.HookURL}
+	}
+	return out, nil
 }

@@ -7,6 +7,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/provisiond/provisiond/internal/clock"
+	"github.com/provisiond/provisiond/internal/fleetsim/registry"
 )
 
 // InitOptions for Init. Listen defaults to "127.0.0.1:8883".
@@ -46,51 +47,31 @@ type Options struct {
 	HookTimeout time.Duration
 }
 
-// Certificate statuses.
-const (
-	StatusPendingActivation = "PENDING_ACTIVATION"
-	StatusActive            = "ACTIVE"
-	StatusInactive          = "INACTIVE"
-	StatusDeleted           = "DELETED"
+// The registry's records, as `fleetsim registry` prints them (see package registry).
+type (
+	Registry    = registry.Snapshot
+	Certificate = registry.Certificate
+	Thing       = registry.Thing
+	Policy      = registry.Policy
 )
 
-// Certificate kinds.
+// Certificate statuses and kinds.
 const (
-	KindClaim  = "claim"
-	KindDevice = "device"
+	StatusPendingActivation = registry.StatusPendingActivation
+	StatusActive            = registry.StatusActive
+	StatusInactive          = registry.StatusInactive
+	StatusRevoked           = registry.StatusRevoked
+	StatusDeleted           = registry.StatusDeleted
+	KindClaim               = registry.KindClaim
+	KindDevice              = registry.KindDevice
 )
 
-// Registry is what the emulator knows, as `fleetsim registry` prints it.
-type Registry struct {
-	Things       []Thing       `json:"things"`
-	Certificates []Certificate `json:"certificates"`
-	Policies     []Policy      `json:"policies"`
-	Orphans      []Certificate `json:"orphans"` // deleted unused certificates (token expired)
-}
+// ReadRegistry reads the whole registry of dir, live: serve may be running (for
+// `fleetsim registry`).
+func ReadRegistry(dir string) (Registry, error) { return registry.Read(dir) }
 
-// Certificate is one registered certificate.
-type Certificate struct {
-	CertificateID  string    `json:"certificateId"` // SHA-256 of DER, lowercase hex
-	Status         string    `json:"status"`        // PENDING_ACTIVATION | ACTIVE | INACTIVE | DELETED
-	Kind           string    `json:"kind"`          // claim | device
-	ThingName      string    `json:"thingName,omitempty"`
-	Policies       []string  `json:"policies,omitempty"`
-	CreatedAt      time.Time `json:"createdAt"`
-	CertificatePEM string    `json:"certificatePem"`
-}
+// ReadThing reads one thing of dir's registry; fs.ErrNotExist if there is none.
+func ReadThing(dir, name string) (Thing, error) { return registry.ReadThing(dir, name) }
 
-// Thing is one registered thing.
-type Thing struct {
-	ThingName    string            `json:"thingName"`
-	ThingType    string            `json:"thingTypeName,omitempty"`
-	Attributes   map[string]string `json:"attributes,omitempty"`
-	Groups       []string          `json:"thingGroups,omitempty"`
-	BillingGroup string            `json:"billingGroup,omitempty"`
-	Certificates []string          `json:"certificates"` // attached certificate ids
-}
-
-// Policy is one policy known to the registry.
-type Policy struct {
-	PolicyName     string `json:"policyName"`
-	PolicyDocument string `json:"policyDocument,omitempty"`
-}
+// ReadCertificate reads one certificate of dir's registry; fs.ErrNotExist if there is none.
+func ReadCertificate(dir, id string) (Certificate, error) { return registry.ReadCertificate(dir, id) }

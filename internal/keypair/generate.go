@@ -14,45 +14,66 @@ import (
 	"strings"
 )
 
+// KeyType is a key_type value and what it makes: an ECDSA key on Curve,
+// or an RSA key of Bits bits.
+type KeyType struct {
+	Name  string
+	Curve elliptic.Curve // nil for RSA
+	Bits  int            // RSA modulus size; 0 for EC
+	// InTPM: TPMs commonly make it (rsa-3072 is left out: few implement it).
+	InTPM bool
+}
+
 // keyTypes is the one table of the key types a device may generate: the
-// config's key_type values, in the order error messages list them.
-var keyTypes = []struct {
-	name     string
-	generate func() (crypto.Signer, error)
-}{
-	{"ec-p256", func() (crypto.Signer, error) { return ecdsa.GenerateKey(elliptic.P256(), rand.Reader) }},
-	{"ec-p384", func() (crypto.Signer, error) { return ecdsa.GenerateKey(elliptic.P384(), rand.Reader) }},
-	{"rsa-2048", func() (crypto.Signer, error) { return rsa.GenerateKey(rand.Reader, 2048) }},
-	{"rsa-3072", func() (crypto.Signer, error) { return rsa.GenerateKey(rand.Reader, 3072) }},
+// config's key_type values, in the order error messages list them. Key
+// stores (files, TPM, tokens) make keys from it.
+var keyTypes = []KeyType{
+	{Name: "ec-p256", Curve: elliptic.P256(), InTPM: true},
+	{Name: "ec-p384", Curve: elliptic.P384(), InTPM: true},
+	{Name: "rsa-2048", Bits: 2048, InTPM: true},
+	{Name: "rsa-3072", Bits: 3072},
 }
 
 // KeyTypes lists the key types Generate takes.
-func KeyTypes() []string {
-	names := make([]string, len(keyTypes))
-	for i, k := range keyTypes {
-		names[i] = k.name
+func KeyTypes() []string { return KeyTypesWhere(func(KeyType) bool { return true }) }
+
+// KeyTypesWhere lists the key types for which keep is true, in order.
+func KeyTypesWhere(keep func(KeyType) bool) []string {
+	var names []string
+	for _, k := range keyTypes {
+		if keep(k) {
+			names = append(names, k.Name)
+		}
 	}
 	return names
 }
 
-// ValidKeyType reports whether Generate takes keyType.
-func ValidKeyType(keyType string) bool {
+// LookupKeyType returns the key type named name.
+func LookupKeyType(name string) (KeyType, bool) {
 	for _, k := range keyTypes {
-		if k.name == keyType {
-			return true
+		if k.Name == name {
+			return k, true
 		}
 	}
-	return false
+	return KeyType{}, false
+}
+
+// ValidKeyType reports whether Generate takes keyType.
+func ValidKeyType(keyType string) bool {
+	_, ok := LookupKeyType(keyType)
+	return ok
 }
 
 // Generate creates a private key of the given type (see KeyTypes).
 func Generate(keyType string) (crypto.Signer, error) {
-	for _, k := range keyTypes {
-		if k.name == keyType {
-			return k.generate()
-		}
+	k, ok := LookupKeyType(keyType)
+	if !ok {
+		return nil, fmt.Errorf("unknown key type %q: want %s", keyType, listTypes())
 	}
-	return nil, fmt.Errorf("unknown key type %q: want %s", keyType, listTypes())
+	if k.Curve != nil {
+		return ecdsa.GenerateKey(k.Curve, rand.Reader)
+	}
+	return rsa.GenerateKey(rand.Reader, k.Bits)
 }
 
 // listTypes renders KeyTypes for an error: "a, b, c or d".

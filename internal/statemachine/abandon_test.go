@@ -10,7 +10,7 @@ import (
 // A service that refuses every ownership token must not get a certificate
 // request per round trip: each refusal is a counted failure and backs off.
 func TestRefusedTokensBackOff(t *testing.T) {
-	h := newHarness(t, MethodCSR, true)
+	h := newHarness(t, MethodCSR, autoClock)
 	h.svc.fail("register", errToken, errToken, errToken, errToken)
 	waits := recordWaits(h)
 	st := h.provision(registeredAs(""))
@@ -38,7 +38,7 @@ func TestRefusedTokensBackOff(t *testing.T) {
 // certificate is abandoned by age and a new one requested at once, but the
 // count goes on.
 func TestPermanentRegisterFailureKeepsTheCount(t *testing.T) {
-	h := newHarness(t, MethodCSR, true)
+	h := newHarness(t, MethodCSR, autoClock)
 	reg403 := *err403
 	reg403.Operation = "RegisterThing"
 	h.svc.fail("register", &reg403, &reg403)

@@ -10,7 +10,7 @@ import (
 // A crash during a service call makes the next start wait, and a crash loop
 // backs off like failures do.
 func TestCrashDuringACallWaitsBeforeCallingAgain(t *testing.T) {
-	h := newHarness(t, MethodCSR, false)
+	h := newHarness(t, MethodCSR, testClock)
 	var crashes atomic.Int32
 	h.svc.onEnter = func(op string) {
 		if op == "create" && crashes.Add(1) <= 3 {

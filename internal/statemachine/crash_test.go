@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/provisiond/provisiond/internal/keypair/keystore"
 	"github.com/provisiond/provisiond/internal/rotation"
 	"github.com/provisiond/provisiond/internal/store"
 )
@@ -25,6 +26,9 @@ type crashScenario struct {
 	rotate bool
 	// orphans is how many certificates the story gives up without a crash.
 	orphans int
+	// token keeps the keys in a token-like store (keystore.Memory): each
+	// key is recorded before it is made, and has no file.
+	token bool
 }
 
 func crashScenarios() []crashScenario {
@@ -45,6 +49,11 @@ func crashScenarios() []crashScenario {
 				faults: map[string][]error{"register": {err503}, "prove": {err503}}, orphans: 1},
 		)
 	}
+	for _, sc := range slices.Clone(out) {
+		sc.name += ", token"
+		sc.token = true
+		out = append(out, sc)
+	}
 	return out
 }
 
@@ -52,7 +61,10 @@ func crashScenarios() []crashScenario {
 // reprovisions.
 func (sc crashScenario) prepare(t *testing.T) *harness {
 	t.Helper()
-	h := newHarness(t, sc.method, !sc.rotate)
+	h := newHarness(t, sc.method, clockMode(!sc.rotate))
+	if sc.token {
+		h.keyStore = keystore.NewMemory()
+	}
 	if sc.rotate {
 		h.settings.Rotation = rotation.Policy{After: 30 * 24 * time.Hour}
 	}
@@ -94,7 +106,7 @@ func (sc crashScenario) run(h *harness) {
 		return
 	}
 	if sc.reprovision {
-		if err := h.files.Write(ReprovisionRequestFile, []byte("now\n"), 0o600); err != nil {
+		if err := h.files.Write(store.ReprovisionRequestFile, []byte("now\n"), 0o600); err != nil {
 			h.t.Fatal(err)
 		}
 	}
@@ -157,12 +169,20 @@ func (sc crashScenario) checkAfterCrashes(t *testing.T, h *harness, crashes int)
 	if sc.reprovision {
 		// prepare handed over identity 1: a consumer that read that
 		// credentials.json may still open its files.
-		for _, name := range []string{identityFile(1, keyFileName), identityFile(1, certFileName)} {
-			if !h.exists(name) {
+		for _, name := range []string{store.IdentityFile(1, store.KeyFileName), store.IdentityFile(1, store.CertificateFileName)} {
+			if !h.exists(name) && (!sc.token || name != store.IdentityFile(1, store.KeyFileName)) {
 				t.Errorf("%s, which the previous credentials.json named, was removed", name)
 			}
 		}
+		if sc.token && !sc.tokenHolds(h, 1) {
+			t.Error("identity 1's key, which the previous credentials.json named, left the token")
+		}
 	}
+}
+
+// tokenHolds reports whether the token holds a key of identity n.
+func (sc crashScenario) tokenHolds(h *harness, n int) bool {
+	return h.keyStore.(*keystore.Memory).Holds(store.IdentityDir(n))
 }
 
 // checkOneRetiredKey asserts that the identity the previous credentials.json
@@ -171,11 +191,22 @@ func (sc crashScenario) checkAfterCrashes(t *testing.T, h *harness, crashes int)
 // next.
 func (sc crashScenario) checkOneRetiredKey(t *testing.T, h *harness) {
 	t.Helper()
+	if sc.token {
+		// The identity's key, and the retired one's: no key made and
+		// abandoned stays in the token.
+		want := 1
+		if sc.reprovision {
+			want = 2
+		}
+		if n := h.keyStore.(*keystore.Memory).Count(); n > want {
+			t.Errorf("%d keys in the token, want at most %d", n, want)
+		}
+	}
 	if !sc.reprovision {
 		return
 	}
 	for n := 2; n < h.state().Identity; n++ {
-		if h.exists(identityFile(n, keyFileName)) {
+		if h.exists(store.IdentityFile(n, store.KeyFileName)) || sc.token && sc.tokenHolds(h, n) {
 			t.Errorf("identity %d's key lingers beside the retired identity 1", n)
 		}
 	}

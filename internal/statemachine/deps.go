@@ -32,9 +32,6 @@ type Dialer interface {
 	Prove(ctx context.Context, thingName string, cert tls.Certificate) error
 }
 
-// KeyGenerator creates the private key for a CSR (see keypair.KeyTypes).
-type KeyGenerator func(keyType string) (crypto.Signer, error)
-
 // Notifier reports to the service manager. A nil-safe no-op is used when absent.
 type Notifier interface {
 	Ready()

@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"github.com/provisiond/provisiond/internal/keypair/keystore"
 	"github.com/provisiond/provisiond/internal/store"
 )
 
@@ -34,7 +35,7 @@ func TestOnDiskHandoff(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			h := newHarness(t, method, true)
+			h := newHarness(t, method, autoClock)
 			h.settings.RootCAFile = rootCA
 			if tc.refused {
 				h.svc.fail("register", errToken)
@@ -76,8 +77,8 @@ func TestOnDiskHandoff(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if fi.Mode().Perm() != KeyFileMode {
-				t.Errorf("private key mode %o, want %o", fi.Mode().Perm(), KeyFileMode)
+			if fi.Mode().Perm() != keystore.KeyFileMode {
+				t.Errorf("private key mode %o, want %o", fi.Mode().Perm(), keystore.KeyFileMode)
 			}
 		})
 	}

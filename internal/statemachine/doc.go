@@ -1,20 +1,22 @@
 // Package statemachine drives a device from its claim certificate to its own
 // identity: unprovisioned → cert-pending → registered. It talks only to
-// interfaces (a fleet session dialer, a store, a clock, a key generator, a
+// interfaces (a fleet session dialer, a store, a clock, a key store, a
 // notifier), so every transition is tested without a network or sleeping.
 //
 // One function, next (step.go), derives the sub-state and so the next
 // action from the saved state alone; the loop runs it. Every change of
 // state goes through one save function, which saves the new state before
 // anything relies on it (memory equals disk). So a restart at any instant
-// resumes: a CSR key is generated once per identity and reused on
-// retries, RegisterThing is never repeated once its answer is saved, and an
+// resumes: a CSR key is made once per identity and reused on retries,
+// RegisterThing is never repeated once its answer is saved, and an
 // interruption costs at most one certificate. Tests stop a Runner at every
 // named crash point (the Point constants) and resume with a fresh one.
 //
-// Files live in the state directory: state.json, credentials.json (the
-// handoff, written last), and identities/<N>/private.key (0640: the service group reads it) and
-// certificate.pem for each identity N. A new identity gets a new N, so the
+// Files live in the state directory (store names them): state.json,
+// credentials.json (the handoff, written last), and identities/<N>/ with
+// certificate.pem and the key's file, if its key store keeps one
+// (private.key, 0640: the service group reads it; private.tss2.pem for a
+// key in the TPM), for each identity N. A new identity gets a new N, so the
 // files an older credentials.json names never change; once a new
 // credentials.json names the new N, the identities before the previous one
 // are removed (the previous one stays for consumers that have not re-read

@@ -23,7 +23,7 @@ func TestExpiredCertificateRefusedIsAbandoned(t *testing.T) {
 		{"expired, network failure", true, errors.New("dial tcp 192.0.2.1:8883: i/o timeout"), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, MethodCSR, true)
+			h := newHarness(t, MethodCSR, autoClock)
 			end := h.clock.Now().Add(time.Hour)
 			if tc.expired {
 				end = h.clock.Now().Add(-time.Second)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/provisiond/provisiond/internal/fleet"
+	"github.com/provisiond/provisiond/internal/keypair/keystore"
 	"github.com/provisiond/provisiond/internal/store"
 )
 
@@ -31,12 +32,32 @@ const maxErrorText = 300
 
 // failure is the record of a failed attempt: the operation, the kind that
 // decides the wait, "operation: reason" for people and, when the error
-// names it, the failed step in check's words.
+// names it, the failed step in check's words. device marks a failure of
+// the key store's device (a TPM, a token): no fault of the service's, so
+// it is not counted as an attempt and waits by its own kind.
 type failure struct {
-	op   string
-	kind fleet.Kind
-	text string
-	step string
+	op     string
+	kind   fleet.Kind
+	text   string
+	step   string
+	device bool
+}
+
+// errorKinds map the service client's classification onto the state's
+// record: the one place the two meet.
+var errorKinds = map[fleet.Kind]store.ErrorKind{
+	fleet.KindTransient:    store.KindTransient,
+	fleet.KindPermanent:    store.KindPermanent,
+	fleet.KindInvalidToken: store.KindInvalidToken,
+	fleet.KindClock:        store.KindClock,
+}
+
+// errorKind is the state's record of k.
+func errorKind(k fleet.Kind) store.ErrorKind {
+	if kind, ok := errorKinds[k]; ok {
+		return kind
+	}
+	return store.KindTransient
 }
 
 // steppedError is an error that names its failed step in `provisiond
@@ -60,8 +81,11 @@ func failureOf(err error) failure {
 			f.kind = fleet.KindTransient
 		}
 	}
-	if kind, ok := tpmKind(err); ok {
-		f.kind = kind
+	if transient, ok := keystore.Device(err); ok {
+		f.device, f.kind = true, fleet.KindPermanent
+		if transient {
+			f.kind = fleet.KindTransient
+		}
 	}
 	reason := err.Error()
 	var rej *fleet.RejectedError
@@ -86,12 +110,20 @@ func bounded(text string) string {
 // becomes plausible when NTP syncs, which takes seconds to minutes.
 const clockRetry = 30 * time.Second
 
-// retryWait is how long to wait after the attempts-th failure of kind.
-func (r *Runner) retryWait(kind fleet.Kind, attempts int) time.Duration {
-	switch kind {
-	case fleet.KindClock:
+// deviceRetry is how soon a transient failure of the key store's device
+// (a busy TPM, a token's session lost) is retried: it passes in seconds,
+// and owes nothing to the service's backoff, which the service's own
+// failures grow.
+const deviceRetry = 5 * time.Second
+
+// retryWait is how long to wait after f, the attempts-th failure.
+func (r *Runner) retryWait(f failure, attempts int) time.Duration {
+	switch {
+	case f.device && f.kind == fleet.KindTransient:
+		return deviceRetry
+	case f.kind == fleet.KindClock:
 		return clockRetry
-	case fleet.KindPermanent, fleet.KindInvalidToken:
+	case f.kind == fleet.KindPermanent, f.kind == fleet.KindInvalidToken:
 		return r.set.Retry.Permanent
 	}
 	return r.backoff.delay(attempts)
@@ -140,16 +172,17 @@ func counted(s store.State) store.State {
 }
 
 // afterFailure is s once an attempt failed with f: the attempt counted
-// (unless the clock is to blame: not the service's fault), the failure
-// recorded and the next attempt scheduled after wait.
-func afterFailure(s store.State, f failure, now time.Time, wait func(fleet.Kind, int) time.Duration) store.State {
-	if f.kind == fleet.KindClock {
+// (unless the clock or the key store's device is to blame: not the
+// service's fault), the failure recorded and the next attempt scheduled
+// after wait.
+func afterFailure(s store.State, f failure, now time.Time, wait func(failure, int) time.Duration) store.State {
+	if f.kind == fleet.KindClock || f.device {
 		s = answered(s)
 	} else {
 		s = counted(s)
 	}
-	s.LastError, s.LastOperation, s.LastErrorKind, s.LastStep = f.text, f.op, f.kind.String(), f.step
-	s.NextAttemptAt = now.Add(wait(f.kind, s.Attempts))
+	s.LastError, s.LastOperation, s.LastErrorKind, s.LastStep = f.text, f.op, errorKind(f.kind), f.step
+	s.NextAttemptAt = now.Add(wait(f, s.Attempts))
 	return s
 }
 

@@ -17,12 +17,13 @@ import (
 func TestAttemptRecord(t *testing.T) {
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	ceiling := func(n int) time.Duration { return time.Duration(n) * time.Second }
-	wait := func(k fleet.Kind, n int) time.Duration {
-		return time.Duration(n)*time.Minute + time.Duration(k)*time.Hour
+	wait := func(f failure, n int) time.Duration {
+		return time.Duration(n)*time.Minute + time.Duration(f.kind)*time.Hour
 	}
 	transient := failure{op: "connect", kind: fleet.KindTransient, text: "connect: lost"}
 	refused := failure{op: "connect", kind: fleet.KindTransient, text: "connect: EOF", step: "MQTT: refused"}
 	clockFail := failure{op: "connect", kind: fleet.KindClock, text: "connect: x509: expired"}
+	tpmBusy := failure{op: "make the key", kind: fleet.KindTransient, text: "make the key: tpm: busy", device: true}
 	tests := []struct {
 		name string
 		got  store.State
@@ -50,6 +51,14 @@ func TestAttemptRecord(t *testing.T) {
 			afterFailure(store.State{Attempts: 1, Calling: true}, clockFail, now, wait),
 			store.State{Attempts: 0, LastError: "connect: x509: expired", LastOperation: "connect", LastErrorKind: "clock",
 				NextAttemptAt: now.Add(3 * time.Hour)}},
+		{"the key store's device is not the service's fault",
+			afterFailure(store.State{Attempts: 1}, tpmBusy, now, wait),
+			store.State{Attempts: 1, LastError: "make the key: tpm: busy", LastOperation: "make the key", LastErrorKind: "transient",
+				NextAttemptAt: now.Add(time.Minute)}},
+		{"nor during a call",
+			afterFailure(store.State{Attempts: 2, Calling: true}, tpmBusy, now, wait),
+			store.State{Attempts: 1, LastError: "make the key: tpm: busy", LastOperation: "make the key", LastErrorKind: "transient",
+				NextAttemptAt: now.Add(time.Minute)}},
 		{"an answered call is no failure",
 			answered(store.State{Attempts: 4, Calling: true}),
 			store.State{Attempts: 3}},
@@ -88,19 +97,19 @@ func TestFailureOf(t *testing.T) {
 		err  error
 		want failure
 	}{
-		{serviceErr("RegisterThing", rej), failure{"RegisterThing", fleet.KindTransient, "RegisterThing: 503 InternalFailure: busy", ""}},
-		{localErr("save state", errors.New("disk full")), failure{"save state", fleet.KindTransient, "save state: disk full", ""}},
-		{errors.New("odd"), failure{"attempt", fleet.KindTransient, "attempt: odd", ""}},
+		{serviceErr("RegisterThing", rej), failure{"RegisterThing", fleet.KindTransient, "RegisterThing: 503 InternalFailure: busy", "", false}},
+		{localErr("save state", errors.New("disk full")), failure{"save state", fleet.KindTransient, "save state: disk full", "", false}},
+		{errors.New("odd"), failure{"attempt", fleet.KindTransient, "attempt: odd", "", false}},
 		// The TPM's failures wait by their kind, whatever the step.
 		{localErr("open the TPM", &tpmkey.Error{Setting: "tpm.device", Kind: tpmkey.KindMissing, Msg: "no TPM listening"}),
-			failure{"open the TPM", fleet.KindPermanent, "open the TPM: tpm.device: no TPM listening", ""}},
+			failure{"open the TPM", fleet.KindPermanent, "open the TPM: tpm.device: no TPM listening", "", true}},
 		{serviceErr(opProve, &tpmkey.Error{Kind: tpmkey.KindTransient, Msg: "sign: the TPM is busy"}),
-			failure{opProve, fleet.KindTransient, opProve + ": tpm: sign: the TPM is busy", ""}},
+			failure{opProve, fleet.KindTransient, opProve + ": tpm: sign: the TPM is busy", "", true}},
 		{localErr("make the key persistent", &tpmkey.Error{Setting: "tpm.handle", Kind: tpmkey.KindLockout, Msg: "lockout"}),
-			failure{"make the key persistent", fleet.KindPermanent, "make the key persistent: tpm.handle: lockout", ""}},
+			failure{"make the key persistent", fleet.KindPermanent, "make the key persistent: tpm.handle: lockout", "", true}},
 		// The dialer's words for the step travel with the error, beside the library's.
 		{serviceErr("connect", stepped{fleet.ErrConnectionLost, "TCP: nothing listening at 127.0.0.1:1"}),
-			failure{"connect", fleet.KindTransient, "connect: " + fleet.ErrConnectionLost.Error(), "TCP: nothing listening at 127.0.0.1:1"}},
+			failure{"connect", fleet.KindTransient, "connect: " + fleet.ErrConnectionLost.Error(), "TCP: nothing listening at 127.0.0.1:1", false}},
 	}
 	for _, tc := range tests {
 		if got := failureOf(tc.err); got != tc.want {
@@ -116,16 +125,16 @@ func TestNextFromSavedState(t *testing.T) {
 		keys keyOrigin
 		want action
 	}{
-		{store.State{}, keyInFile, makeKey},
-		{store.State{}, keyInTPM, makeTPMKey},
+		{store.State{}, keyMadeHere, makeKey},
+		{store.State{}, keyMadeHere, makeKey},
 		{store.State{}, keyFromService, getCertificate},
-		{store.State{Phase: store.Unprovisioned, KeyFile: "identities/1/private.key"}, keyInFile, getCertificate},
-		{store.State{Phase: store.Unprovisioned, KeyFile: "identities/1/private.tss2.pem"}, keyInTPM, getCertificate},
-		{store.State{Phase: store.Unprovisioned, LastErrorKind: store.KindClock}, keyInFile, waitForClock},
-		{store.State{Phase: store.CertPending}, keyInFile, register},
-		{store.State{Phase: store.CertPending, LastErrorKind: store.KindClock}, keyInFile, waitForClock},
-		{store.State{Phase: store.CertPending, ThingName: "gw"}, keyInTPM, proveAndHandOver},
-		{store.State{Phase: store.Registered, ThingName: "gw", LastErrorKind: store.KindClock}, keyInFile, keepHandoff},
+		{store.State{Phase: store.Unprovisioned, KeyRef: store.KeyRef{KeyFile: "identities/1/private.key"}}, keyMadeHere, getCertificate},
+		{store.State{Phase: store.Unprovisioned, KeyRef: store.KeyRef{KeyFile: "identities/1/private.tss2.pem"}}, keyMadeHere, getCertificate},
+		{store.State{Phase: store.Unprovisioned, LastErrorKind: store.KindClock}, keyMadeHere, waitForClock},
+		{store.State{Phase: store.CertPending}, keyMadeHere, register},
+		{store.State{Phase: store.CertPending, LastErrorKind: store.KindClock}, keyMadeHere, waitForClock},
+		{store.State{Phase: store.CertPending, ThingName: "gw"}, keyMadeHere, proveAndHandOver},
+		{store.State{Phase: store.Registered, ThingName: "gw", LastErrorKind: store.KindClock}, keyMadeHere, keepHandoff},
 	}
 	for _, tc := range tests {
 		if got := next(tc.st, tc.keys); got != tc.want {
@@ -136,7 +145,7 @@ func TestNextFromSavedState(t *testing.T) {
 
 // TestOnSaveSeesEverySave: the observer sees what state.json holds, in order.
 func TestOnSaveSeesEverySave(t *testing.T) {
-	h := newHarness(t, MethodCSR, true)
+	h := newHarness(t, MethodCSR, autoClock)
 	var mu sync.Mutex
 	var saved []store.State
 	h.onSave = func(s store.State) { mu.Lock(); saved = append(saved, s); mu.Unlock() }

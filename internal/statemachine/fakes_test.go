@@ -106,6 +106,8 @@ type fakeService struct {
 	// onEnter, when set, runs in the caller's goroutine at each call, after
 	// it is recorded: runtime.Goexit there is a crash during the call.
 	onEnter func(op string)
+	// deviceKeys are the keys DialDevice sessions signed with.
+	deviceKeys []crypto.Signer
 }
 
 type fakeToken struct {
@@ -180,9 +182,26 @@ func (s *fakeService) DialDevice(ctx context.Context, thingName, template string
 	if len(cert.Certificate) == 0 {
 		return nil, errors.New("dial device: no certificate")
 	}
-	if _, ok := cert.PrivateKey.(crypto.Signer); !ok {
+	signer, ok := cert.PrivateKey.(crypto.Signer)
+	if !ok {
 		return nil, errors.New("dial device: no signing key")
 	}
+	// The handshake's signature, checked against the certificate.
+	leaf, err := x509.ParseCertificate(cert.Certificate[0])
+	if err != nil {
+		return nil, err
+	}
+	digest := sha256.Sum256([]byte("handshake"))
+	sig, err := signer.Sign(rand.Reader, digest[:], crypto.SHA256)
+	if err != nil {
+		return nil, fmt.Errorf("dial device: sign: %w", err)
+	}
+	if err := leaf.CheckSignature(x509.ECDSAWithSHA256, []byte("handshake"), sig); err != nil {
+		return nil, fmt.Errorf("dial device: %w", err)
+	}
+	s.mu.Lock()
+	s.deviceKeys = append(s.deviceKeys, signer)
+	s.mu.Unlock()
 	return &fakeSession{svc: s}, nil
 }
 

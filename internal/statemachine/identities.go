@@ -28,8 +28,8 @@ func (r *Runner) handedOver() (store.Credentials, error) {
 
 // namesIdentity reports whether credentials.json names a file of identity n.
 func (r *Runner) namesIdentity(handed store.Credentials, n int) bool {
-	for _, name := range append(keyFileNames, certFileName) {
-		p := r.files.Path(identityFile(n, name))
+	for _, name := range store.IdentityFileNames {
+		p := r.files.Path(store.IdentityFile(n, name))
 		if p == handed.CertificateFile || p == handed.PrivateKeyFile {
 			return true
 		}
@@ -43,17 +43,14 @@ func (r *Runner) removeIdentity(handed store.Credentials, n int) bool {
 	if r.namesIdentity(handed, n) {
 		return false
 	}
-	gone := true
-	r.forgetKey(identityFile(n, tpmKeyFileName))
-	for _, name := range append(keyFileNames, certFileName) {
-		name = identityFile(n, name)
-		if err := r.files.Remove(name); err != nil {
-			r.log.Warn("cannot remove an old identity file", zap.String("file", r.files.Path(name)), zap.Error(err))
-			gone = false
-		}
+	gone := r.forgetKey(n)
+	name := store.IdentityFile(n, store.CertificateFileName)
+	if err := r.files.Remove(name); err != nil {
+		r.log.Warn("cannot remove an old identity file", zap.String("file", r.files.Path(name)), zap.Error(err))
+		gone = false
 	}
 	// Fails harmlessly if something else is still in it.
-	_ = r.files.Remove(identityDir(n))
+	_ = r.files.Remove(store.IdentityDir(n))
 	return gone
 }
 
@@ -70,14 +67,16 @@ func (r *Runner) identityNamedBy(handed store.Credentials) int {
 // removeOldIdentities runs once handed, what credentials.json names, is
 // the current identity. It keeps the identity the previous credentials.json
 // named (Retired): a consumer that read that bundle a moment ago can still
-// open its files until it re-reads credentials.json. A state that does not
-// know it (first provisioning, or saved by an older provisiond) keeps the
+// open its files until it re-reads credentials.json. A state saved by an
+// older provisiond, which does not know it (no HandedOver), keeps the
 // newest older identity with a certificate instead. Other identities are
-// deleted, so at most one retired private key remains on the device.
+// deleted, so at most one retired private key remains on the device, and
+// an identity abandoned just before a crash (its files and key left
+// behind) goes too.
 func (r *Runner) removeOldIdentities(handed store.Credentials) {
-	keep := r.st.Retired
+	keep, guess := r.st.Retired, r.st.HandedOver == 0
 	for n := r.st.Identity - 1; n >= 1; n-- {
-		if keep == 0 && r.exists(identityFile(n, certFileName)) {
+		if guess && keep == 0 && r.exists(store.IdentityFile(n, store.CertificateFileName)) {
 			keep = n
 		}
 		if n != keep {

@@ -3,6 +3,7 @@ package statemachine
 import (
 	"testing"
 
+	"github.com/provisiond/provisiond/internal/keypair/keystore"
 	"github.com/provisiond/provisiond/internal/store"
 )
 
@@ -20,9 +21,9 @@ func TestUnnamedIdentityFilesAreCleaned(t *testing.T) {
 		{"unreadable credentials.json", `{"thingName":`, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, MethodCSR, true)
+			h := newHarness(t, MethodCSR, autoClock)
 			stray := []byte("stray key nobody names")
-			if err := h.files.Write(identityFile(1, keyFileName), stray, KeyFileMode); err != nil {
+			if err := h.files.Write(store.IdentityFile(1, store.KeyFileName), stray, keystore.KeyFileMode); err != nil {
 				t.Fatal(err)
 			}
 			if tc.creds != "" {

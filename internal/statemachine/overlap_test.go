@@ -63,7 +63,7 @@ func callDuringSave(t *testing.T, h *harness, op, call, save string, isSave func
 func TestClaimConnectionOpensDuringTheSaveBeforeTheCall(t *testing.T) {
 	for _, method := range []string{MethodCSR, MethodCreateKeys} {
 		t.Run(method, func(t *testing.T) {
-			h := newHarness(t, method, true)
+			h := newHarness(t, method, autoClock)
 			callDuringSave(t, h, "dial", "the claim connection", "the attempt's save", func(st store.State) bool {
 				return st.Phase == store.Unprovisioned && st.Attempts > 0
 			})
@@ -77,7 +77,7 @@ func TestClaimConnectionOpensDuringTheSaveBeforeTheCall(t *testing.T) {
 func TestIdentityFilesAreWrittenDuringTheCertPendingSave(t *testing.T) {
 	for _, method := range []string{MethodCSR, MethodCreateKeys} {
 		t.Run(method, func(t *testing.T) {
-			h := newHarness(t, method, true)
+			h := newHarness(t, method, autoClock)
 			saving, writing := newSignalled(), newSignalled()
 			var mu sync.Mutex
 			written := map[string]bool{}
@@ -88,7 +88,7 @@ func TestIdentityFilesAreWrittenDuringTheCertPendingSave(t *testing.T) {
 					return
 				}
 				// With a CSR the key was saved before the call.
-				alongside := strings.HasSuffix(name, certFileName) || method == MethodCreateKeys && strings.HasSuffix(name, keyFileName)
+				alongside := strings.HasSuffix(name, store.CertificateFileName) || method == MethodCreateKeys && strings.HasSuffix(name, store.KeyFileName)
 				if strings.HasPrefix(name, "identities/") && alongside {
 					writing.fire()
 					saving.await(t, "the cert-pending save")
@@ -111,7 +111,7 @@ func TestIdentityFilesAreWrittenDuringTheCertPendingSave(t *testing.T) {
 
 // The new identity is proved while its registration is saved.
 func TestProofRunsDuringTheRegistrationSave(t *testing.T) {
-	h := newHarness(t, MethodCSR, true)
+	h := newHarness(t, MethodCSR, autoClock)
 	callDuringSave(t, h, "prove", "the proving connection", "the registration's save", func(st store.State) bool {
 		return st.Phase == store.CertPending && st.ThingName != ""
 	})
@@ -122,7 +122,7 @@ func TestProofRunsDuringTheRegistrationSave(t *testing.T) {
 // connection) ends the whole run, like any crash; the next start proves
 // again without registering again.
 func TestCrashDuringAnOverlappedProofResumes(t *testing.T) {
-	h := newHarness(t, MethodCSR, true)
+	h := newHarness(t, MethodCSR, autoClock)
 	var once sync.Once
 	h.svc.onEnter = func(op string) {
 		if op == "prove" {
@@ -150,7 +150,7 @@ func TestCrashDuringAnOverlappedProofResumes(t *testing.T) {
 // certificate file which never reached the disk: that certificate is given
 // up and a new identity obtained, as with any unusable identity.
 func TestStateNamingAMissingCertificateGetsANewIdentity(t *testing.T) {
-	h := newHarness(t, MethodCSR, true)
+	h := newHarness(t, MethodCSR, autoClock)
 	h.crash = func(point string) {
 		if point == PointCertPending {
 			runtime.Goexit()
@@ -174,14 +174,14 @@ func TestStateNamingAMissingCertificateGetsANewIdentity(t *testing.T) {
 
 // A CSR key is written while the save that names it runs.
 func TestCSRKeyIsWrittenDuringTheSaveThatNamesIt(t *testing.T) {
-	h := newHarness(t, MethodCSR, true)
+	h := newHarness(t, MethodCSR, autoClock)
 	saving, writing := newSignalled(), newSignalled()
 	h.files.before = func(name string, data []byte) {
 		if st, ok := stateWrite(name, data); ok && st.Phase == store.Unprovisioned && st.KeyFile != "" && st.CertificateID == "" {
 			saving.fire()
 			writing.await(t, "the key file's write")
 		}
-		if strings.HasSuffix(name, keyFileName) {
+		if strings.HasSuffix(name, store.KeyFileName) {
 			writing.fire()
 			saving.await(t, "the save naming the key")
 		}
@@ -193,10 +193,10 @@ func TestCSRKeyIsWrittenDuringTheSaveThatNamesIt(t *testing.T) {
 // made alongside instead of waiting for it: a disk error is reported at
 // once even when the network hangs.
 func TestLocalFailureStopsTheDialAlongside(t *testing.T) {
-	h := newHarness(t, MethodCSR, false)
+	h := newHarness(t, MethodCSR, testClock)
 	h.svc.block["dial"] = make(chan struct{}) // a connection that never completes
 	h.files.SetWriteHook(func(name string, _ []byte) error {
-		if strings.HasSuffix(name, keyFileName) {
+		if strings.HasSuffix(name, store.KeyFileName) {
 			return errors.New("no space left on device")
 		}
 		return nil

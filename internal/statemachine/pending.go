@@ -12,7 +12,6 @@ import (
 
 	"github.com/provisiond/provisiond/internal/fleet"
 	"github.com/provisiond/provisiond/internal/keypair"
-	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
 	"github.com/provisiond/provisiond/internal/store"
 )
 
@@ -26,7 +25,7 @@ const opProve = "connect with the new certificate"
 // register is the cert-pending handler before RegisterThing answered: it
 // registers once per token, then proves the new identity and hands it over.
 func (r *Runner) register(ctx context.Context) error {
-	certPEM, keyPEM, err := r.identityFiles()
+	certPEM, err := r.identityFiles()
 	if err != nil {
 		return r.unusable(err)
 	}
@@ -41,8 +40,12 @@ func (r *Runner) register(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	params, err := r.registrationParameters(sess, certPEM)
+	if err != nil {
+		return err
+	}
 	callCtx, cancel := context.WithTimeout(ctx, r.set.Retry.ResponseTimeout)
-	reg, err := sess.RegisterThing(callCtx, r.registrationTemplate(), r.st.OwnershipToken, r.set.Parameters)
+	reg, err := sess.RegisterThing(callCtx, r.sessionTemplate, r.st.OwnershipToken, params)
 	cancel()
 	if err != nil {
 		err = serviceErr(string(fleet.OpRegisterThing), err)
@@ -61,13 +64,14 @@ func (r *Runner) register(ctx context.Context) error {
 	// The new identity is proved while its registration, and the proof's
 	// attempt, are saved.
 	var proveErr error
+	key := r.st.KeyRef
 	err = r.checkpoint(PointRegistrationSaved, func(s *store.State) {
 		*s = r.beforeCall(succeeded(*s))
 		s.ThingName = reg.ThingName
 		s.DeviceConfiguration = maps.Clone(reg.DeviceConfiguration)
 		s.OwnershipToken = "" // spent: keep no secret longer than needed
 	}, func() error {
-		proveErr = r.prove(ctx, reg.ThingName, certPEM, keyPEM)
+		proveErr = r.prove(ctx, reg.ThingName, key, certPEM)
 		return nil
 	})
 	if err != nil {
@@ -83,12 +87,12 @@ func (r *Runner) register(ctx context.Context) error {
 // proveAndHandOver is the cert-pending handler once registered: it proves
 // the new identity and hands it over.
 func (r *Runner) proveAndHandOver(ctx context.Context) error {
-	certPEM, keyPEM, err := r.identityFiles()
+	certPEM, err := r.identityFiles()
 	if err != nil {
 		return r.unusable(err)
 	}
 	r.beginCall()
-	if err := r.prove(ctx, r.st.ThingName, certPEM, keyPEM); err != nil {
+	if err := r.prove(ctx, r.st.ThingName, r.st.KeyRef, certPEM); err != nil {
 		return r.proofFailed(err, certPEM)
 	}
 	return r.handOver()
@@ -128,7 +132,7 @@ func (r *Runner) handOver() error {
 			retiring = r.identityNamedBy(previous)
 		}
 	}
-	if err := r.persistKey(); err != nil {
+	if err := r.keepKey(); err != nil {
 		return err
 	}
 	creds := r.credentials()
@@ -152,7 +156,7 @@ func (r *Runner) handOver() error {
 		if retiring != s.Identity {
 			s.Retired = retiring
 		}
-		s.HandedOver = s.Identity
+		s.HandedOver, s.HandedOverKey = s.Identity, s.KeyRef
 	})
 	if err != nil {
 		return err
@@ -212,7 +216,7 @@ func (r *Runner) abandonCertificate(reason string, refused *failure) error {
 		forgetIdentity(s)
 		if refused != nil {
 			*s = counted(progressed(*s))
-			s.LastOperation, s.LastErrorKind = refused.op, refused.kind.String()
+			s.LastOperation, s.LastErrorKind = refused.op, errorKind(refused.kind)
 			s.NextAttemptAt = now.Add(r.backoff.delay(s.Attempts))
 		} else {
 			*s = answered(progressed(*s)) // the call recorded was not made
@@ -238,31 +242,24 @@ type unusableError struct{ err error }
 func (e *unusableError) Error() string { return e.err.Error() }
 func (e *unusableError) Unwrap() error { return e.err }
 
-// identityFiles reads the current certificate and key and checks they pair.
-// Missing or mismatched files give an *unusableError; other read errors may
-// pass.
-func (r *Runner) identityFiles() (certPEM, keyPEM []byte, err error) {
-	if r.st.CertificateFile == "" || r.st.KeyFile == "" {
-		return nil, nil, &unusableError{errors.New("no certificate or key recorded")}
+// identityFiles reads the current certificate and checks that the key the
+// state records is its pair. Missing or mismatched files give an
+// *unusableError; other read errors may pass.
+func (r *Runner) identityFiles() (certPEM []byte, err error) {
+	if r.st.CertificateFile == "" || r.st.KeyRef.IsZero() {
+		return nil, &unusableError{errors.New("no certificate or key recorded")}
 	}
-	read := func(name string) ([]byte, error) {
-		data, err := r.files.Read(name)
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, &unusableError{err}
-		}
-		return data, err
+	certPEM, err = r.files.Read(r.st.CertificateFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, &unusableError{err}
 	}
-	if certPEM, err = read(r.st.CertificateFile); err != nil {
-		return nil, nil, err
+	if err != nil {
+		return nil, err
 	}
-	if keyPEM, err = read(r.st.KeyFile); err != nil {
-		return nil, nil, err
+	if err := r.checkKey(r.st.KeyRef, certPEM); err != nil {
+		return nil, err
 	}
-	if err := tpmkey.CheckPair(certPEM, keyPEM); err != nil {
-		return nil, nil, &unusableError{fmt.Errorf("%s and %s: %w",
-			r.files.Path(r.st.CertificateFile), r.files.Path(r.st.KeyFile), err)}
-	}
-	return certPEM, keyPEM, nil
+	return certPEM, nil
 }
 
 // credentials is the handoff for the current identity, ProvisionedAt from
@@ -272,18 +269,16 @@ func (r *Runner) credentials() store.Credentials {
 	if dc == nil {
 		dc = map[string]string{}
 	}
-	keyType, keyHandle := r.keyType(r.st.KeyFile)
-	return store.Credentials{
-		PrivateKeyType:      keyType,
-		PrivateKeyHandle:    keyHandle,
+	c := store.Credentials{
 		ThingName:           r.st.ThingName,
 		CertificateID:       r.st.CertificateID,
 		CertificateFile:     r.files.Path(r.st.CertificateFile),
-		PrivateKeyFile:      r.files.Path(r.st.KeyFile),
 		RootCAFile:          r.set.RootCAFile,
 		Endpoint:            r.set.Endpoint,
 		TemplateName:        r.set.Template,
 		DeviceConfiguration: dc,
 		ProvisionedAt:       r.st.ProvisionedAt,
 	}
+	r.keys.Handoff(r.st.KeyRef, &c)
+	return c
 }

@@ -53,7 +53,7 @@ func addOrphan(s *store.State, id, reason string, at time.Time) {
 // older credentials.json names.
 func forgetIdentity(s *store.State) {
 	s.Identity++
-	s.KeyFile = ""
+	s.KeyRef = store.KeyRef{}
 	s.CertificateFile = ""
 	s.CertificateID = ""
 	s.OwnershipToken = ""

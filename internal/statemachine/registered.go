@@ -9,21 +9,35 @@ import (
 )
 
 // keepHandoff makes sure credentials.json describes the registered identity,
-// restoring it from the state when it is missing or damaged. When the
+// restoring it from the state when it is missing or damaged, and that its
+// key is kept where consumers look for it (see keepKey). When the
 // identity's own files are gone, only a new identity can help. A failure
 // is retried on the backoff timer (see idle), not on the next change in the
 // folder: a failed write's own temp files would make that a busy loop.
 func (r *Runner) keepHandoff() {
-	if _, _, err := r.identityFiles(); err != nil {
+	failures := r.restoreFailures
+	if !r.restoreHandoff() || r.keyKept {
+		return
+	}
+	if err := r.keepKey(); err != nil {
+		r.restoreFailures = failures + 1
+		r.log.Error("cannot keep the identity's key", zap.Error(err))
+	}
+}
+
+// restoreHandoff is keepHandoff's credentials.json part; it reports
+// whether the handoff is in place.
+func (r *Runner) restoreHandoff() bool {
+	if _, err := r.identityFiles(); err != nil {
 		var bad *unusableError
 		if errors.As(err, &bad) {
 			r.restoreFailures = 0
 			r.startReprovision("identity files unusable: "+err.Error(), "", PointReprovisioned)
-			return
+			return false
 		}
 		r.restoreFailures++
 		r.log.Error("cannot read the registered identity", zap.Error(err))
-		return
+		return false
 	}
 	want := r.credentials()
 	handed, err := r.handedOver()
@@ -33,7 +47,7 @@ func (r *Runner) keepHandoff() {
 			// A stop between the handoff and the clean-up left them.
 			r.removeOldIdentities(handed)
 		}
-		return
+		return true
 	}
 	if err != nil {
 		r.log.Warn("cannot read credentials.json", zap.Error(err))
@@ -41,18 +55,19 @@ func (r *Runner) keepHandoff() {
 	if err := store.WriteCredentials(r.files, want); err != nil {
 		r.restoreFailures++
 		r.log.Error("cannot restore credentials.json", zap.Error(err))
-		return
+		return false
 	}
 	r.restoreFailures = 0
 	r.log.Info("credentials.json restored", r.fields()...)
 	r.crashPoint(PointRestored)
+	return true
 }
 
 // startReprovision gives up the registered identity and starts getting a
 // new one. credentials.json keeps naming the old, unchanged files until the
 // new identity replaces it. renewal (store.State.Renewal) says why, for a
 // rotation or a refusal; point is the crash point of the transition.
-func (r *Runner) startReprovision(reason, renewal, point string) {
+func (r *Runner) startReprovision(reason string, renewal store.Renewal, point string) {
 	if r.st.Phase != store.Registered {
 		return
 	}
@@ -69,21 +84,22 @@ func (r *Runner) startReprovision(reason, renewal, point string) {
 		r.log.Error("cannot start reprovisioning", zap.Error(err))
 		return
 	}
-	r.removeFile(ReprovisionRequestFile)
+	r.removeFile(store.ReprovisionRequestFile)
 }
 
-// serveRequestFile serves a ReprovisionRequestFile or a VerifyRequestFile
+// serveRequestFile serves a store.ReprovisionRequestFile or a
+// store.VerifyRequestFile
 // left in the state directory. It reports whether there was one.
 func (r *Runner) serveRequestFile() bool {
 	verify := r.serveVerifyRequest()
-	if !r.exists(ReprovisionRequestFile) {
+	if !r.exists(store.ReprovisionRequestFile) {
 		return verify
 	}
 	if r.st.Phase == store.Registered {
 		r.startReprovision("reprovision requested", "", PointReprovisioned)
 	} else {
 		// A new identity is on its way already.
-		r.removeFile(ReprovisionRequestFile)
+		r.removeFile(store.ReprovisionRequestFile)
 	}
 	return true
 }

@@ -12,9 +12,9 @@ import (
 
 // registeredHarness runs a Runner to registered and leaves it running.
 // Passes through the named points are sent on the returned channel.
-func registeredHarness(t *testing.T, auto bool) (*harness, *Runner, chan string) {
+func registeredHarness(t *testing.T, mode clockMode) (*harness, *Runner, chan string) {
 	t.Helper()
-	h := newHarness(t, MethodCSR, auto)
+	h := newHarness(t, MethodCSR, mode)
 	points := make(chan string, 100)
 	h.crash = func(p string) { points <- p }
 	r := h.start()
@@ -40,7 +40,7 @@ func waitPoint(t *testing.T, points chan string, want string) {
 func TestReprovision(t *testing.T) {
 	for _, how := range []string{"request file", "request file at start"} {
 		t.Run(how, func(t *testing.T) {
-			h, r, _ := registeredHarness(t, true)
+			h, r, _ := registeredHarness(t, autoClock)
 			first := h.state()
 			oldCert, _ := h.files.Read(first.CertificateFile)
 			oldKey, _ := h.files.Read(first.KeyFile)
@@ -61,7 +61,7 @@ func TestReprovision(t *testing.T) {
 			h.files.mu.Unlock()
 			switch how {
 			case "request file":
-				if err := h.files.Write(ReprovisionRequestFile, []byte("now\n"), 0o600); err != nil {
+				if err := h.files.Write(store.ReprovisionRequestFile, []byte("now\n"), 0o600); err != nil {
 					t.Fatal(err)
 				}
 				r.HandoffChanged()
@@ -69,7 +69,7 @@ func TestReprovision(t *testing.T) {
 				if err := h.stop(); err != nil {
 					t.Fatal(err)
 				}
-				if err := h.files.Write(ReprovisionRequestFile, []byte("now\n"), 0o600); err != nil {
+				if err := h.files.Write(store.ReprovisionRequestFile, []byte("now\n"), 0o600); err != nil {
 					t.Fatal(err)
 				}
 				h.start()
@@ -95,7 +95,7 @@ func TestReprovision(t *testing.T) {
 			if !h.exists(first.CertificateFile) || !h.exists(first.KeyFile) {
 				t.Error("the previous identity's files were removed at the switch")
 			}
-			if h.exists(ReprovisionRequestFile) {
+			if h.exists(store.ReprovisionRequestFile) {
 				t.Error("the request file was not removed")
 			}
 		})
@@ -108,13 +108,13 @@ func (h *harness) exists(name string) bool {
 }
 
 func TestRequestFileWhileUnprovisionedIsServedByTheComingIdentity(t *testing.T) {
-	h := newHarness(t, MethodCSR, true)
-	if err := h.files.Write(ReprovisionRequestFile, []byte("now\n"), 0o600); err != nil {
+	h := newHarness(t, MethodCSR, autoClock)
+	if err := h.files.Write(store.ReprovisionRequestFile, []byte("now\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	st := h.provision(registeredAs("thing-1"))
-	if st.Identity != 1 || len(st.Orphans) != 0 || h.exists(ReprovisionRequestFile) {
-		t.Errorf("identity %d orphans %v request left %v", st.Identity, st.Orphans, h.exists(ReprovisionRequestFile))
+	if st.Identity != 1 || len(st.Orphans) != 0 || h.exists(store.ReprovisionRequestFile) {
+		t.Errorf("identity %d orphans %v request left %v", st.Identity, st.Orphans, h.exists(store.ReprovisionRequestFile))
 	}
 }
 
@@ -132,7 +132,7 @@ func TestHandoffRestore(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			h, r, points := registeredHarness(t, true)
+			h, r, points := registeredHarness(t, autoClock)
 			orig, err := h.files.Read(store.CredentialsFile)
 			if err != nil {
 				t.Fatal(err)
@@ -158,7 +158,7 @@ func TestHandoffRestore(t *testing.T) {
 }
 
 func TestLostIdentityFilesGetANewIdentity(t *testing.T) {
-	h, r, _ := registeredHarness(t, true)
+	h, r, _ := registeredHarness(t, autoClock)
 	first := h.state()
 	if err := h.files.Remove(first.KeyFile); err != nil {
 		t.Fatal(err)
@@ -172,7 +172,7 @@ func TestLostIdentityFilesGetANewIdentity(t *testing.T) {
 }
 
 func TestRegisteredIsIdle(t *testing.T) {
-	h, r, points := registeredHarness(t, false)
+	h, r, points := registeredHarness(t, testClock)
 	calls := len(h.svc.Calls())
 	r.Kick()
 	h.clock.Advance(24 * time.Hour)
@@ -200,7 +200,7 @@ func TestRegisteredIsIdle(t *testing.T) {
 func TestStartingOverKeepsHandedOverFiles(t *testing.T) {
 	for _, method := range []string{MethodCSR, MethodCreateKeys} {
 		t.Run(method, func(t *testing.T) {
-			h := newHarness(t, method, true)
+			h := newHarness(t, method, autoClock)
 			h.runUntil(registeredAs("thing-1"))
 			first := h.state()
 			oldKey, _ := h.files.Read(first.KeyFile)

@@ -12,7 +12,7 @@ import (
 // A failed restore of credentials.json is retried on the backoff timer, not
 // on each change the failed write itself makes in the folder.
 func TestFailedRestoreRetriesOnTheBackoff(t *testing.T) {
-	h, r, points := registeredHarness(t, false)
+	h, r, points := registeredHarness(t, testClock)
 	var mu sync.Mutex
 	tries, failing := 0, true
 	h.files.SetWriteHook(func(name string, _ []byte) error {

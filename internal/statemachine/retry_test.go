@@ -39,7 +39,7 @@ func recordWaits(h *harness) func() []waitCheck {
 }
 
 func TestTransientBackoffFullJitter(t *testing.T) {
-	h := newHarness(t, MethodCSR, true)
+	h := newHarness(t, MethodCSR, autoClock)
 	h.settings.Retry.Initial = time.Second
 	h.settings.Retry.Max = 8 * time.Second
 	draws := []float64{0.9, 0.1, 1, 0.5, 0.25, 0.7}
@@ -88,7 +88,7 @@ func TestTransientBackoffFullJitter(t *testing.T) {
 }
 
 func TestPermanentFailureWaitsTheLongCap(t *testing.T) {
-	h := newHarness(t, MethodCSR, true)
+	h := newHarness(t, MethodCSR, autoClock)
 	h.svc.fail("create", err403)
 	waits := recordWaits(h)
 	h.provision(registeredAs(""))
@@ -106,7 +106,7 @@ func TestPermanentFailureWaitsTheLongCap(t *testing.T) {
 }
 
 func TestClockFailuresDoNotCountAttempts(t *testing.T) {
-	h := newHarness(t, MethodCSR, true)
+	h := newHarness(t, MethodCSR, autoClock)
 	h.svc.fail("dial", errClock, errClock, fleet.ErrConnectionLost)
 	waits := recordWaits(h)
 	h.provision(registeredAs(""))
@@ -131,7 +131,7 @@ func TestClockFailuresDoNotCountAttempts(t *testing.T) {
 func TestKickRetriesAtOnce(t *testing.T) {
 	for _, waiting := range []error{err403, errClock, err503} {
 		t.Run(waiting.Error(), func(t *testing.T) {
-			h := newHarness(t, MethodCSR, false)
+			h := newHarness(t, MethodCSR, testClock)
 			h.settings.Retry.Initial = time.Minute
 			h.svc.fail("create", waiting)
 			start := h.clock.Now()
@@ -164,7 +164,7 @@ func TestRestartHonoursNextAttemptAt(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, MethodCSR, false)
+			h := newHarness(t, MethodCSR, testClock)
 			err := store.SaveState(h.files, store.State{
 				Version: store.StateVersion, Phase: store.Unprovisioned, Identity: 1,
 				Attempts: 3, LastError: "connect: connection lost", NextAttemptAt: h.clock.Now().Add(tc.after),
@@ -192,7 +192,7 @@ func TestRestartHonoursNextAttemptAt(t *testing.T) {
 }
 
 func TestStopWhileWaiting(t *testing.T) {
-	h := newHarness(t, MethodCSR, false)
+	h := newHarness(t, MethodCSR, testClock)
 	h.svc.fail("create", err403)
 	h.start()
 	waitArmed(t, h.clock)

@@ -2,6 +2,7 @@ package statemachine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/provisiond/provisiond/internal/fleet"
 	"github.com/provisiond/provisiond/internal/keypair"
+	"github.com/provisiond/provisiond/internal/keypair/keystore"
 	"github.com/provisiond/provisiond/internal/rotation"
 	"github.com/provisiond/provisiond/internal/store"
 )
@@ -27,12 +29,6 @@ const (
 	PointVerified        = "verified"         // its result recorded, the identity kept
 	PointRefused         = "refused"          // the service refused the identity: unprovisioned, the old one still handed over
 )
-
-// VerifyRequestFile is created in the state directory by `provisiond
-// reprovision --if-refused`: the runner proves the identity once, and
-// reprovisions only if the service refuses it. Like ReprovisionRequestFile,
-// it is removed once the request is persisted in the state file.
-const VerifyRequestFile = "verify.request"
 
 // plans are the times idle last planned to wake for the current
 // certificate: a wake-up on such a timer acts even if it comes late (see
@@ -168,9 +164,9 @@ func (r *Runner) verificationDue(why string) bool {
 // gets a new one through the claim; anything else, a network failure
 // included, keeps it.
 func (r *Runner) verify(ctx context.Context) error {
-	certPEM, keyPEM, err := r.identityFiles()
+	certPEM, err := r.identityFiles()
 	if err == nil {
-		err = r.prove(ctx, r.st.ThingName, certPEM, keyPEM)
+		err = r.prove(ctx, r.st.ThingName, r.st.KeyRef, certPEM)
 		if ctx.Err() != nil {
 			return nil // stopping: the verification stays due
 		}
@@ -178,7 +174,7 @@ func (r *Runner) verify(ctx context.Context) error {
 			r.log.Warn("identity refused by the service (revoked?): reprovisioning through the claim",
 				append(r.fields(), zap.String("reason", reason))...)
 			r.startReprovision("refused by the service: "+reason, store.RenewalRefused, PointRefused)
-			r.removeFile(VerifyRequestFile)
+			r.removeFile(store.VerifyRequestFile)
 			return nil
 		}
 	}
@@ -199,66 +195,103 @@ func (r *Runner) verify(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	r.removeFile(VerifyRequestFile)
+	r.removeFile(store.VerifyRequestFile)
 	return nil
 }
 
-// serveVerifyRequest serves a VerifyRequestFile; it reports whether there
+// serveVerifyRequest serves a store.VerifyRequestFile; it reports whether there
 // was one.
 func (r *Runner) serveVerifyRequest() bool {
-	if !r.exists(VerifyRequestFile) {
+	if !r.exists(store.VerifyRequestFile) {
 		return false
 	}
 	if r.st.Phase != store.Registered || r.verificationDue("requested") {
 		// Persisted, or a new identity is on its way already.
-		r.removeFile(VerifyRequestFile)
+		r.removeFile(store.VerifyRequestFile)
 	}
 	return true
 }
 
+// dialFunc opens a provisioning session and names the template its
+// RegisterThing uses.
+type dialFunc func(ctx context.Context) (s Session, template string, err error)
+
 // sessionCredential is how the next provisioning session connects: with
 // the device's handed-over identity during a rotation with
-// rotation.credential: device, otherwise (nil) with the claim. It runs on
-// the Run goroutine, so that the dial beside a save reads no state.
-func (r *Runner) sessionCredential() func(ctx context.Context) (Session, error) {
-	if r.set.RotationTemplate == "" || r.st.Renewal != store.RenewalRotation || r.st.HandedOver == 0 {
-		return nil
+// rotation.credential: device, registering with rotation.template;
+// otherwise, or when the service refuses that identity, with the claim and
+// template.name. It runs on the Run goroutine, so that the dial beside a
+// save reads no state.
+func (r *Runner) sessionCredential() dialFunc {
+	claim := func(ctx context.Context) (Session, string, error) {
+		s, err := r.dialer.Dial(ctx)
+		return s, r.set.Template, err
 	}
-	handed, err := r.handedOver()
-	if err != nil || !r.namesIdentity(handed, r.st.HandedOver) {
-		return nil
+	dc, ok := r.deviceCredential()
+	if !ok {
+		return claim
 	}
-	n := r.st.HandedOver
-	thing, template := handed.ThingName, r.set.RotationTemplate
-	return func(ctx context.Context) (Session, error) {
-		certPEM, err := r.files.Read(identityFile(n, certFileName))
+	template := r.set.RotationTemplate
+	return func(ctx context.Context) (Session, string, error) {
+		certPEM, err := r.files.Read(dc.certFile)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
-		keyPEM, err := r.files.Read(identityFile(n, keyFileName))
+		key, err := r.keys.Load(dc.key)
+		if errors.Is(err, keystore.ErrUnusable) {
+			r.log.Warn("the device identity's key is unusable for the rotation: using the claim", zap.Error(err))
+			return claim(ctx)
+		}
 		if err != nil {
-			return nil, err
+			return nil, "", fmt.Errorf("device identity: %w", err)
 		}
-		cert, _, err := r.tlsCertificate(certPEM, keyPEM)
+		cert, err := key.TLSCertificate(certPEM)
 		if err != nil {
-			return nil, fmt.Errorf("device identity: %w", err)
+			return nil, "", fmt.Errorf("device identity: %w", err)
 		}
-		s, err := r.dialer.DialDevice(ctx, thing, template, cert)
+		s, err := r.dialer.DialDevice(ctx, dc.thing, template, cert)
 		if reason, refused := fleet.Refused(err); refused {
 			// The old identity is refused: only the claim can help.
 			r.log.Warn("the device certificate is refused for the rotation: using the claim",
 				zap.String("reason", reason))
-			return r.dialer.Dial(ctx)
+			return claim(ctx)
 		}
-		return s, err
+		if err != nil {
+			if signErr := key.SignError(); signErr != nil {
+				return nil, "", signErr // the handshake's error only quotes it
+			}
+		}
+		return s, template, err
 	}
 }
 
-// registrationTemplate is the template RegisterThing uses: the rotation
-// template for a rotation over the device certificate.
-func (r *Runner) registrationTemplate() string {
-	if r.set.RotationTemplate != "" && r.st.Renewal == store.RenewalRotation {
-		return r.set.RotationTemplate
+// deviceCredential is the handed-over identity that a rotation with
+// rotation.credential: device dials with.
+type deviceCredential struct {
+	key             store.KeyRef
+	certFile, thing string
+}
+
+// deviceCredential is the identity the next session dials with, if a
+// rotation over the device's own identity is under way.
+func (r *Runner) deviceCredential() (deviceCredential, bool) {
+	if r.set.RotationTemplate == "" || r.st.Renewal != store.RenewalRotation || r.st.HandedOver == 0 {
+		return deviceCredential{}, false
 	}
-	return r.set.Template
+	handed, err := r.handedOver()
+	n := r.st.HandedOver
+	if err != nil || !r.namesIdentity(handed, n) {
+		return deviceCredential{}, false
+	}
+	key := r.st.HandedOverKey
+	for _, name := range store.KeyFileNames {
+		// A state saved before handedOverKey: credentials.json names the file.
+		if key.IsZero() && r.files.Path(store.IdentityFile(n, name)) == handed.PrivateKeyFile {
+			key = store.KeyRef{KeyFile: store.IdentityFile(n, name)}
+		}
+	}
+	if key.IsZero() {
+		return deviceCredential{}, false
+	}
+	return deviceCredential{key: key, certFile: store.IdentityFile(n, store.CertificateFileName), thing: handed.ThingName}, true
 }

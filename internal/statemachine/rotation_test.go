@@ -22,7 +22,7 @@ const day = 24 * time.Hour
 // only by the test, the Runner left running.
 func rotatingHarness(t *testing.T, set func(*Settings)) (*harness, *Runner) {
 	t.Helper()
-	h := newHarness(t, MethodCSR, false)
+	h := newHarness(t, MethodCSR, testClock)
 	set(&h.settings)
 	r := h.start()
 	h.waitSaved(registeredAs("thing-1"))
@@ -56,6 +56,22 @@ func armedAtLeast(t *testing.T, c *fakeClock, min time.Duration) time.Duration {
 	for {
 		if d := waitArmed(t, c); d >= min {
 			return d
+		}
+	}
+}
+
+// kickAndSettle kicks the runner and returns once it has decided on the
+// kick and waits again, whatever it armed recorded by the clock. The kick
+// channel holds one signal: a second send completes only once the runner
+// took the first, and a third once it had finished with the first and
+// took the second.
+func kickAndSettle(t *testing.T, r *Runner) {
+	t.Helper()
+	for range 3 {
+		select {
+		case r.kick <- struct{}{}:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the runner takes no kick")
 		}
 	}
 }
@@ -110,7 +126,7 @@ func TestRotationDueSavedAndActedOn(t *testing.T) {
 // A state saved by a provisiond without the policy (or another policy)
 // gets its due time at start-up.
 func TestRotationDueRecomputedAtStart(t *testing.T) {
-	h := newHarness(t, MethodCSR, false)
+	h := newHarness(t, MethodCSR, testClock)
 	h.runUntil(registeredAs("thing-1"))
 	if st := h.state(); !st.RotationDueAt.IsZero() {
 		t.Fatalf("rotationDueAt %s without a policy", st.RotationDueAt)
@@ -135,9 +151,12 @@ func TestClockJumpDoesNotRotateEarly(t *testing.T) {
 	first := h.state()
 	armedAtLeast(t, h.clock, time.Hour)
 
+	armed := len(h.clock.Waits())
 	h.clock.Jump(-20 * 365 * day) // before the certificate's start (2020)
-	r.Kick()                      // what the clock-set watch does
-	time.Sleep(50 * time.Millisecond)
+	kickAndSettle(t, r)           // what the clock-set watch does
+	if waits := h.clock.Waits(); len(waits) != armed {
+		t.Fatalf("a timer of %s armed at an implausible clock", waits[armed])
+	}
 	select {
 	case d := <-h.clock.Armed():
 		t.Fatalf("a timer of %s armed at an implausible clock", d)
@@ -227,7 +246,7 @@ func TestVerifyEvery(t *testing.T) {
 	}
 }
 
-// `reprovision --if-refused` (VerifyRequestFile) proves the identity once:
+// `reprovision --if-refused` (store.VerifyRequestFile) proves the identity once:
 // kept when accepted, replaced when refused.
 func TestVerifyRequest(t *testing.T) {
 	for _, refused := range []bool{false, true} {
@@ -238,7 +257,7 @@ func TestVerifyRequest(t *testing.T) {
 				h.svc.fail("prove", errRefused())
 			}
 			h.clock.Advance(time.Minute)
-			if err := h.files.Write(VerifyRequestFile, []byte("now\n"), 0o600); err != nil {
+			if err := h.files.Write(store.VerifyRequestFile, []byte("now\n"), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			r.HandoffChanged()
@@ -254,7 +273,7 @@ func TestVerifyRequest(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if h.exists(VerifyRequestFile) {
+			if h.exists(store.VerifyRequestFile) {
 				t.Error("the request file was left behind")
 			}
 		})
@@ -278,5 +297,40 @@ func TestRotationStatusText(t *testing.T) {
 		if got := StatusText(tc.st, now); got != tc.want {
 			t.Errorf("StatusText(%+v) = %q, want %q", tc.st, got, tc.want)
 		}
+	}
+}
+
+// rotation.credential: device registers with rotation.template over the
+// device's identity; when the service refuses that identity, the claim
+// takes over, and registers with template.name, the claim's template.
+func TestRotationTemplateFollowsTheSessionsCredential(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		refused      bool
+		wantTemplate string
+	}{
+		{"over the device identity", false, "RotationTemplate"},
+		{"refused, over the claim", true, "GatewayTemplate"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, _ := rotatingHarness(t, func(s *Settings) {
+				s.Rotation = rotation.Policy{After: 30 * day}
+				s.RotationTemplate = "RotationTemplate"
+			})
+			if tc.refused {
+				h.svc.fail("dial-device", errRefused())
+			}
+			h.clock.Advance(armedAtLeast(t, h.clock, time.Hour))
+			st := h.waitSaved(registeredAs("thing-2"))
+			if err := h.stop(); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Contains(h.svc.Calls(), "dial-device") {
+				t.Fatalf("the rotation never dialled with the device identity: %v", h.svc.Calls())
+			}
+			if got := st.DeviceConfiguration["template"]; got != tc.wantTemplate {
+				t.Errorf("registered with %q, want %q", got, tc.wantTemplate)
+			}
+		})
 	}
 }

@@ -10,8 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/provisiond/provisiond/internal/clock"
-	"github.com/provisiond/provisiond/internal/keypair"
-	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
+	"github.com/provisiond/provisiond/internal/keypair/keystore"
 	"github.com/provisiond/provisiond/internal/store"
 )
 
@@ -22,8 +21,8 @@ type Runner struct {
 	files   store.Files
 	dialer  Dialer
 	clock   clock.Clock
-	keys    KeyGenerator
-	tpm     *tpmkey.Shared
+	keys    keystore.Store
+	attest  Attester
 	notify  Notifier
 	log     *zap.Logger
 	boot    clock.Boot
@@ -36,8 +35,14 @@ type Runner struct {
 	// Owned by the Run goroutine. st is always what state.json holds.
 	st      store.State
 	session Session
+	// sessionTemplate is the template session registers with: the
+	// rotation's over the device's identity, template.name over the claim.
+	sessionTemplate string
 	// oldIdentitiesChecked: removeOldIdentities ran for this identity.
 	oldIdentitiesChecked bool
+	// keyKept: the key store made the registered identity's key permanent
+	// since this process started (a TPM cleared of tpm.handle gets it back).
+	keyKept bool
 	// restoreFailures counts failed attempts to keep the handoff in place;
 	// a restart tries again at once, so it is not saved.
 	restoreFailures int
@@ -69,8 +74,8 @@ func New(s Settings, d Deps) (*Runner, error) {
 		files:   d.Files,
 		dialer:  d.Dialer,
 		clock:   d.Clock,
-		keys:    d.Keys,
-		tpm:     d.TPM,
+		keys:    d.KeyStore,
+		attest:  d.Attest,
 		notify:  d.Notify,
 		log:     d.Logger,
 		boot:    d.Boot,
@@ -85,7 +90,7 @@ func New(s Settings, d Deps) (*Runner, error) {
 	}
 	r.elapsed = clock.ElapsedOf(r.clock)
 	if r.keys == nil {
-		r.keys = keypair.Generate
+		r.keys = keystore.NewFiles(r.files, nil)
 	}
 	if r.notify == nil {
 		r.notify = nopNotifier{}
@@ -104,7 +109,7 @@ func (r *Runner) Kick() { signal(r.kick) }
 
 // HandoffChanged tells the runner that the state folder changed: it
 // restores a missing or damaged credentials.json and serves a
-// ReprovisionRequestFile.
+// store.ReprovisionRequestFile.
 func (r *Runner) HandoffChanged() { signal(r.handoff) }
 
 func signal(c chan struct{}) {

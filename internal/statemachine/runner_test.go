@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/provisiond/provisiond/internal/fleet"
+	"github.com/provisiond/provisiond/internal/keypair/keystore"
 	"github.com/provisiond/provisiond/internal/store"
 
 	"github.com/provisiond/provisiond/internal/keypair"
@@ -43,8 +44,11 @@ func checkRegistered(t *testing.T, h *harness) store.State {
 	if err := json.Unmarshal(data, &c); err != nil {
 		t.Fatalf("credentials.json: %v", err)
 	}
+	var keyFields store.Credentials
+	h.runner.keys.Handoff(st.KeyRef, &keyFields)
 	if c.ThingName != st.ThingName || c.CertificateID != st.CertificateID ||
-		c.CertificateFile != h.files.Path(st.CertificateFile) || c.PrivateKeyFile != h.files.Path(st.KeyFile) ||
+		c.CertificateFile != h.files.Path(st.CertificateFile) || c.PrivateKeyFile != keyFields.PrivateKeyFile ||
+		c.PrivateKeyURI != keyFields.PrivateKeyURI ||
 		c.Endpoint != h.settings.Endpoint || c.RootCAFile != h.settings.RootCAFile ||
 		c.TemplateName != h.settings.Template || !c.ProvisionedAt.Equal(st.ProvisionedAt) || c.ProvisionedAt.IsZero() {
 		t.Fatalf("credentials.json %+v does not describe state %+v", c, st)
@@ -53,18 +57,22 @@ func checkRegistered(t *testing.T, h *harness) store.State {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keyPEM, err := h.files.Read(strings.TrimPrefix(c.PrivateKeyFile, "/memory/"))
+	cert, err := keypair.Certificate(certPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := keypair.CheckPair(certPEM, keyPEM); err != nil {
+	pub, err := h.runner.keys.Public(st.KeyRef)
+	if err != nil {
+		t.Fatalf("the handed-over key: %v", err)
+	}
+	if err := keypair.MatchPublic(cert, pub); err != nil {
 		t.Fatalf("certificate and key do not pair: %v", err)
 	}
 	if got := certID(certPEM); got != c.CertificateID {
 		t.Fatalf("certificateId %s, certificate file is %s", c.CertificateID, got)
 	}
-	if perm, _ := h.files.Perm(st.KeyFile); perm != KeyFileMode {
-		t.Fatalf("key file mode %o, want %o", perm, KeyFileMode)
+	if perm, err := h.files.Perm(st.KeyFile); st.KeyFile != "" && (err != nil || perm != keystore.KeyFileMode) {
+		t.Fatalf("key file mode %o (%v), want %o", perm, err, keystore.KeyFileMode)
 	}
 	h.svc.mu.Lock()
 	thing := h.svc.things[c.CertificateID]
@@ -138,7 +146,7 @@ func TestSequences(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, tc.method, true)
+			h := newHarness(t, tc.method, autoClock)
 			for op, errs := range tc.faults {
 				h.svc.fail(op, errs...)
 			}
@@ -157,7 +165,7 @@ func TestSequences(t *testing.T) {
 			}
 			// An abandoned identity leaves no private key behind.
 			for n := 1; n < st.Identity; n++ {
-				if h.exists(identityFile(n, keyFileName)) || h.exists(identityFile(n, certFileName)) {
+				if h.exists(store.IdentityFile(n, store.KeyFileName)) || h.exists(store.IdentityFile(n, store.CertificateFileName)) {
 					t.Errorf("files of abandoned identity %d remain: %v", n, h.files.Names())
 				}
 			}
@@ -183,7 +191,7 @@ func TestSequences(t *testing.T) {
 }
 
 func TestHappyPathStatusesAndFiles(t *testing.T) {
-	h := newHarness(t, MethodCSR, true)
+	h := newHarness(t, MethodCSR, autoClock)
 	st := h.provision(registeredAs("thing-1"))
 	if st.KeyFile != "identities/1/private.key" || st.CertificateFile != "identities/1/certificate.pem" {
 		t.Errorf("identity files %q %q", st.KeyFile, st.CertificateFile)
@@ -239,7 +247,7 @@ func TestTokenExpiry(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, MethodCSR, true)
+			h := newHarness(t, MethodCSR, autoClock)
 			// First run: stop right after the certificate is recorded.
 			h.crash = crashAt(PointCertPending, 1)
 			h.start()
@@ -276,7 +284,7 @@ func TestTokenExpiry(t *testing.T) {
 }
 
 func TestTokenExpiresWhileRetrying(t *testing.T) {
-	h := newHarness(t, MethodCSR, true)
+	h := newHarness(t, MethodCSR, autoClock)
 	// A permanent refusal waits an hour: longer than the token lives.
 	h.svc.fail("register", &fleet.RejectedError{Operation: fleet.OpRegisterThing, StatusCode: 403, ErrorCode: "AccessDenied"})
 	st := h.provision(registeredAs(""))
@@ -292,7 +300,7 @@ func TestTokenExpiresWhileRetrying(t *testing.T) {
 }
 
 func TestCorruptStateIsNotOverwritten(t *testing.T) {
-	h := newHarness(t, MethodCSR, true)
+	h := newHarness(t, MethodCSR, autoClock)
 	garbage := []byte(`{"version": 1, "state": "registered", "thingName": `)
 	if err := h.files.Write(store.StateFile, garbage, 0o600); err != nil {
 		t.Fatal(err)
@@ -315,7 +323,7 @@ func TestCorruptStateIsNotOverwritten(t *testing.T) {
 }
 
 func TestUnwritableStoreIsAnError(t *testing.T) {
-	h := newHarness(t, MethodCSR, true)
+	h := newHarness(t, MethodCSR, autoClock)
 	h.files.SetWriteHook(func(string, []byte) error { return errors.New("read-only file system") })
 	h.start()
 	if err := h.wait(); err == nil || !strings.Contains(err.Error(), "read-only") {
@@ -327,7 +335,7 @@ func TestUnwritableStoreIsAnError(t *testing.T) {
 }
 
 func TestNewChecksSettings(t *testing.T) {
-	good := newHarness(t, MethodCSR, true)
+	good := newHarness(t, MethodCSR, autoClock)
 	tests := []struct {
 		name   string
 		change func(*Settings, *Deps)

@@ -11,7 +11,7 @@ import (
 	"github.com/provisiond/provisiond/internal/clock"
 	"github.com/provisiond/provisiond/internal/config"
 	"github.com/provisiond/provisiond/internal/keypair"
-	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
+	"github.com/provisiond/provisiond/internal/keypair/keystore"
 	"github.com/provisiond/provisiond/internal/rotation"
 	"github.com/provisiond/provisiond/internal/store"
 )
@@ -21,13 +21,6 @@ const (
 	MethodCSR        = "csr"
 	MethodCreateKeys = "create-keys"
 )
-
-// ReprovisionRequestFile is created in the state directory by
-// `provisiond reprovision`. The runner notices it (at start and on
-// HandoffChanged), gets a new identity and removes it once the request is
-// persisted in the state file, so that a request made while the daemon is
-// down is served at its next start.
-const ReprovisionRequestFile = "reprovision.request"
 
 // Settings is the part of the config the runner acts on, already validated
 // and expanded.
@@ -45,7 +38,6 @@ type Settings struct {
 	// WatchdogInterval is how often Notifier.Watchdog is called while the
 	// loop is alive; 0 disables it.
 	WatchdogInterval time.Duration
-	// --- rotation and verification (issue 15)
 	// Rotation is when the registered identity is renewed by itself; the
 	// zero Policy never.
 	Rotation rotation.Policy
@@ -57,7 +49,6 @@ type Settings struct {
 	// VerifyEvery is how often the identity is proven with one connect; 0
 	// never (verify_every).
 	VerifyEvery time.Duration
-	// --- end rotation and verification
 }
 
 // Deps are the runner's connections to the world. Files and Dialer are
@@ -65,16 +56,18 @@ type Settings struct {
 type Deps struct {
 	Files  store.Files
 	Dialer Dialer
-	Clock  clock.Clock  // nil: clock.Real
-	Keys   KeyGenerator // nil: keypair.Generate
-	Notify Notifier     // nil: no service manager
-	Logger *zap.Logger  // nil: no logs
+	Clock  clock.Clock // nil: clock.Real
+	// KeyStore keeps the identities' private keys; nil keeps them in
+	// files in Files (keystore.New makes the one key_store names).
+	KeyStore keystore.Store
+	Notify   Notifier    // nil: no service manager
+	Logger   *zap.Logger // nil: no logs
 	// Rand returns a number in [0, 1) for backoff jitter; nil: math/rand/v2.
 	Rand func() float64
 	Boot clock.Boot // nil: clock.SystemBoot
-	// TPM keeps the device keys (key_store: tpm); nil keeps them in files.
-	// It is opened on first use, so a TPM missing at start is a wait.
-	TPM *tpmkey.Shared
+	// Attest, when set, adds the device attestation statement to
+	// RegisterThing's parameters (attestation in the config).
+	Attest Attester
 	// OnSave, when set, is called with every state saved, in order.
 	OnSave func(store.State)
 

@@ -3,6 +3,7 @@ package statemachine
 import (
 	"cmp"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -54,7 +55,9 @@ func provisioningText(s store.State, now time.Time) string {
 			text += " (" + cause + ")"
 		}
 		return text
-	case s.Attempts > 0 && s.LastError != "":
+	case s.LastError != "" && (s.Attempts > 0 || s.LastOperation != "" && s.NextAttemptAt.After(now)):
+		// A failure of the key store's device counts no attempt, and
+		// still waits.
 		op := s.LastOperation
 		// The step in check's words, when known, says more than the library's error.
 		reason := cmp.Or(s.LastStep, strings.TrimPrefix(s.LastError, op+": "))
@@ -65,7 +68,11 @@ func provisioningText(s store.State, now time.Time) string {
 		if d := s.NextAttemptAt.Sub(now); !s.NextAttemptAt.IsZero() && d > 0 {
 			when = "in " + shortDuration(d)
 		}
-		return fmt.Sprintf("%s: %s retry %d %s (%s)", phase, op, s.Attempts, when, reason)
+		retry := "retry"
+		if s.Attempts > 0 {
+			retry += " " + strconv.Itoa(s.Attempts)
+		}
+		return fmt.Sprintf("%s: %s %s %s (%s)", phase, op, retry, when, reason)
 	}
 	var text string
 	switch a {

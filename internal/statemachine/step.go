@@ -7,19 +7,18 @@ import (
 )
 
 // action is what the runner does next: one per sub-state of the diagram in
-// docs/ARCHITECTURE.md. A new sub-state (a TPM key, a rotation, a
-// verification) is a new action here, with its case in next and in do.
+// docs/ARCHITECTURE.md. A new sub-state (a rotation, a verification) is a
+// new action here, with its case in next and in do. Where a key is kept
+// is not a sub-state: every key store makes its key in makeKey.
 type action int
 
 const (
 	// waitForClock: the last attempt failed on the device's clock; the
 	// attempt it stopped is made again once the wait is over.
 	waitForClock action = iota
-	// makeKey: unprovisioned, CSR method, no key recorded for this identity.
+	// makeKey: unprovisioned, CSR method, no key recorded for this
+	// identity: the key store makes it, recorded before the CSR is sent.
 	makeKey
-	// makeTPMKey: as makeKey, with key_store: tpm: the key is made in the
-	// TPM and its TSS2 file saved before the CSR is sent.
-	makeTPMKey
 	// getCertificate: unprovisioned, the key (if any) recorded.
 	getCertificate
 	// register: cert-pending, RegisterThing not answered yet.
@@ -41,8 +40,7 @@ type keyOrigin int
 
 const (
 	keyFromService keyOrigin = iota // create-keys: the service sends it
-	keyInFile                       // CSR: made here, kept in a file
-	keyInTPM                        // CSR with key_store: tpm
+	keyMadeHere                     // CSR: the key store makes it
 )
 
 // next derives the sub-state, and so the next action, from the saved state
@@ -60,9 +58,7 @@ func next(s store.State, keys keyOrigin) action {
 		return proveAndHandOver
 	case s.Phase == store.CertPending:
 		return register
-	case keys == keyInTPM && s.KeyFile == "":
-		return makeTPMKey
-	case keys == keyInFile && s.KeyFile == "":
+	case keys == keyMadeHere && s.KeyRef.IsZero():
 		return makeKey
 	default:
 		return getCertificate
@@ -93,13 +89,10 @@ func (r *Runner) loop(ctx context.Context) {
 func (r *Runner) next() action { return next(r.st, r.keyOrigin()) }
 
 func (r *Runner) keyOrigin() keyOrigin {
-	switch {
-	case r.set.Method != MethodCSR:
-		return keyFromService
-	case r.tpm != nil:
-		return keyInTPM
+	if r.set.Method == MethodCSR {
+		return keyMadeHere
 	}
-	return keyInFile
+	return keyFromService
 }
 
 // attempt makes one provisioning attempt and records its failure.
@@ -130,10 +123,8 @@ func (r *Runner) do(ctx context.Context, a action) error {
 		s := r.st
 		s.LastErrorKind = ""
 		return r.do(ctx, next(s, r.keyOrigin()))
-	case makeKey, makeTPMKey:
-		return r.obtainCertificate(ctx, true)
-	case getCertificate:
-		return r.obtainCertificate(ctx, false)
+	case makeKey, getCertificate:
+		return r.obtainCertificate(ctx)
 	case register:
 		return r.register(ctx)
 	case proveAndHandOver:

@@ -44,6 +44,9 @@ func TestStatusText(t *testing.T) {
 		{store.State{Phase: store.Unprovisioned, LastErrorKind: store.KindClock, LastError: "connect: x509: expired",
 			NextAttemptAt: now.Add(30 * time.Second)},
 			"unprovisioned: waiting for a plausible clock, next check in 30s (connect: x509: expired)"},
+		{store.State{Phase: store.Unprovisioned, LastError: "make the key: tpm.device: no TPM listening", LastOperation: "make the key",
+			LastErrorKind: store.KindPermanent, NextAttemptAt: now.Add(time.Hour)},
+			"unprovisioned: make the key retry in 1h (tpm.device: no TPM listening)"},
 		{store.State{Phase: store.Unprovisioned, LastError: "ownership token expired: 56m old, safe lifetime 55m"},
 			"unprovisioned: requesting a certificate (after ownership token expired: 56m old, safe lifetime 55m)"},
 	}
@@ -84,7 +87,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 	for _, method := range []string{MethodCSR, MethodCreateKeys} {
 		t.Run(method, func(t *testing.T) {
 			core, logs := observer.New(zapcore.DebugLevel)
-			h := newHarness(t, method, true)
+			h := newHarness(t, method, autoClock)
 			h.logger = zap.New(core)
 			h.svc.fail("register", errToken, err503)
 			st := h.provision(registeredAs(""))

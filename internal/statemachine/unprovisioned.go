@@ -5,12 +5,12 @@ import (
 	"crypto"
 	"errors"
 	"io/fs"
-	"strconv"
 
 	"go.uber.org/zap"
 
 	"github.com/provisiond/provisiond/internal/fleet"
 	"github.com/provisiond/provisiond/internal/keypair"
+	"github.com/provisiond/provisiond/internal/keypair/keystore"
 	"github.com/provisiond/provisiond/internal/store"
 )
 
@@ -27,29 +27,16 @@ const (
 	PointRetryScheduled    = "retry-scheduled" // a failure and its wait recorded
 )
 
-// Per-identity file names inside the state directory.
-const (
-	keyFileName  = "private.key"
-	certFileName = "certificate.pem"
-)
-
-// identityDir is identity n's folder: a new identity gets a new one, so the
-// files an older credentials.json names never change.
-func identityDir(n int) string { return "identities/" + strconv.Itoa(n) }
-
-func identityFile(n int, name string) string { return identityDir(n) + "/" + name }
-
 // obtainCertificate is the unprovisioned handler: it gets a certificate and
 // its ownership token and moves to cert-pending. The claim connection opens
-// while the CSR key and the attempt are saved. makeKey says no key is
-// recorded for this identity yet (CSR method).
-func (r *Runner) obtainCertificate(ctx context.Context, makeKey bool) error {
+// while the CSR key and the attempt are saved.
+func (r *Runner) obtainCertificate(ctx context.Context) error {
 	if err := r.claimIdentityNumber(); err != nil {
 		return err
 	}
 	dial := r.dialAhead(ctx)
 	defer dial.Abort()
-	op, key, csrPEM, err := r.prepareRequest(makeKey)
+	op, key, csrPEM, err := r.prepareRequest()
 	if err != nil {
 		return err
 	}
@@ -74,15 +61,13 @@ func (r *Runner) obtainCertificate(ctx context.Context, makeKey bool) error {
 		return serviceErr(op, errors.New("accepted answer without certificate or token"))
 	}
 
-	keyFile := r.st.KeyFile
-	certFile := identityFile(r.st.Identity, certFileName)
-	writes := []func() error{r.writeFile(certFile, issued.CertificatePEM, 0o644, "save certificate")}
+	keyRef := r.st.KeyRef
+	certFile := store.IdentityFile(r.st.Identity, store.CertificateFileName)
+	if key == nil && len(issued.PrivateKeyPEM) == 0 {
+		return serviceErr(op, errors.New("accepted answer without private key"))
+	}
 	if key == nil {
-		if len(issued.PrivateKeyPEM) == 0 {
-			return serviceErr(op, errors.New("accepted answer without private key"))
-		}
-		keyFile = identityFile(r.st.Identity, keyFileName)
-		writes = append(writes, r.writeFile(keyFile, issued.PrivateKeyPEM, KeyFileMode, "save private key"))
+		keyRef = r.keys.Plan(store.IdentityDir(r.st.Identity))
 	}
 	if bootErr != nil {
 		r.log.Warn("no boot clock: the token's age will be measured on the wall clock", zap.Error(bootErr))
@@ -90,29 +75,41 @@ func (r *Runner) obtainCertificate(ctx context.Context, makeKey bool) error {
 	}
 	// The identity's files are written during the save that names them,
 	// which also records the RegisterThing call that follows.
-	return r.transition(store.CertPending, PointCertPending, func(s *store.State) {
-		// Only a registration is progress: a certificate whose token is
-		// then refused starts no new count (see abandonCertificate).
-		*s = r.beforeCall(progressed(answered(*s)))
-		s.KeyFile = keyFile
-		s.CertificateFile = certFile
-		s.CertificateID = issued.CertificateID
-		s.OwnershipToken = issued.OwnershipToken
-		s.TokenIssuedAt = issuedAt
-		s.TokenBootID = bootID
-		s.TokenBootTime = bootTime
-	}, writes...)
+	save := func(keyWork []func() error) error {
+		writes := append([]func() error{r.writeFile(certFile, issued.CertificatePEM, 0o644, "save certificate")}, keyWork...)
+		return r.transition(store.CertPending, PointCertPending, func(s *store.State) {
+			// Only a registration is progress: a certificate whose token
+			// is then refused starts no new count (see abandonCertificate).
+			*s = r.beforeCall(progressed(answered(*s)))
+			s.KeyRef = keyRef
+			s.CertificateFile = certFile
+			s.CertificateID = issued.CertificateID
+			s.OwnershipToken = issued.OwnershipToken
+			s.TokenIssuedAt = issuedAt
+			s.TokenBootID = bootID
+			s.TokenBootTime = bootTime
+		}, writes...)
+	}
+	if key != nil {
+		return save(nil)
+	}
+	err = r.keys.Import(keyRef, issued.PrivateKeyPEM, r.recordKey(save))
+	var step *stepError
+	if err != nil && !errors.As(err, &step) {
+		return localErr("keep the service's key", err)
+	}
+	return err
 }
 
 // prepareRequest readies the first call: with a CSR, this identity's key
 // (saved before it is used) and the request; otherwise nothing but the
 // attempt record. It names the operation.
-func (r *Runner) prepareRequest(makeKey bool) (op string, key crypto.Signer, csrPEM []byte, err error) {
+func (r *Runner) prepareRequest() (op string, key crypto.Signer, csrPEM []byte, err error) {
 	if r.set.Method != MethodCSR {
 		r.beginCall()
 		return string(fleet.OpCreateKeys), nil, nil, nil
 	}
-	if key, err = r.csrKey(makeKey); err != nil {
+	if key, err = r.csrKey(); err != nil {
 		return "", nil, nil, err
 	}
 	if csrPEM, err = keypair.CSR(key, r.set.CommonName); err != nil {
@@ -140,7 +137,7 @@ func (r *Runner) writeFile(name string, data []byte, perm fs.FileMode, op string
 // saved just before a crash, before the state recorded it) are removed and
 // their number reused, so that no unused private key is left forever.
 func (r *Runner) claimIdentityNumber() error {
-	if r.st.KeyFile != "" {
+	if !r.st.KeyRef.IsZero() {
 		return nil // this identity's key is ours already
 	}
 	n := r.st.Identity
@@ -161,8 +158,8 @@ func (r *Runner) claimIdentityNumber() error {
 
 // identityExists reports whether any file of identity n is in the store.
 func (r *Runner) identityExists(n int) bool {
-	for _, name := range append(keyFileNames, certFileName) {
-		if r.exists(identityFile(n, name)) {
+	for _, name := range store.IdentityFileNames {
+		if r.exists(store.IdentityFile(n, name)) {
 			return true
 		}
 	}
@@ -176,67 +173,44 @@ func (r *Runner) exists(name string) bool {
 	return !errors.Is(err, fs.ErrNotExist)
 }
 
-// csrKey returns this identity's CSR key, generating and saving it
-// (KeyFileMode) the first time, so that every retry sends a CSR for the
-// same key. The save that records it also records the call that follows.
-func (r *Runner) csrKey(makeKey bool) (crypto.Signer, error) {
-	if !makeKey {
-		data, err := r.files.Read(r.st.KeyFile)
+// csrKey returns this identity's CSR key, making it in the key store the
+// first time (see newKey), so that every retry sends a CSR for the same
+// key. A recorded key the store calls unusable (lost in a power cut,
+// damaged, of another key store, half made in a token) is replaced: no
+// certificate this device kept was issued for it, so a new key costs
+// nothing. A store that fails now keeps the key for later.
+func (r *Runner) csrKey() (crypto.Signer, error) {
+	if !r.st.KeyRef.IsZero() {
+		key, err := r.keys.Load(r.st.KeyRef)
 		if err == nil {
-			key, perr := r.savedKey(data)
-			if perr == nil {
-				return key, nil
-			}
-			if tpmUnavailable(perr) {
-				// The TPM, not the key, failed: the key is kept for later.
-				return nil, localErr("load the key", perr)
-			}
-			err = perr
+			return key, nil
 		}
-		// No certificate was issued for it that this device kept, so a new
-		// key costs nothing.
-		r.log.Warn("the saved CSR key is unusable: generating a new one",
-			zap.String("file", r.files.Path(r.st.KeyFile)), zap.Error(err))
+		if !errors.Is(err, keystore.ErrUnusable) {
+			return nil, localErr("load the key", err)
+		}
+		r.log.Warn("the saved CSR key is unusable: making a new one", append(r.fields(), zap.Error(err))...)
+		_ = r.forgetKey(r.st.Identity)
 	}
-	key, pemKey, err := r.newKey()
+	key, err := r.newKey()
 	if err != nil {
 		return nil, err
 	}
-	// The key file is written during the save that names it; a power cut
-	// that loses it makes the saved name unusable, and a new key is made.
-	// A key made in the TPM is as good as lost until its file is saved.
-	old, name := r.st.KeyFile, identityFile(r.st.Identity, r.newKeyFileName())
-	err = r.checkpoint(PointKeySaved, func(s *store.State) {
-		*s = r.beforeCall(*s)
-		s.KeyFile = name
-	}, r.writeFile(name, pemKey, KeyFileMode, "save private key"))
-	if err != nil {
-		return nil, err
-	}
-	if old != "" && old != name {
-		_ = r.files.Remove(old) // the other key store's unusable key
-	}
-	r.log.Info("generated the private key", append(r.fields(),
-		zap.String("keyType", r.set.KeyType), zap.Bool("tpm", r.tpm != nil), zap.String("file", r.files.Path(name)))...)
+	r.log.Info("made the private key", append(r.fields(), zap.String("keyType", r.set.KeyType))...)
 	return key, nil
 }
 
-// open connects with the claim certificate, or with the device's own when
-// with says so (see sessionCredential).
-func (r *Runner) open(ctx context.Context, with func(context.Context) (Session, error)) (Session, error) {
+// open connects as with says (see sessionCredential).
+func (r *Runner) open(ctx context.Context, with dialFunc) (Session, string, error) {
 	dctx, cancel := context.WithTimeout(ctx, r.set.Retry.ResponseTimeout)
 	defer cancel()
-	if with == nil {
-		with = r.dialer.Dial
-	}
-	s, err := with(dctx)
+	s, template, err := with(dctx)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if s == nil {
-		return nil, errors.New("dialer returned no session")
+		return nil, "", errors.New("dialer returned no session")
 	}
-	return s, nil
+	return s, template, nil
 }
 
 // closeSession drops the claim session; the next call connects again.
@@ -247,10 +221,5 @@ func (r *Runner) closeSession() {
 	if err := r.session.Close(); err != nil {
 		r.log.Debug("closing the claim session", zap.Error(err))
 	}
-	r.session = nil
+	r.session, r.sessionTemplate = nil, ""
 }
-
-// KeyFileMode lets the service's group read a private key, and nobody else:
-// consumers of credentials.json join that group (the state directory itself
-// is 0750, so others cannot even reach it).
-const KeyFileMode = 0o640

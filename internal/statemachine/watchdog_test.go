@@ -10,7 +10,7 @@ import (
 // call is entered. The step's budget is 4×30s + 10s = 130s.
 func startHungInRegister(t *testing.T) (h *harness, release chan struct{}) {
 	t.Helper()
-	h = newHarness(t, MethodCSR, false)
+	h = newHarness(t, MethodCSR, testClock)
 	h.settings.WatchdogInterval = 10 * time.Second
 	release = make(chan struct{})
 	h.svc.block["register"] = release
@@ -35,7 +35,7 @@ func (h *harness) passWatchdogIntervals(n int) {
 }
 
 func TestWatchdogWhileIdle(t *testing.T) {
-	h := newHarness(t, MethodCSR, false)
+	h := newHarness(t, MethodCSR, testClock)
 	h.settings.WatchdogInterval = 10 * time.Second
 	h.start()
 	h.waitSaved(registeredAs(""))

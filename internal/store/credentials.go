@@ -5,18 +5,28 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/provisiond/provisiond/internal/keypair"
 	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
+	"github.com/provisiond/provisiond/internal/smallfile"
 )
 
-// credentialFields are the keys of credentials.json, all required.
+// credentialFields are the keys of credentials.json that every handoff
+// has; the key's own fields depend on its store (see keyField).
 var credentialFields = []string{
-	"thingName", "certificateId", "certificateFile", "privateKeyFile", "rootCaFile",
+	"thingName", "certificateId", "certificateFile", "rootCaFile",
 	"endpoint", "templateName", "deviceConfiguration", "provisionedAt",
+}
+
+// keyField is the field that names c's key: its URI for a key in a
+// PKCS #11 token, its file otherwise.
+func keyField(c Credentials) (field, value string) {
+	if c.PrivateKeyType == PrivateKeyPKCS11 {
+		return "privateKeyUri", c.PrivateKeyURI
+	}
+	return "privateKeyFile", c.PrivateKeyFile
 }
 
 // WriteCredentials writes credentials.json (0644) atomically. The caller
@@ -45,7 +55,7 @@ func WriteCredentials(f Files, c Credentials) error {
 // the SHA-256 of the certificate's DER. Errors name the file and field; a
 // missing file gives an error matching fs.ErrNotExist.
 func ReadCredentials(path string) (Credentials, error) {
-	data, err := os.ReadFile(path)
+	data, err := smallfile.Read(path, MaxFileSize)
 	if err != nil {
 		return Credentials{}, fmt.Errorf("credentials: %w", err)
 	}
@@ -80,11 +90,12 @@ func parseCredentials(data []byte) (Credentials, error) {
 }
 
 func checkCredentialFields(c Credentials) error {
+	keyName, keyValue := keyField(c)
 	for _, f := range []struct{ field, value string }{
 		{"thingName", c.ThingName},
 		{"certificateId", c.CertificateID},
 		{"certificateFile", c.CertificateFile},
-		{"privateKeyFile", c.PrivateKeyFile},
+		{keyName, keyValue},
 		{"rootCaFile", c.RootCAFile},
 		{"endpoint", c.Endpoint},
 		{"templateName", c.TemplateName},
@@ -98,7 +109,7 @@ func checkCredentialFields(c Credentials) error {
 		{"privateKeyFile", c.PrivateKeyFile},
 		{"rootCaFile", c.RootCAFile},
 	} {
-		if !filepath.IsAbs(f.path) {
+		if f.path != "" && !filepath.IsAbs(f.path) {
 			return fmt.Errorf("%s: %s is not an absolute path", f.field, quoteShort(f.path))
 		}
 	}
@@ -113,13 +124,16 @@ func checkCredentialFiles(c Credentials) error {
 	if err != nil {
 		return err
 	}
-	// A TSS2 file (a key in the TPM) pairs by its public area: no TPM needed.
-	pub, err := readPEM("privateKeyFile", c.PrivateKeyFile, tpmkey.AnyPublic)
-	if err != nil {
-		return err
-	}
-	if err := keypair.MatchPublic(cert, pub); err != nil {
-		return fmt.Errorf("privateKeyFile %s: %w in %s", c.PrivateKeyFile, err, c.CertificateFile)
+	// A TSS2 file (a key in the TPM) pairs by its public area: no TPM
+	// needed. A key in a token is checked by whoever opens the token.
+	if c.PrivateKeyFile != "" {
+		pub, err := readPEM("privateKeyFile", c.PrivateKeyFile, tpmkey.AnyPublic)
+		if err != nil {
+			return err
+		}
+		if err := keypair.MatchPublic(cert, pub); err != nil {
+			return fmt.Errorf("privateKeyFile %s: %w in %s", c.PrivateKeyFile, err, c.CertificateFile)
+		}
 	}
 	if id := keypair.ID(cert); !strings.EqualFold(id, c.CertificateID) {
 		return fmt.Errorf("certificateId: %s is not the id of %s (%s)", quoteShort(c.CertificateID), c.CertificateFile, id)
@@ -133,7 +147,7 @@ func checkCredentialFiles(c Credentials) error {
 // readPEM reads the file that field names and parses it; errors name the
 // field, and the file once it is read.
 func readPEM[T any](field, path string, parse func([]byte) (T, error)) (T, error) {
-	data, err := os.ReadFile(path)
+	data, err := smallfile.Read(path, MaxFileSize)
 	if err != nil {
 		var zero T
 		return zero, fmt.Errorf("%s: %w", field, err)

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/provisiond/provisiond/internal/atomicfile"
+	"github.com/provisiond/provisiond/internal/smallfile"
 )
 
 // Dir is a Files kept in a real folder.
@@ -109,12 +110,12 @@ func (d *Dir) Path(name string) string {
 	return filepath.Join(d.root, filepath.FromSlash(name))
 }
 
-// Read returns the content of name.
+// Read returns the content of name, at most MaxFileSize bytes.
 func (d *Dir) Read(name string) ([]byte, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
 	}
-	return os.ReadFile(d.Path(name))
+	return smallfile.Read(d.Path(name), MaxFileSize)
 }
 
 // Write atomically replaces name, creating its parent folders (0750), and

@@ -24,6 +24,12 @@ type Files interface {
 	Probe() error
 }
 
+// MaxFileSize bounds every file the state folder holds: state.json, the
+// identities' PEM files, credentials.json and the request files are a few
+// KiB, so a larger one is not the daemon's, and reading it would cost the
+// memory it holds.
+const MaxFileSize = 1 << 20
+
 // checkName rejects names that could escape the store or name the store
 // itself: absolute paths, "..", empty elements and ".".
 func checkName(name string) error {

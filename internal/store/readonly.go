@@ -3,8 +3,9 @@ package store
 import (
 	"errors"
 	"io/fs"
-	"os"
 	"path/filepath"
+
+	"github.com/provisiond/provisiond/internal/smallfile"
 )
 
 // ReadOnlyDir lets a command read the daemon's state folder without being
@@ -15,7 +16,9 @@ var _ Files = ReadOnlyDir("")
 
 var errReadOnly = errors.New("the state directory is read-only for this command")
 
-func (d ReadOnlyDir) Read(name string) ([]byte, error) { return os.ReadFile(d.Path(name)) }
+func (d ReadOnlyDir) Read(name string) ([]byte, error) {
+	return smallfile.Read(d.Path(name), MaxFileSize)
+}
 func (d ReadOnlyDir) Path(name string) string {
 	return filepath.Join(string(d), filepath.FromSlash(name))
 }

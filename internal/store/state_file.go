@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"unicode/utf8"
+
+	"github.com/provisiond/provisiond/internal/smallfile"
 )
 
 // CorruptError reports a state file that cannot be trusted: unreadable JSON,
@@ -47,6 +49,11 @@ func LoadState(f Files) (State, error) {
 	data, err := f.Read(StateFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return State{Version: StateVersion, Phase: Unprovisioned}, nil
+	}
+	var tooLarge *smallfile.TooLargeError
+	if errors.As(err, &tooLarge) {
+		// Not what the daemon writes: refused and kept, as any corrupt state.
+		return State{}, &CorruptError{File: f.Path(StateFile), Err: tooLarge}
 	}
 	if err != nil {
 		return State{}, fmt.Errorf("read state: %w", err)

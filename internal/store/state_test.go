@@ -16,7 +16,7 @@ func fullState() State {
 		Version:         StateVersion,
 		Phase:           CertPending,
 		Identity:        3,
-		KeyFile:         "identities/3/private.key",
+		KeyRef:          KeyRef{KeyFile: "identities/3/private.key"},
 		CertificateFile: "identities/3/certificate.pem",
 		CertificateID:   strings.Repeat("ab", 32),
 		OwnershipToken:  "SECRET-OWNERSHIP-TOKEN",
@@ -103,7 +103,7 @@ func TestSaveStateRefusesWhatLoadWouldReject(t *testing.T) {
 		"unknown phase":    {Phase: "provisioning"},
 		"empty phase":      {},
 		"future version":   {Version: 2, Phase: Registered},
-		"absolute keyFile": {Phase: Unprovisioned, KeyFile: "/etc/key.pem"},
+		"absolute keyFile": {Phase: Unprovisioned, KeyRef: KeyRef{KeyFile: "/etc/key.pem"}},
 		"escaping cert":    {Phase: CertPending, CertificateFile: "../cert.pem"},
 		"negative attempt": {Phase: Unprovisioned, Attempts: -1},
 	} {

@@ -21,7 +21,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
+	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -44,9 +45,29 @@ type Options struct {
 	// the clock and random bytes.
 	Prefix string
 	// Link shapes the in-process emulator's connections (fleetsim storm --link-rtt).
-	Link   fleetsim.Link
+	Link fleetsim.Link
+	// Prove makes each device connect once with its new certificate after
+	// RegisterThing, as the daemon does (a stage of its own).
+	Prove  bool
 	Logger *zap.Logger
 }
+
+// Stage is one step of a device's provisioning, timed on the device's side.
+type Stage int
+
+// The stages, in the order a device goes through them.
+const (
+	StageTLS      Stage = iota // TCP connect and the TLS handshake with the claim
+	StageConnack               // CONNECT to CONNACK
+	StageCreate                // CreateCertificateFromCsr or CreateKeysAndCertificate
+	StageRegister              // RegisterThing
+	StageProve                 // the proving connect: TLS and CONNECT with the new certificate
+	numStages
+)
+
+var stageNames = [numStages]string{"TLS handshake (TCP included)", "CONNACK", "CreateCertificate*", "RegisterThing", "proving connect"}
+
+func (s Stage) String() string { return stageNames[s] }
 
 // Failure is one device that did not provision.
 type Failure struct {
@@ -60,7 +81,26 @@ type Result struct {
 	Provisioned int
 	Elapsed     time.Duration
 	Latencies   []time.Duration // per provisioned device, sorted
-	Failures    []Failure       // in device order
+	// Stages holds, per stage, the provisioned devices' times, sorted (the proving
+	// connect's only with Options.Prove).
+	Stages   [numStages][]time.Duration
+	Failures []Failure // in device order
+	// EmulatorPID and EmulatorCPU are the process serving Endpoint when it runs on
+	// this machine, and the CPU time (user and system) it used during the storm; 0
+	// when it is not known (the emulator in-process shares its CPU with the devices).
+	EmulatorPID int
+	EmulatorCPU time.Duration
+}
+
+// CPULine says the emulator's CPU time per provisioned device, "" when not known.
+func (r Result) CPULine() string {
+	if r.EmulatorPID == 0 || r.Provisioned == 0 {
+		return ""
+	}
+	per := r.EmulatorCPU / time.Duration(r.Provisioned)
+	return fmt.Sprintf("emulator CPU: %.3f ms per provisioned device (pid %d, %.2f s for %d devices; %.0f devices/s on %d CPUs of its own)",
+		float64(per)/1e6, r.EmulatorPID, r.EmulatorCPU.Seconds(), r.Provisioned,
+		float64(runtime.NumCPU())/per.Seconds(), runtime.NumCPU())
 }
 
 // Rate is provisioned devices per second.
@@ -72,19 +112,38 @@ func (r Result) Rate() float64 {
 }
 
 // Percentile returns the p-th percentile (0-100) of the latencies, 0 if there are none.
-func (r Result) Percentile(p float64) time.Duration {
-	if len(r.Latencies) == 0 {
+func (r Result) Percentile(p float64) time.Duration { return percentile(r.Latencies, p) }
+
+// percentile is the p-th percentile (0-100) of sorted, 0 if it is empty.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
 		return 0
 	}
-	i := int(float64(len(r.Latencies))*p/100+0.5) - 1
+	i := int(float64(len(sorted))*p/100+0.5) - 1
 	if i < 0 {
 		i = 0
 	}
-	if i >= len(r.Latencies) {
-		i = len(r.Latencies) - 1
+	if i >= len(sorted) {
+		i = len(sorted) - 1
 	}
-	return r.Latencies[i]
+	return sorted[i]
 }
+
+// StageLines are one line per stage timed, e.g.
+// "stage RegisterThing: p50 4.1ms p95 9.0ms p99 12.3ms".
+func (r Result) StageLines() []string {
+	var out []string
+	for st, d := range r.Stages {
+		if len(d) == 0 {
+			continue
+		}
+		out = append(out, fmt.Sprintf("stage %s: p50 %s p95 %s p99 %s", Stage(st),
+			ms(percentile(d, 50)), ms(percentile(d, 95)), ms(percentile(d, 99))))
+	}
+	return out
+}
+
+func ms(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e6, 'f', 1, 64) + "ms" }
 
 // Summary is the last line `fleetsim storm` prints, e.g.
 // "provisioned 2000/2000 devices in 1.9s: 1052 devices/s, p50 41ms, p99 160ms".
@@ -149,7 +208,19 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	}
 
 	res := Result{Devices: opts.Devices}
+	var cpu0 time.Duration
+	if opts.Endpoint != "" {
+		// An emulator in this very process shares its CPU time with the devices.
+		if res.EmulatorPID = listenerPID(opts.Endpoint); res.EmulatorPID == os.Getpid() {
+			res.EmulatorPID = 0
+		} else if res.EmulatorPID != 0 {
+			if cpu0, err = cpuTime(res.EmulatorPID); err != nil {
+				res.EmulatorPID = 0
+			}
+		}
+	}
 	lat := make([]time.Duration, opts.Devices)
+	stages := make([][numStages]time.Duration, opts.Devices)
 	errs := make([]error, opts.Devices)
 	next := make(chan int)
 	var wg sync.WaitGroup
@@ -164,7 +235,7 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 				if csrs != nil {
 					csr = &csrs[i]
 				}
-				errs[i] = provision(ctx, opts, endpoint, roots, claim, i, csr, log)
+				errs[i] = provision(ctx, opts, endpoint, roots, claim, i, csr, log, &stages[i])
 				lat[i] = time.Since(t0)
 			}
 		}()
@@ -183,6 +254,13 @@ feed:
 	close(next)
 	wg.Wait()
 	res.Elapsed = time.Since(begin)
+	if res.EmulatorPID != 0 {
+		if cpu1, err := cpuTime(res.EmulatorPID); err == nil {
+			res.EmulatorCPU = cpu1 - cpu0
+		} else {
+			res.EmulatorPID = 0
+		}
+	}
 	for i, err := range errs {
 		if err != nil {
 			res.Failures = append(res.Failures, Failure{Device: i, Err: err})
@@ -190,8 +268,16 @@ feed:
 		}
 		res.Provisioned++
 		res.Latencies = append(res.Latencies, lat[i])
+		for st, d := range stages[i] {
+			if d > 0 {
+				res.Stages[st] = append(res.Stages[st], d)
+			}
+		}
 	}
-	sort.Slice(res.Latencies, func(a, b int) bool { return res.Latencies[a] < res.Latencies[b] })
+	slices.Sort(res.Latencies)
+	for st := range res.Stages {
+		slices.Sort(res.Stages[st])
+	}
 	return res, nil
 }
 
@@ -209,9 +295,11 @@ func serialNumber(prefix string, i int) string {
 	return fmt.Sprintf("%s-%06d", prefix, i)
 }
 
-// provision runs one device: connect with the claim, get a certificate, register. csr is
-// the device's prepared key and CSR (CSR method only).
-func provision(ctx context.Context, opts Options, endpoint string, roots *x509.CertPool, claim tls.Certificate, i int, csr *deviceCSR, log *zap.Logger) error {
+// provision runs one device: connect with the claim, get a certificate, register, and
+// with opts.Prove connect with the new certificate; each stage's time goes to stages. csr
+// is the device's prepared key and CSR (CSR method only).
+func provision(ctx context.Context, opts Options, endpoint string, roots *x509.CertPool, claim tls.Certificate, i int,
+	csr *deviceCSR, log *zap.Logger, stages *[numStages]time.Duration) error {
 	serial := serialNumber(opts.Prefix, i)
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
@@ -219,19 +307,29 @@ func provision(ctx context.Context, opts Options, endpoint string, roots *x509.C
 	if opts.Method == "create-keys" {
 		certOp = fleet.OpCreateKeys
 	}
-	c, err := fleet.Dial(ctx, fleet.Options{
+	t := time.Now()
+	lap := func(st Stage) {
+		now := time.Now()
+		stages[st], t = now.Sub(t), now
+	}
+	fo := fleet.Options{
 		Endpoint:    endpoint,
 		RootCAs:     roots,
 		Certificate: claim,
 		ClientID:    serial,
 		Format:      fleet.Format(opts.Format),
-		Calls:       []fleet.Operation{certOp, fleet.OpRegisterThing},
-		Template:    opts.Template,
-		Logger:      log,
-	})
+		// As the daemon does: a CSR session carries no long-lived secret.
+		ClassicalKeyExchange: opts.Method == "csr",
+		Calls:                []fleet.Operation{certOp, fleet.OpRegisterThing},
+		Template:             opts.Template,
+		Logger:               log,
+		HandshakeDone:        func() { lap(StageTLS) },
+	}
+	c, err := fleet.Dial(ctx, fo)
 	if err != nil {
 		return err
 	}
+	lap(StageConnack)
 	defer c.Close()
 	var iss *fleet.Issued
 	if opts.Method == "create-keys" {
@@ -242,8 +340,33 @@ func provision(ctx context.Context, opts Options, endpoint string, roots *x509.C
 	if err != nil {
 		return err
 	}
-	_, err = c.RegisterThing(ctx, opts.Template, iss.OwnershipToken, map[string]string{"SerialNumber": serial})
-	return err
+	lap(StageCreate)
+	if _, err = c.RegisterThing(ctx, opts.Template, iss.OwnershipToken, map[string]string{"SerialNumber": serial}); err != nil {
+		return err
+	}
+	lap(StageRegister)
+	if !opts.Prove {
+		return nil
+	}
+	_ = c.Close() // the service drops the older of two connections with one client ID
+	if fo.Certificate, err = identity(iss, csr); err != nil {
+		return err
+	}
+	fo.Calls, fo.HandshakeDone, fo.ClassicalKeyExchange = nil, nil, true
+	t = time.Now()
+	if err := fleet.Prove(ctx, fo); err != nil {
+		return err
+	}
+	lap(StageProve)
+	return nil
+}
+
+// identity is the device's new certificate with its key.
+func identity(iss *fleet.Issued, csr *deviceCSR) (tls.Certificate, error) {
+	if csr != nil {
+		return tls.Certificate{Certificate: [][]byte{iss.Certificate.Raw}, PrivateKey: csr.key, Leaf: iss.Certificate}, nil
+	}
+	return tls.X509KeyPair(iss.CertificatePEM, iss.PrivateKeyPEM)
 }
 
 // loadClaim reads the CA and the claim certificate from an emulator folder.

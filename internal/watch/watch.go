@@ -48,7 +48,9 @@ type Watcher struct {
 // each burst of relevant changes. The watches are in place when it returns,
 // so a change made after Start is never missed. A folder that does not exist
 // yet is watched through its parent until it is created, as one removed
-// later is; one whose parent does not exist either is an error naming it.
+// later is; one whose parent does not exist either is an error naming it. A
+// folder that comes back counts as a change, and it is re-scanned once
+// watched, so that what was written in it before is reported too.
 func Start(ctx context.Context, opts Options, onChange func()) (*Watcher, error) {
 	if onChange == nil {
 		return nil, errors.New("watch: no function to call")
@@ -105,15 +107,16 @@ func Start(ctx context.Context, opts Options, onChange func()) (*Watcher, error)
 			}
 		}
 	}
+	changed := false
 	for _, dir := range missing {
 		l.gone[dir] = true
-		if isDir(dir) { // created before its parent was watched
-			l.rearm(dir)
+		if isDir(dir) { // created before its parent was watched: no event tells of it
+			changed = l.rearm(dir) || changed
 		}
 	}
 	go func() {
 		defer close(w.done)
-		l.run(ctx, fsw.Events, fsw.Errors)
+		l.run(ctx, fsw.Events, fsw.Errors, changed)
 		w.closeErr = fsw.Close()
 	}()
 	return w, nil
@@ -220,7 +223,9 @@ type watchList interface {
 	Remove(name string) error
 }
 
-func (l *loop) run(ctx context.Context, events <-chan fsnotify.Event, errs <-chan error) {
+// run calls onChange once after each burst of counted events; changed says
+// that something already counts at its start.
+func (l *loop) run(ctx context.Context, events <-chan fsnotify.Event, errs <-chan error, changed bool) {
 	var fire <-chan time.Time
 	stop := func() bool { return false }
 	defer func() { stop() }()
@@ -228,6 +233,9 @@ func (l *loop) run(ctx context.Context, events <-chan fsnotify.Event, errs <-cha
 		if fire == nil {
 			fire, stop = l.clock.NewTimer(l.debounce)
 		}
+	}
+	if changed {
+		arm()
 	}
 	for {
 		select {
@@ -264,7 +272,7 @@ func (l *loop) handle(ev fsnotify.Event) bool {
 	if l.gone[name] {
 		if ev.Has(fsnotify.Create) && isDir(name) {
 			l.rearm(name)
-			return true
+			return true // its coming back is a change, whatever it holds yet
 		}
 		return false
 	}
@@ -338,18 +346,20 @@ func (l *loop) lost(dir string) {
 	}
 	l.gone[dir] = true
 	l.log.Warn("a watched folder was removed or moved: waiting for it to come back", zap.String("folder", dir))
-	if isDir(dir) { // it came back before the parent was watched
+	if isDir(dir) { // it came back before the parent was watched; the removal counts already
 		l.rearm(dir)
 	}
 }
 
-// rearm watches a folder that came back.
-func (l *loop) rearm(dir string) {
+// rearm watches a folder that came back, and then re-scans it: it reports
+// whether the folder already holds something that counts, written before
+// the watch was in place, which no event will tell of.
+func (l *loop) rearm(dir string) bool {
 	delete(l.gone, dir)
 	if err := l.fsw.Add(dir); err != nil {
 		l.log.Warn("cannot watch a folder that came back", zap.String("folder", dir), zap.Error(err))
 		l.gone[dir] = true
-		return
+		return false
 	}
 	if l.subfolders {
 		l.addTree(dir)
@@ -360,6 +370,25 @@ func (l *loop) rearm(dir string) {
 		_ = l.fsw.Remove(parent)
 	}
 	l.log.Info("watching a folder again", zap.String("folder", dir))
+	return l.holdsCounted(dir)
+}
+
+// holdsCounted reports whether dir (a watched folder) holds an entry whose
+// change would count: any entry not ignored for a whole folder, a watched
+// name otherwise.
+func (l *loop) holdsCounted(dir string) bool {
+	e := l.filter[dir]
+	entries, err := os.ReadDir(dir)
+	if e == nil || err != nil {
+		return false
+	}
+	for _, d := range entries {
+		path := filepath.Join(dir, d.Name())
+		if (l.ignore == nil || !l.ignore(path)) && (e.all || e.names[d.Name()]) {
+			return true
+		}
+	}
+	return false
 }
 
 func (l *loop) goneIn(parent string) bool {

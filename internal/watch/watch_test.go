@@ -153,7 +153,7 @@ func TestBurstGivesOneCall(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		l.run(ctx, events, errs)
+		l.run(ctx, events, errs, false)
 	}()
 	for round := 1; round <= 2; round++ {
 		for i := 0; i < 20; i++ {

@@ -210,7 +210,7 @@ boot() {
 	nspawn_pid=
 	[[ -f $img/var/lib/boot-test/report-$n ]] ||
 		die "boot $n: no report from inside the container"
-	say "boot $n: container powered off"
+	say "boot $phase$n: container powered off"
 }
 
 # field NAME FILE: the value of NAME=... in a report.
@@ -412,6 +412,7 @@ in_root dpkg --purge provisiond >"$work/dpkg-purge.log" 2>&1 ||
 say "purge: /var/lib/provisiond and the device key are gone"
 
 # --- upgrade from the previous release through a signed apt repository ------
+first_thing=$thing
 . "$here/upgrade.sh"
 
-say "PASS in $((SECONDS - started))s: $(basename "$deb"), installed offline into Debian bookworm and booted with systemd-nspawn, was enabled, stopped with 78 and no restart while unconfigured, and provisioned at its first configured boot against fleetsim (provisiond.service active with no restart, StatusText '$status1', provisiond-wait-online.service succeeded, credentials.json for $thing owned by provisiond in a 0750 folder, private key $key1, PROVISIOND_STATE=registered with THING_NAME in the journal); the next boot kept certificate ${cert1:0:12}… and fleetsim issued no new one ($certs1 certificates before and after) while the idle daemon fed a 2 s watchdog; provisiond reprovision got a new certificate from the running service; a freshly imaged device whose claim key exists only as a systemd-creds credential provisioned at its first boot with no plain claim key in the image; dpkg -r kept the identity, dpkg --purge deleted it and left no files or dangling links; $upgrade_summary"
+say "PASS in $((SECONDS - started))s: $(basename "$deb"), installed offline into Debian bookworm and booted with systemd-nspawn, was enabled, stopped with 78 and no restart while unconfigured, and provisioned at its first configured boot against fleetsim (provisiond.service active with no restart, StatusText '$status1', provisiond-wait-online.service succeeded, credentials.json for $first_thing owned by provisiond in a 0750 folder, private key $key1, PROVISIOND_STATE=registered with THING_NAME in the journal); the next boot kept certificate ${cert1:0:12}… and fleetsim issued no new one ($certs1 certificates before and after) while the idle daemon fed a 2 s watchdog; provisiond reprovision got a new certificate from the running service; a freshly imaged device whose claim key exists only as a systemd-creds credential provisioned at its first boot with no plain claim key in the image; dpkg -r kept the identity, dpkg --purge deleted it and left no files or dangling links; $upgrade_summary"

@@ -41,9 +41,13 @@ type Unit struct {
 	Settings string
 }
 
-// FactoryScript is scripts/factory-attestation.sh, found from the test's
-// folder up to the module's root.
+// FactoryScript is scripts/factory-attestation.sh.
 func FactoryScript(tb testing.TB) string {
+	return filepath.Join(moduleRoot(tb), "scripts", "factory-attestation.sh")
+}
+
+// moduleRoot is the folder of go.mod, found from the test's folder up.
+func moduleRoot(tb testing.TB) string {
 	tb.Helper()
 	dir, err := os.Getwd()
 	if err != nil {
@@ -51,7 +55,7 @@ func FactoryScript(tb testing.TB) string {
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "scripts", "factory-attestation.sh")
+			return dir
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 )
 
 // Loaded is one template file and its settings.
@@ -13,8 +12,6 @@ type Loaded struct {
 	Template *Template
 	Settings Settings
 }
-
-const settingsSuffix = ".settings.json"
 
 // LoadDir reads every <Name>.json (and optional <Name>.settings.json) in dir. Names must
 // be 1-36 characters of [0-9A-Za-z_-]. Any bad file fails the whole load with an error
@@ -29,15 +26,18 @@ func LoadDir(dir string) (map[string]*Loaded, error) {
 	var settingsFiles []string
 	for _, ent := range entries {
 		fname := ent.Name()
-		if ent.IsDir() || !strings.HasSuffix(fname, ".json") {
+		if ent.IsDir() {
 			continue
 		}
 		path := filepath.Join(dir, fname)
-		if strings.HasSuffix(fname, settingsSuffix) {
+		if _, ok := nameOfSettingsFile(fname); ok {
 			settingsFiles = append(settingsFiles, fname)
 			continue
 		}
-		name := strings.TrimSuffix(fname, ".json")
+		name, ok := NameOfBodyFile(fname)
+		if !ok {
+			continue
+		}
 		if !ValidTemplateName(name) {
 			return nil, &ParseError{File: path, Message: "invalid template name (1-36 characters of [0-9A-Za-z_-])"}
 		}
@@ -53,10 +53,11 @@ func LoadDir(dir string) (map[string]*Loaded, error) {
 	}
 	for _, fname := range settingsFiles {
 		path := filepath.Join(dir, fname)
-		l, ok := out[strings.TrimSuffix(fname, settingsSuffix)]
+		name, _ := nameOfSettingsFile(fname)
+		l, ok := out[name]
 		if !ok {
 			return nil, &ParseError{File: path, Message: "settings for a template that does not exist (no " +
-				strings.TrimSuffix(fname, settingsSuffix) + ".json beside it)"}
+				filepath.Base(BodyFile(dir, name)) + " beside it)"}
 		}
 		body, err := os.ReadFile(path)
 		if err != nil {

@@ -10,6 +10,8 @@ import (
 
 	keyfile "github.com/foxboron/go-tpm-keyfiles"
 	"github.com/google/go-tpm/tpm2"
+
+	"github.com/provisiond/provisiond/internal/keypair"
 )
 
 // Key is a signing key inside the TPM; it is a crypto.Signer. Between uses
@@ -67,22 +69,31 @@ func template(keyType string) (tpm2.TPMTPublic, error) {
 		})
 		t.Unique = tpm2.NewTPMUPublicID(tpm2.TPMAlgECC, &tpm2.TPMSECCPoint{})
 	}
-	switch keyType {
-	case "ec-p256":
-		ecc(tpm2.TPMECCNistP256)
-	case "ec-p384":
-		ecc(tpm2.TPMECCNistP384)
-	case "rsa-2048":
+	k, ok := keypair.LookupKeyType(keyType)
+	switch {
+	case !ok || !k.InTPM:
+		return t, &Error{Setting: "key_type", Kind: KindConfig, Msg: fmt.Sprintf("a TPM key must be %s, got %q", orList(KeyTypes), keyType)}
+	case k.Curve != nil:
+		curve, ok := eccCurves[k.Curve.Params().Name]
+		if !ok {
+			return t, &Error{Setting: "key_type", Kind: KindConfig, Msg: "no TPM curve for " + keyType}
+		}
+		ecc(curve)
+	default:
 		t.Type = tpm2.TPMAlgRSA
 		t.Parameters = tpm2.NewTPMUPublicParms(tpm2.TPMAlgRSA, &tpm2.TPMSRSAParms{
 			Scheme:  tpm2.TPMTRSAScheme{Scheme: tpm2.TPMAlgNull},
-			KeyBits: 2048,
+			KeyBits: tpm2.TPMKeyBits(k.Bits),
 		})
 		t.Unique = tpm2.NewTPMUPublicID(tpm2.TPMAlgRSA, &tpm2.TPM2BPublicKeyRSA{})
-	default:
-		return t, &Error{Setting: "key_type", Kind: KindConfig, Msg: fmt.Sprintf("a TPM key must be %s, got %q", orList(KeyTypes), keyType)}
 	}
 	return t, nil
+}
+
+// eccCurves are the TPM's names of the curves key types use.
+var eccCurves = map[string]tpm2.TPMECCCurve{
+	"P-256": tpm2.TPMECCNistP256,
+	"P-384": tpm2.TPMECCNistP384,
 }
 
 // CreateKey makes a new key of keyType (ec-p256, ec-p384, rsa-2048) under

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/google/go-tpm/tpm2"
+
+	"github.com/provisiond/provisiond/internal/keypair"
 )
 
 // DefaultDevice is the kernel's resource-managed TPM: several programs
@@ -50,8 +52,7 @@ func ParsePersistentHandle(s string) (tpm2.TPMHandle, error) {
 	return tpm2.TPMHandle(v), nil
 }
 
-// KeyTypes are the key_type values a TPM key can have. rsa-3072 is left
-// out: few TPMs implement it.
-var KeyTypes = []string{"ec-p256", "ec-p384", "rsa-2048"}
+// KeyTypes are the key_type values a TPM key can have.
+var KeyTypes = keypair.KeyTypesWhere(func(k keypair.KeyType) bool { return k.InTPM })
 
 func handleString(h tpm2.TPMHandle) string { return fmt.Sprintf("0x%08x", uint32(h)) }

@@ -7,12 +7,14 @@ package fleetsimproc
 import (
 	"bufio"
 	"cmp"
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/provisiond/provisiond/internal/testtool/proc"
@@ -31,6 +33,9 @@ type Options struct {
 	Flags []string
 	// Log receives serve's stdout and stderr (default Dir/fleetsim.log).
 	Log string
+	// Prefix, when set, is a program and its arguments that run serve, such
+	// as prlimit with a limit; it must exec serve, keeping the PID.
+	Prefix []string
 }
 
 // Server is a running `fleetsim serve`.
@@ -40,7 +45,10 @@ type Server struct {
 	API  string // the control-plane API's base URL (http://HOST:PORT)
 	Log  string // the log file
 
-	proc *proc.Proc
+	proc    *proc.Proc
+	copied  chan struct{} // closed once the output is all in the log
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced at each line logged
 }
 
 // Init runs `fleetsim init` on dir. The address it records is not served;
@@ -54,45 +62,64 @@ func Init(bin, dir string) error {
 
 // Start runs `fleetsim serve` and returns once it listens.
 func Start(o Options) (*Server, error) {
-	s := &Server{Dir: o.Dir, Log: cmp.Or(o.Log, filepath.Join(o.Dir, "fleetsim.log"))}
+	s := &Server{Dir: o.Dir, Log: cmp.Or(o.Log, filepath.Join(o.Dir, "fleetsim.log")), changed: make(chan struct{})}
 	logf, err := os.Create(s.Log)
 	if err != nil {
 		return nil, err
 	}
-	args := append([]string{"serve", "--dir", o.Dir, "--listen", cmp.Or(o.Listen, "127.0.0.1:0")}, o.Flags...)
-	cmd := exec.Command(o.Bin, args...)
-	cmd.Stderr = logf
-	stdout, err := cmd.StdoutPipe()
+	// One pipe for stdout and stderr, read to its end: os/exec's own pipes
+	// may close before the last lines are read.
+	pr, pw, err := os.Pipe()
 	if err != nil {
 		logf.Close()
 		return nil, err
 	}
-	if s.proc, err = proc.Start(cmd); err != nil {
+	args := append([]string{"serve", "--dir", o.Dir, "--listen", cmp.Or(o.Listen, "127.0.0.1:0")}, o.Flags...)
+	argv := append(append(append([]string(nil), o.Prefix...), o.Bin), args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = pw, pw
+	s.proc, err = proc.Start(cmd)
+	pw.Close()
+	if err != nil {
+		pr.Close()
 		logf.Close()
 		return nil, fmt.Errorf("fleetsim serve --dir %s: %w", o.Dir, err)
 	}
 	ready := make(chan struct{})
-	go s.readAddresses(stdout, logf, ready)
-	go func() { <-s.proc.Done(); logf.Close() }()
+	s.copied = make(chan struct{})
+	go func() {
+		defer close(s.copied)
+		defer logf.Close()
+		defer pr.Close()
+		s.copyLog(pr, logf, ready)
+	}()
 	select {
 	case <-ready:
 		return s, nil
 	case <-s.proc.Done():
+		<-s.copied
 		return nil, fmt.Errorf("fleetsim serve --dir %s exited before listening: %v%s", o.Dir, s.proc.Err(), s.logTail())
 	case <-time.After(StartTimeout):
 		s.proc.Kill()
+		<-s.copied
 		return nil, fmt.Errorf("fleetsim serve --dir %s: no \"listening on\" lines in %v%s", o.Dir, StartTimeout, s.logTail())
 	}
 }
 
-// readAddresses copies serve's stdout to the log, taking the two addresses
-// from it, and closes ready once it has both.
-func (s *Server) readAddresses(stdout io.Reader, log io.Writer, ready chan<- struct{}) {
-	sc := bufio.NewScanner(stdout)
+// copyLog copies serve's output to the log line by line, telling WaitLog
+// of each, takes the two addresses from it, and closes ready once it has
+// both.
+func (s *Server) copyLog(out io.Reader, log io.Writer, ready chan<- struct{}) {
+	sc := bufio.NewScanner(out)
+	sc.Buffer(nil, 1<<20)
 	var addr, api string
 	for sc.Scan() {
 		line := sc.Text()
+		s.mu.Lock()
 		fmt.Fprintln(log, line)
+		close(s.changed)
+		s.changed = make(chan struct{})
+		s.mu.Unlock()
 		if ready == nil {
 			continue
 		}
@@ -107,18 +134,48 @@ func (s *Server) readAddresses(stdout io.Reader, log io.Writer, ready chan<- str
 			ready = nil
 		}
 	}
-	_, _ = io.Copy(log, stdout)
+	_, _ = io.Copy(log, out) // a line over the bound
+}
+
+// WaitLog returns once serve's log holds want, or with an error naming it
+// when ctx ends or serve exits first.
+func (s *Server) WaitLog(ctx context.Context, want string) error {
+	for {
+		s.mu.Lock()
+		changed := s.changed
+		s.mu.Unlock()
+		if strings.Contains(s.LogText(), want) {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-s.copied:
+			if strings.Contains(s.LogText(), want) {
+				return nil
+			}
+			return fmt.Errorf("fleetsim serve exited and its log %s never said %q", s.Log, want)
+		case <-ctx.Done():
+			return fmt.Errorf("fleetsim serve's log %s did not say %q: %w", s.Log, want, ctx.Err())
+		}
+	}
 }
 
 // PID is serve's process id.
 func (s *Server) PID() int { return s.proc.PID() }
 
 // Stop ends serve by its PID with SIGTERM, so that it saves its registry,
-// and waits for it (SIGKILL after a bound). Safe to call twice.
-func (s *Server) Stop() { s.proc.Stop() }
+// and waits for it and its last lines (SIGKILL after a bound). Safe to call
+// twice.
+func (s *Server) Stop() {
+	s.proc.Stop()
+	<-s.copied
+}
 
 // Kill ends serve by its PID with SIGKILL, as a crash does.
-func (s *Server) Kill() { s.proc.Kill() }
+func (s *Server) Kill() {
+	s.proc.Kill()
+	<-s.copied
+}
 
 // LogText is what serve has written so far.
 func (s *Server) LogText() string {

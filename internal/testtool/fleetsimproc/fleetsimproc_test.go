@@ -1,12 +1,14 @@
 package fleetsimproc
 
 import (
+	"context"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func TestMain(m *testing.M) { os.Exit(RunTests(m)) }
@@ -31,8 +33,16 @@ func TestServeIsReadyAndStops(t *testing.T) {
 	if log := s.LogText(); !strings.Contains(log, "listening on "+s.Addr) {
 		t.Fatalf("log %s lacks the listening line:\n%s", s.Log, log)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.WaitLog(ctx, "api listening on "+s.API); err != nil {
+		t.Fatal(err)
+	}
 	pid := s.PID()
 	s.Stop()
+	if err := s.WaitLog(ctx, "no such line"); err == nil || !strings.Contains(err.Error(), "exited") {
+		t.Fatalf("WaitLog on a stopped serve: %v", err)
+	}
 	if err := syscall.Kill(pid, 0); err != syscall.ESRCH {
 		t.Fatalf("fleetsim (PID %d) still exists after Stop: %v", pid, err)
 	}

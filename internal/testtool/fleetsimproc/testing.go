@@ -58,14 +58,20 @@ func Binary(tb testing.TB) string {
 // failed.
 func Serve(tb testing.TB, bin, dir string, flags ...string) *Server {
 	tb.Helper()
-	s, err := Start(Options{Bin: bin, Dir: dir, Flags: flags})
+	return ServeWith(tb, Options{Bin: bin, Dir: dir, Flags: flags})
+}
+
+// ServeWith is Serve with all of Start's options.
+func ServeWith(tb testing.TB, o Options) *Server {
+	tb.Helper()
+	s, err := Start(o)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() {
 		s.Stop()
 		if tb.Failed() {
-			tb.Logf("fleetsim serve --dir %s (%s):\n%s", dir, s.Log, s.LogText())
+			tb.Logf("fleetsim serve --dir %s (%s):\n%s", o.Dir, s.Log, s.LogText())
 		}
 	})
 	return s
