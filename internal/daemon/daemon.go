@@ -162,7 +162,7 @@ func (d *Daemon) newRunner(cfg *config.Config, files *store.Dir, tpm *tpmkey.Sha
 	if cfg.Rotation.WithDevice() {
 		settings.RotationTemplate = cfg.Rotation.Template
 	}
-	keys, err := keystore.New(keystore.Options{Kind: cfg.KeyStore, Files: files, TPM: tpm})
+	keys, err := keystore.New(keystore.Options{Kind: cfg.KeyStore, Files: files, TPM: tpm, PKCS11: cfg.PKCS11})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
