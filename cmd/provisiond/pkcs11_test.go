@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/provisiond/provisiond/internal/fleetsim"
+	"github.com/provisiond/provisiond/internal/keypair"
+	"github.com/provisiond/provisiond/internal/keypair/p11key"
+	"github.com/provisiond/provisiond/internal/keypair/p11key/p11test"
+	"github.com/provisiond/provisiond/internal/store"
+	"github.com/provisiond/provisiond/internal/testtool"
+)
+
+// pkcs11YAML is the config for device keys in tok.
+func pkcs11YAML(m *p11test.Module, tok p11test.Token, keyType string) string {
+	return "key_store: pkcs11\nkey_type: " + keyType + "\npkcs11:\n  module: " + m.Path +
+		"\n  token: \"pkcs11:token=" + tok.Label + "\"\n  pin: " + tok.PIN + "\n"
+}
+
+// With key_store: pkcs11 the device provisions against the emulator with a
+// key made in softhsm2: credentials.json names it by URI and parts, the
+// certificate is for the token's key, no file holds private key material,
+// and `openssl s_client -engine pkcs11` with the handed-over URI completes
+// mutual TLS with the emulator as the new thing (RSA: TLS 1.3 with PSS).
+func TestEndToEndProvisionsWithTheKeyInAToken(t *testing.T) {
+	for _, tc := range []struct{ format, keyType string }{
+		{"json", "ec-p256"}, {"cbor", "ec-p256"}, {"json", "rsa-2048"}, {"cbor", "rsa-2048"},
+	} {
+		t.Run(tc.format+"/"+tc.keyType, func(t *testing.T) {
+			m := p11test.SoftHSM(t)
+			tok := m.InitToken("gateway")
+			path, srv := startEmulator(t, fleetsim.Options{}, "payload_format: "+tc.format+"\n"+pkcs11YAML(m, tok, tc.keyType))
+			cfg := provision(t, path)
+			creds, err := store.ReadCredentials(filepath.Join(cfg.StateDirectory, store.CredentialsFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if creds.PrivateKeyType != "pkcs11" || creds.PrivateKeyFile != "" || creds.PKCS11Module != m.Path ||
+				creds.PKCS11TokenLabel != "gateway" || creds.PKCS11PinFile != tok.PINFile || creds.PKCS11KeyLabel == "" {
+				t.Fatalf("credentials %+v", creds)
+			}
+			assertTokenKeyIsTheCertificates(t, m, tok, creds)
+			if n := tss2KeyBlocks(t, cfg.StateDirectory); n != 0 {
+				t.Fatalf("%d TSS2 key blocks in the state folder, want none", n)
+			}
+			if !activeIn(srv, creds) {
+				t.Fatalf("certificate %s is not active for %s in the emulator", creds.CertificateID, creds.ThingName)
+			}
+			mqttConnectThrough(t, openSSLEngineClient(t, m, creds), creds.PrivateKeyURI, creds.ThingName)
+		})
+	}
+}
+
+// assertTokenKeyIsTheCertificates finds the key the URI names in the
+// token and checks the certificate is for it.
+func assertTokenKeyIsTheCertificates(t *testing.T, m *p11test.Module, tok p11test.Token, creds store.Credentials) {
+	t.Helper()
+	u, err := p11key.ParseURI(creds.PrivateKeyURI)
+	if err != nil {
+		t.Fatalf("privateKeyUri %s: %v", creds.PrivateKeyURI, err)
+	}
+	token, err := p11key.OpenToken(p11key.Settings{Module: m.Path, Token: "pkcs11:token=" + u.Token, PIN: tok.PIN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer token.Close()
+	key, err := token.Find(u.ID)
+	if err != nil {
+		t.Fatalf("the token has no key %s: %v", creds.PrivateKeyURI, err)
+	}
+	certPEM, err := os.ReadFile(creds.CertificateFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := keypair.Certificate(certPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := keypair.MatchPublic(cert, key.Public()); err != nil {
+		t.Fatalf("the certificate is not for the token's key: %v", err)
+	}
+	if key.Label() != creds.PKCS11KeyLabel {
+		t.Fatalf("the key's label %q, pkcs11KeyLabel %q", key.Label(), creds.PKCS11KeyLabel)
+	}
+}
+
+// openSSLEngineClient is `openssl s_client -engine pkcs11 -keyform engine
+// -key URI` (libp11, the engine OpenSSL 3 on Debian 12 takes pkcs11: URIs
+// through), TLS 1.3, with the module in PKCS11_MODULE_PATH and the PIN from
+// a pin-source file. libp11 0.4.12 refuses a pin-source file that ends in
+// a newline, which provisiond's own PIN file may: the consumer's copy is
+// written without one.
+func openSSLEngineClient(t *testing.T, m *p11test.Module, creds store.Credentials) *exec.Cmd {
+	t.Helper()
+	openssl := testtool.Need(t, "openssl", "openssl")
+	p11test.Library(t, "engines-3/pkcs11.so", "libengine-pkcs11-openssl")
+	pin, err := os.ReadFile(creds.PKCS11PinFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pinSource := filepath.Join(t.TempDir(), "pin")
+	if err := os.WriteFile(pinSource, []byte(strings.TrimSuffix(string(pin), "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	cmd := exec.CommandContext(ctx, openssl, "s_client", "-engine", "pkcs11", "-keyform", "engine",
+		"-key", creds.PrivateKeyURI+"?pin-source=file:"+pinSource, "-cert", creds.CertificateFile,
+		"-CAfile", creds.RootCAFile, "-connect", creds.Endpoint, "-servername", "localhost", "-tls1_3",
+		"-verify_return_error", "-quiet")
+	cmd.Env = append(os.Environ(), "PKCS11_MODULE_PATH="+m.Path)
+	return cmd
+}
