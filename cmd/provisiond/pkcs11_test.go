@@ -117,3 +117,45 @@ func openSSLEngineClient(t *testing.T, m *p11test.Module, creds store.Credential
 	cmd.Env = append(os.Environ(), "PKCS11_MODULE_PATH="+m.Path)
 	return cmd
 }
+
+// The SIGKILL test with the key in softhsm2 (its token folder on disk,
+// like the state): the device ends registered with the token's key, and
+// the token holds no named object but the handed-over pair: every pair a
+// kill cut short, or an identity reprovisioning replaced, was destroyed.
+func TestSIGKILLWithTheKeyInAToken(t *testing.T) {
+	m := p11test.SoftHSM(t)
+	tok := m.InitToken("gateway")
+	creds, _ := killWhileProvisioning(t, fastRetry+pkcs11YAML(m, tok, "ec-p256"))
+	assertTokenKeyIsTheCertificates(t, m, tok, creds)
+	token, err := p11key.OpenToken(p11key.Settings{Module: m.Path, Token: "pkcs11:token=gateway", PIN: tok.PIN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer token.Close()
+	objs, err := token.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// softhsm2 creates an object's file before it writes the attributes: a
+	// kill inside C_GenerateKeyPair can leave an object with neither label
+	// nor id, which nothing can name and provisiond leaves alone (it may
+	// be another program's). Every named object is the handed-over pair's.
+	pair, unnamed := 0, 0
+	for _, o := range objs {
+		switch {
+		case o.Label == creds.PKCS11KeyLabel:
+			pair++
+		case o.Label == "" && len(o.ID) == 0:
+			unnamed++
+		default:
+			t.Errorf("left in the token: %s key %q (id %x)", o.Class, o.Label, o.ID)
+		}
+	}
+	if pair != 2 {
+		t.Fatalf("the token holds %d objects of the handed-over pair, want 2", pair)
+	}
+	if unnamed > 20 {
+		t.Fatalf("%d unnamed objects after 20 kills, want at most one a kill", unnamed)
+	}
+	t.Logf("%d unnamed objects a kill inside the module left", unnamed)
+}
