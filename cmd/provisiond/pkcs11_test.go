@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -158,4 +159,37 @@ func TestSIGKILLWithTheKeyInAToken(t *testing.T) {
 		t.Fatalf("%d unnamed objects after 20 kills, want at most one a kill", unnamed)
 	}
 	t.Logf("%d unnamed objects a kill inside the module left", unnamed)
+}
+
+// check prints a pkcs11 line: the module loads, the token takes the PIN,
+// its mechanisms, and the state's key is present; a wrong PIN is exit 78
+// naming pkcs11.pin, and no output shows the PIN.
+func TestOfflineCheckReportsTheToken(t *testing.T) {
+	m := p11test.SoftHSM(t)
+	tok := m.InitToken("gateway")
+	path, _ := startEmulator(t, fleetsim.Options{}, pkcs11YAML(m, tok, "ec-p256"))
+	offline := func() (int, string) {
+		var out, errOut bytes.Buffer
+		code := checkAt([]string{"--config", path}, &out, &errOut, time.Now)
+		return code, out.String() + errOut.String()
+	}
+	code, out := offline()
+	if code != exitOK || !strings.Contains(out, "pkcs11: ok (module "+m.Path+", token=gateway") ||
+		!strings.Contains(out, "CKM_ECDSA") || !strings.Contains(out, "no key made yet") {
+		t.Fatalf("check before provisioning: %d\n%s", code, out)
+	}
+	provision(t, path)
+	if code, out = offline(); code != exitOK || !strings.Contains(out, "present") {
+		t.Fatalf("check after provisioning: %d\n%s", code, out)
+	}
+	if err := os.WriteFile(tok.PINFile, []byte("wrong-pin\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out = offline()
+	if code != exitConfig || !strings.Contains(out, "pkcs11.pin: ") || !strings.Contains(out, "CKR_PIN_INCORRECT") {
+		t.Fatalf("check with a wrong PIN: %d\n%s", code, out)
+	}
+	if strings.Contains(out, "wrong-pin") || strings.Contains(out, p11test.UserPIN) {
+		t.Fatalf("check shows the PIN:\n%s", out)
+	}
 }
