@@ -3,6 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -191,5 +195,80 @@ func TestOfflineCheckReportsTheToken(t *testing.T) {
 	}
 	if strings.Contains(out, "wrong-pin") || strings.Contains(out, p11test.UserPIN) {
 		t.Fatalf("check shows the PIN:\n%s", out)
+	}
+}
+
+// The same with tpm2-pkcs11 on swtpm through tpm2-abrmd: the device
+// provisions with EC P-256 and RSA-2048 keys made in the TPM (RSA with
+// TLS 1.2 and PKCS #1 v1.5: the module lists no RSA-PSS), and a Go client
+// signing in the token with the handed-over key completes an MQTT CONNECT
+// with the emulator as the new thing. OpenSSL's pkcs11 engine is no
+// consumer here: libp11 0.4.12 fails at C_Login with tpm2-pkcs11 on
+// Debian 12 (tpm2-tss issue 2581).
+func TestEndToEndProvisionsWithTheKeyInTPM2PKCS11(t *testing.T) {
+	for _, keyType := range []string{"ec-p256", "rsa-2048"} {
+		t.Run(keyType, func(t *testing.T) {
+			m := p11test.TPM2(t)
+			tok := m.InitToken("tpm")
+			path, srv := startEmulator(t, fleetsim.Options{}, pkcs11YAML(m, tok, keyType))
+			cfg := provision(t, path)
+			creds, err := store.ReadCredentials(filepath.Join(cfg.StateDirectory, store.CredentialsFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertTokenKeyIsTheCertificates(t, m, tok, creds)
+			if !activeIn(srv, creds) {
+				t.Fatalf("certificate %s is not active for %s in the emulator", creds.CertificateID, creds.ThingName)
+			}
+			mqttConnectWithTokenKey(t, m, tok, creds)
+		})
+	}
+}
+
+// mqttConnectWithTokenKey connects to the endpoint over mutual TLS with
+// the key the URI names, signing in the token, and fails the test unless
+// the broker accepts an MQTT CONNECT as the thing.
+func mqttConnectWithTokenKey(t *testing.T, m *p11test.Module, tok p11test.Token, creds store.Credentials) {
+	t.Helper()
+	u, err := p11key.ParseURI(creds.PrivateKeyURI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := p11key.OpenToken(p11key.Settings{Module: m.Path, Token: "pkcs11:token=" + u.Token, PIN: tok.PIN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer token.Close()
+	key, err := token.Find(u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain, err := os.ReadFile(creds.CertificateFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := key.TLSCertificate(chain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots, err := os.ReadFile(creds.RootCAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(roots)
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 30 * time.Second}, "tcp", creds.Endpoint,
+		&tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, ServerName: "localhost", MaxVersion: key.MaxTLSVersion()})
+	if err != nil {
+		t.Fatalf("mutual TLS with the token's key: %v (signer: %v)", err, key.SignError())
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := conn.Write(mqttConnect(creds.ThingName)); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 4)
+	if _, err := io.ReadFull(conn, got); err != nil || !bytes.Equal(got, []byte{0x20, 0x02, 0x00, 0x00}) {
+		t.Fatalf("CONNACK % x, %v; want accepted", got, err)
 	}
 }
