@@ -49,6 +49,7 @@ done
 [[ $name =~ ^[0-9A-Za-z_-]{1,36}$ ]] || die "--name $name: a template name is 1-36 characters of 0-9 A-Z a-z _ -"
 command -v aws >/dev/null || die "the aws CLI is not installed (apt-get install awscli)"
 command -v python3 >/dev/null || die "python3 is needed to read the aws CLI's JSON"
+command -v openssl >/dev/null || die "openssl is needed to read an existing claim certificate (apt-get install openssl)"
 mkdir -p "$out"
 
 awsiot() { aws "${aws_opts[@]}" iot "$@"; }
