@@ -67,6 +67,11 @@ func Put(stateDir string, c *Claim) (string, error) {
 	if err := os.Chmod(dir, FolderMode); err != nil {
 		return "", fmt.Errorf("temporary claim: %w", err)
 	}
+	// A folder just made is lost with its drop in a power cut unless the
+	// state directory's entry for it is durable too.
+	if err := atomicfile.SyncDir(stateDir); err != nil {
+		return "", fmt.Errorf("temporary claim: %w", err)
+	}
 	path := filepath.Join(dir, c.FileName())
 	if err := atomicfile.Write(path, c.Encode(), 0o600); err != nil {
 		return "", fmt.Errorf("temporary claim: %w", err)
