@@ -34,12 +34,7 @@ func checkAt(args []string, stdout, stderr io.Writer, now func() time.Time) int 
 		}
 		fmt.Fprintf(stdout, "%s: ok (endpoint %s, template %s, %s over %s)\n",
 			cfg.Path, cfg.Endpoint, cfg.Template.Name, cfg.CertificateMethod, cfg.PayloadFormat)
-		warnings, failure := check.OfflineClaims(cfg, time.Now())
-		for _, w := range warnings {
-			fmt.Fprintf(stdout, "claim: warning: %s\n", w)
-		}
-		if failure != "" {
-			fmt.Fprintf(stdout, "claim: fail: %s\n", failure)
+		if !check.PrintOfflineClaims(stdout, cfg, time.Now()) {
 			return exitFailure
 		}
 		return checkKeyStore(cfg, stdout, stderr)

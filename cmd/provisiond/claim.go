@@ -58,6 +58,9 @@ func cmdClaim(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	fmt.Fprintf(stderr, "provisiond claim import: %s handed to the daemon\n", claim)
+	if running, err := store.InUse(cfg.StateDirectory); err == nil && !running {
+		fmt.Fprintln(stderr, "provisiond claim import: no daemon is running: the claim is used when it starts")
+	}
 	if *wait <= 0 {
 		return exitOK
 	}

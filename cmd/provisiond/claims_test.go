@@ -390,3 +390,50 @@ func TestTemporaryClaimThatExpiresBeforeUse(t *testing.T) {
 		t.Fatal("--wait printed no thing name")
 	}
 }
+
+// A certificate and ownership token got under one claim are kept when that
+// claim is refused before RegisterThing: the next claim's session registers
+// the same certificate with the same token (fleetsim ties the token to the
+// certificate, not to the claim's connection; AWS documents the token as the
+// certificate's, valid an hour, and says nothing of the claim), so no
+// certificate is orphaned.
+func TestTokenKeptUnderTheNextClaim(t *testing.T) {
+	drop, err := fleetsim.ParseFault("register:drop:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, dir, base := startClaimsEmulator(t, fleetsim.InitOptions{Claims: 2}, fleetsim.Options{Faults: []fleetsim.Fault{drop}},
+		"retry: {initial: 50ms, max: 100ms, response_timeout: 1s}\n")
+	first := certificateIDOf(t, filepath.Join(dir, "claim.pem.crt"))
+	// The first session gets a certificate; its RegisterThing goes unanswered.
+	d := &testDaemon{logger: zaptest.NewLogger(t), path: path}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.run(ctx, cfg) }()
+	pending := waitState(t, cfg.StateDirectory, func(s store.State) bool {
+		return s.Phase == store.CertPending && s.LastOperation == "RegisterThing"
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if pending.Claim == nil || pending.Claim.CertificateID != first {
+		t.Fatalf("the certificate came under claim %+v, want the first", pending.Claim)
+	}
+	// The first claim is revoked while the device is off; the next start
+	// registers the certificate it holds through the second claim.
+	api(t, http.MethodPut, base+"/certificates/"+first+"?newStatus=REVOKED")
+	provision(t, path)
+	st, err := store.LoadState(store.ReadOnlyDir(cfg.StateDirectory))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.CertificateID != pending.CertificateID || len(st.Orphans) != 0 || st.Claim.CertificateID == first {
+		t.Fatalf("registered certificate %s under claim %+v with orphans %v; want %s, kept, under the second claim",
+			st.CertificateID, st.Claim, st.Orphans, pending.CertificateID)
+	}
+}

@@ -2,6 +2,8 @@ package check
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -58,6 +60,22 @@ func (ch claimChoice) passedOver() string {
 		return ""
 	}
 	return claims.PassedText(ch.list, ch.decision)
+}
+
+// PrintOfflineClaims prints OfflineClaims's lines; it reports false when
+// they hold a failure.
+func PrintOfflineClaims(w io.Writer, c *config.Config, now time.Time) bool {
+	warnings, failure := OfflineClaims(c, now)
+	if c.ClaimImport() != nil {
+		fmt.Fprintln(w, "claim: a temporary claim may come by `provisiond claim import`")
+	}
+	for _, line := range warnings {
+		fmt.Fprintf(w, "claim: warning: %s\n", line)
+	}
+	if failure != "" {
+		fmt.Fprintf(w, "claim: fail: %s\n", failure)
+	}
+	return failure == ""
 }
 
 // OfflineClaims is what `provisiond check` without --online says of the

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/provisiond/provisiond/internal/atomicfile"
@@ -66,11 +67,41 @@ func Put(stateDir string, c *Claim) (string, error) {
 	if err := os.Chmod(dir, FolderMode); err != nil {
 		return "", fmt.Errorf("temporary claim: %w", err)
 	}
+	// A folder just made is lost with its drop in a power cut unless the
+	// state directory's entry for it is durable too.
+	if err := atomicfile.SyncDir(stateDir); err != nil {
+		return "", fmt.Errorf("temporary claim: %w", err)
+	}
 	path := filepath.Join(dir, c.FileName())
 	if err := atomicfile.Write(path, c.Encode(), 0o600); err != nil {
 		return "", fmt.Errorf("temporary claim: %w", err)
 	}
+	if err := ownLikeStateDir(stateDir, dir, path); err != nil {
+		_ = Remove(path)
+		return "", fmt.Errorf("temporary claim: %w", err)
+	}
 	return path, nil
+}
+
+// ownLikeStateDir gives the drop folder and the drop to the state
+// directory's owner: the daemon's user (provisiond, in the package), which
+// must read and remove a claim that root imported. The rename already made
+// the drop visible, but to root alone until then.
+func ownLikeStateDir(stateDir string, paths ...string) error {
+	info, err := os.Stat(stateDir)
+	if err != nil {
+		return err
+	}
+	st, ok := info.Sys().(*syscall.Stat_t)
+	if !ok || int(st.Uid) == os.Geteuid() {
+		return nil
+	}
+	for _, p := range paths {
+		if err := os.Chown(p, int(st.Uid), int(st.Gid)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Drop is one file of the drop folder, parsed.

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -203,6 +204,36 @@ func TestFolderIgnoresHalfWrittenAndTempFiles(t *testing.T) {
 	}
 	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("drop still there after Remove: %v", err)
+	}
+}
+
+// A claim root imports is handed to the state directory's owner, the
+// daemon's user, which must read and remove it.
+func TestPutGivesTheDropToTheStateDirectorysOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("this test changes file owners: run it as root, as CI does")
+	}
+	state := t.TempDir()
+	if err := os.Chown(state, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	certPEM, keyPEM := testClaim(t, time.Now().Add(-time.Minute))
+	c, err := Parse([]byte(certPEM + keyPEM))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, err := Put(state, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{Folder(state), path} {
+		info, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := info.Sys().(*syscall.Stat_t); st.Uid != 65534 || st.Gid != 65534 {
+			t.Errorf("%s is owned by %d:%d, want the state directory's 65534:65534", p, st.Uid, st.Gid)
+		}
 	}
 }
 
