@@ -88,3 +88,15 @@ func claimVerdict(s *State, stateDir string, importErr error) string {
 	}
 	return "with the claim imported again"
 }
+
+// tempDropsLeft reports an atomic write's temp file left in the drop
+// folder once the daemon is done: a cut import's copy of a claim's key.
+func tempDropsLeft(stateDir string) string {
+	entries, _ := os.ReadDir(filepath.Join(stateDir, store.ClaimImportDir))
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") {
+			return fmt.Sprintf("%s/%s (a temporary claim's key) is left behind", store.ClaimImportDir, e.Name())
+		}
+	}
+	return ""
+}

@@ -285,6 +285,9 @@ func (w *worker) check(s *State) (*checked, error) {
 	case fault == "":
 		fault = w.checkHandle(tpm, dir)
 	}
+	if fault == "" && w.rec.Flow.ClaimImport {
+		fault = tempDropsLeft(dir)
+	}
 	if fault == "" && w.rec.Attestation != nil {
 		fault = w.rec.Attestation.checkAK(tpm)
 	}
