@@ -242,7 +242,8 @@ var requestFiles = store.RequestFiles
 
 // registeredAs returns the certificate the daemon handed over once
 // state.json says registered, credentials.json names that certificate
-// with a usable pair, no request waits and no verification runs; "" before. With
+// with a usable pair, no request or temporary claim waits and no
+// verification runs; "" before. With
 // rotation, it also waits while a renewal runs or is due: a
 // crash state's certificates may be past their rotation time when it is
 // checked, and the daemon must finish that rotation too. due says to
@@ -253,6 +254,9 @@ func registeredAs(stateDir string, due bool) string {
 		if _, err := os.Stat(filepath.Join(stateDir, f)); err == nil {
 			return ""
 		}
+	}
+	if len(dropsLeft(stateDir)) > 0 {
+		return "" // a used temporary claim goes once its identity is handed over
 	}
 	var st struct {
 		State         string    `json:"state"`

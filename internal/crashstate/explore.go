@@ -250,6 +250,10 @@ func (w *worker) check(s *State) (*checked, error) {
 	if err != nil {
 		return nil, err
 	}
+	var importErr error
+	if s.Reimport {
+		importErr = importClaim(w.o.Provisiond, cfg, w.rec.Fleet)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), w.o.Timeout)
 	id, exit, log, runErr := runDaemon(ctx, w.o.Provisiond, cfg, dir)
 	cancel()
@@ -267,6 +271,9 @@ func (w *worker) check(s *State) (*checked, error) {
 		}
 	case id == "":
 		fault = fmt.Sprintf("not registered (exit %d, %v): %s", exit, runErr, lastLines(log, 3))
+		if w.rec.Flow.ClaimImport {
+			fault = claimVerdict(s, dir, importErr) + ": " + fault
+		}
 	case torn:
 		fault = "state.json was unreadable and the daemon went on (a silent reset)"
 	case fault == "" && id != w.rec.Final && s.Retired[id]:
@@ -277,6 +284,9 @@ func (w *worker) check(s *State) (*checked, error) {
 		c.res.HandleUnchecked = w.rec.Flow.TPMHandle != ""
 	case fault == "":
 		fault = w.checkHandle(tpm, dir)
+	}
+	if fault == "" && w.rec.Flow.ClaimImport {
+		fault = tempDropsLeft(dir)
 	}
 	if fault == "" && w.rec.Attestation != nil {
 		fault = w.rec.Attestation.checkAK(tpm)

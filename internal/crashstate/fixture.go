@@ -26,6 +26,7 @@ type fixture struct {
 	Handed   *handoff `json:"handedOver,omitempty"`
 	Retired  []string `json:"retired,omitempty"`
 	Issued   []string `json:"issued,omitempty"`
+	Reimport bool     `json:"importAgain,omitempty"`
 	// Spec is the whole flow: its config, fleetsim flags and TPM.
 	Spec      *Flow  `json:"flowSpec,omitempty"`
 	Final     string `json:"finalCertificateId,omitempty"`
@@ -55,7 +56,7 @@ func (w *worker) saveFixture(s *State, res Result, log string) error {
 	}
 	fx := fixture{ID: s.ID(), Seed: w.o.Seed, Fault: res.Fault, Flow: w.rec.Flow.Name, Method: w.rec.Flow.Method, KeyType: w.rec.Flow.KeyType,
 		Model: s.Model.Name, Base: w.o.Base, StateDir: w.rec.StateDir, Fleet: w.rec.Fleet, Endpoint: w.rec.Endpoint,
-		Handed: s.Handed, Retired: sortedKeys(s.Retired), Issued: s.Issued, Spec: &w.rec.Flow, Final: w.rec.Final}
+		Handed: s.Handed, Retired: sortedKeys(s.Retired), Issued: s.Issued, Reimport: s.Reimport, Spec: &w.rec.Flow, Final: w.rec.Final}
 	if w.rec.RecordedFleet != "" {
 		fx.Fleet = w.rec.RecordedFleet
 	}
@@ -122,7 +123,7 @@ func Replay(o Options, dir string) (Result, error) {
 			model = m
 		}
 	}
-	s := &State{Rec: rec, Model: model, Tree: tree, Handed: fx.Handed, Issued: fx.Issued, Retired: map[string]bool{}}
+	s := &State{Rec: rec, Model: model, Tree: tree, Handed: fx.Handed, Issued: fx.Issued, Reimport: fx.Reimport, Retired: map[string]bool{}}
 	for _, id := range fx.Retired {
 		s.Retired[id] = true
 	}

@@ -3,8 +3,8 @@ package crashstate
 // Flow is one recorded provisioning: how the daemon is configured, whether
 // the device is provisioned first (outside the recording), and the script
 // recorded under strace. The script runs in sh with $P the provisiond
-// binary, $C its config, $S the state directory and $A the base URL of
-// fleetsim's control-plane API. A new flow (rotation,
+// binary, $C its config, $S the state directory, $A the base URL of
+// fleetsim's control-plane API and $F fleetsim's folder (the claim pair). A new flow (rotation,
 // a TPM key store) is one more line in Flows.
 type Flow struct {
 	Name    string `json:"name"`
@@ -28,6 +28,11 @@ type Flow struct {
 	// the template's hook, and every check also asks that the AK is still
 	// at its handle.
 	Attest bool `json:"attest,omitempty"`
+	// ClaimImport configures claim: {source: import}: the daemon awaits a
+	// temporary claim, which the script imports (the fleet's claim pair
+	// stands in for one). A state cut before the import's drop was durable
+	// is one whose installer never saw success: the check imports again.
+	ClaimImport bool `json:"claimImport,omitempty"`
 }
 
 // revokeHandedOver revokes the certificate credentials.json names, as an
@@ -45,6 +50,15 @@ const (
 	restoreDuringReprovision = `"$P" reprovision --config "$C" --wait 60s >/dev/null & r=$!; ` +
 		`while [ ! -e "$S/reprovision.request" ]; do sleep 0.005; done; rm -f "$S/credentials.json"; wait $r; ` +
 		`"$P" wait --config "$C" --timeout 60s >/dev/null; `
+)
+
+// The temporary claim: the daemon is started idle (awaiting a claim), and
+// the installer's import waits for the outcome; or the claim is imported
+// while the daemon is stopped.
+const (
+	startAwaitingClaim = `"$P" run --config "$C" 2>/dev/null & d=$!; ` +
+		`until "$P" status --config "$C" 2>/dev/null | grep -q "awaiting a temporary claim"; do sleep 0.01; done; `
+	importPair = `cat "$F/claim.pem.crt" "$F/claim.pem.key" | "$P" claim import - --config "$C"`
 )
 
 // tpmHandle is the persistent handle of the TPM flows that set one.
@@ -108,6 +122,13 @@ var Flows = []Flow{
 	// proven, which the daemon must give up for a new one.
 	{Name: "csr-short-lived", Method: "csr", ServeArgs: []string{"--certificate-validity", "3s"},
 		Script: startDaemon + `sleep 4; ` + stopDaemon},
+	// A temporary claim from a trusted user: imported while the daemon
+	// awaits one, or before it starts. Once the import's drop is durable the
+	// claim must never be lost before it is used, and once used it goes.
+	{Name: "claim-import", Method: "csr", ClaimImport: true,
+		Script: startAwaitingClaim + importPair + ` --wait 60s >/dev/null 2>&1; ` + stopDaemon},
+	{Name: "claim-import-stopped", Method: "csr", ClaimImport: true,
+		Script: importPair + ` 2>/dev/null; ` + startDaemon + stopDaemon},
 }
 
 // NamedOnlyFlows run only when named (-flows): none at present.

@@ -26,8 +26,11 @@ type State struct {
 	// reprovision replaces later is retired on purpose, not orphaned.
 	Retired map[string]bool
 	Issued  []string
-	meta    map[int]bool
-	cuts    map[int]dataCut
+	// Reimport: the cut came before the imported claim's drop was durable,
+	// so the installer never saw success and imports again.
+	Reimport bool
+	meta     map[int]bool
+	cuts     map[int]dataCut
 }
 
 // ID names the state so that it can be checked again (-only).
@@ -59,17 +62,19 @@ func Generate(rec *Recording, m Model, limit int, seed uint64) (states []*State,
 			}
 		}
 		sort.Strings(issued)
+		reimport := rec.Flow.ClaimImport && point < rec.DropDurableAt
 		for _, c := range choices(sp.size(), limit, rng) {
 			drawn++
 			meta, cuts := sp.choice(c)
 			t := replay(m, rec.Initial, rec.Ops, durable, point, meta, cuts, false)
-			key := t.digest() + fmt.Sprint(handed, issued)
+			key := t.digest() + fmt.Sprint(handed, issued, reimport)
 			if seen[key] {
 				continue
 			}
 			seen[key] = true
 			states = append(states, &State{Rec: rec, Model: m, Point: point, Choice: c, Tree: t,
-				Handed: handed, Retired: maps.Clone(retired), Issued: issued, meta: meta, cuts: cuts})
+				Handed: handed, Retired: maps.Clone(retired), Issued: issued, meta: meta, cuts: cuts,
+				Reimport: reimport})
 		}
 	}
 	return states, drawn

@@ -45,6 +45,9 @@ type Recording struct {
 	// Final is the certificate credentials.json named when the recording
 	// ended: the one whose key the TPM's handle then held.
 	Final string
+	// DropDurableAt is, for a claim-import flow, the first point at which
+	// the imported claim's drop is durable (see dropDurableAt).
+	DropDurableAt int
 	// Attestation runs an attestation flow (Flow.Attest); Stop it when the
 	// flow's checks are done.
 	Attestation *attestation
@@ -73,12 +76,14 @@ func (f Flow) tpmConfig(device string) string {
 }
 
 func (r *Recording) baseConfig(endpoint, stateDir string) string {
+	claim := fmt.Sprintf("claim:\n  certificate: %s\n  private_key: %s\n",
+		filepath.Join(r.Fleet, "claim.pem.crt"), filepath.Join(r.Fleet, "claim.pem.key"))
+	if r.Flow.ClaimImport {
+		claim = "claim: {source: import}\n"
+	}
 	return fmt.Sprintf(`endpoint: %s
 root_ca: %s
-claim:
-  certificate: %s
-  private_key: %s
-template:
+%stemplate:
   name: GatewayTemplate
   parameters: {SerialNumber: "0001"}
 payload_format: json
@@ -87,8 +92,7 @@ key_type: %s
 client_id: gateway-0001
 state_directory: %s
 retry: {initial: 20ms, max: 100ms, permanent: 1s, response_timeout: 5s}
-`, endpoint, filepath.Join(r.Fleet, "ca.pem"), filepath.Join(r.Fleet, "claim.pem.crt"),
-		filepath.Join(r.Fleet, "claim.pem.key"), r.Flow.Method, cmp.Or(r.Flow.KeyType, "ec-p256"), stateDir)
+`, endpoint, filepath.Join(r.Fleet, "ca.pem"), claim, r.Flow.Method, cmp.Or(r.Flow.KeyType, "ec-p256"), stateDir)
 }
 
 // Record runs flow against a fresh fleetsim in base/<flow>, the state
@@ -144,7 +148,7 @@ func Record(t Tools, flow Flow, base, stateDir string) (_ *Recording, err error)
 	if err := os.WriteFile(cfg, []byte(r.config(srv.Addr, stateDir, deviceOrNone(tpm))), 0o644); err != nil {
 		return nil, err
 	}
-	env := append(os.Environ(), "P="+t.Provisiond, "C="+cfg, "S="+stateDir, "A="+srv.API)
+	env := append(os.Environ(), "P="+t.Provisiond, "C="+cfg, "S="+stateDir, "A="+srv.API, "F="+r.Fleet)
 	if flow.Setup {
 		setup := exec.Command("sh", "-c", startDaemon+stopDaemon)
 		setup.Env = env
@@ -191,6 +195,11 @@ func Record(t Tools, flow Flow, base, stateDir string) (_ *Recording, err error)
 		b.add(c)
 	}
 	r.Ops = b.ops
+	if flow.ClaimImport {
+		if r.DropDurableAt = dropDurableAt(r.Ops); r.DropDurableAt > len(r.Ops) {
+			return nil, fmt.Errorf("flow %s: %s: claim import made no durable drop in %s", flow.Name, trace, store.ClaimImportDir)
+		}
+	}
 	if data, err := os.ReadFile(filepath.Join(stateDir, store.CredentialsFile)); err == nil {
 		if h, err := parseHandoff(data); err == nil {
 			r.Final = h.CertificateID
