@@ -10,9 +10,14 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"io"
 	"math/big"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -24,8 +29,10 @@ import (
 	"github.com/provisiond/provisiond/internal/claims"
 	"github.com/provisiond/provisiond/internal/config"
 	"github.com/provisiond/provisiond/internal/fleetsim"
+	"github.com/provisiond/provisiond/internal/keypair"
 	"github.com/provisiond/provisiond/internal/statemachine"
 	"github.com/provisiond/provisiond/internal/store"
+	"github.com/provisiond/provisiond/internal/testtool"
 )
 
 // writeExpiredClaim writes dir/name.crt and dir/name.key: a claim pair that
@@ -234,5 +241,152 @@ func TestClaimImportProvisionsAndIsRemoved(t *testing.T) {
 	}
 	if st.Claim.CertificateID != claim.CertificateID {
 		t.Fatalf("state names claim %+v, want %s", st.Claim, claim.CertificateID)
+	}
+}
+
+// startClaimsEmulator is startEmulator with init's claim options and the
+// control-plane API; it returns the config path, the fleet folder and the
+// API's base URL.
+func startClaimsEmulator(t *testing.T, init fleetsim.InitOptions, opts fleetsim.Options, yamlExtra string) (path, dir, api string) {
+	t.Helper()
+	dir = t.TempDir()
+	init.Listen = "127.0.0.1:8883"
+	if err := fleetsim.Init(dir, init); err != nil {
+		t.Fatalf("fleetsim init: %v", err)
+	}
+	opts.Dir, opts.Listen, opts.APIListen = dir, "127.0.0.1:0", "127.0.0.1:0"
+	opts.Logger = zaptest.NewLogger(t).Named("fleetsim")
+	srv, err := fleetsim.Start(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("fleetsim start: %v", err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	path = filepath.Join(dir, "provisiond.yaml")
+	body, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body = regexp.MustCompile(`(?m)^endpoint:.*$`).ReplaceAll(body, []byte("endpoint: "+srv.Addr()))
+	if err := os.WriteFile(path, []byte(overrideYAML(string(body), yamlExtra)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path, dir, "http://" + srv.APIAddr()
+}
+
+func certificateIDOf(t *testing.T, file string) string {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := keypair.Certificate(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keypair.ID(cert)
+}
+
+// api calls fleetsim's control-plane API without signing (it was started
+// without --api-credentials).
+func api(t *testing.T, method, url string) []byte {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("%s %s: %s %s", method, url, resp.Status, body)
+	}
+	return body
+}
+
+// Two claims, the first revoked over the API: the daemon is refused with
+// it and provisions with the second at once.
+func TestTwoClaimsTheFirstRevoked(t *testing.T) {
+	path, dir, base := startClaimsEmulator(t, fleetsim.InitOptions{Claims: 2}, fleetsim.Options{}, "")
+	first := certificateIDOf(t, filepath.Join(dir, "claim.pem.crt"))
+	api(t, http.MethodPut, base+"/certificates/"+first+"?newStatus=REVOKED")
+	cfg := provision(t, path)
+	st, err := store.LoadState(store.ReadOnlyDir(cfg.StateDirectory))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Claim == nil || st.Claim.CertificateID == first || !slices.Contains(st.RefusedClaims, first) ||
+		!strings.Contains(st.Claim.PassedOver, "refused by the service") {
+		t.Fatalf("claim %+v, refused %v: want the second claim, the first refused", st.Claim, st.RefusedClaims)
+	}
+}
+
+// The trusted-user path with the unmodified aws CLI: CreateProvisioningClaim's
+// JSON, as the CLI prints it, imported with --wait, provisions the device.
+func TestTemporaryClaimFromTheAWSCLI(t *testing.T) {
+	aws := testtool.Need(t, "aws", "awscli")
+	path, _, base := startClaimsEmulator(t, fleetsim.InitOptions{}, fleetsim.Options{}, "claim: {source: import}\n")
+	cfg := runInBackground(t, path, &testDaemon{})
+	cmd := exec.Command(aws, "iot", "create-provisioning-claim", "--template-name", "GatewayTemplate", "--endpoint-url", base)
+	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=fleetsim", "AWS_SECRET_ACCESS_KEY=fleetsim", "AWS_DEFAULT_REGION=us-east-1",
+		"AWS_REGION=us-east-1", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_PAGER=")
+	claimJSON, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("aws iot create-provisioning-claim: %v", err)
+	}
+	file := filepath.Join(t.TempDir(), "claim.json")
+	if err := os.WriteFile(file, claimJSON, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	if code := runCLI([]string{"claim", "import", file, "--wait", "30s", "--config", path}, &out, &errOut); code != exitOK {
+		t.Fatalf("claim import --wait: exit %d: %s", code, errOut.String())
+	}
+	creds, err := store.ReadCredentials(filepath.Join(cfg.StateDirectory, store.CredentialsFile))
+	if err != nil || strings.TrimSpace(out.String()) != creds.ThingName {
+		t.Fatalf("--wait printed %q; credentials.json names %q (%v)", out.String(), creds.ThingName, err)
+	}
+}
+
+// A temporary claim that runs out before the daemon uses it: status says so
+// and the drop goes; a fresh claim then provisions.
+func TestTemporaryClaimThatExpiresBeforeUse(t *testing.T) {
+	path, _, base := startClaimsEmulator(t, fleetsim.InitOptions{}, fleetsim.Options{ProvisioningClaimValidity: 2 * time.Second},
+		"claim: {source: import}\n")
+	newClaim := func() string {
+		file := filepath.Join(t.TempDir(), "claim.json")
+		if err := os.WriteFile(file, api(t, http.MethodPost, base+"/provisioning-templates/GatewayTemplate/provisioning-claim"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return file
+	}
+	var out, errOut bytes.Buffer
+	stale := newClaim()
+	if code := runCLI([]string{"claim", "import", stale, "--config", path}, &out, &errOut); code != exitOK {
+		t.Fatalf("claim import: exit %d: %s", code, errOut.String())
+	}
+	drop, err := claimdrop.Read(stale, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The daemon starts only after the claim ran out (a device switched on late).
+	time.Sleep(time.Until(drop.NotAfter) + 100*time.Millisecond)
+	cfg := runInBackground(t, path, &testDaemon{})
+	st := waitState(t, cfg.StateDirectory, func(s store.State) bool { return s.LastErrorKind == store.KindClaim && s.Claim != nil })
+	if want := claims.TemporaryExpiredText(drop.NotAfter); !strings.Contains(statemachine.StatusText(st, time.Now()), want) {
+		t.Fatalf("status %q, want %q", statemachine.StatusText(st, time.Now()), want)
+	}
+	if _, err := os.Stat(filepath.Join(claimdrop.Folder(cfg.StateDirectory), drop.FileName())); !os.IsNotExist(err) {
+		t.Fatalf("the expired claim is still in the drop folder (%v)", err)
+	}
+	out.Reset()
+	errOut.Reset()
+	if code := runCLI([]string{"claim", "import", newClaim(), "--wait", "30s", "--config", path}, &out, &errOut); code != exitOK {
+		t.Fatalf("a fresh claim: exit %d: %s", code, errOut.String())
+	}
+	if strings.TrimSpace(out.String()) == "" {
+		t.Fatal("--wait printed no thing name")
 	}
 }

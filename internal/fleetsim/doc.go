@@ -31,6 +31,11 @@
 //     session: a connection resuming the session under the asker's client ID, with the
 //     same shared claim, gets nothing resent.
 //   - One emulator at a time serves a folder: Start locks dir/.fleetsim.lock.
+//   - A claim connects only with a policy attached. A provisioning claim
+//     (CreateProvisioningClaim) comes from an issuer of its own (dir/provisioning-ca.pem),
+//     uses only its template's topics, and its certificate calls must come within 5
+//     minutes of connecting (AWS's rule), else 403 AccessDenied.
+//   - Each claim counts the things registered through its connections.
 //
 // The registry (package registry) is dir/registry.db, in SQLite: every change an answer
 // reports is committed before the answer is published. The control-plane API

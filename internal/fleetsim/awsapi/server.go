@@ -42,6 +42,12 @@ type Service interface {
 	// ReloadTemplates makes the next use of a template look at the folder again, after
 	// the API changed it.
 	ReloadTemplates()
+	// NewCertificate makes an RSA-2048 key and a certificate for it signed by the CA,
+	// registered ACTIVE or INACTIVE as a claim: its attached policies say what it may do.
+	NewCertificate(active bool) (Issued, error)
+	// NewProvisioningClaim makes a temporary claim for the template, valid until the
+	// time it returns, from the provisioning claims' own issuer.
+	NewProvisioningClaim(template string) (Issued, time.Time, error)
 }
 
 // Config is what Start needs.

@@ -26,6 +26,7 @@ func (a *Server) routes() {
 	a.handle("PATCH /provisioning-templates/{templateName}", a.changingTemplates(a.updateTemplate))
 	a.handle("DELETE /provisioning-templates/{templateName}", a.changingTemplates(a.deleteTemplate))
 	a.handle("POST /provisioning-templates/{templateName}/versions", a.changingTemplates(a.createTemplateVersion))
+	a.claimRoutes()
 	for _, l := range a.lists() {
 		a.handle(l.pattern, l.handler)
 	}
