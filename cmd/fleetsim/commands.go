@@ -86,6 +86,43 @@ type multi []string
 func (m *multi) String() string     { return strings.Join(*m, ",") }
 func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
 
+// maxCredentialsFile bounds --api-credentials-file: KEY:SECRET is a line.
+const maxCredentialsFile = 4096
+
+// apiCredentials reads --api-credentials or --api-credentials-file (KEY:SECRET, the
+// file's white space trimmed); nil when neither is given. Errors never echo the value.
+func apiCredentials(flagValue, file string) (*fleetsim.APICredentials, error) {
+	what, value := "--api-credentials", flagValue
+	switch {
+	case flagValue != "" && file != "":
+		return nil, usageError{errors.New("--api-credentials and --api-credentials-file: give one")}
+	case file != "":
+		f, err := os.Open(file)
+		if err != nil {
+			return nil, fmt.Errorf("--api-credentials-file: %w", err)
+		}
+		defer f.Close()
+		if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("--api-credentials-file %s: not a regular file", file)
+		}
+		data, err := io.ReadAll(io.LimitReader(f, maxCredentialsFile+1))
+		if err != nil {
+			return nil, fmt.Errorf("--api-credentials-file: %w", err)
+		}
+		if len(data) > maxCredentialsFile {
+			return nil, fmt.Errorf("--api-credentials-file %s: larger than %d bytes", file, maxCredentialsFile)
+		}
+		what, value = "--api-credentials-file "+file, strings.TrimSpace(string(data))
+	case flagValue == "":
+		return nil, nil
+	}
+	key, secret, ok := strings.Cut(value, ":")
+	if !ok || key == "" || secret == "" {
+		return nil, usageError{errors.New(what + ": want KEY:SECRET")}
+	}
+	return &fleetsim.APICredentials{AccessKeyID: key, SecretAccessKey: secret}, nil
+}
+
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve")
 	dir := fs.String("dir", "", "folder made by fleetsim init")
@@ -98,6 +135,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	traceFile := fs.String("trace", "", "write a JSON line per connection event and MQTT packet to this file")
 	apiListen := fs.String("api-listen", "127.0.0.1:0", "address of the AWS IoT control-plane API (default: a free port on 127.0.0.1)")
 	apiCreds := fs.String("api-credentials", "", "KEY:SECRET: the only credentials the API accepts, signature verified (default: any)")
+	apiCredsFile := fs.String("api-credentials-file", "", "a file holding KEY:SECRET, as --api-credentials but out of ps's sight")
 	validity := fs.Duration("certificate-validity", 0, "lifetime of issued device certificates (default: until 2049-12-31, as AWS)")
 	claimValidity := fs.Duration("provisioning-claim-validity", fleetsim.DefaultProvisioningClaimValidity,
 		"lifetime of a CreateProvisioningClaim claim (default 5m, as AWS)")
@@ -124,14 +162,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer f.Close()
 		opts.Trace = f
 	}
-	if *apiCreds != "" {
-		key, secret, ok := strings.Cut(*apiCreds, ":")
-		if !ok || key == "" || secret == "" {
-			// Never echo the value: it holds a secret.
-			return usageError{errors.New("--api-credentials: want KEY:SECRET")}
-		}
-		opts.APICredentials = &fleetsim.APICredentials{AccessKeyID: key, SecretAccessKey: secret}
+	creds, err := apiCredentials(*apiCreds, *apiCredsFile)
+	if err != nil {
+		return err
 	}
+	opts.APICredentials = creds
 	if *validity < 0 {
 		return usageError{fmt.Errorf("--certificate-validity %s must be positive", *validity)}
 	}

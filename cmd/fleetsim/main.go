@@ -30,8 +30,8 @@ const usage = `usage:
   fleetsim serve --dir D [--listen HOST:PORT] [--alpn-listen HOST:PORT] [--token-ttl D] [--fault SPEC]... [--rate OP=N]...
                  [--keep-csr-subject] [--log-level L]
                  [--link-rtt D] [--link-jitter J] [--link-loss P] [--link-stall P] [--trace FILE]
-                 [--api-listen HOST:PORT] [--api-credentials KEY:SECRET] [--certificate-validity D]
-                 [--provisioning-claim-validity D]
+                 [--api-listen HOST:PORT] [--api-credentials KEY:SECRET | --api-credentials-file FILE]
+                 [--certificate-validity D] [--provisioning-claim-validity D]
   fleetsim registry --dir D [--thing NAME | --certificate ID]
   fleetsim storm --dir D --devices N --concurrency C [--method csr|create-keys] [--format json|cbor] [--endpoint HOST:PORT]
                  [--prove] [--link-rtt D] [--link-jitter J] [--link-loss P] [--link-stall P]

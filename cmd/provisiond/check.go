@@ -42,7 +42,7 @@ func checkAt(args []string, stdout, stderr io.Writer, now func() time.Time) int 
 			fmt.Fprintf(stdout, "claim: fail: %s\n", failure)
 			return exitFailure
 		}
-		return checkTPM(cfg, stdout, stderr)
+		return checkKeyStore(cfg, stdout, stderr)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "provisiond: %v\n", err)
@@ -57,15 +57,18 @@ func checkAt(args []string, stdout, stderr io.Writer, now func() time.Time) int 
 	return exitOK
 }
 
-// checkTPM prints the offline check's tpm line (check.TPM).
-func checkTPM(cfg *config.Config, stdout, stderr io.Writer) int {
-	line, err := check.TPM(cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "provisiond: %v\n", err)
-		return exitConfig
-	}
-	if line != "" {
-		fmt.Fprintln(stdout, line)
+// checkKeyStore prints the offline check's tpm and pkcs11 lines (check.TPM,
+// check.PKCS11): at most one of them applies.
+func checkKeyStore(cfg *config.Config, stdout, stderr io.Writer) int {
+	for _, keyStore := range []func(*config.Config) (string, error){check.TPM, check.PKCS11} {
+		line, err := keyStore(cfg)
+		if err != nil {
+			fmt.Fprintf(stderr, "provisiond: %v\n", err)
+			return exitConfig
+		}
+		if line != "" {
+			fmt.Fprintln(stdout, line)
+		}
 	}
 	return exitOK
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -38,7 +39,14 @@ func mqttConnectWithOpenSSL(t *testing.T, env []string, addr, key, certFile, caF
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := tpmtest.OpenSSLClient(ctx, t, env, addr, key, certFile, caFile, "-quiet")
+	mqttConnectThrough(t, tpmtest.OpenSSLClient(ctx, t, env, addr, key, certFile, caFile, "-quiet"), key, clientID)
+}
+
+// mqttConnectThrough runs cmd, an `openssl s_client -quiet` that reaches
+// the broker with key, sends a CONNECT for clientID through it, and fails
+// the test unless a CONNACK accepts it.
+func mqttConnectThrough(t *testing.T, cmd *exec.Cmd, key, clientID string) {
+	t.Helper()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdin, err := cmd.StdinPipe()

@@ -164,6 +164,15 @@ func assertTPMKeyIsTheCertificates(t *testing.T, sw *tpmtest.SWTPM, creds store.
 // key PEM is a TSS2 one, which no software key parser takes.
 func assertNoPrivateKeyMaterial(t *testing.T, dir string) {
 	t.Helper()
+	if tss2KeyBlocks(t, dir) == 0 {
+		t.Fatal("no TSS2 key file in the state folder")
+	}
+}
+
+// tss2KeyBlocks fails the test on any software private key in dir's
+// files, and counts the TSS2 PRIVATE KEY blocks.
+func tss2KeyBlocks(t *testing.T, dir string) int {
+	t.Helper()
 	tss2 := 0
 	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
 		if err != nil || !e.Type().IsRegular() {
@@ -199,9 +208,7 @@ func assertNoPrivateKeyMaterial(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tss2 == 0 {
-		t.Fatal("no TSS2 key file in the state folder")
-	}
+	return tss2
 }
 
 // activeIn reports whether the emulator has creds' certificate active

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	"go.uber.org/zap"
 
@@ -82,9 +83,14 @@ func (d *Daemon) runOnce(ctx context.Context, cfg *config.Config, reload chan<- 
 	// is a wait, not a reason to stop.
 	tpm := tpmkey.NewShared(cfg.TPM)
 	defer tpm.Close()
-	runner, err := d.newRunner(cfg, files, tpm)
+	runner, keys, err := d.newRunner(cfg, files, tpm)
 	if err != nil {
 		return err
+	}
+	// A key store that holds a device open (a PKCS#11 token's session and
+	// module) lets go of it with the state machine.
+	if c, ok := keys.(io.Closer); ok {
+		defer c.Close()
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -132,14 +138,14 @@ func openStateDirectory(dir string) (*store.Dir, error) {
 }
 
 // newRunner builds the state machine for cfg on the opened store.
-func (d *Daemon) newRunner(cfg *config.Config, files *store.Dir, tpm *tpmkey.Shared) (*statemachine.Runner, error) {
+func (d *Daemon) newRunner(cfg *config.Config, files *store.Dir, tpm *tpmkey.Shared) (*statemachine.Runner, keystore.Store, error) {
 	params, err := cfg.Parameters(config.SystemFacts)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+		return nil, nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	clientID, err := cfg.ClientIDFor(config.SystemFacts)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+		return nil, nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	newDialer := d.Dialer
 	if newDialer == nil {
@@ -163,9 +169,9 @@ func (d *Daemon) newRunner(cfg *config.Config, files *store.Dir, tpm *tpmkey.Sha
 	if cfg.Rotation.WithDevice() {
 		settings.RotationTemplate = cfg.Rotation.Template
 	}
-	keys, err := keystore.New(keystore.Options{Kind: cfg.KeyStore, Files: files, TPM: tpm})
+	keys, err := keystore.New(keystore.Options{Kind: cfg.KeyStore, Files: files, TPM: tpm, PKCS11: cfg.PKCS11})
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+		return nil, nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	deps := statemachine.Deps{
 		Files:    files,
@@ -179,5 +185,6 @@ func (d *Daemon) newRunner(cfg *config.Config, files *store.Dir, tpm *tpmkey.Sha
 	if cfg.Attestation.On() {
 		deps.Attest = device.New(cfg.Attestation, tpm.TPM).Parameters
 	}
-	return statemachine.New(settings, deps)
+	runner, err := statemachine.New(settings, deps)
+	return runner, keys, err
 }

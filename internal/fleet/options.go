@@ -152,6 +152,11 @@ func (s settings) tlsConfig() *tls.Config {
 		MinVersion: tls.VersionTLS12,
 		Time:       s.Now,
 	}
+	// A key that cannot sign for TLS 1.3 (an RSA key in a PKCS#11 token
+	// without RSA-PSS, see p11key.Key) says so.
+	if k, ok := s.Certificate.PrivateKey.(interface{ MaxTLSVersion() uint16 }); ok {
+		cfg.MaxVersion = k.MaxTLSVersion()
+	}
 	if s.port == "443" || s.AlwaysALPN {
 		cfg.NextProtos = []string{ALPNProtocol}
 	}

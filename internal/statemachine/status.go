@@ -43,6 +43,9 @@ func provisioningText(s store.State, now time.Time) string {
 	}
 	a := next(s, keyFromService)
 	switch {
+	case s.Phase == store.Registered && s.LastOperation == opRestoreCredentials && s.LastError != "":
+		return "registered as " + s.ThingName + ", but credentials.json cannot be written, so nothing can use the identity (" +
+			strings.TrimPrefix(s.LastError, opRestoreCredentials+": ") + ")"
 	case a == keepHandoff && !s.RotationDueAt.IsZero():
 		return "registered as " + s.ThingName + ", rotation due " + s.RotationDueAt.UTC().Format(time.RFC3339)
 	case a == keepHandoff:

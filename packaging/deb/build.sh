@@ -53,12 +53,15 @@ if ! go version -m "$nfpm" 2>/dev/null | grep -q "nfpm/v2[[:space:]]*${NFPM_VERS
 	GOFLAGS='' GOBIN="$root/$cache/bin" go install "github.com/goreleaser/nfpm/v2/cmd/nfpm@$NFPM_VERSION"
 fi
 
-# goenv ARCH: the Go target of a Debian architecture.
+# goenv ARCH: the Go target of a Debian architecture, and the dynamic
+# loader its provisiond names (PT_INTERP: purego, which loads PKCS#11
+# modules without cgo, makes the binary dynamic). Go's default loader for
+# arm, /lib/ld-linux.so.3, does not exist on Debian armhf, hence the -I.
 goenv() {
 	case $1 in
-	amd64) goenv=(GOARCH=amd64) ;;
-	arm64) goenv=(GOARCH=arm64) ;;
-	armhf) goenv=(GOARCH=arm GOARM=7) ;;
+	amd64) goenv=(GOARCH=amd64) interp=/lib64/ld-linux-x86-64.so.2 ;;
+	arm64) goenv=(GOARCH=arm64) interp=/lib/ld-linux-aarch64.so.1 ;;
+	armhf) goenv=(GOARCH=arm GOARM=7) interp=/lib/ld-linux-armhf.so.3 ;;
 	*) die "unknown architecture $1" ;;
 	esac
 }
@@ -91,9 +94,13 @@ for arch in $arches; do
 	mkdir -p "$out"
 	say "building $arch binaries"
 	goenv "$arch"
+	env CGO_ENABLED=0 GOOS=linux "${goenv[@]}" \
+		go build -trimpath -ldflags "$ldflags -I $interp" -o "$out/provisiond" ./cmd/provisiond
+	# fleetsim loads no modules: it stays a static executable.
+	env CGO_ENABLED=0 GOOS=linux "${goenv[@]}" \
+		go build -trimpath -ldflags "$ldflags" -o "$out/fleetsim" ./cmd/fleetsim
+	"$pkg/deb/interp-check.sh" "$out/provisiond" "$interp" || die "$arch: provisiond names the wrong dynamic loader"
 	for cmd in provisiond fleetsim; do
-		env CGO_ENABLED=0 GOOS=linux "${goenv[@]}" \
-			go build -trimpath -ldflags "$ldflags" -o "$out/$cmd" "./cmd/$cmd"
 		sbom "$out/$cmd"
 	done
 	for name in provisiond fleetsim; do

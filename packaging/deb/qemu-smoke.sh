@@ -2,7 +2,10 @@
 # Smoke-tests built provisiond binaries, the ARM ones under qemu-user:
 # `version` prints the packaged version, `check` passes on a config made by
 # `fleetsim init`, and the packaged example config fails with 78 (EX_CONFIG)
-# until the device is configured, as its comments promise.
+# until the device is configured, as its comments promise. provisiond names
+# glibc's dynamic loader (purego loads PKCS#11 modules), so the ARM binaries
+# run with Debian's cross libc as their root for libraries (qemu -L, from
+# libc6-arm64-cross and libc6-armhf-cross).
 #
 # usage: qemu-smoke.sh BUILD_DIR ARCH...   (BUILD_DIR/ARCH/provisiond)
 set -euo pipefail
@@ -23,16 +26,26 @@ runner() {
 	esac
 }
 
-need_qemu=0
+# sysroot ARCH: the cross libc's folder and its package, for qemu -L.
+sysroot() {
+	case $1 in
+	arm64) echo /usr/aarch64-linux-gnu libc6-arm64-cross ;;
+	armhf) echo /usr/arm-linux-gnueabihf libc6-armhf-cross ;;
+	esac
+}
+
+need=()
 for arch in "$@"; do
 	r=$(runner "$arch")
-	[[ -n $r ]] && ! command -v "$r" >/dev/null && need_qemu=1
+	[[ -n $r ]] && ! command -v "$r" >/dev/null && need+=(qemu-user-static)
+	read -r dir package < <(sysroot "$arch"; echo)
+	[[ -n ${dir:-} && ! -d $dir/lib ]] && need+=("$package")
 done
-if ((need_qemu)); then
-	say "installing qemu-user-static"
+if ((${#need[@]})); then
+	say "installing ${need[*]}"
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get install -y -qq qemu-user-static >/dev/null 2>&1 ||
-		{ apt-get update -qq && apt-get install -y -qq qemu-user-static >/dev/null; }
+	apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 ||
+		{ apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null; }
 fi
 
 work=$(mktemp -d)
@@ -50,7 +63,8 @@ fi
 for arch in "$@"; do
 	r=$(runner "$arch")
 	bin=$build/$arch/provisiond
-	run() { if [[ -n $r ]]; then "$r" "$bin" "$@"; else "$bin" "$@"; fi; }
+	read -r dir _ < <(sysroot "$arch"; echo)
+	run() { if [[ -n $r ]]; then "$r" ${dir:+-L "$dir"} "$bin" "$@"; else "$bin" "$@"; fi; }
 
 	got=$(run version)
 	[[ $got == "provisiond $version (commit "*")" ]] || die "$arch: version printed '$got', want 'provisiond $version (commit …)'"

@@ -118,7 +118,7 @@ func (a *Server) updateCertificate(q apiRequest) (any, *restError) {
 	case "PENDING_TRANSFER", "REGISTER_INACTIVE", registry.StatusPendingActivation:
 		return nil, invalid("newStatus %s is not supported by the emulator: use ACTIVE, INACTIVE or REVOKED", status)
 	default:
-		return nil, invalid("newStatus %q must be one of ACTIVE, INACTIVE, REVOKED", status)
+		return nil, invalid("newStatus %q must be one of ACTIVE, INACTIVE, REVOKED", shown(status))
 	}
 	aerr = a.write(func(tx *registry.Tx) error {
 		c, ok, err := tx.Certificate(id)

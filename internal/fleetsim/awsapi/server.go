@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path"
 	"sync"
 	"time"
 
@@ -160,7 +161,9 @@ func (a *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, invalid("the query string is malformed: %v", err))
 		return
 	}
-	if _, pattern := a.mux.Handler(r); pattern == "" {
+	// The mux would redirect an unclean path ("//things", "/things/.."); AWS has no such
+	// operation, so it is the unknown operation's 404.
+	if _, pattern := a.mux.Handler(r); pattern == "" || path.Clean(r.URL.Path) != r.URL.Path {
 		a.writeError(w, r, apiErr(404, "UnknownOperationException", "no AWS IoT operation is %s %s", r.Method, r.URL.Path))
 		return
 	}

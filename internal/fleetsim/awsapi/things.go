@@ -206,7 +206,7 @@ func (a *Server) deleteThing(q apiRequest) (any, *restError) {
 	if v, ok := q.query("expectedVersion"); ok {
 		var n int64
 		if err := json.Unmarshal([]byte(v), &n); err != nil {
-			return nil, invalid("expectedVersion must be an integer, not %q", v)
+			return nil, invalid("expectedVersion must be an integer, not %q", shown(v))
 		}
 		expected = &n
 	}

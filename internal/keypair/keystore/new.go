@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/provisiond/provisiond/internal/config"
+	"github.com/provisiond/provisiond/internal/keypair/p11key"
 	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
 	"github.com/provisiond/provisiond/internal/store"
 )
@@ -16,6 +17,8 @@ type Options struct {
 	Files store.Files
 	// TPM is the daemon's one TPM, for key_store: tpm.
 	TPM *tpmkey.Shared
+	// PKCS11 is the config's pkcs11 section, for key_store: pkcs11.
+	PKCS11 p11key.Settings
 	// Generate makes software keys; nil is keypair.Generate.
 	Generate Generator
 }
@@ -30,6 +33,8 @@ func New(o Options) (Store, error) {
 			return nil, fmt.Errorf("key_store: tpm without a TPM")
 		}
 		return NewTPM(o.Files, o.TPM), nil
+	case config.KeyStorePKCS11:
+		return NewPKCS11(o.Files, o.PKCS11), nil
 	}
 	return nil, fmt.Errorf("key_store: unknown store %q", o.Kind)
 }
