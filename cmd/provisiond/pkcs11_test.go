@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -18,6 +20,7 @@ import (
 	"github.com/provisiond/provisiond/internal/keypair"
 	"github.com/provisiond/provisiond/internal/keypair/p11key"
 	"github.com/provisiond/provisiond/internal/keypair/p11key/p11test"
+	"github.com/provisiond/provisiond/internal/statemachine"
 	"github.com/provisiond/provisiond/internal/store"
 	"github.com/provisiond/provisiond/internal/testtool"
 )
@@ -271,4 +274,62 @@ func mqttConnectWithTokenKey(t *testing.T, m *p11test.Module, tok p11test.Token,
 	if _, err := io.ReadFull(conn, got); err != nil || !bytes.Equal(got, []byte{0x20, 0x02, 0x00, 0x00}) {
 		t.Fatalf("CONNACK % x, %v; want accepted", got, err)
 	}
+}
+
+// Rotation with the key in softhsm2 (credential: device, so the session
+// that asks for the new identity signs in the token too) makes a new pair
+// under a new id, and destroys the old pair once the old identity's files
+// are removed.
+func TestRotationDestroysTheOldPairInTheToken(t *testing.T) {
+	m := p11test.SoftHSM(t)
+	tok := m.InitToken("gateway")
+	yaml := fastRetry + "rotation:\n  before_expiry: 50%\n  credential: device\n  template: RotationTemplate\n" + pkcs11YAML(m, tok, "ec-p256")
+	path, _ := startPreparedEmulator(t, fleetsim.Options{CertificateValidity: 3 * time.Second}, yaml, func(dir string) {
+		body, err := os.ReadFile(filepath.Join(dir, "templates", "GatewayTemplate.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "templates", "RotationTemplate.json"), body, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	})
+	cfg := runDaemonWrapped(t, path, func(real statemachine.Dialer) statemachine.Dialer { return real })
+	first := registered(t, cfg.StateDirectory)
+	next := waitForNewIdentity(t, cfg.StateDirectory, first.CertificateID)
+	if next.PKCS11KeyLabel == first.PKCS11KeyLabel || next.PrivateKeyURI == first.PrivateKeyURI {
+		t.Fatalf("the new identity names the old key: %s", next.PrivateKeyURI)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	firstDir := filepath.Dir(first.CertificateFile)
+	if firstDir == filepath.Dir(next.CertificateFile) {
+		t.Fatalf("both identities in %s", firstDir)
+	}
+	if err := awaitInDir(ctx, cfg.StateDirectory, func() bool {
+		_, err := os.Stat(firstDir)
+		return errors.Is(err, fs.ErrNotExist)
+	}); err != nil {
+		t.Fatalf("the old identity's folder %s stays: %v", firstDir, err)
+	}
+	token, err := p11key.OpenToken(p11key.Settings{Module: m.Path, Token: "pkcs11:token=gateway", PIN: tok.PIN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer token.Close()
+	objs, err := token.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The store destroys the pair before it removes the folder. The
+	// rotation after this one (3-second certificates) may be under way:
+	// the token holds at most the current pair and the one being made.
+	for _, o := range objs {
+		if o.Label == first.PKCS11KeyLabel {
+			t.Errorf("the old identity's %s key is still in the token", o.Class)
+		}
+	}
+	if len(objs) > 4 {
+		t.Fatalf("the token holds %d objects after the rotation, want at most the current pair and the next", len(objs))
+	}
+	t.Logf("%d objects in the token after the rotation", len(objs))
 }

@@ -152,12 +152,10 @@ func (p *PKCS11) Public(ref store.KeyRef) (crypto.PublicKey, error) {
 // Keep does nothing: token objects are permanent.
 func (p *PKCS11) Keep(store.KeyRef) error { return nil }
 
-// Forget destroys the objects with the identity's label, and any key
-// file an earlier store left in dir.
+// Forget destroys the objects with the identity's label, then removes
+// any key file an earlier store left in dir: in that order, so that a
+// crash in between leaves the folder, and the next Forget finishes.
 func (p *PKCS11) Forget(dir string) error {
-	if err := NewFiles(p.files, nil).Forget(dir); err != nil {
-		return err
-	}
 	t, err := p.open()
 	if err != nil {
 		return err
@@ -176,7 +174,7 @@ func (p *PKCS11) Forget(dir string) error {
 			return err
 		}
 	}
-	return nil
+	return NewFiles(p.files, nil).Forget(dir)
 }
 
 // Handoff names the key by URI and by parts, and where the PIN is.
