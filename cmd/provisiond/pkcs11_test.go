@@ -135,15 +135,7 @@ func TestSIGKILLWithTheKeyInAToken(t *testing.T) {
 	tok := m.InitToken("gateway")
 	creds, _ := killWhileProvisioning(t, fastRetry+pkcs11YAML(m, tok, "ec-p256"))
 	assertTokenKeyIsTheCertificates(t, m, tok, creds)
-	token, err := p11key.OpenToken(p11key.Settings{Module: m.Path, Token: "pkcs11:token=gateway", PIN: tok.PIN})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer token.Close()
-	objs, err := token.List()
-	if err != nil {
-		t.Fatal(err)
-	}
+	objs := tokenObjects(t, m, tok)
 	// softhsm2 creates an object's file before it writes the attributes: a
 	// kill inside C_GenerateKeyPair can leave an object with neither label
 	// nor id, which nothing can name and provisiond leaves alone (it may
@@ -284,15 +276,7 @@ func TestRotationDestroysTheOldPairInTheToken(t *testing.T) {
 	m := p11test.SoftHSM(t)
 	tok := m.InitToken("gateway")
 	yaml := fastRetry + "rotation:\n  before_expiry: 50%\n  credential: device\n  template: RotationTemplate\n" + pkcs11YAML(m, tok, "ec-p256")
-	path, _ := startPreparedEmulator(t, fleetsim.Options{CertificateValidity: 3 * time.Second}, yaml, func(dir string) {
-		body, err := os.ReadFile(filepath.Join(dir, "templates", "GatewayTemplate.json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, "templates", "RotationTemplate.json"), body, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	})
+	path, _ := startPreparedEmulator(t, fleetsim.Options{CertificateValidity: 3 * time.Second}, yaml, rotationTemplate(t))
 	cfg := runDaemonWrapped(t, path, func(real statemachine.Dialer) statemachine.Dialer { return real })
 	first := registered(t, cfg.StateDirectory)
 	next := waitForNewIdentity(t, cfg.StateDirectory, first.CertificateID)
@@ -311,15 +295,7 @@ func TestRotationDestroysTheOldPairInTheToken(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("the old identity's folder %s stays: %v", firstDir, err)
 	}
-	token, err := p11key.OpenToken(p11key.Settings{Module: m.Path, Token: "pkcs11:token=gateway", PIN: tok.PIN})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer token.Close()
-	objs, err := token.List()
-	if err != nil {
-		t.Fatal(err)
-	}
+	objs := tokenObjects(t, m, tok)
 	// The store destroys the pair before it removes the folder. The
 	// rotation after this one (3-second certificates) may be under way:
 	// the token holds at most the current pair and the one being made.
@@ -332,4 +308,19 @@ func TestRotationDestroysTheOldPairInTheToken(t *testing.T) {
 		t.Fatalf("the token holds %d objects after the rotation, want at most the current pair and the next", len(objs))
 	}
 	t.Logf("%d objects in the token after the rotation", len(objs))
+}
+
+// tokenObjects lists the key objects in tok.
+func tokenObjects(t *testing.T, m *p11test.Module, tok p11test.Token) []p11key.Object {
+	t.Helper()
+	token, err := p11key.OpenToken(p11key.Settings{Module: m.Path, Token: "pkcs11:token=" + tok.Label, PIN: tok.PIN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer token.Close()
+	objs, err := token.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return objs
 }
