@@ -83,7 +83,7 @@ crash-states:
 # about a minute here.
 ADVERSARIAL_PKGS := ./cmd/provisiond ./cmd/fleetsim ./internal/proxy ./internal/fleet ./internal/fleetsim \
 	./internal/config ./internal/store ./internal/statemachine ./internal/smallfile
-ADVERSARIAL_HELD := TestParseEndpoints|TestLoadStateCorrupt|TestCorruptStateIsNotOverwritten|TestUnwritableStoreIsAnError|TestStatusExitCodeForUnreadableState|TestResponsesGoOnlyToTheConnectionThatAsked|TestWillsCannotForgeServiceAnswers|TestClaimPolicyDocumentIsEnforcedForSubscriptions|TestQoS2PublishIsRefused|TestRequestsInFlightPerConnectionAreCapped|TestNoSecretInCheckStatusOrDebugLog|TestDebugLogHoldsNoSecrets|TestSecretsNeverLogged
+ADVERSARIAL_HELD := TestParseEndpoints|TestTopicParsing|TestReprovisionIfRefused|TestLoadStateCorrupt|TestCorruptStateIsNotOverwritten|TestUnwritableStoreIsAnError|TestStatusExitCodeForUnreadableState|TestResponsesGoOnlyToTheConnectionThatAsked|TestWillsCannotForgeServiceAnswers|TestClaimPolicyDocumentIsEnforcedForSubscriptions|TestQoS2PublishIsRefused|TestRequestsInFlightPerConnectionAreCapped|TestNoSecretInCheckStatusOrDebugLog|TestDebugLogHoldsNoSecrets|TestSecretsNeverLogged
 adversarial:
 	$(GO) test -short -count=1 -timeout 5m -run '^(TestHostile.*|$(ADVERSARIAL_HELD))$$' $(ADVERSARIAL_PKGS)
 

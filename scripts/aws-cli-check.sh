@@ -105,6 +105,29 @@ fi
 grep -q ResourceNotFoundException "$dir/err" || fail "describe of a deleted template: $(cat "$dir/err")"
 echo "delete-provisioning-template: gone (ResourceNotFoundException)"
 
+# create-provisioning-claim with each aws CLI found: AWS's shape (a PKCS #1 key, an
+# expiration 5 minutes ahead, printed as an ISO time by the aws CLI 2 and as epoch
+# seconds by 1.x), and the claim is not listed.
+for cli in $(type -ap aws | xargs -n1 readlink -f | awk '!seen[$0]++'); do
+	got=$("$cli" --endpoint-url "$api" --output json iot create-provisioning-claim --template-name GatewayTemplate)
+	id=$(python3 - "$got" <<'EOF'
+import datetime, json, re, sys
+r = json.loads(sys.argv[1])
+e = r["expiration"]
+t = datetime.datetime.fromtimestamp(e, datetime.timezone.utc) if isinstance(e, (int, float)) else datetime.datetime.fromisoformat(e)
+left = (t - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+assert 200 < left <= 300, f"expiration {e} is {left:.0f}s ahead, want 5 minutes"
+assert re.fullmatch("[0-9a-f]{64}", r["certificateId"]), r["certificateId"]
+assert r["certificatePem"].startswith("-----BEGIN CERTIFICATE-----"), "certificatePem"
+assert r["keyPair"]["PrivateKey"].startswith("-----BEGIN RSA PRIVATE KEY-----"), "keyPair.PrivateKey is not PKCS #1"
+print(r["certificateId"], type(e).__name__)
+EOF
+	) || fail "create-provisioning-claim with $cli: $got"
+	listed=$(iot list-certificates --query "length(certificates[?certificateId=='${id% *}'])")
+	[ "$listed" = 0 ] || fail "list-certificates lists the provisioning claim ${id% *}"
+	echo "create-provisioning-claim with $cli: ${id% *} (expiration as ${id#* }), not listed"
+done
+
 # A wrong secret is refused.
 if AWS_SECRET_ACCESS_KEY=wrong iot list-things 2>"$dir/err"; then
 	fail "a wrong secret was accepted"

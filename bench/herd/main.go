@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/provisiond/provisiond/bench/internal/report"
+	"github.com/provisiond/provisiond/internal/claims"
 	"github.com/provisiond/provisiond/internal/fleet"
 	"github.com/provisiond/provisiond/internal/keypair"
 	"github.com/provisiond/provisiond/internal/statemachine"
@@ -340,7 +341,9 @@ type dialer struct {
 	thing string
 }
 
-func (d *dialer) Dial(context.Context) (statemachine.Session, error) {
+func (d *dialer) Claims() []claims.Claim { return []claims.Claim{claims.Installed("herd")} }
+
+func (d *dialer) Dial(context.Context, claims.Claim) (statemachine.Session, error) {
 	return &session{svc: d.svc, thing: d.thing}, nil
 }
 

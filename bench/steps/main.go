@@ -26,6 +26,7 @@ import (
 
 	"github.com/provisiond/provisiond/bench/internal/report"
 	"github.com/provisiond/provisiond/bench/internal/sim"
+	"github.com/provisiond/provisiond/internal/claims"
 	"github.com/provisiond/provisiond/internal/config"
 	"github.com/provisiond/provisiond/internal/fleet"
 	"github.com/provisiond/provisiond/internal/keypair"
@@ -297,7 +298,11 @@ func (d *timedDialer) options(cert tls.Certificate, clientID string, carriesKey 
 		Format: d.format, ResponseTimeout: 10 * time.Second, ClassicalKeyExchange: !carriesKey}, nil
 }
 
-func (d *timedDialer) Dial(ctx context.Context) (statemachine.Session, error) {
+func (d *timedDialer) Claims() []claims.Claim {
+	return []claims.Claim{claims.Installed("claim.pem.crt")}
+}
+
+func (d *timedDialer) Dial(ctx context.Context, _ claims.Claim) (statemachine.Session, error) {
 	defer d.t.time("dial (TLS + CONNECT, claim)")()
 	cert, err := tls.LoadX509KeyPair(filepath.Join(d.dir, "claim.pem.crt"), filepath.Join(d.dir, "claim.pem.key"))
 	if err != nil {

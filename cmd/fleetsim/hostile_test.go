@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"net"
+	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -17,13 +19,10 @@ import (
 // waitLog waits until serve's log holds want; after 10 s the test is marked failed.
 func waitLog(t *testing.T, s *fleetsimproc.Server, want string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(s.LogText(), want) {
-		if time.Now().After(deadline) {
-			t.Errorf("the log never said %q", want)
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.WaitLog(ctx, want); err != nil {
+		t.Errorf("the log never said %q: %v", want, err)
 	}
 }
 
@@ -105,5 +104,36 @@ func TestHostileIdleAPIClientsDoNotStarveMQTT(t *testing.T) {
 	var out, errOut syncBuffer
 	if code := run(ctx, []string{"storm", "--dir", dir, "--devices", "1", "--concurrency", "1", "--endpoint", s.Addr}, &out, &errOut); code != 0 {
 		t.Fatalf("a device while 400 API clients hold their connections: exit %d: %s %s", code, out.String(), errOut.String())
+	}
+}
+
+// --api-credentials-file keeps the secret out of the command line others can
+// read (/proc/PID/cmdline, what ps shows), and the API still demands it.
+func TestHostileAPISecretNotInPs(t *testing.T) {
+	const secret = "s3cret-not-for-ps"
+	bin := fleetsimproc.Binary(t)
+	dir := filepath.Join(t.TempDir(), "sim")
+	if err := fleetsimproc.Init(bin, dir); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "api-credentials")
+	if err := os.WriteFile(file, []byte("AKIDHOSTILE:"+secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := fleetsimproc.Serve(t, bin, dir, "--api-credentials-file", file)
+	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(s.PID()) + "/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(cmdline), secret) {
+		t.Fatalf("the secret is in the command line: %q", cmdline)
+	}
+	resp, err := http.Get(s.API + "/things")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 403 || resp.Header.Get("X-Amzn-ErrorType") != "MissingAuthenticationTokenException" {
+		t.Fatalf("an unsigned request: %d %s, want 403: the credentials were not taken from the file", resp.StatusCode, resp.Header.Get("X-Amzn-ErrorType"))
 	}
 }

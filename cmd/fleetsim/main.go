@@ -7,7 +7,7 @@
 
 // Command fleetsim is an offline emulator of AWS IoT Fleet Provisioning over MQTT.
 //
-//	fleetsim init --dir D [--listen HOST:PORT]
+//	fleetsim init --dir D [--listen HOST:PORT] [--claims N] [--expired-claims K] [--claim-validity D | --claim-not-after T] [--no-template]
 //	fleetsim serve --dir D [--listen HOST:PORT] [--alpn-listen HOST:PORT] [--token-ttl D] [--fault SPEC]... [--rate OP=N]...
 //	fleetsim registry --dir D [--thing NAME | --certificate ID]
 //	fleetsim storm --dir D --devices N --concurrency C [--method csr|create-keys] [--format json|cbor] [--endpoint HOST:PORT] [--prove]
@@ -24,11 +24,14 @@ import (
 )
 
 const usage = `usage:
-  fleetsim init --dir D [--listen HOST:PORT]
+  fleetsim init --dir D [--listen HOST:PORT] [--claims N] [--expired-claims K]
+                [--claim-validity D | --claim-not-after RFC3339] [--no-template]
+                --claims 0 --no-template makes an empty registry (no claim, no template, no provisiond.yaml).
   fleetsim serve --dir D [--listen HOST:PORT] [--alpn-listen HOST:PORT] [--token-ttl D] [--fault SPEC]... [--rate OP=N]...
                  [--keep-csr-subject] [--log-level L]
                  [--link-rtt D] [--link-jitter J] [--link-loss P] [--link-stall P] [--trace FILE]
-                 [--api-listen HOST:PORT] [--api-credentials KEY:SECRET] [--certificate-validity D]
+                 [--api-listen HOST:PORT] [--api-credentials KEY:SECRET | --api-credentials-file FILE]
+                 [--certificate-validity D] [--provisioning-claim-validity D]
   fleetsim registry --dir D [--thing NAME | --certificate ID]
   fleetsim storm --dir D --devices N --concurrency C [--method csr|create-keys] [--format json|cbor] [--endpoint HOST:PORT]
                  [--prove] [--link-rtt D] [--link-jitter J] [--link-loss P] [--link-stall P]

@@ -34,8 +34,13 @@ func checkAt(args []string, stdout, stderr io.Writer, now func() time.Time) int 
 		}
 		fmt.Fprintf(stdout, "%s: ok (endpoint %s, template %s, %s over %s)\n",
 			cfg.Path, cfg.Endpoint, cfg.Template.Name, cfg.CertificateMethod, cfg.PayloadFormat)
-		if open := check.ClaimKeyOpenToOthers(cfg.Claim.PrivateKey); open != "" {
-			fmt.Fprintf(stdout, "claim: warning: %s (%s)\n", open, check.FixClaimKeyMode(cfg.Claim.PrivateKey))
+		warnings, failure := check.OfflineClaims(cfg, time.Now())
+		for _, w := range warnings {
+			fmt.Fprintf(stdout, "claim: warning: %s\n", w)
+		}
+		if failure != "" {
+			fmt.Fprintf(stdout, "claim: fail: %s\n", failure)
+			return exitFailure
 		}
 		return checkKeyStore(cfg, stdout, stderr)
 	}

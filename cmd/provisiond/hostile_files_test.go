@@ -128,7 +128,7 @@ func TestHostileClaimKeyReadableByOthersIsWarned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := cfg.Claim.PrivateKey
+	key := cfg.Claims[0].PrivateKey
 	for _, tc := range []struct {
 		mode os.FileMode
 		warn bool
@@ -157,5 +157,50 @@ func TestHostileClaimKeyReadableByOthersIsWarned(t *testing.T) {
 		if code, out := runBinary(t, bin, "check", "--config", path); code != exitOK || strings.Contains(out, "warning: the claim key "+key) != tc.warn {
 			t.Errorf("claim key mode %04o: the offline check exits %d, want 0 and a warning %v:\n%s", tc.mode, code, tc.warn, out)
 		}
+	}
+}
+
+// A registered device whose credentials.json cannot be written (something
+// made it a folder): status says so instead of "registered", and once the
+// path is free again the real daemon restores the file and status is clean.
+func TestHostileUnwritableHandoffIsInStatus(t *testing.T) {
+	bin := buildDaemon(t)
+	path, _ := startEmulator(t, fleetsim.Options{}, fastRetry)
+	cfg := provision(t, path)
+	creds := filepath.Join(cfg.StateDirectory, store.CredentialsFile)
+	if err := os.Remove(creds); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(creds, "blocker"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemonProcess(t, bin, path)
+	files := store.ReadOnlyDir(cfg.StateDirectory)
+	saved := func(want bool) func() bool {
+		return func() bool {
+			st, err := store.LoadState(files)
+			return err == nil && (st.LastOperation == "write credentials") == want
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	werr := awaitInDir(ctx, cfg.StateDirectory, saved(true))
+	_, out := runBinary(t, bin, "status", "--config", path)
+	if werr != nil || !strings.Contains(out, "credentials.json cannot be written") {
+		t.Fatalf("status while credentials.json cannot be written: %q (saved: %v)\n%s", out, werr, readFile(t, d.log))
+	}
+	if err := os.RemoveAll(creds); err != nil {
+		t.Fatal(err)
+	}
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel2()
+	if err := awaitInDir(ctx2, cfg.StateDirectory, saved(false)); err != nil {
+		t.Fatalf("the failure was not cleared once credentials.json could be written: %v", err)
+	}
+	if _, err := store.ReadCredentials(creds); err != nil {
+		t.Fatalf("credentials.json not restored: %v", err)
+	}
+	if _, out := runBinary(t, bin, "status", "--config", path); !strings.HasPrefix(out, "registered as ") || strings.Contains(out, "cannot") {
+		t.Fatalf("status after the restore: %q", out)
 	}
 }

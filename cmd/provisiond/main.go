@@ -30,6 +30,10 @@ commands:
                            --if-refused: only if the service refuses this one)
   check [--online [--json] [--warnings-as-errors] [--timeout D]]
                            validate the config; --online diagnoses each step
+  claim import [FILE|-] [--wait D]
+                           hand the daemon a temporary claim (CreateProvisioningClaim's
+                           JSON, or a PEM certificate and key); --wait prints the thing
+                           name, or the failure
   version [--json]         print the version and commit; --json adds the Go
                            version and the linked modules
 `
@@ -54,6 +58,8 @@ func runCLI(args []string, stdout, stderr io.Writer) int {
 		return cmdWait(rest, stdout, stderr)
 	case "reprovision":
 		return cmdReprovision(rest, stdout, stderr)
+	case "claim":
+		return cmdClaim(rest, os.Stdin, stdout, stderr)
 	case "check":
 		return cmdCheck(rest, stdout, stderr)
 	case "version", "--version", "-v":

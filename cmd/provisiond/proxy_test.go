@@ -164,7 +164,7 @@ func TestALPNThroughARealProxy(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := connect.New(cfg, connect.Options{ClientID: "gateway-alpn"})
-	claim, closeKey, err := d.Claim()
+	claim, closeKey, err := d.ClaimFiles(cfg.Claims[0].Certificate, cfg.Claims[0].PrivateKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +307,7 @@ func TestNoSecretInCheckStatusOrDebugLog(t *testing.T) {
 	for i, tok := range spy.tokens {
 		secrets[fmt.Sprintf("ownership token %d", i)] = tok
 	}
-	for what, file := range map[string]string{"device key": creds.PrivateKeyFile, "claim key": cfg.Claim.PrivateKey} {
+	for what, file := range map[string]string{"device key": creds.PrivateKeyFile, "claim key": cfg.Claims[0].PrivateKey} {
 		key, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)

@@ -82,30 +82,18 @@ func cmdReprovision(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-// verifyPoll is how often `reprovision --if-refused --wait` reads the state
-// for the verification's result.
-const verifyPoll = 100 * time.Millisecond
-
 // waitVerified delivers the saved state once the daemon recorded a
 // verification of certificate id made after asked, in which the identity
 // was kept (a refusal replaces credentials.json instead).
 func waitVerified(ctx context.Context, dir, id string, asked time.Time) <-chan store.State {
 	out := make(chan store.State, 1)
 	go func() {
-		t := time.NewTicker(verifyPoll)
-		defer t.Stop()
-		for {
-			st, err := store.LoadState(store.ReadOnlyDir(dir))
-			if err == nil && st.Phase == store.Registered && st.CertificateID == id && !st.Verifying &&
-				st.VerifiedAt.After(asked) && st.VerifyResult != store.VerifyRefused {
-				out <- st
-				return
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
+		st, err := store.WaitForState(ctx, dir, func(st store.State) bool {
+			return st.Phase == store.Registered && st.CertificateID == id && !st.Verifying &&
+				st.VerifiedAt.After(asked) && st.VerifyResult != store.VerifyRefused
+		})
+		if err == nil {
+			out <- st
 		}
 	}()
 	return out

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/provisiond/provisiond/internal/claims"
 	"github.com/provisiond/provisiond/internal/fleet"
 	"github.com/provisiond/provisiond/internal/fleetsim"
 	"github.com/provisiond/provisiond/internal/logging"
@@ -22,8 +23,8 @@ type tokenSpy struct {
 	tokens []string
 }
 
-func (s *tokenSpy) Dial(ctx context.Context) (statemachine.Session, error) {
-	sess, err := s.Dialer.Dial(ctx)
+func (s *tokenSpy) Dial(ctx context.Context, claim claims.Claim) (statemachine.Session, error) {
+	sess, err := s.Dialer.Dial(ctx, claim)
 	if err != nil {
 		return nil, err
 	}

@@ -36,6 +36,9 @@ type statusReport struct {
 	// Running says whether a daemon holds the state directory; null when
 	// this user cannot tell (the folder is not readable to it).
 	Running *bool `json:"running"`
+	// Claim is the claim the last session used, by its certificate id,
+	// and the claims passed over before it; null before the first.
+	Claim *store.ClaimInUse `json:"claim"`
 }
 
 // cmdStatus prints the persisted state; it needs no running daemon.
@@ -93,6 +96,7 @@ func newStatusReport(st store.State, now time.Time) statusReport {
 		LastErrorKind: string(st.LastErrorKind),
 		LastStep:      st.LastStep,
 		Status:        statemachine.StatusText(st, now),
+		Claim:         st.Claim,
 	}
 	if t, ok := statemachine.TokenExpiresAt(st); ok {
 		t = t.UTC()

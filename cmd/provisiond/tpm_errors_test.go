@@ -83,7 +83,7 @@ func TestMissingCredentialNamesTheSetting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	claim := "claim:\n  certificate: " + cfg.Claim.Certificate + "\n  private_key: credential:claim-key\n"
+	claim := "claim:\n  certificate: " + cfg.Claims[0].Certificate + "\n  private_key: credential:claim-key\n"
 	body, _ := os.ReadFile(path)
 	if err := os.WriteFile(path, []byte(overrideYAML(string(body), claim)), 0o644); err != nil {
 		t.Fatal(err)

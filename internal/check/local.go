@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/provisiond/provisiond/internal/claims"
 	"github.com/provisiond/provisiond/internal/connect"
 	"github.com/provisiond/provisiond/internal/keypair"
 	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
@@ -31,9 +32,20 @@ func (r *run) config(context.Context) Result {
 		}
 		return fail(connect.FixRootCA, "%v", err)
 	}
-	claim, closeKey, err := r.dialer.Claim()
+	r.claims = chooseClaim(c, r.Now())
+	cl := r.claims.use
+	switch {
+	case cl == nil && c.ClaimImport() != nil && len(c.FileClaims()) == 0:
+		return ok("%s: endpoint %s, template %s; the claim comes by `provisiond claim import`", c.Path, c.Endpoint, c.Template.Name)
+	case cl == nil && r.claims.decision.AllExpired():
+		return fail(fixClaimExpired, "%s: %s", claims.AllExpiredText, r.claims.passedOver())
+	case cl == nil:
+		return fail("set claim.certificate and claim.private_key to the matching factory claim files",
+			"no claim is usable: %s", r.claims.passedOver())
+	}
+	claim, closeKey, err := r.dialer.ClaimFiles(cl.Certificate, cl.PrivateKey)
 	if err != nil {
-		return fail("set claim.certificate and claim.private_key to the matching factory claim files", "%v", err)
+		return fail("set "+cl.Field+".certificate and "+cl.Field+".private_key to the matching factory claim files", "%v", err)
 	}
 	r.claim = claim
 	r.closers = append(r.closers, closeKey)
@@ -81,16 +93,21 @@ func (r *run) checkClaim(context.Context) Result {
 	if r.claim.Leaf == nil {
 		return Result{Status: Skip, Message: "not run: the claim did not load"}
 	}
-	res := r.validity(r.claim.Leaf, "claim certificate",
-		"get a new claim certificate from the manufacturer's provisioning account: an expired claim cannot provision")
+	res := r.validity(r.claim.Leaf, "claim certificate "+r.claims.use.Name(), fixClaimExpired)
 	if res.Status == Fail {
 		return res
 	}
-	if open := ClaimKeyOpenToOthers(r.Config.Claim.PrivateKey); open != "" {
-		return warn(FixClaimKeyMode(r.Config.Claim.PrivateKey), "%s; %s", res.Message, open)
+	if open := ClaimKeyOpenToOthers(r.claims.use.PrivateKey); open != "" {
+		return warn(FixClaimKeyMode(r.claims.use.PrivateKey), "%s; %s", res.Message, open)
+	}
+	if passed := r.claims.passedOver(); passed != "" && res.Status == OK {
+		return warn("replace the claims passed over, or remove them from the config", "%s; passed over: %s", res.Message, passed)
 	}
 	return res
 }
+
+// fixClaimExpired is the fix for a claim that expired or is about to.
+const fixClaimExpired = "install a new claim certificate from the provisioning account (see provisiond(8), \"When the claim expires or is revoked\"): an expired claim cannot provision"
 
 // FixClaimKeyMode is the fix for a claim key open to other users.
 func FixClaimKeyMode(path string) string {

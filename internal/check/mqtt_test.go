@@ -147,7 +147,7 @@ func TestMQTTNamesTheTopicTheClaimPolicyRefuses(t *testing.T) {
 		addr := startBroker(t, &policyBroker{deny: denied, disconnect: disconnect}, server)
 		cfg := &config.Config{
 			Path: filepath.Join(dir, "config.yaml"), Endpoint: addr, RootCA: rootCA,
-			Claim:    config.Claim{Certificate: cert, PrivateKey: key},
+			Claims:   []config.Claim{{Certificate: cert, PrivateKey: key, Field: "claim"}},
 			Template: config.Template{Name: "NotForThisClaim"}, PayloadFormat: "json", CertificateMethod: "csr",
 		}
 		results := Run(context.Background(), Options{Config: cfg, ClientID: "gw", Timeout: 5 * time.Second})

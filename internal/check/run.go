@@ -51,8 +51,9 @@ type run struct {
 	route      *proxy.Settings
 	host, port string
 	claim      tls.Certificate
-	conn       net.Conn // the TCP (then TLS) connection, once open
-	reached    bool     // TLS with the endpoint succeeded
+	claims     claimChoice // the claims judged; claim is claims.use's
+	conn       net.Conn    // the TCP (then TLS) connection, once open
+	reached    bool        // TLS with the endpoint succeeded
 	results    []Result
 	closers    []func() error // keys to release (a claim key in the TPM)
 }

@@ -41,7 +41,7 @@ func TestTLSStepOffersTheDaemonsKeyExchange(t *testing.T) {
 		}()
 		cfg := &config.Config{
 			Path: filepath.Join(dir, "config.yaml"), Endpoint: l.Addr().String(), RootCA: rootCA,
-			Claim:    config.Claim{Certificate: cert, PrivateKey: key},
+			Claims:   []config.Claim{{Certificate: cert, PrivateKey: key, Field: "claim"}},
 			Template: config.Template{Name: "GatewayTemplate"}, PayloadFormat: "json", CertificateMethod: method,
 		}
 		results := Run(context.Background(), Options{Config: cfg, ClientID: "gw", Timeout: 5 * time.Second})

@@ -13,17 +13,14 @@ import (
 	"time"
 
 	"github.com/provisiond/provisiond/internal/atomicfile"
+	"github.com/provisiond/provisiond/internal/store"
 )
 
-// FolderName is the drop folder inside the state directory. Only root (the
-// daemon's user) may write it: a drop is a credential.
-const FolderName = "claim-import"
-
-// FolderMode keeps the folder to the daemon's user.
+// FolderMode keeps the folder to the daemon's user: a drop is a credential.
 const FolderMode fs.FileMode = 0o700
 
 // Folder is the drop folder of a state directory.
-func Folder(stateDir string) string { return filepath.Join(stateDir, FolderName) }
+func Folder(stateDir string) string { return filepath.Join(stateDir, store.ClaimImportDir) }
 
 // encoded is the form a drop is kept in: CreateProvisioningClaim's shape,
 // with the expiration as RFC 3339, so that Parse reads it back.
@@ -78,7 +75,10 @@ func Put(stateDir string, c *Claim) (string, error) {
 
 // Drop is one file of the drop folder, parsed.
 type Drop struct {
-	Path  string
+	Path string
+	// Ref is the drop's name in the state directory's store
+	// (claim-import/NAME), as the state machine records and removes it.
+	Ref   string
 	Claim *Claim
 	// Err is why the file cannot be used: half written, not a claim, or
 	// refused. The file is left in place (a writer may still be at it).
@@ -112,7 +112,7 @@ func List(stateDir string) ([]Drop, error) {
 		if err != nil {
 			continue // removed since the listing
 		}
-		d := dated{Drop: Drop{Path: path}, mod: info.ModTime()}
+		d := dated{Drop: Drop{Path: path, Ref: store.ClaimImportDir + "/" + name}, mod: info.ModTime()}
 		d.Claim, d.Err = read(path)
 		drops = append(drops, d)
 	}
@@ -136,6 +136,14 @@ func read(path string) (*Claim, error) {
 		return nil, err
 	}
 	return Parse(data)
+}
+
+// Load reads the drop a Ref names.
+func Load(stateDir, ref string) (*Claim, error) {
+	if !strings.HasPrefix(ref, store.ClaimImportDir+"/") || strings.Contains(ref[len(store.ClaimImportDir)+1:], "/") {
+		return nil, fmt.Errorf("temporary claim %q: not in the drop folder", ref)
+	}
+	return read(filepath.Join(stateDir, filepath.FromSlash(ref)))
 }
 
 // Remove deletes a used or expired drop, durably.

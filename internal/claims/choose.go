@@ -15,7 +15,9 @@
 //   - with a plausible clock, a claim outside its validity window (expired,
 //     or not yet valid) is passed over. With an implausible clock, validity
 //     is not judged: a device whose clock is years behind would otherwise
-//     pass over every claim it has.
+//     pass over every claim it has. A clock before the start of every claim
+//     still in date is itself implausible: when nothing else is usable, a
+//     claim not yet valid is used, and the handshake tells the clock wrong.
 //
 // A network failure never moves to the next claim: it says nothing about
 // the claim, and a device behind a flaky link would otherwise cycle through
@@ -50,6 +52,22 @@ type Claim struct {
 	// ReadError is why the certificate or its key cannot be used; nil when
 	// both were read.
 	ReadError error
+	// Ref is how the dialer finds the claim again: the config field of a
+	// file claim, the drop file of a temporary one. Opaque here.
+	Ref string
+	// Temporary marks a claim handed over by a trusted user: it is removed
+	// once used, or once expired.
+	Temporary bool
+	// Template and Parameters are what a temporary claim's drop asked for
+	// (and the config allows); empty for a file claim.
+	Template   string
+	Parameters map[string]string
+}
+
+// Installed is a claim a tool that has one claim lists: named, and valid
+// whatever the clock (the tool checks nothing of it).
+func Installed(name string) Claim {
+	return Claim{Name: name, CertificateID: name, Ref: name, NotAfter: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)}
 }
 
 // Passed is a claim passed over, and why.
@@ -72,9 +90,17 @@ type Decision struct {
 // service has refused; plausible says whether the device clock can judge a
 // certificate's validity.
 func Choose(claims []Claim, refused map[string]bool, now time.Time, plausible bool) Decision {
+	d := choose(claims, refused, now, plausible, true)
+	if d.Use < 0 && plausible && d.passedFor(NotYetValid) {
+		return choose(claims, refused, now, plausible, false)
+	}
+	return d
+}
+
+func choose(claims []Claim, refused map[string]bool, now time.Time, plausible, early bool) Decision {
 	d := Decision{Use: -1}
 	for i, c := range claims {
-		reason, ok := judge(c, refused, now, plausible)
+		reason, ok := judge(c, refused, now, plausible, early)
 		if ok {
 			d.Use = i
 			return d
@@ -84,7 +110,9 @@ func Choose(claims []Claim, refused map[string]bool, now time.Time, plausible bo
 	return d
 }
 
-func judge(c Claim, refused map[string]bool, now time.Time, plausible bool) (Reason, bool) {
+// judge says whether a claim is usable; early says whether a claim not yet
+// valid counts as such.
+func judge(c Claim, refused map[string]bool, now time.Time, plausible, early bool) (Reason, bool) {
 	switch {
 	case c.ReadError != nil || c.CertificateID == "":
 		return Unreadable, false
@@ -92,10 +120,19 @@ func judge(c Claim, refused map[string]bool, now time.Time, plausible bool) (Rea
 		return Refused, false
 	case plausible && now.After(c.NotAfter):
 		return Expired, false
-	case plausible && now.Before(c.NotBefore):
+	case plausible && early && now.Before(c.NotBefore):
 		return NotYetValid, false
 	}
 	return "", true
+}
+
+func (d Decision) passedFor(r Reason) bool {
+	for _, p := range d.Passed {
+		if p.Reason == r {
+			return true
+		}
+	}
+	return false
 }
 
 // AllExpired reports whether no claim is usable and every one was passed
@@ -127,21 +164,4 @@ func (d Decision) Retry() int {
 		}
 	}
 	return -1
-}
-
-// NextValid is the earliest NotBefore, after now, of the claims passed over
-// as not yet valid: the decision may change then without any file changing.
-// Zero when there is none.
-func NextValid(claims []Claim, d Decision, now time.Time) time.Time {
-	var next time.Time
-	for _, p := range d.Passed {
-		if p.Reason != NotYetValid {
-			continue
-		}
-		nb := claims[p.Index].NotBefore
-		if nb.After(now) && (next.IsZero() || nb.Before(next)) {
-			next = nb
-		}
-	}
-	return next
 }

@@ -23,12 +23,8 @@ func (c *Config) CheckFiles() error {
 	if _, err := readParsed(c.RootCA, keypair.Certificates); err != nil {
 		bad("root_ca", "%v", err)
 	}
-	cert, err := readParsed(c.Claim.Certificate, keypair.Certificate)
-	if err != nil {
-		bad("claim.certificate", "%v", err)
-	}
-	if err := c.checkClaimKey(cert); err != nil {
-		bad("claim.private_key", "%v", err)
+	if claimErrs := c.checkClaims(); len(claimErrs) > 0 {
+		errs = append(errs, claimErrs...)
 	}
 
 	if err := c.checkProxyCA(); err != nil {
@@ -41,6 +37,41 @@ func (c *Config) CheckFiles() error {
 		bad("state_directory", "%v", err)
 	}
 	return errors.Join(errs...)
+}
+
+// checkClaims checks each file claim's certificate and key. A claim that
+// cannot be read is passed over by the daemon, so it fails the config only
+// when no claim is left: no file claim reads, and none comes by import.
+func (c *Config) checkClaims() []error {
+	var errs []error
+	usable := c.ClaimImport() != nil
+	for _, cl := range c.FileClaims() {
+		claimErrs := c.ClaimProblems(cl)
+		usable = usable || len(claimErrs) == 0
+		errs = append(errs, claimErrs...)
+	}
+	if usable {
+		return nil
+	}
+	return errs
+}
+
+// ClaimProblems are the reasons a file claim cannot be used, each an *Error
+// naming its field and file; none when its certificate and key read and
+// match. Its validity is the caller's to judge (against a clock).
+func (c *Config) ClaimProblems(cl Claim) []error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &Error{File: c.Path, Line: c.lines[field], Field: field, Message: fmt.Sprintf(format, args...)})
+	}
+	cert, err := readParsed(cl.Certificate, keypair.Certificate)
+	if err != nil {
+		bad(cl.Field+".certificate", "%v", err)
+	}
+	if err := c.checkClaimKey(cl, cert); err != nil {
+		bad(cl.Field+".private_key", "%v", err)
+	}
+	return errs
 }
 
 // readParsed reads the file at path and parses it; errors name the file.

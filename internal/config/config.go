@@ -22,7 +22,7 @@ type Config struct {
 
 	Endpoint          string // host:port (port defaults to 8883)
 	RootCA            string
-	Claim             Claim
+	Claims            []Claim // in priority order; see claims.go
 	Template          Template
 	PayloadFormat     string // json | cbor
 	CertificateMethod string // csr | create-keys
@@ -50,12 +50,6 @@ type Config struct {
 	// lines maps a field ("claim.certificate", "template.parameters.Serial")
 	// to its line in the file, so later checks can point at it too.
 	lines map[string]int
-}
-
-// Claim names the factory claim certificate and key.
-type Claim struct {
-	Certificate string
-	PrivateKey  string
 }
 
 // Template names the provisioning template and its parameters. Parameter

@@ -104,8 +104,8 @@ func checkTPMDevice(dev string) error {
 
 // claimKey reads claim.private_key: a path (resolved against the config's
 // folder), credential:NAME or handle:0x81xxxxxx.
-func (p *parser) claimKey(claim map[string]*yaml.Node, claimNode *yaml.Node) (string, error) {
-	v, err := p.required(claim, claimNode, "claim.", "private_key")
+func (p *parser) claimKey(claim map[string]*yaml.Node, claimNode *yaml.Node, prefix string) (string, error) {
+	v, err := p.required(claim, claimNode, prefix, "private_key")
 	if err != nil {
 		return "", err
 	}
@@ -115,7 +115,7 @@ func (p *parser) claimKey(claim map[string]*yaml.Node, claimNode *yaml.Node) (st
 			if errors.As(err, &ce) {
 				err = errors.New(ce.Msg)
 			}
-			return "", p.errorf(p.lines["claim.private_key"], "claim.private_key", "%v", err)
+			return "", p.errorf(p.lines[prefix+"private_key"], prefix+"private_key", "%v", err)
 		}
 		return v, nil
 	}
@@ -124,8 +124,8 @@ func (p *parser) claimKey(claim map[string]*yaml.Node, claimNode *yaml.Node) (st
 
 // checkClaimKey checks that the claim key can be read (a TSS2 file needs no
 // TPM for that; a handle does) and matches cert when cert is known.
-func (c *Config) checkClaimKey(cert *x509.Certificate) error {
-	pub, err := claimkey.Public(c.Claim.PrivateKey, claimkey.Dial(c.TPM))
+func (c *Config) checkClaimKey(claim Claim, cert *x509.Certificate) error {
+	pub, err := claimkey.Public(claim.PrivateKey, claimkey.Dial(c.TPM))
 	if err != nil {
 		var ce *claimkey.Error
 		if errors.As(err, &ce) {
@@ -137,7 +137,7 @@ func (c *Config) checkClaimKey(cert *x509.Certificate) error {
 		return nil
 	}
 	if err := keypair.MatchPublic(cert, pub); err != nil {
-		return fmt.Errorf("%s: %v %s", c.Claim.PrivateKey, err, c.Claim.Certificate)
+		return fmt.Errorf("%s: %v %s", claim.PrivateKey, err, claim.Certificate)
 	}
 	return nil
 }

@@ -33,8 +33,8 @@ tpm:
 		"claim.key":                   "/etc/provisiond/claim.key",
 	} {
 		c, err := Parse("/etc/provisiond/config.yaml", []byte(strings.Replace(base, "private_key: claim.key", "private_key: "+spec, 1)))
-		if err != nil || c.Claim.PrivateKey != want {
-			t.Fatalf("private_key %s: %q, %v", spec, c.Claim.PrivateKey, err)
+		if err != nil || c.Claims[0].PrivateKey != want {
+			t.Fatalf("private_key %s: %q, %v", spec, c.Claims[0].PrivateKey, err)
 		}
 	}
 }
@@ -89,7 +89,7 @@ func TestCheckFilesCredentialClaimKey(t *testing.T) {
 	}
 	creds := t.TempDir()
 	write(t, filepath.Join(creds, "claim"), key)
-	c.Claim.PrivateKey = "credential:claim"
+	c.Claims[0].PrivateKey = "credential:claim"
 
 	t.Setenv("CREDENTIALS_DIRECTORY", creds)
 	if err := c.CheckFiles(); err != nil {

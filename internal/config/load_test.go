@@ -45,10 +45,11 @@ func TestParseFull(t *testing.T) {
 		Path:     "/etc/provisiond/config.yaml",
 		Endpoint: "abc123-ats.iot.eu-west-1.amazonaws.com:443",
 		RootCA:   "/etc/provisiond/AmazonRootCA1.pem",
-		Claim: Claim{
+		Claims: []Claim{{
 			Certificate: "/etc/provisiond/claim/claim.pem.crt",
 			PrivateKey:  "/etc/provisiond/claim.pem.key",
-		},
+			Field:       "claim",
+		}},
 		Template: Template{
 			Name:       "Gateway_Template-1",
 			Parameters: map[string]string{"SerialNumber": "0001", "Enabled": "true", "Host": "${hostname}"},

@@ -66,14 +66,7 @@ func (p *parser) config(doc *yaml.Node) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	claim, err := p.mapping(claimNode, "claim.", claimKeys)
-	if err != nil {
-		return nil, err
-	}
-	if c.Claim.Certificate, err = p.requiredPath(claim, claimNode, "claim.", "certificate"); err != nil {
-		return nil, err
-	}
-	if c.Claim.PrivateKey, err = p.claimKey(claim, claimNode); err != nil {
+	if c.Claims, err = p.claims(claimNode); err != nil {
 		return nil, err
 	}
 

@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/provisiond/provisiond/internal/claims"
 	"github.com/provisiond/provisiond/internal/config"
 	"github.com/provisiond/provisiond/internal/fleet"
 	"github.com/provisiond/provisiond/internal/keypair/claimkey"
@@ -51,12 +52,12 @@ func New(cfg *config.Config, o Options) *Dialer {
 }
 
 // Dial opens a claim session.
-func (d *Dialer) Dial(ctx context.Context) (statemachine.Session, error) {
-	cert, closeKey, err := d.Claim()
+func (d *Dialer) Dial(ctx context.Context, claim claims.Claim) (statemachine.Session, error) {
+	cert, template, closeKey, err := d.claimCertificate(claim)
 	if err != nil {
 		return nil, explained(err, Explain)
 	}
-	opts, err := d.ClaimOptions(cert)
+	opts, err := d.sessionOptions(cert, d.ClientID, template)
 	if err == nil {
 		var s statemachine.Session
 		if s, err = d.open(ctx, opts, closeKey); err == nil {
@@ -115,11 +116,6 @@ func (d *Dialer) ProvePEM(ctx context.Context, thingName string, certPEM, keyPEM
 		return err
 	}
 	return d.Prove(ctx, thingName, cert)
-}
-
-// Claim reads the config's claim certificate and its key (ClaimFiles).
-func (d *Dialer) Claim() (_ tls.Certificate, closeKey func() error, _ error) {
-	return d.ClaimFiles(d.cfg.Claim.Certificate, d.cfg.Claim.PrivateKey)
 }
 
 // ClaimFiles reads a claim certificate and its key, which privateKey names

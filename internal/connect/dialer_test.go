@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/provisiond/provisiond/internal/claims"
 	"github.com/provisiond/provisiond/internal/config"
 	"github.com/provisiond/provisiond/internal/fleet"
 	"github.com/provisiond/provisiond/internal/fleetsim"
@@ -36,7 +37,7 @@ func TestOnlyCreateKeysSessionsOfferPostQuantumKeyExchange(t *testing.T) {
 		cfg := testConfig(t, "127.0.0.1:8883")
 		cfg.CertificateMethod = method
 		d := New(cfg, Options{ClientID: "gateway-0001"})
-		cert, closeKey, err := d.Claim()
+		cert, closeKey, err := d.ClaimFiles(cfg.Claims[0].Certificate, cfg.Claims[0].PrivateKey)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -80,12 +81,12 @@ func TestFailuresCarryCheckWords(t *testing.T) {
 	d := New(cfg, Options{ClientID: "gateway-0001"})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cert, closeKey, err := d.Claim()
+	cert, closeKey, err := d.ClaimFiles(cfg.Claims[0].Certificate, cfg.Claims[0].PrivateKey)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer closeKey()
-	_, dialErr := d.Dial(ctx)
+	_, dialErr := d.Dial(ctx, d.Claims()[0])
 	_, deviceErr := d.DialDevice(ctx, "thing-1", "GatewayTemplate", cert)
 	proveErr := d.Prove(ctx, "thing-1", cert)
 	for what, err := range map[string]error{"Dial": dialErr, "DialDevice": deviceErr, "Prove": proveErr} {
@@ -112,12 +113,12 @@ func TestRejectionsCarryNoStep(t *testing.T) {
 // A claim that does not load names the setting, as check's config step does.
 func TestClaimThatDoesNotLoadNamesTheFile(t *testing.T) {
 	cfg := testConfig(t, "127.0.0.1:8883")
-	cfg.Claim.PrivateKey = cfg.RootCA // a certificate, not a key
-	_, _, err := New(cfg, Options{ClientID: "gw"}).Claim()
-	if err == nil || !strings.Contains(err.Error(), "claim certificate "+cfg.Claim.Certificate) {
-		t.Fatalf("Claim with a wrong key: %v, want an error naming %s", err, cfg.Claim.Certificate)
+	cfg.Claims[0].PrivateKey = cfg.RootCA // a certificate, not a key
+	_, _, err := New(cfg, Options{ClientID: "gw"}).ClaimFiles(cfg.Claims[0].Certificate, cfg.Claims[0].PrivateKey)
+	if err == nil || !strings.Contains(err.Error(), "claim certificate "+cfg.Claims[0].Certificate) {
+		t.Fatalf("Claim with a wrong key: %v, want an error naming %s", err, cfg.Claims[0].Certificate)
 	}
-	if _, err := New(cfg, Options{ClientID: "gw"}).Dial(context.Background()); err == nil {
+	if _, err := New(cfg, Options{ClientID: "gw"}).Dial(context.Background(), claims.Claim{Ref: "claim"}); err == nil {
 		t.Fatal("Dial with a claim that does not load succeeded")
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/provisiond/provisiond/internal/attest"
 	"github.com/provisiond/provisiond/internal/testtool/proc"
 	"github.com/provisiond/provisiond/internal/testtool/swtpm"
 )
@@ -42,6 +41,17 @@ func (a *attestation) Stop() {
 		a.hook.Stop()
 	}
 }
+
+// attestedTemplate names the thing from the hook's override only. It is
+// the explorer's own, as fleetsim's flags are: the checker imports none of
+// the daemon's packages (attest.ExampleTemplate is the daemon side's).
+const attestedTemplate = `{
+  "Parameters": {"ThingName": {"Type": "String"}, "AWS::IoT::Certificate::Id": {"Type": "String"}},
+  "Resources": {
+    "thing": {"Type": "AWS::IoT::Thing", "Properties": {"ThingName": {"Ref": "ThingName"}}},
+    "certificate": {"Type": "AWS::IoT::Certificate", "Properties": {"CertificateId": {"Ref": "AWS::IoT::Certificate::Id"}, "Status": "Active"}}
+  }
+}`
 
 // startAttestation makes the OEM CA in base/oem, starts the hook trusting
 // it, and makes it GatewayTemplate's hook in the fleetsim folder fleet
@@ -77,7 +87,7 @@ func startAttestation(t Tools, base, fleet string) (*attestation, error) {
 		return nil, err
 	}
 	settings := fmt.Sprintf(`{"enabled": true, "preProvisioningHook": {"url": %q}}`, url)
-	for name, data := range map[string]string{"GatewayTemplate.json": attest.ExampleTemplate, "GatewayTemplate.settings.json": settings} {
+	for name, data := range map[string]string{"GatewayTemplate.json": attestedTemplate, "GatewayTemplate.settings.json": settings} {
 		if err := os.WriteFile(filepath.Join(fleet, "templates", name), []byte(data), 0o644); err != nil {
 			a.Stop()
 			return nil, err

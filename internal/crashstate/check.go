@@ -14,10 +14,10 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/provisiond/provisiond/internal/store"
+	"github.com/provisiond/provisiond/internal/testtool/proc"
 )
 
 // handoff is what a consumer reads from credentials.json.
@@ -201,20 +201,11 @@ func runDaemon(ctx context.Context, provisiond, config, stateDir string) (certID
 	var out bytes.Buffer
 	cmd := exec.Command(provisiond, "run", "--config", config)
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
+	daemon, err := proc.Start(cmd)
+	if err != nil {
 		return "", 0, "", err
 	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	stop := func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}
+	exited, stop := daemon.Done(), daemon.Stop
 	for {
 		if registeredAs(stateDir, true) != "" {
 			// Let it settle, so that what it does next (a clean-up, a

@@ -6,7 +6,9 @@
 // stricter POSIX minimum), and starts the real daemon on each against the
 // real fleetsim emulator. It drives whatever binaries it is given, so it
 // explores the code that ships; of the daemon's packages it imports only
-// internal/store, for the state directory's file names (deptest holds it).
+// internal/store, for the state directory's file names, and beside it
+// internal/attest, whose example template the attestation flow's hook
+// verifies (deptest holds it).
 package crashstate
 
 import (

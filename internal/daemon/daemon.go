@@ -157,6 +157,7 @@ func (d *Daemon) newRunner(cfg *config.Config, files *store.Dir, tpm *tpmkey.Sha
 		KeyType:          cfg.KeyType,
 		CommonName:       clientID,
 		Template:         cfg.Template.Name,
+		ClaimImport:      cfg.ClaimImport() != nil,
 		Parameters:       params,
 		Endpoint:         cfg.Endpoint,
 		RootCAFile:       cfg.RootCA,

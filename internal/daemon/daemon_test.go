@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/provisiond/provisiond/internal/claims"
 	"github.com/provisiond/provisiond/internal/config"
 	"github.com/provisiond/provisiond/internal/connect"
 	"github.com/provisiond/provisiond/internal/fleetsim"
@@ -24,7 +25,8 @@ import (
 // machine the daemon starts reports its config on made.
 type offline struct{}
 
-func (offline) Dial(context.Context) (statemachine.Session, error) {
+func (offline) Claims() []claims.Claim { return []claims.Claim{claims.Installed("claim")} }
+func (offline) Dial(context.Context, claims.Claim) (statemachine.Session, error) {
 	return nil, errors.New("offline")
 }
 func (offline) DialDevice(context.Context, string, string, tls.Certificate) (statemachine.Session, error) {

@@ -21,7 +21,7 @@ import (
 func WatchFolders(ctx context.Context, cfg *config.Config, logger *zap.Logger,
 	handoffChanged, onConfigChange func()) (func(), error) {
 	inputs, err := watch.Start(ctx, watch.Options{
-		Paths:  []string{cfg.Path, cfg.RootCA, cfg.Claim.Certificate, cfg.Claim.PrivateKey},
+		Paths:  inputPaths(cfg),
 		Logger: logger.Named("watch"),
 	}, onConfigChange)
 	if err != nil {
@@ -41,4 +41,14 @@ func WatchFolders(ctx context.Context, cfg *config.Config, logger *zap.Logger,
 		state.Close()
 		inputs.Close()
 	}, nil
+}
+
+// inputPaths are the files whose change makes the daemon look again: the
+// config, the root CA and every claim's certificate and key.
+func inputPaths(cfg *config.Config) []string {
+	paths := []string{cfg.Path, cfg.RootCA}
+	for _, c := range cfg.FileClaims() {
+		paths = append(paths, c.Certificate, c.PrivateKey)
+	}
+	return paths
 }

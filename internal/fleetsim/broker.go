@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"go.uber.org/zap"
+
+	"github.com/provisiond/provisiond/internal/fleetsim/registry"
 )
 
 // AWS IoT's connection limits.
@@ -79,6 +82,24 @@ func (h *brokerHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 		return refuse(packets.ErrNotAuthorized, packets.ErrBadUsernameOrPassword,
 			"certificate is "+cert.Status, zap.String("certificateId", p.certID))
 	}
+	var grant *subscribeGrant
+	switch cert.Kind {
+	case KindClaim:
+		if len(cert.Policies) == 0 {
+			return refuse(packets.ErrNotAuthorized, packets.ErrBadUsernameOrPassword,
+				"no policy is attached to the certificate", zap.String("certificateId", p.certID))
+		}
+		if grant, err = claimGrant(s.reg, &s.grants, cert.Policies); err != nil {
+			return refuse(packets.ErrServerUnavailable, packets.ErrServerUnavailable,
+				"the claim's policies cannot be read", zap.String("certificateId", p.certID), zap.Error(err))
+		}
+	case KindProvisioningClaim:
+		if grant, err = provisioningClaimGrant(s.reg, p.certID); err != nil {
+			return refuse(packets.ErrServerUnavailable, packets.ErrServerUnavailable,
+				"the provisioning claim cannot be read", zap.String("certificateId", p.certID), zap.Error(err))
+		}
+	}
+	ci := &clientInfo{peer: p, cl: cl, kind: cert.Kind, subscribe: grant, connected: s.now()}
 	if pk.Connect.WillFlag {
 		// mochi publishes a Will without the ACL and publish hooks: check it here, or a
 		// claim could forge the service's answers (retained, for every device).
@@ -87,16 +108,9 @@ func (h *brokerHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 		case strings.HasPrefix(will, "$aws/"):
 			return refuse(packets.ErrNotAuthorized, packets.ErrBadUsernameOrPassword,
 				"a Will may not be published on the reserved topic "+will, zap.String("certificateId", p.certID))
-		case cert.Kind == KindClaim && !claimMayUse(will):
+		case !ci.mayPublish(will):
 			return refuse(packets.ErrNotAuthorized, packets.ErrBadUsernameOrPassword,
 				"the claim policy does not allow a Will on "+will, zap.String("certificateId", p.certID))
-		}
-	}
-	var grant *subscribeGrant
-	if cert.Kind == KindClaim {
-		if grant, err = claimGrant(s.reg, &s.grants, cert.Policies); err != nil {
-			return refuse(packets.ErrServerUnavailable, packets.ErrServerUnavailable,
-				"the claim's policies cannot be read", zap.String("certificateId", p.certID), zap.Error(err))
 		}
 	}
 	switch {
@@ -107,7 +121,7 @@ func (h *brokerHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 		cl.State.Keepalive = minKeepalive
 		cl.State.ServerKeepalive = true
 	}
-	s.trackClient(&clientInfo{peer: p, cl: cl, kind: cert.Kind, subscribe: grant})
+	s.trackClient(ci)
 	return nil
 }
 
@@ -115,9 +129,12 @@ func (h *brokerHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 type clientInfo struct {
 	*peer
 	cl   *mqtt.Client
-	kind string // claim | device
-	// subscribe is a claim's attached policies' iot:Subscribe grant; nil: none attached.
+	kind string // claim | provisioning-claim | device
+	// subscribe is a claim's iot:Subscribe grant: its attached policies', or a
+	// provisioning claim's fixed policy; nil for a device.
 	subscribe *subscribeGrant
+	// connected is when CONNECT was accepted (a provisioning claim's five minutes).
+	connected time.Time
 	// inFlight counts this connection's requests being processed.
 	inFlight atomic.Int32
 }
@@ -170,7 +187,19 @@ func (h *brokerHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool 
 	if !ok {
 		return false
 	}
-	return write || ci.kind != KindClaim || (claimMayUse(topic) && (ci.subscribe == nil || ci.subscribe.allows(topic)))
+	return write || !registry.IsClaim(ci.kind) || (claimMayUse(topic) && ci.subscribe.allows(topic))
+}
+
+// mayPublish says whether the connection may publish on topic: a claim only on the
+// provisioning topics, and a provisioning claim only on its template's.
+func (ci *clientInfo) mayPublish(topic string) bool {
+	switch ci.kind {
+	case KindClaim:
+		return claimMayUse(topic)
+	case KindProvisioningClaim:
+		return claimMayUse(topic) && ci.subscribe.allows(topic)
+	}
+	return true
 }
 
 // OnPacketRead refuses QoS 2 publishes as AWS IoT does: it supports QoS 0 and 1 only,
@@ -206,7 +235,7 @@ func (h *brokerHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 		return pk, packets.ErrRejectPacket
 	}
 	ci, known := s.client(cl)
-	if known && ci.kind == KindClaim && !claimMayUse(pk.TopicName) {
+	if known && !ci.mayPublish(pk.TopicName) {
 		s.log.Info("claim published outside its policy: disconnecting",
 			zap.String("clientId", cl.ID), zap.String("topic", pk.TopicName))
 		_ = s.broker.DisconnectClient(cl, packets.ErrNotAuthorized)

@@ -158,18 +158,6 @@ func (a *authority) issueServer(pub crypto.PublicKey, hosts []string, now time.T
 	return a.issue(tmpl, pub)
 }
 
-// issueClaim signs the factory claim certificate.
-func (a *authority) issueClaim(pub crypto.PublicKey, now time.Time) ([]byte, error) {
-	return a.issue(&x509.Certificate{
-		Subject:               pkix.Name{CommonName: "fleetsim claim", Organization: []string{"fleetsim"}},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              issuedNotAfter,
-		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-		BasicConstraintsValid: true,
-	}, pub)
-}
-
 func randomSerial() *big.Int {
 	limit := new(big.Int).Lsh(big.NewInt(1), 127)
 	n, err := rand.Int(rand.Reader, limit)

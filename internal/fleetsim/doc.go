@@ -23,6 +23,8 @@
 //   - A CONNECT whose Will is on a $aws/ topic, or a claim's CONNECT with a Will outside its
 //     policy, is refused (not authorized). Nothing published by a client is retained on $aws/.
 //   - One connection may have 4 requests in process at once; more are answered 429 Throttling.
+//   - A template evaluation that would produce more than one MQTT message (128 KiB), as a
+//     short template repeating a long parameter can, is answered 400 InvalidRequest.
 //   - AWS's broker limits: a client ID empty or starting with $ is refused at CONNECT;
 //     a SUBSCRIBE of more than 8 filters fails whole, and a filter of more than 256 bytes or
 //     7 slashes, or beyond the connection's 50 subscriptions, fails (SUBACK 0x80, 0x8F in
@@ -31,6 +33,11 @@
 //     session: a connection resuming the session under the asker's client ID, with the
 //     same shared claim, gets nothing resent.
 //   - One emulator at a time serves a folder: Start locks dir/.fleetsim.lock.
+//   - A claim connects only with a policy attached. A provisioning claim
+//     (CreateProvisioningClaim) comes from an issuer of its own (dir/provisioning-ca.pem),
+//     uses only its template's topics, and its certificate calls must come within 5
+//     minutes of connecting (AWS's rule), else 403 AccessDenied.
+//   - Each claim counts the things registered through its connections.
 //
 // The registry (package registry) is dir/registry.db, in SQLite: every change an answer
 // reports is committed before the answer is published. The control-plane API

@@ -6,8 +6,6 @@ const (
 	caKeyFile       = "ca.key"
 	serverCertFile  = "server.pem.crt"
 	serverKeyFile   = "server.pem.key"
-	claimCertFile   = "claim.pem.crt"
-	claimKeyFile    = "claim.pem.key"
 	templatesDir    = "templates"
 	daemonConfig    = "provisiond.yaml"
 	settingsFile    = "fleetsim.json"
@@ -59,14 +57,14 @@ const demoTemplateBody = `{
 }
 `
 
-// daemonConfigBody is provisiond.yaml; %s is the endpoint.
-const daemonConfigBody = `# provisiond config for the fleetsim emulator in this folder (written by fleetsim init).
+// daemonConfigHead and daemonConfigTail are provisiond.yaml around its claims; %s is
+// the endpoint.
+const daemonConfigHead = `# provisiond config for the fleetsim emulator in this folder (written by fleetsim init).
 endpoint: %s
 root_ca: ca.pem
-claim:
-  certificate: claim.pem.crt
-  private_key: claim.pem.key
-template:
+`
+
+const daemonConfigTail = `template:
   name: GatewayTemplate
   parameters: {SerialNumber: "0001"}
 payload_format: json

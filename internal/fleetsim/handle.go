@@ -60,9 +60,13 @@ func (s *Server) handle(cl *mqtt.Client, ci *clientInfo, req requestTopic, paylo
 	var aerr *mqttError
 	switch req.op {
 	case opCreateKeys:
-		resp, aerr = s.createKeys(req.format, payload)
+		if aerr = s.pastProvisioningClaimWindow(ci); aerr == nil {
+			resp, aerr = s.createKeys(req.format, payload)
+		}
 	case opCreateFromCSR:
-		resp, aerr = s.createFromCSR(req.format, payload)
+		if aerr = s.pastProvisioningClaimWindow(ci); aerr == nil {
+			resp, aerr = s.createFromCSR(req.format, payload)
+		}
 	case opRegister:
 		resp, aerr = s.registerThing(cl, ci, req, payload)
 	default:

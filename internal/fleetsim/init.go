@@ -69,20 +69,10 @@ func Init(dir string, opts InitOptions) error {
 		return err
 	}
 
-	claimKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	claims, err := makeClaims(ca, opts, now)
 	if err != nil {
 		return err
 	}
-	claimDER, err := ca.issueClaim(claimKey.Public(), now)
-	if err != nil {
-		return err
-	}
-	claimKeyPEM, err := marshalKeyPEM(claimKey)
-	if err != nil {
-		return err
-	}
-	claimPEM := pemBlock("CERTIFICATE", claimDER)
-
 	_, tokenKey, err := newTokenSecret()
 	if err != nil {
 		return err
@@ -91,18 +81,19 @@ func Init(dir string, opts InitOptions) error {
 	if err != nil {
 		return err
 	}
-	reg := Registry{
-		Things: []Thing{},
-		Certificates: []Certificate{{
-			CertificateID:  certificateID(claimDER),
+	reg := Registry{Things: []Thing{}, Certificates: []Certificate{}, Policies: []Policy{}, Orphans: []Certificate{}}
+	for _, c := range claims {
+		reg.Certificates = append(reg.Certificates, Certificate{
+			CertificateID:  certificateID(c.der),
 			Status:         StatusActive,
 			Kind:           KindClaim,
 			Policies:       []string{claimPolicyName},
 			CreatedAt:      now.UTC(),
-			CertificatePEM: string(claimPEM),
-		}},
-		Policies: []Policy{{PolicyName: claimPolicyName, PolicyDocument: claimPolicyDocument}},
-		Orphans:  []Certificate{},
+			CertificatePEM: string(pemBlock("CERTIFICATE", c.der)),
+		})
+	}
+	if len(claims) > 0 {
+		reg.Policies = []Policy{{PolicyName: claimPolicyName, PolicyDocument: claimPolicyDocument}}
 	}
 	// Made before the other files, so that a failure leaves no folder that looks finished.
 	dbPath := filepath.Join(dir, registry.File)
@@ -113,29 +104,37 @@ func Init(dir string, opts InitOptions) error {
 		return err
 	}
 
-	files := []struct {
-		name string
-		data []byte
-		mode os.FileMode
-	}{
+	files := []folderFile{
 		{caKeyFile, caKey, 0o600},
 		{serverCertFile, pemBlock("CERTIFICATE", serverDER), 0o644},
 		{serverKeyFile, serverKeyPEM, 0o600},
-		{claimCertFile, claimPEM, 0o644},
-		{claimKeyFile, claimKeyPEM, 0o600},
 		{tokenSecretFile, tokenKey, 0o600},
-		{template.BodyFile(templatesDir, DemoTemplate), []byte(demoTemplateBody), 0o644},
-		{daemonConfig, []byte(fmt.Sprintf(daemonConfigBody, daemonEndpoint(host, listen))), 0o644},
 		{settingsFile, append(set, '\n'), 0o644},
-		// The CA certificate goes last: its presence marks a finished folder.
-		{caCertFile, ca.pem, 0o644},
 	}
+	for _, c := range claims {
+		files = append(files, folderFile{c.certFile, pemBlock("CERTIFICATE", c.der), 0o644}, folderFile{c.keyFile, c.keyPEM, 0o600})
+	}
+	if !opts.NoTemplate {
+		files = append(files, folderFile{template.BodyFile(templatesDir, DemoTemplate), []byte(demoTemplateBody), 0o644})
+	}
+	if len(claims) > 0 {
+		files = append(files, folderFile{daemonConfig, []byte(daemonConfigText(daemonEndpoint(host, listen), claims)), 0o644})
+	}
+	// The CA certificate goes last: its presence marks a finished folder.
+	files = append(files, folderFile{caCertFile, ca.pem, 0o644})
 	for _, f := range files {
 		if err := atomicfile.Write(filepath.Join(dir, f.name), f.data, f.mode); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// folderFile is one file Init writes.
+type folderFile struct {
+	name string
+	data []byte
+	mode os.FileMode
 }
 
 // claimPolicyName is the policy Init attaches to the claim certificate.

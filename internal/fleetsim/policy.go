@@ -34,12 +34,8 @@ func (g *subscribeGrant) allows(filter string) bool {
 	return false
 }
 
-// claimGrant reads the documents of the policies attached to a claim; nil
-// (nothing enforced beyond claimMayUse) when it has none attached.
+// claimGrant reads the documents of the policies attached to a claim.
 func claimGrant(reg *registry.Store, cache *grantCache, policies []string) (*subscribeGrant, error) {
-	if len(policies) == 0 {
-		return nil, nil
-	}
 	var key strings.Builder
 	docs := make([]string, len(policies))
 	for i, name := range policies {

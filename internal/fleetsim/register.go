@@ -79,7 +79,7 @@ func (s *Server) registerThing(cl *mqtt.Client, ci *clientInfo, req requestTopic
 	if err != nil {
 		return nil, errorf(400, codeInvalidRequest, "template %s: %v", req.template, err)
 	}
-	thingName, aerr := s.provision(certID, res, s.now())
+	thingName, aerr := s.provision(ci.certID, certID, res, s.now())
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -127,8 +127,9 @@ func certificateInfo(id, certPEM string) (template.CertificateInfo, error) {
 
 // provision applies an evaluated template for a reserved certificate, in one transaction:
 // the thing (following OverrideSettings), the policies, the certificate's status and its
-// attachment, stamped now. It returns the thing's name once committed.
-func (s *Server) provision(certID string, res *template.Result, now time.Time) (string, *mqttError) {
+// attachment, stamped now, and one more thing registered through the claim whose
+// connection asked. It returns the thing's name once committed.
+func (s *Server) provision(claimID, certID string, res *template.Result, now time.Time) (string, *mqttError) {
 	if !s.reg.Held(certID) {
 		return "", errorf(400, codeInvalidToken, "Certificate ownership token is expired or already used.")
 	}
@@ -211,6 +212,9 @@ func (s *Server) provision(certID string, res *template.Result, now time.Time) (
 				return err
 			}
 			name = thing.ThingName
+			if err := tx.CountRegistration(claimID); err != nil {
+				return err
+			}
 		}
 		return tx.SetCertificatePolicies(certID, status, c.Policies, now)
 	})

@@ -35,15 +35,18 @@ type Server struct {
 	hookTimeout    time.Duration
 	keepCSRSubject bool
 
-	ca        *authority
-	secret    []byte
-	reg       *registry.Store
-	templates *templateSet
-	faults    *faultSet
-	rates     map[operation]*bucket
-	keys      *keyPool
-	hookHTTP  *http.Client
-	grants    grantCache // the claims' subscribe grants, by their policies' documents
+	ca      *authority
+	claimCA *authority // issues provisioning claims (CreateProvisioningClaim)
+	// claimValidity is how long a provisioning claim is valid.
+	claimValidity time.Duration
+	secret        []byte
+	reg           *registry.Store
+	templates     *templateSet
+	faults        *faultSet
+	rates         map[operation]*bucket
+	keys          *keyPool
+	hookHTTP      *http.Client
+	grants        grantCache // the claims' subscribe grants, by their policies' documents
 	// workers runs connections and requests on goroutines kept between them.
 	workers *workers
 
@@ -83,6 +86,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		ttl:            opts.TokenTTL,
 		hookTimeout:    opts.HookTimeout,
 		keepCSRSubject: opts.KeepCSRSubject,
+		claimValidity:  opts.ProvisioningClaimValidity,
 		faults:         newFaultSet(opts.Faults),
 		hookHTTP:       &http.Client{Timeout: opts.HookTimeout},
 		sweepDone:      make(chan struct{}),
@@ -132,6 +136,12 @@ func withDefaults(opts Options) (Options, map[operation]float64, error) {
 	if opts.HookTimeout <= 0 {
 		opts.HookTimeout = 5 * time.Second
 	}
+	if opts.ProvisioningClaimValidity == 0 {
+		opts.ProvisioningClaimValidity = DefaultProvisioningClaimValidity
+	}
+	if opts.ProvisioningClaimValidity < time.Second {
+		return opts, nil, fmt.Errorf("provisioning claim validity %s must be at least 1s", opts.ProvisioningClaimValidity)
+	}
 	if opts.CertificateValidity < 0 {
 		return opts, nil, fmt.Errorf("certificate validity %s must not be negative", opts.CertificateValidity)
 	}
@@ -164,6 +174,9 @@ func (s *Server) openFolder(opts Options) (tls.Certificate, string, error) {
 		return tls.Certificate{}, "", fmt.Errorf("load the CA (run fleetsim init first?): %w", err)
 	}
 	s.ca.validity = opts.CertificateValidity
+	if s.claimCA, err = loadClaimAuthority(opts.Dir, s.now()); err != nil {
+		return tls.Certificate{}, "", fmt.Errorf("load the provisioning claims' CA: %w", err)
+	}
 	if s.lock, err = lockDir(opts.Dir); err != nil {
 		return tls.Certificate{}, "", err
 	}
@@ -198,6 +211,7 @@ func (s *Server) openFolder(opts Options) (tls.Certificate, string, error) {
 func (s *Server) listen(opts Options, addr string, serverCert tls.Certificate) error {
 	roots := x509.NewCertPool()
 	roots.AddCert(s.ca.cert)
+	roots.AddCert(s.claimCA.cert)
 	verifier := newClientVerifier(roots, s.clock.Now)
 	s.broker = mqtt.New(&mqtt.Options{
 		Capabilities: brokerCapabilities(),

@@ -10,8 +10,21 @@ import (
 	"github.com/provisiond/provisiond/internal/fleetsim/registry"
 )
 
-// InitOptions for Init. Listen defaults to "127.0.0.1:8883".
-type InitOptions struct{ Listen string }
+// InitOptions for Init. The zero value writes one claim valid until 2049, the demo
+// template, and provisiond.yaml for 127.0.0.1:8883.
+type InitOptions struct {
+	Listen string // default "127.0.0.1:8883"
+	// Claims is how many claim certificates to write (0 and 1: one); NoClaim writes none,
+	// nor provisiond.yaml, nor the claim policy.
+	Claims  int
+	NoClaim bool
+	// ExpiredClaims makes the first N claims expired an hour ago.
+	ExpiredClaims int
+	// ClaimNotAfter, when set, is the other claims' notAfter instead of 2049-12-31.
+	ClaimNotAfter time.Time
+	// NoTemplate leaves templates/ empty.
+	NoTemplate bool
+}
 
 // Options configure a running emulator.
 type Options struct {
@@ -43,6 +56,9 @@ type Options struct {
 	// CertificateValidity, when positive, is how long issued device certificates are
 	// valid; zero means until 2049-12-31 as AWS issues them.
 	CertificateValidity time.Duration
+	// ProvisioningClaimValidity is how long a claim from CreateProvisioningClaim is
+	// valid (its expiration and X.509 notAfter); zero means 5 minutes as AWS.
+	ProvisioningClaimValidity time.Duration
 	// HookTimeout bounds a pre-provisioning hook call; zero means 5s as AWS documents.
 	HookTimeout time.Duration
 }
@@ -63,6 +79,7 @@ const (
 	StatusRevoked           = registry.StatusRevoked
 	StatusDeleted           = registry.StatusDeleted
 	KindClaim               = registry.KindClaim
+	KindProvisioningClaim   = registry.KindProvisioningClaim
 	KindDevice              = registry.KindDevice
 )
 

@@ -56,13 +56,13 @@ func join(jobs []*job) error {
 // failure does not wait out a slow network. Callers defer Abort at once: it
 // does nothing once Wait has run.
 type pendingDial struct {
-	r        *Runner
-	jobs     []*job
-	cancel   context.CancelFunc
-	s        Session
-	template string // the template the session registers with
-	err      error
-	done     bool
+	r      *Runner
+	jobs   []*job
+	cancel context.CancelFunc
+	s      Session
+	info   sessionInfo
+	err    error
+	done   bool
 }
 
 // dialAhead starts the claim connection, or reuses the open one.
@@ -77,7 +77,7 @@ func (r *Runner) dialAhead(ctx context.Context) *pendingDial {
 	with := r.sessionCredential()
 	d.jobs = start(func() error {
 		var err error
-		d.s, d.template, err = r.open(dctx, with)
+		d.s, d.info, err = r.open(dctx, with)
 		return err
 	})
 	return d
@@ -95,7 +95,7 @@ func (d *pendingDial) Wait() (Session, error) {
 		d.s, d.err = nil, serviceErr("connect", err)
 		return nil, d.err
 	}
-	d.r.session, d.r.sessionTemplate = d.s, d.template
+	d.r.session, d.r.sessionTemplate, d.r.sessionClaim = d.s, d.info.template, d.info.claim
 	return d.s, nil
 }
 

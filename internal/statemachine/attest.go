@@ -25,7 +25,7 @@ const opAttest = "make the attestation statement"
 // session already open: no round trip of its own.
 func (r *Runner) registrationParameters(sess Session, certPEM []byte) (map[string]string, error) {
 	if r.attest == nil {
-		return r.set.Parameters, nil
+		return r.parameters(), nil
 	}
 	var clientID string
 	if s, ok := sess.(ClientIdentified); ok {
@@ -42,7 +42,7 @@ func (r *Runner) registrationParameters(sess Session, certPEM []byte) (map[strin
 	if err != nil {
 		return nil, localErr(opAttest, err)
 	}
-	p := maps.Clone(r.set.Parameters)
+	p := maps.Clone(r.parameters())
 	if p == nil {
 		p = map[string]string{}
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/tls"
 
+	"github.com/provisiond/provisiond/internal/claims"
 	"github.com/provisiond/provisiond/internal/fleet"
 )
 
@@ -19,8 +20,12 @@ type Session interface {
 
 // Dialer opens provisioning sessions and proves new identities.
 type Dialer interface {
-	// Dial connects with the claim certificate.
-	Dial(ctx context.Context) (Session, error)
+	// Claims lists the claims the device may provision with, in the
+	// config's order and read now: the files installed, and a temporary
+	// claim handed over, at the place of the config's {source: import}.
+	Claims() []claims.Claim
+	// Dial connects with one of the claims Claims listed.
+	Dial(ctx context.Context, claim claims.Claim) (Session, error)
 	// DialDevice connects with the device's current identity instead of the
 	// claim (rotation.credential: device); template is the template the
 	// session registers with. cert holds the identity's key: a software key,

@@ -41,6 +41,10 @@ type failure struct {
 	text   string
 	step   string
 	device bool
+	// noClaim: no claim was usable, so nothing was sent (store.KindClaim).
+	noClaim *noClaimError
+	// refusedClaim is the certificate id of a claim the service refused.
+	refusedClaim string
 }
 
 // errorKinds map the service client's classification onto the state's
@@ -81,6 +85,16 @@ func failureOf(err error) failure {
 			f.kind = fleet.KindTransient
 		}
 	}
+	var nc *noClaimError
+	if errors.As(err, &nc) {
+		f.op, f.noClaim, f.kind = "choose a claim", nc, fleet.KindPermanent
+		f.text = bounded(nc.text)
+		return f
+	}
+	var refused *claimRefusedError
+	if errors.As(err, &refused) {
+		f.refusedClaim = refused.certificateID
+	}
 	if transient, ok := keystore.Device(err); ok {
 		f.device, f.kind = true, fleet.KindPermanent
 		if transient {
@@ -119,6 +133,8 @@ const deviceRetry = 5 * time.Second
 // retryWait is how long to wait after f, the attempts-th failure.
 func (r *Runner) retryWait(f failure, attempts int) time.Duration {
 	switch {
+	case f.refusedClaim != "" && r.anotherClaimUsable(f.refusedClaim):
+		return 0 // the next claim, at once
 	case f.device && f.kind == fleet.KindTransient:
 		return deviceRetry
 	case f.kind == fleet.KindClock:
@@ -176,12 +192,19 @@ func counted(s store.State) store.State {
 // service's fault), the failure recorded and the next attempt scheduled
 // after wait.
 func afterFailure(s store.State, f failure, now time.Time, wait func(failure, int) time.Duration) store.State {
-	if f.kind == fleet.KindClock || f.device {
+	if f.kind == fleet.KindClock || f.device || f.noClaim != nil {
 		s = answered(s)
 	} else {
 		s = counted(s)
 	}
+	s = withRefusal(s, f.refusedClaim)
 	s.LastError, s.LastOperation, s.LastErrorKind, s.LastStep = f.text, f.op, errorKind(f.kind), f.step
+	if f.noClaim != nil {
+		s.LastErrorKind = store.KindClaim
+		if f.noClaim.expired != nil {
+			s.Claim = f.noClaim.expired
+		}
+	}
 	s.NextAttemptAt = now.Add(wait(f, s.Attempts))
 	return s
 }

@@ -97,19 +97,19 @@ func TestFailureOf(t *testing.T) {
 		err  error
 		want failure
 	}{
-		{serviceErr("RegisterThing", rej), failure{"RegisterThing", fleet.KindTransient, "RegisterThing: 503 InternalFailure: busy", "", false}},
-		{localErr("save state", errors.New("disk full")), failure{"save state", fleet.KindTransient, "save state: disk full", "", false}},
-		{errors.New("odd"), failure{"attempt", fleet.KindTransient, "attempt: odd", "", false}},
+		{serviceErr("RegisterThing", rej), failure{"RegisterThing", fleet.KindTransient, "RegisterThing: 503 InternalFailure: busy", "", false, nil, ""}},
+		{localErr("save state", errors.New("disk full")), failure{"save state", fleet.KindTransient, "save state: disk full", "", false, nil, ""}},
+		{errors.New("odd"), failure{"attempt", fleet.KindTransient, "attempt: odd", "", false, nil, ""}},
 		// The TPM's failures wait by their kind, whatever the step.
 		{localErr("open the TPM", &tpmkey.Error{Setting: "tpm.device", Kind: tpmkey.KindMissing, Msg: "no TPM listening"}),
-			failure{"open the TPM", fleet.KindPermanent, "open the TPM: tpm.device: no TPM listening", "", true}},
+			failure{"open the TPM", fleet.KindPermanent, "open the TPM: tpm.device: no TPM listening", "", true, nil, ""}},
 		{serviceErr(opProve, &tpmkey.Error{Kind: tpmkey.KindTransient, Msg: "sign: the TPM is busy"}),
-			failure{opProve, fleet.KindTransient, opProve + ": tpm: sign: the TPM is busy", "", true}},
+			failure{opProve, fleet.KindTransient, opProve + ": tpm: sign: the TPM is busy", "", true, nil, ""}},
 		{localErr("make the key persistent", &tpmkey.Error{Setting: "tpm.handle", Kind: tpmkey.KindLockout, Msg: "lockout"}),
-			failure{"make the key persistent", fleet.KindPermanent, "make the key persistent: tpm.handle: lockout", "", true}},
+			failure{"make the key persistent", fleet.KindPermanent, "make the key persistent: tpm.handle: lockout", "", true, nil, ""}},
 		// The dialer's words for the step travel with the error, beside the library's.
 		{serviceErr("connect", stepped{fleet.ErrConnectionLost, "TCP: nothing listening at 127.0.0.1:1"}),
-			failure{"connect", fleet.KindTransient, "connect: " + fleet.ErrConnectionLost.Error(), "TCP: nothing listening at 127.0.0.1:1", false}},
+			failure{"connect", fleet.KindTransient, "connect: " + fleet.ErrConnectionLost.Error(), "TCP: nothing listening at 127.0.0.1:1", false, nil, ""}},
 	}
 	for _, tc := range tests {
 		if got := failureOf(tc.err); got != tc.want {

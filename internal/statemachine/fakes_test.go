@@ -17,10 +17,12 @@ import (
 	"fmt"
 	"io/fs"
 	"math/big"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/provisiond/provisiond/internal/claims"
 	"github.com/provisiond/provisiond/internal/fleet"
 	"github.com/provisiond/provisiond/internal/store"
 
@@ -108,6 +110,38 @@ type fakeService struct {
 	onEnter func(op string)
 	// deviceKeys are the keys DialDevice sessions signed with.
 	deviceKeys []crypto.Signer
+	// claimList, when set, is what Claims lists (else one claim valid for
+	// ever); refuseClaims are the certificate ids whose Dial is refused at
+	// the handshake; dialed are the claims Dial was asked for, in order.
+	claimList    []claims.Claim
+	refuseClaims map[string]bool
+	dialed       []string
+}
+
+// theClaim is the one claim a fakeService lists by default.
+var theClaim = claims.Claim{Name: "claim.pem.crt", CertificateID: "claim-1", Ref: "claim",
+	NotBefore: time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), NotAfter: time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)}
+
+func (s *fakeService) Claims() []claims.Claim {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.claimList == nil {
+		return []claims.Claim{theClaim}
+	}
+	return slices.Clone(s.claimList)
+}
+
+func (s *fakeService) setClaims(list ...claims.Claim) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.claimList = append([]claims.Claim{}, list...)
+}
+
+// Dialed are the certificate ids of the claims dialed, in order.
+func (s *fakeService) Dialed() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.dialed)
 }
 
 type fakeToken struct {
@@ -166,9 +200,16 @@ func (s *fakeService) Calls() []string {
 	return append([]string(nil), s.calls...)
 }
 
-func (s *fakeService) Dial(ctx context.Context) (Session, error) {
+func (s *fakeService) Dial(ctx context.Context, claim claims.Claim) (Session, error) {
+	s.mu.Lock()
+	s.dialed = append(s.dialed, claim.CertificateID)
+	refused := s.refuseClaims[claim.CertificateID]
+	s.mu.Unlock()
 	if err := s.enter(ctx, "dial"); err != nil {
 		return nil, err
+	}
+	if refused {
+		return nil, errRefused()
 	}
 	return &fakeSession{svc: s}, nil
 }

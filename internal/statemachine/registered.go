@@ -15,6 +15,7 @@ import (
 // is retried on the backoff timer (see idle), not on the next change in the
 // folder: a failed write's own temp files would make that a busy loop.
 func (r *Runner) keepHandoff() {
+	r.claimWorkDone()
 	failures := r.restoreFailures
 	if !r.restoreHandoff() || r.keyKept {
 		return
@@ -55,12 +56,41 @@ func (r *Runner) restoreHandoff() bool {
 	if err := store.WriteCredentials(r.files, want); err != nil {
 		r.restoreFailures++
 		r.log.Error("cannot restore credentials.json", zap.Error(err))
+		r.recordHandoffFailure(err)
 		return false
 	}
 	r.restoreFailures = 0
 	r.log.Info("credentials.json restored", r.fields()...)
 	r.crashPoint(PointRestored)
+	r.recordHandoffFailure(nil)
 	return true
+}
+
+// opRestoreCredentials is the operation a registered device records while
+// credentials.json cannot be written: the identity is the device's, but
+// consumers cannot see it, and status must say so.
+const opRestoreCredentials = "write credentials"
+
+// recordHandoffFailure saves (err) or clears (nil) the failure to write
+// credentials.json in the state, so that status words it. A state that
+// cannot be saved either keeps the failure in memory, where the service
+// manager's status shows it.
+func (r *Runner) recordHandoffFailure(err error) {
+	if err == nil && r.st.LastOperation != opRestoreCredentials {
+		return
+	}
+	next := progressed(r.st)
+	if err != nil {
+		if next.LastError = opRestoreCredentials + ": " + err.Error(); next.LastError == r.st.LastError {
+			return
+		}
+		next.LastOperation, next.LastErrorKind = opRestoreCredentials, store.KindTransient
+	}
+	if serr := r.save(next); serr != nil {
+		r.log.Warn("cannot save the credentials.json failure in the state either", zap.Error(serr))
+		r.st = next
+		r.publishStatus()
+	}
 }
 
 // startReprovision gives up the registered identity and starts getting a

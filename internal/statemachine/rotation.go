@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/provisiond/provisiond/internal/claims"
 	"github.com/provisiond/provisiond/internal/fleet"
 	"github.com/provisiond/provisiond/internal/keypair"
 	"github.com/provisiond/provisiond/internal/keypair/keystore"
@@ -212,9 +213,15 @@ func (r *Runner) serveVerifyRequest() bool {
 	return true
 }
 
-// dialFunc opens a provisioning session and names the template its
-// RegisterThing uses.
-type dialFunc func(ctx context.Context) (s Session, template string, err error)
+// dialFunc opens a provisioning session and says what it registers with.
+type dialFunc func(ctx context.Context) (s Session, info sessionInfo, err error)
+
+// sessionInfo is what a session registers with: the template, and the claim
+// it was opened with (nil over the device's own identity).
+type sessionInfo struct {
+	template string
+	claim    *claims.Claim
+}
 
 // sessionCredential is how the next provisioning session connects: with
 // the device's handed-over identity during a rotation with
@@ -223,19 +230,18 @@ type dialFunc func(ctx context.Context) (s Session, template string, err error)
 // template.name. It runs on the Run goroutine, so that the dial beside a
 // save reads no state.
 func (r *Runner) sessionCredential() dialFunc {
-	claim := func(ctx context.Context) (Session, string, error) {
-		s, err := r.dialer.Dial(ctx)
-		return s, r.set.Template, err
-	}
+	chosen, chooseErr := r.chooseClaim()
+	r.chosen = chosen
+	claim := r.claimDial(chosen, chooseErr)
 	dc, ok := r.deviceCredential()
 	if !ok {
 		return claim
 	}
 	template := r.set.RotationTemplate
-	return func(ctx context.Context) (Session, string, error) {
+	return func(ctx context.Context) (Session, sessionInfo, error) {
 		certPEM, err := r.files.Read(dc.certFile)
 		if err != nil {
-			return nil, "", err
+			return nil, sessionInfo{}, err
 		}
 		key, err := r.keys.Load(dc.key)
 		if errors.Is(err, keystore.ErrUnusable) {
@@ -243,11 +249,11 @@ func (r *Runner) sessionCredential() dialFunc {
 			return claim(ctx)
 		}
 		if err != nil {
-			return nil, "", fmt.Errorf("device identity: %w", err)
+			return nil, sessionInfo{}, fmt.Errorf("device identity: %w", err)
 		}
 		cert, err := key.TLSCertificate(certPEM)
 		if err != nil {
-			return nil, "", fmt.Errorf("device identity: %w", err)
+			return nil, sessionInfo{}, fmt.Errorf("device identity: %w", err)
 		}
 		s, err := r.dialer.DialDevice(ctx, dc.thing, template, cert)
 		if reason, refused := fleet.Refused(err); refused {
@@ -258,10 +264,10 @@ func (r *Runner) sessionCredential() dialFunc {
 		}
 		if err != nil {
 			if signErr := key.SignError(); signErr != nil {
-				return nil, "", signErr // the handshake's error only quotes it
+				return nil, sessionInfo{}, signErr // the handshake's error only quotes it
 			}
 		}
-		return s, template, err
+		return s, sessionInfo{template: template}, err
 	}
 }
 

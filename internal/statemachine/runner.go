@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/provisiond/provisiond/internal/claims"
 	"github.com/provisiond/provisiond/internal/clock"
 	"github.com/provisiond/provisiond/internal/keypair/keystore"
 	"github.com/provisiond/provisiond/internal/store"
@@ -38,6 +39,12 @@ type Runner struct {
 	// sessionTemplate is the template session registers with: the
 	// rotation's over the device's identity, template.name over the claim.
 	sessionTemplate string
+	// sessionClaim is the claim session was opened with; nil for a session
+	// over the device's own identity.
+	sessionClaim *claims.Claim
+	// chosen is the claim the next claim session uses, which beforeCall
+	// records in the state.
+	chosen *chosenClaim
 	// oldIdentitiesChecked: removeOldIdentities ran for this identity.
 	oldIdentitiesChecked bool
 	// keyKept: the key store made the registered identity's key permanent
@@ -234,7 +241,8 @@ func (r *Runner) sleep(ctx context.Context) bool {
 		case <-r.kick:
 			r.log.Info("retrying now: the config or claim files changed", r.fields()...)
 		case <-r.handoff:
-			if !r.serveRequestFile() {
+			// A request, or a drop folder that now holds the claim awaited.
+			if !r.serveRequestFile() && !r.claimArrived() {
 				continue
 			}
 		}

@@ -81,8 +81,13 @@ func (r *Runner) beginCall() {
 }
 
 // beforeCall is beforeCall with the runner's clock and backoff.
+// The call is made with the claim just chosen, which the state names.
 func (r *Runner) beforeCall(s store.State) store.State {
-	return beforeCall(s, r.clock.Now(), r.backoff.ceiling)
+	s = beforeCall(s, r.clock.Now(), r.backoff.ceiling)
+	if r.chosen != nil {
+		s.Claim = r.chosen.inUse
+	}
+	return s
 }
 
 // failed decides how long to wait after err and saves that decision

@@ -25,12 +25,15 @@ const (
 // Settings is the part of the config the runner acts on, already validated
 // and expanded.
 type Settings struct {
-	Method     string            // MethodCSR or MethodCreateKeys
-	KeyType    string            // for MethodCSR: ec-p256, ec-p384, rsa-2048, rsa-3072
-	Template   string            // provisioning template name
-	Parameters map[string]string // template parameters, already expanded
-	Endpoint   string            // written to credentials.json
-	RootCAFile string            // absolute; written to credentials.json
+	Method   string // MethodCSR or MethodCreateKeys
+	KeyType  string // for MethodCSR: ec-p256, ec-p384, rsa-2048, rsa-3072
+	Template string // provisioning template name
+	// ClaimImport: the config takes a temporary claim ({source: import}),
+	// so that no claim yet is a wait for one, not a failure.
+	ClaimImport bool
+	Parameters  map[string]string // template parameters, already expanded
+	Endpoint    string            // written to credentials.json
+	RootCAFile  string            // absolute; written to credentials.json
 	// CommonName is the subject of the CSR; empty means "provisiond". AWS
 	// may replace it, so nothing relies on it.
 	CommonName string

@@ -24,6 +24,9 @@ func StatusText(s store.State, now time.Time) string {
 	case s.Renewal == store.RenewalRefused:
 		text = RefusedStatus + ": " + text
 	}
+	if c := s.Claim; c != nil && c.PassedOver != "" && s.Phase != store.Registered {
+		text += "; with claim " + c.Name + ", passed over: " + c.PassedOver
+	}
 	return text
 }
 
@@ -40,12 +43,17 @@ func provisioningText(s store.State, now time.Time) string {
 	}
 	a := next(s, keyFromService)
 	switch {
+	case s.Phase == store.Registered && s.LastOperation == opRestoreCredentials && s.LastError != "":
+		return "registered as " + s.ThingName + ", but credentials.json cannot be written, so nothing can use the identity (" +
+			strings.TrimPrefix(s.LastError, opRestoreCredentials+": ") + ")"
 	case a == keepHandoff && !s.RotationDueAt.IsZero():
 		return "registered as " + s.ThingName + ", rotation due " + s.RotationDueAt.UTC().Format(time.RFC3339)
 	case a == keepHandoff:
 		return "registered as " + s.ThingName
 	case a == verify:
 		return "registered as " + s.ThingName + ": verifying the identity with the service"
+	case a == awaitClaim:
+		return phase + ": " + s.LastError
 	case a == waitForClock:
 		text := phase + ": waiting for a plausible clock"
 		if d := s.NextAttemptAt.Sub(now); !s.NextAttemptAt.IsZero() && d > 0 {

@@ -16,6 +16,11 @@ const (
 	// waitForClock: the last attempt failed on the device's clock; the
 	// attempt it stopped is made again once the wait is over.
 	waitForClock action = iota
+	// awaitClaim: the last attempt found no usable claim (all expired or
+	// refused, or a temporary claim not handed over yet): nothing is sent
+	// until a claim or the config changes, or the long wait ends; then the
+	// attempt it stopped is made again.
+	awaitClaim
 	// makeKey: unprovisioned, CSR method, no key recorded for this
 	// identity: the key store makes it, recorded before the CSR is sent.
 	makeKey
@@ -54,6 +59,8 @@ func next(s store.State, keys keyOrigin) action {
 		return keepHandoff
 	case s.LastErrorKind == store.KindClock:
 		return waitForClock
+	case s.LastErrorKind == store.KindClaim && s.Phase != store.Registered:
+		return awaitClaim
 	case s.Phase == store.CertPending && s.ThingName != "":
 		return proveAndHandOver
 	case s.Phase == store.CertPending:
@@ -117,9 +124,9 @@ func (r *Runner) attempt(ctx context.Context, a action) {
 // do runs the handler of a provisioning action.
 func (r *Runner) do(ctx context.Context, a action) error {
 	switch a {
-	case waitForClock:
-		// A plausible clock shows only in a handshake: the attempt the
-		// clock stopped is made again.
+	case waitForClock, awaitClaim:
+		// A plausible clock shows only in a handshake, and a claim in the
+		// choice the attempt makes: the attempt they stopped is made again.
 		s := r.st
 		s.LastErrorKind = ""
 		return r.do(ctx, next(s, r.keyOrigin()))

@@ -200,17 +200,17 @@ func (r *Runner) csrKey() (crypto.Signer, error) {
 }
 
 // open connects as with says (see sessionCredential).
-func (r *Runner) open(ctx context.Context, with dialFunc) (Session, string, error) {
+func (r *Runner) open(ctx context.Context, with dialFunc) (Session, sessionInfo, error) {
 	dctx, cancel := context.WithTimeout(ctx, r.set.Retry.ResponseTimeout)
 	defer cancel()
-	s, template, err := with(dctx)
+	s, info, err := with(dctx)
 	if err != nil {
-		return nil, "", err
+		return nil, sessionInfo{}, err
 	}
 	if s == nil {
-		return nil, "", errors.New("dialer returned no session")
+		return nil, sessionInfo{}, errors.New("dialer returned no session")
 	}
-	return s, template, nil
+	return s, info, nil
 }
 
 // closeSession drops the claim session; the next call connects again.
@@ -221,5 +221,5 @@ func (r *Runner) closeSession() {
 	if err := r.session.Close(); err != nil {
 		r.log.Debug("closing the claim session", zap.Error(err))
 	}
-	r.session, r.sessionTemplate = nil, ""
+	r.session, r.sessionTemplate, r.sessionClaim = nil, "", nil
 }

@@ -20,6 +20,11 @@ const (
 	VerifyRequestFile = "verify.request"
 )
 
+// ClaimImportDir is the drop folder of temporary claims (`provisiond claim
+// import`): only the daemon's user may write it, a drop in it is kept until
+// it is used or expired.
+const ClaimImportDir = "claim-import"
+
 // RequestFiles are the requests a command leaves for the daemon.
 var RequestFiles = []string{ReprovisionRequestFile, VerifyRequestFile}
 

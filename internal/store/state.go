@@ -94,6 +94,26 @@ type State struct {
 	Calling bool `json:"calling,omitempty"`
 
 	Orphans []Orphan `json:"orphans,omitempty"`
+
+	// Claim is the claim the last provisioning session used: status and
+	// the journal name it by its certificate, never its key.
+	Claim *ClaimInUse `json:"claim,omitempty"`
+	// RefusedClaims are the certificate ids of claims the service refused
+	// (a TLS alert or a CONNACK refusal): passed over while that
+	// certificate is the one installed.
+	RefusedClaims []string `json:"refusedClaims,omitempty"`
+}
+
+// ClaimInUse names a claim, and the ones passed over before it.
+type ClaimInUse struct {
+	Name          string `json:"name"`
+	CertificateID string `json:"certificateId"`
+	// PassedOver names each claim passed over and why ("claim.pem.crt
+	// expired at …").
+	PassedOver string `json:"passedOver,omitempty"`
+	// Drop is a temporary claim's drop file (in ClaimImportDir), removed
+	// once the identity it got is handed over.
+	Drop string `json:"drop,omitempty"`
 }
 
 // Orphan is a certificate the device obtained and then abandoned.
@@ -179,6 +199,10 @@ const (
 	// KindClock: the device's clock caused it; the daemon waits for a
 	// plausible clock.
 	KindClock ErrorKind = "clock"
+	// KindClaim: no claim is usable (all expired, refused, or a temporary
+	// claim not handed over yet); nothing is sent until one is, or its
+	// files change.
+	KindClaim ErrorKind = "claim"
 )
 
 // KeyRef is what the state records of an identity's private key, enough

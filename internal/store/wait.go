@@ -34,6 +34,34 @@ func WaitForCredentials(ctx context.Context, dir, notID string) (Credentials, er
 		}
 		return c, true
 	}
+	var creds Credentials
+	err := waitFor(ctx, path, func() bool {
+		c, ok := check()
+		creds = c
+		return ok
+	})
+	if err != nil {
+		return Credentials{}, fmt.Errorf("timed out: %v", lastErr)
+	}
+	return creds, nil
+}
+
+// WaitForState returns the state saved in dir once until holds for it, as
+// `provisiond claim import --wait` waits for the claim's outcome. It
+// watches the folder, not the file.
+func WaitForState(ctx context.Context, dir string, until func(State) bool) (State, error) {
+	var st State
+	err := waitFor(ctx, filepath.Join(dir, StateFile), func() bool {
+		s, err := LoadState(ReadOnlyDir(dir))
+		st = s
+		return err == nil && until(s)
+	})
+	return st, err
+}
+
+// waitFor returns once check holds, looking again at each change of path
+// (a file in a watched folder), or ctx's error.
+func waitFor(ctx context.Context, path string, check func() bool) error {
 	changed := make(chan struct{}, 1)
 	onChange := func() {
 		select {
@@ -59,12 +87,12 @@ func WaitForCredentials(ctx context.Context, dir, notID string) (Credentials, er
 				ticker.Stop()
 			}
 		}
-		if c, ok := check(); ok {
-			return c, nil
+		if check() {
+			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return Credentials{}, fmt.Errorf("timed out: %v", lastErr)
+			return ctx.Err()
 		case <-changed:
 		case <-ticker.C:
 		}

@@ -94,12 +94,16 @@ func (a *Server) describeCertificate(q apiRequest) (any, *restError) {
 		GenerationID     string    `json:"generationId"`
 		Validity         *validity `json:"validity,omitempty"`
 		CertificateMode  string    `json:"certificateMode"`
+		// The emulator's extension (outside the model, so the aws CLI and the SDKs drop
+		// it): the things registered through a claim.
+		FleetsimThingsRegistered *int `json:"fleetsimThingsRegistered,omitempty"`
 	}
 	return map[string]description{"certificateDescription": {
 		CertificateArn: certificateARN(id), CertificateID: id, CACertificateID: a.Service.CACertificateID(),
 		Status: c.Status, CertificatePem: c.CertificatePEM, OwnedBy: apiAccount,
 		CreationDate: epoch(c.CreatedAt), LastModifiedDate: epoch(modified), CustomerVersion: 1,
 		GenerationID: strconv.FormatInt(modified.UnixNano(), 10), Validity: v, CertificateMode: "DEFAULT",
+		FleetsimThingsRegistered: c.ThingsRegistered,
 	}}, nil
 }
 
@@ -114,7 +118,7 @@ func (a *Server) updateCertificate(q apiRequest) (any, *restError) {
 	case "PENDING_TRANSFER", "REGISTER_INACTIVE", registry.StatusPendingActivation:
 		return nil, invalid("newStatus %s is not supported by the emulator: use ACTIVE, INACTIVE or REVOKED", status)
 	default:
-		return nil, invalid("newStatus %q must be one of ACTIVE, INACTIVE, REVOKED", status)
+		return nil, invalid("newStatus %q must be one of ACTIVE, INACTIVE, REVOKED", shown(status))
 	}
 	aerr = a.write(func(tx *registry.Tx) error {
 		c, ok, err := tx.Certificate(id)

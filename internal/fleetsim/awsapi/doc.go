@@ -23,6 +23,13 @@
 //     in a log or an answer.
 //   - An unknown path or method is answered 404 UnknownOperationException.
 //   - ARNs name account 123456789012 in us-east-1.
+//   - IAM is not emulated: a template's provisioningRoleArn is stored, never checked.
+//   - A certificate from CreateKeysAndCertificate is a claim (the provisioning topics
+//     only); policies attach to certificates only, and a policy keeps version 1.
+//   - CreateProvisioningClaim needs an enabled template (403 AccessDeniedException when
+//     it is disabled) and hides the claim from ListCertificates.
+//   - DescribeCertificate adds certificateDescription.fleetsimThingsRegistered, the things
+//     registered through a claim (outside the model: the aws CLI and the SDKs drop it).
 //
 // It knows the registry (package registry) and asks the rest of the emulator for what
 // it needs through Service: the MQTT endpoint, the CA, its connections, and its

@@ -1,9 +1,12 @@
 package awsapi
 
 import (
-	"bytes"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"strconv"
+	"strings"
 
 	"github.com/provisiond/provisiond/internal/fleetsim/registry"
 )
@@ -70,26 +73,56 @@ func (q apiRequest) pageOf(pg paging) (registry.Page, *restError) {
 	if v, ok := q.query(pg.size); ok {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxPageSize {
-			return p, invalid("%s must be an integer from 1 to %d, not %q", pg.size, maxPageSize, v)
+			return p, invalid("%s must be an integer from 1 to %d, not %q", pg.size, maxPageSize, shown(v))
 		}
 		p.Size = n
 	}
 	if v, ok := q.query(pg.token); ok && v != "" {
-		b, err := base64.StdEncoding.DecodeString(v)
-		if err != nil || !bytes.HasPrefix(b, []byte(tokenMagic)) {
-			return p, invalid("%s %q is not a token this API returned", pg.token, v)
+		key, ok := tokenKey(v)
+		if !ok {
+			return p, invalid("%s %q is not a token this API returned", pg.token, shown(v))
 		}
-		p.After = string(b[len(tokenMagic):])
+		p.After = key
 	}
 	return p, nil
 }
 
-// tokenMagic starts every pagination token, so that a made-up one is refused.
-const tokenMagic = "fleetsim-page:"
+// tokenSecret authenticates pagination tokens, so that a made-up or edited one is
+// refused; it lives as long as the process, so tokens do not survive a restart, as
+// AWS's expire.
+var tokenSecret = func() []byte {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on Linux
+	}
+	return b
+}()
 
-// nextToken is the token of the page after the one ending at key.
+func tokenMAC(key string) []byte {
+	m := hmac.New(sha256.New, tokenSecret)
+	m.Write([]byte(key))
+	return m.Sum(nil)[:16]
+}
+
+// nextToken is the token of the page after the one ending at key: the key and its MAC.
 func nextToken(key string) string {
-	return base64.StdEncoding.EncodeToString([]byte(tokenMagic + key))
+	enc := base64.RawURLEncoding
+	return enc.EncodeToString([]byte(key)) + "." + enc.EncodeToString(tokenMAC(key))
+}
+
+// tokenKey is the key a token nextToken made carries; false for any other string.
+func tokenKey(token string) (string, bool) {
+	enc := base64.RawURLEncoding
+	k, m, ok := strings.Cut(token, ".")
+	if !ok {
+		return "", false
+	}
+	key, err1 := enc.DecodeString(k)
+	mac, err2 := enc.DecodeString(m)
+	if err1 != nil || err2 != nil || !hmac.Equal(mac, tokenMAC(string(key))) {
+		return "", false
+	}
+	return string(key), true
 }
 
 // pageIn is one page of a list held in memory, sorted: the items after p.After, and the

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -85,7 +86,7 @@ func (q apiRequest) boolQuery(name string) (bool, *restError) {
 	}
 	b, err := strconv.ParseBool(v)
 	if err != nil {
-		return false, invalid("query parameter %s must be true or false, not %q", name, v)
+		return false, invalid("query parameter %s must be true or false, not %q", name, shown(v))
 	}
 	return b, nil
 }
@@ -100,9 +101,21 @@ var (
 
 func checkName(what, v string, re *regexp.Regexp) *restError {
 	if !re.MatchString(v) {
-		return invalid("%s %q is not valid: it must match %s", what, v, re.String())
+		return invalid("%s %q is not valid: it must match %s", what, shown(v), re.String())
 	}
 	return nil
+}
+
+// maxShown bounds how much of a client's value an error message repeats.
+const maxShown = 64
+
+// shown is v as an error message repeats it: at most maxShown bytes, and its length
+// when cut.
+func shown(v string) string {
+	if len(v) <= maxShown {
+		return v
+	}
+	return fmt.Sprintf("%s… (%d bytes)", v[:maxShown], len(v))
 }
 
 // epoch is a timestamp as REST-JSON carries it: seconds since 1970.
@@ -119,7 +132,7 @@ func certificateFromARN(arn string) (string, *restError) {
 	if !ok {
 		i := strings.LastIndex(arn, ":cert/")
 		if i < 0 || !strings.HasPrefix(arn, "arn:aws:iot:") {
-			return "", invalid("principal %q is not a certificate ARN (arn:aws:iot:REGION:ACCOUNT:cert/ID)", arn)
+			return "", invalid("principal %q is not a certificate ARN (arn:aws:iot:REGION:ACCOUNT:cert/ID)", shown(arn))
 		}
 		id = arn[i+len(":cert/"):]
 	}
@@ -137,7 +150,31 @@ func TemplateARN(name string) string { return arnPrefix + "provisioningtemplate/
 func DescribeJSONError(err error) string {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
-		return fmt.Sprintf("field %q must be %s, not %s", te.Field, te.Type.String(), te.Value)
+		if te.Field == "" {
+			return fmt.Sprintf("the body must be %s, not %s", jsonKind(te.Type), te.Value)
+		}
+		return fmt.Sprintf("field %q must be %s, not %s", te.Field, jsonKind(te.Type), te.Value)
 	}
 	return err.Error()
+}
+
+// jsonKind names what JSON a Go type takes, in the words of JSON rather than Go's.
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	}
+	return "an object"
 }

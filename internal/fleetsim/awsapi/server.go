@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path"
 	"sync"
 	"time"
 
@@ -42,6 +43,12 @@ type Service interface {
 	// ReloadTemplates makes the next use of a template look at the folder again, after
 	// the API changed it.
 	ReloadTemplates()
+	// NewCertificate makes an RSA-2048 key and a certificate for it signed by the CA,
+	// registered ACTIVE or INACTIVE as a claim: its attached policies say what it may do.
+	NewCertificate(active bool) (Issued, error)
+	// NewProvisioningClaim makes a temporary claim for the template, valid until the
+	// time it returns, from the provisioning claims' own issuer.
+	NewProvisioningClaim(template string) (Issued, time.Time, error)
 }
 
 // Config is what Start needs.
@@ -154,7 +161,9 @@ func (a *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, invalid("the query string is malformed: %v", err))
 		return
 	}
-	if _, pattern := a.mux.Handler(r); pattern == "" {
+	// The mux would redirect an unclean path ("//things", "/things/.."); AWS has no such
+	// operation, so it is the unknown operation's 404.
+	if _, pattern := a.mux.Handler(r); pattern == "" || path.Clean(r.URL.Path) != r.URL.Path {
 		a.writeError(w, r, apiErr(404, "UnknownOperationException", "no AWS IoT operation is %s %s", r.Method, r.URL.Path))
 		return
 	}

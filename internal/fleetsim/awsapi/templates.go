@@ -93,7 +93,7 @@ func checkHook(h *hookJSON) *restError {
 	}
 	u, err := url.Parse(h.TargetArn)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return invalid("preProvisioningHook.targetArn %q: the emulator calls hooks over HTTP, so it must be an http or https URL", h.TargetArn)
+		return invalid("preProvisioningHook.targetArn %q: the emulator calls hooks over HTTP, so it must be an http or https URL", shown(h.TargetArn))
 	}
 	return nil
 }
@@ -129,7 +129,7 @@ func (a *Server) createTemplate(q apiRequest) (any, *restError) {
 	case len(in.ProvisioningRoleArn) < 20 || len(in.ProvisioningRoleArn) > 2048:
 		return nil, invalid("provisioningRoleArn must be 20 to 2048 characters")
 	case in.Type != "" && in.Type != "FLEET_PROVISIONING":
-		return nil, invalid("type %q is not supported by the emulator: only FLEET_PROVISIONING", in.Type)
+		return nil, invalid("type %q is not supported by the emulator: only FLEET_PROVISIONING", shown(in.Type))
 	}
 	if aerr := checkHook(in.PreProvisioningHook); aerr != nil {
 		return nil, aerr

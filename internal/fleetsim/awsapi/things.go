@@ -26,6 +26,7 @@ func (a *Server) routes() {
 	a.handle("PATCH /provisioning-templates/{templateName}", a.changingTemplates(a.updateTemplate))
 	a.handle("DELETE /provisioning-templates/{templateName}", a.changingTemplates(a.deleteTemplate))
 	a.handle("POST /provisioning-templates/{templateName}/versions", a.changingTemplates(a.createTemplateVersion))
+	a.claimRoutes()
 	for _, l := range a.lists() {
 		a.handle(l.pattern, l.handler)
 	}
@@ -205,7 +206,7 @@ func (a *Server) deleteThing(q apiRequest) (any, *restError) {
 	if v, ok := q.query("expectedVersion"); ok {
 		var n int64
 		if err := json.Unmarshal([]byte(v), &n); err != nil {
-			return nil, invalid("expectedVersion must be an integer, not %q", v)
+			return nil, invalid("expectedVersion must be an integer, not %q", shown(v))
 		}
 		expected = &n
 	}

@@ -107,7 +107,7 @@ func Create(path string, r Snapshot) error {
 		return err
 	}
 	defer db.Close()
-	if _, err := db.Exec(schema); err != nil {
+	if _, err := db.Exec(schema + claimsSchema); err != nil {
 		return fmt.Errorf("%s: create the tables: %w", path, err)
 	}
 	tx, err := db.Begin()
@@ -199,7 +199,7 @@ func openRegistryDB(dir string) (*sql.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := db.ExecContext(context.Background(), schema); err != nil {
+	if _, err := db.ExecContext(context.Background(), schema+claimsSchema); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

@@ -183,6 +183,8 @@ func (g *Store) Certificates(ascending bool, p Page) ([]CertificateSummary, stri
 		}
 		where, args = "(created_at, id) "+cmp+" (?, ?)", []any{n, id}
 	}
+	// Provisioning claims are not listed, as in AWS IoT.
+	where += " AND kind != '" + KindProvisioningClaim + "'"
 	return pageOf(g.read(), p, `SELECT id, status, created_at FROM certificates WHERE `+where+
 		` ORDER BY created_at `+dir+`, id `+dir, args, func(s scanner) (CertificateSummary, string, error) {
 		var c CertificateSummary

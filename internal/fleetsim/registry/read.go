@@ -120,7 +120,7 @@ func readAll(db *sql.DB) (Snapshot, error) {
 	if r.Certificates, err = queryCertificates(tx, `SELECT `+certColumns+` FROM certificates ORDER BY created_at, id`); err != nil {
 		return r, err
 	}
-	if r.Orphans, err = queryCertificates(tx, `SELECT id, 'DELETED', kind, policies, created_at, pem, '' FROM orphans ORDER BY created_at, id`); err != nil {
+	if r.Orphans, err = queryCertificates(tx, `SELECT id, 'DELETED', kind, policies, created_at, pem, '', 0 FROM orphans ORDER BY created_at, id`); err != nil {
 		return r, err
 	}
 	rows, err := tx.Query(`SELECT name, document FROM policies ORDER BY name`)
@@ -183,7 +183,8 @@ func eachPair(q querier, query string, f func(a, b string), args ...any) error {
 
 // certColumns are what scanCertificate reads; the thing is the first one it is attached to.
 const certColumns = `id, status, kind, policies, created_at, pem,
-	COALESCE((SELECT thing_name FROM thing_principals p WHERE p.certificate_id = certificates.id ORDER BY seq LIMIT 1), '')`
+	COALESCE((SELECT thing_name FROM thing_principals p WHERE p.certificate_id = certificates.id ORDER BY seq LIMIT 1), ''), ` +
+	thingsRegisteredColumn
 
 func queryCertificates(q querier, query string, args ...any) ([]Certificate, error) {
 	rows, err := q.Query(query, args...)
@@ -208,8 +209,12 @@ func scanCertificate(s scanner) (Certificate, error) {
 	var c Certificate
 	var pol string
 	var created int64
-	if err := s.Scan(&c.CertificateID, &c.Status, &c.Kind, &pol, &created, &c.CertificatePEM, &c.ThingName); err != nil {
+	var things int
+	if err := s.Scan(&c.CertificateID, &c.Status, &c.Kind, &pol, &created, &c.CertificatePEM, &c.ThingName, &things); err != nil {
 		return c, err
+	}
+	if IsClaim(c.Kind) {
+		c.ThingsRegistered = &things
 	}
 	if err := json.Unmarshal([]byte(pol), &c.Policies); err != nil {
 		return c, fmt.Errorf("certificate %s: policies: %w", c.CertificateID, err)

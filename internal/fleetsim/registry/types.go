@@ -30,11 +30,14 @@ type Snapshot struct {
 type Certificate struct {
 	CertificateID  string    `json:"certificateId"` // SHA-256 of DER, lowercase hex
 	Status         string    `json:"status"`        // PENDING_ACTIVATION | ACTIVE | INACTIVE | DELETED
-	Kind           string    `json:"kind"`          // claim | device
+	Kind           string    `json:"kind"`          // claim | provisioning-claim | device
 	ThingName      string    `json:"thingName,omitempty"`
 	Policies       []string  `json:"policies,omitempty"`
 	CreatedAt      time.Time `json:"createdAt"`
 	CertificatePEM string    `json:"certificatePem"`
+	// ThingsRegistered counts the things registered through a claim (its connections'
+	// RegisterThing); nil for device certificates.
+	ThingsRegistered *int `json:"thingsRegistered,omitempty"`
 }
 
 // Thing is one registered thing.

@@ -25,8 +25,9 @@ type writer struct {
 	conn  *sql.Conn
 	stmts map[string]*sql.Stmt
 	// beforeCommit, when set, runs before each batch's COMMIT; an error it returns fails
-	// the batch as a failed COMMIT would (the tests fail commits with it).
+	// the batch as a failed COMMIT would (SetBeforeCommit).
 	beforeCommit func(batch int) error
+	hookChanged  bool // SetBeforeCommit ran in this batch, which is spared the hook
 }
 
 // run commits the changes sent on queue, in batches, until queue is closed.
@@ -86,9 +87,10 @@ func (w *writer) commit(batch []*change, results []error) []error {
 		}
 	}
 	err := error(nil)
-	if w.beforeCommit != nil {
+	if w.beforeCommit != nil && !w.hookChanged {
 		err = w.beforeCommit(len(batch))
 	}
+	w.hookChanged = false
 	if err == nil {
 		_, err = w.Exec("COMMIT")
 	}
@@ -164,4 +166,14 @@ func (w *writer) QueryRow(query string, args ...any) *sql.Row {
 		return w.conn.QueryRowContext(context.Background(), query, args...) // reports the same error
 	}
 	return s.QueryRow(args...)
+}
+
+// SetBeforeCommit makes f run on the writer before each batch's COMMIT, with the number of
+// changes in the batch; an error it returns fails the batch as a failed COMMIT would. It is
+// how tests fail commits on purpose; nil removes it. Its own batch commits without it.
+func (g *Store) SetBeforeCommit(f func(batch int) error) error {
+	return g.Write(func(*Tx) error {
+		g.writer.beforeCommit, g.writer.hookChanged = f, true
+		return nil
+	})
 }

@@ -35,7 +35,7 @@ func TestFailedCommitFailsEveryChangeInIt(t *testing.T) {
 	var returnedAtCommit int32 = -1
 	held, release := make(chan struct{}), make(chan struct{})
 	calls := 0
-	g.writer.beforeCommit = func(n int) error { // runs on the writer's goroutine only
+	hook := func(n int) error { // runs on the writer's goroutine only
 		calls++
 		switch calls {
 		case 1: // the first change's batch: hold it until the others wait behind it
@@ -50,6 +50,9 @@ func TestFailedCommitFailsEveryChangeInIt(t *testing.T) {
 			return errors.New("disk on fire")
 		}
 		return nil
+	}
+	if err := g.SetBeforeCommit(hook); err != nil {
+		t.Fatal(err)
 	}
 	first := make(chan error, 1)
 	go func() { first <- g.AddPending(pending(0), nil) }()

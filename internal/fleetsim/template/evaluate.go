@@ -9,7 +9,7 @@ import (
 // one request and returns what to provision. Errors are *EvalError, naming the path and
 // what was wrong. Parameters the template does not declare are ignored, as AWS does.
 func (t *Template) Evaluate(in Input) (*Result, error) {
-	e := &env{params: make(map[string]string, len(t.params)), cert: in.Certificate}
+	e := &env{params: make(map[string]string, len(t.params)), cert: in.Certificate, left: MaxOutput}
 	for _, p := range t.params {
 		v, given := in.Parameters[p.name]
 		switch {

@@ -12,10 +12,26 @@ type node interface {
 	kind() kind
 }
 
-// env is what one evaluation sees: the resolved declared parameters and the certificate.
+// env is what one evaluation sees: the resolved declared parameters and the certificate,
+// and what is left of its output budget.
 type env struct {
 	params map[string]string
 	cert   CertificateInfo
+	left   int
+}
+
+// MaxOutput bounds what one evaluation produces: an answer must fit in one MQTT message
+// (128 KiB), and a short template that repeats a long parameter must not build more.
+// Every value comes from a leaf (a literal, a parameter, a certificate field, a mapping)
+// or a delimiter, so each is charged as it is evaluated, before anything is joined.
+const MaxOutput = 128 << 10
+
+// charge takes n bytes from the output budget; path names the expression that exceeds it.
+func (e *env) charge(path string, n int) error {
+	if e.left -= n; e.left < 0 {
+		return evalErr(path, "the template's output is over %d bytes, more than one MQTT message can carry", MaxOutput)
+	}
+	return nil
 }
 
 func evalErr(path, format string, args ...any) error {
@@ -48,8 +64,10 @@ func evalList(e *env, path string, n node) ([]string, error) {
 
 type litNode string
 
-func (n litNode) eval(*env) (value, error) { return str(string(n)), nil }
-func (litNode) kind() kind                 { return kindString }
+func (n litNode) eval(e *env) (value, error) {
+	return str(string(n)), e.charge("a literal", len(n))
+}
+func (litNode) kind() kind { return kindString }
 
 type listNode struct {
 	path  string
@@ -72,8 +90,11 @@ func (*listNode) kind() kind { return kindList }
 // refNode is a declared parameter, which Evaluate has resolved for the request.
 type refNode string
 
-func (n refNode) eval(e *env) (value, error) { return str(e.params[string(n)]), nil }
-func (refNode) kind() kind                   { return kindString }
+func (n refNode) eval(e *env) (value, error) {
+	v := e.params[string(n)]
+	return str(v), e.charge(secParameters+"."+string(n), len(v))
+}
+func (refNode) kind() kind { return kindString }
 
 // certRefNode is an AWS::IoT::Certificate::* parameter: the certificate's value, else the
 // template's Default for it (def, nil when none).
@@ -85,10 +106,10 @@ type certRefNode struct {
 
 func (n *certRefNode) eval(e *env) (value, error) {
 	if s := n.get(e.cert); s != "" {
-		return str(s), nil
+		return str(s), e.charge(n.path, len(s))
 	}
 	if n.def != nil {
-		return str(*n.def), nil
+		return str(*n.def), e.charge(n.path, len(*n.def))
 	}
 	return value{}, evalErr(n.path, "%s is not available: the certificate has no such value", n.name)
 }
@@ -104,6 +125,11 @@ func (n *joinNode) eval(e *env) (value, error) {
 	l, err := evalList(e, n.path+"[1]", n.list)
 	if err != nil {
 		return value{}, err
+	}
+	if len(l) > 1 {
+		if err := e.charge(n.path, len(n.delim)*(len(l)-1)); err != nil {
+			return value{}, err
+		}
 	}
 	return str(strings.Join(l, n.delim)), nil
 }
@@ -177,7 +203,11 @@ func (n *findInMapNode) eval(e *env) (value, error) {
 	if err != nil {
 		return value{}, evalErr(fmt.Sprintf("%s[%d]", n.path, i), "%v", err)
 	}
-	return v, nil
+	size := len(v.s)
+	for _, item := range v.list {
+		size += len(item)
+	}
+	return v, e.charge(n.path, size)
 }
 func (*findInMapNode) kind() kind { return kindAny }
 
@@ -190,6 +220,9 @@ func (n *subNode) eval(e *env) (value, error) {
 	var b strings.Builder
 	for _, p := range n.parts {
 		if p.v == nil {
+			if err := e.charge(n.path, len(p.text)); err != nil {
+				return value{}, err
+			}
 			b.WriteString(p.text)
 			continue
 		}

@@ -1,0 +1,90 @@
+package check
+
+import (
+	"errors"
+	"os"
+	"time"
+
+	"github.com/provisiond/provisiond/internal/claims"
+	"github.com/provisiond/provisiond/internal/config"
+	"github.com/provisiond/provisiond/internal/keypair"
+)
+
+// claimChoice is the config's file claims judged as the daemon judges them
+// (the first that reads and is valid at the clock), and the one to check
+// with: nil when none is usable.
+type claimChoice struct {
+	use      *config.Claim
+	decision claims.Decision
+	list     []claims.Claim
+}
+
+func chooseClaim(c *config.Config, now time.Time) claimChoice {
+	files := c.FileClaims()
+	ch := claimChoice{list: make([]claims.Claim, len(files))}
+	for i, cl := range files {
+		ch.list[i] = describeClaim(c, cl)
+	}
+	ch.decision = claims.Choose(ch.list, nil, now, true)
+	if ch.decision.Use >= 0 {
+		ch.use = &files[ch.decision.Use]
+	}
+	return ch
+}
+
+// describeClaim reads what the choice needs of one file claim.
+func describeClaim(c *config.Config, cl config.Claim) claims.Claim {
+	out := claims.Claim{Name: cl.Name()}
+	if probs := c.ClaimProblems(cl); len(probs) > 0 {
+		out.ReadError = errors.Join(probs...)
+		return out
+	}
+	data, err := os.ReadFile(cl.Certificate)
+	if err == nil {
+		cert, perr := keypair.Certificate(data)
+		if perr == nil {
+			out.CertificateID = keypair.ID(cert)
+			out.NotBefore, out.NotAfter = cert.NotBefore, cert.NotAfter
+		}
+		err = perr
+	}
+	out.ReadError = err
+	return out
+}
+
+// passedOver words the claims passed over before the one in use, or "".
+func (ch claimChoice) passedOver() string {
+	if len(ch.decision.Passed) == 0 {
+		return ""
+	}
+	return claims.PassedText(ch.list, ch.decision)
+}
+
+// OfflineClaims is what `provisiond check` without --online says of the
+// claims: a warning for each claim passed over, expiring within 30 days or
+// whose key file others may read, and a failure when no claim is usable.
+func OfflineClaims(c *config.Config, now time.Time) (warnings []string, failure string) {
+	ch := chooseClaim(c, now)
+	switch {
+	case ch.use == nil && c.ClaimImport() != nil:
+		// A temporary claim may still come.
+	case ch.use == nil && ch.decision.AllExpired():
+		return nil, claims.AllExpiredText + ": " + ch.passedOver()
+	case ch.use == nil:
+		return nil, "no claim is usable: " + ch.passedOver()
+	}
+	if passed := ch.passedOver(); passed != "" && ch.use != nil {
+		warnings = append(warnings, "passed over: "+passed+"; provisioning uses "+ch.use.Name())
+	}
+	for i, cl := range c.FileClaims() {
+		d := ch.list[i]
+		if left := d.NotAfter.Sub(now); d.ReadError == nil && left > 0 && left < expiryWarning {
+			warnings = append(warnings, sprintf("%s expires in %d days (%s): %s", cl.Name(), int(left.Hours()/24),
+				d.NotAfter.UTC().Format(time.RFC3339), fixClaimExpired))
+		}
+		if open := ClaimKeyOpenToOthers(cl.PrivateKey); open != "" {
+			warnings = append(warnings, open+" ("+FixClaimKeyMode(cl.PrivateKey)+")")
+		}
+	}
+	return warnings, failure
+}
