@@ -324,3 +324,55 @@ func tokenObjects(t *testing.T, m *p11test.Module, tok p11test.Token) []p11key.O
 	}
 	return objs
 }
+
+// A wrong PIN at run time is sent to the token once: the daemon waits and
+// retries (status names pkcs11.pin and the token's answer, never the PIN),
+// but no retry logs in with that PIN again (OpenSC's pkcs11-spy, between
+// the daemon and softhsm2, logs every call). A corrected PIN file is tried,
+// and the device registers.
+func TestWrongPINAtRunTimeIsTriedOnce(t *testing.T) {
+	m := p11test.SoftHSM(t)
+	tok := m.InitToken("gateway")
+	spy := p11test.Library(t, "pkcs11-spy.so", "opensc")
+	spyLog := filepath.Join(t.TempDir(), "spy.log")
+	t.Setenv("PKCS11SPY", m.Path)
+	t.Setenv("PKCS11SPY_OUTPUT", spyLog)
+	if err := os.WriteFile(tok.PINFile, []byte("wrong-pin\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	spied := *m
+	spied.Path = spy
+	path, _ := startEmulator(t, fleetsim.Options{}, fastRetry+pkcs11YAML(&spied, tok, "ec-p256"))
+	cfg, _, _ := runningDaemon(t, path)
+	first := waitState(t, cfg.StateDirectory, func(s store.State) bool { return strings.Contains(s.LastError, "CKR_PIN_INCORRECT") })
+	// Two more waits out, each a new attempt at the token.
+	next := first
+	for range 2 {
+		prev := next.NextAttemptAt
+		next = waitState(t, cfg.StateDirectory, func(s store.State) bool { return !s.NextAttemptAt.Equal(prev) })
+	}
+	for _, st := range []store.State{first, next} {
+		if !strings.Contains(st.LastError, "pkcs11.pin") || strings.Contains(st.LastError, "wrong-pin") {
+			t.Fatalf("lastError %q: want pkcs11.pin named, the PIN never", st.LastError)
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	runCLI([]string{"status", "--config", path}, &stdout, &stderr)
+	if !strings.Contains(stdout.String(), "pkcs11.pin") || strings.Contains(stdout.String(), "wrong-pin") {
+		t.Fatalf("status: %s", stdout.String())
+	}
+	log, err := os.ReadFile(spyLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(log), "C_Login"); n != 1 {
+		t.Fatalf("C_Login was called %d times across the retries, want 1", n)
+	}
+	t.Logf("lastErrorKind %q after the retries: %s", next.LastErrorKind, next.LastError)
+	if err := os.WriteFile(tok.PINFile, []byte(p11test.UserPIN+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if creds := registered(t, cfg.StateDirectory); creds.PrivateKeyType != "pkcs11" {
+		t.Fatalf("privateKeyType %q", creds.PrivateKeyType)
+	}
+}
