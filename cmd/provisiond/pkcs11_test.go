@@ -131,13 +131,24 @@ func openSSLEngineClient(t *testing.T, m *p11test.Module, creds store.Credential
 
 // The SIGKILL test with the key in softhsm2 (its token folder on disk,
 // like the state): the device ends registered with the token's key, and
-// the token holds no named object but the handed-over pair: every pair a
-// kill cut short, or an identity reprovisioning replaced, was destroyed.
+// the token holds no named object but the handed-over pair (and the
+// retired identity's, kept after a reprovision): every pair a kill cut
+// short, or an abandoned identity's, was destroyed.
 func TestSIGKILLWithTheKeyInAToken(t *testing.T) {
 	m := p11test.SoftHSM(t)
 	tok := m.InitToken("gateway")
-	creds, _ := killWhileProvisioning(t, fastRetry+pkcs11YAML(m, tok, "ec-p256"))
+	creds, cfg := killWhileProvisioning(t, fastRetry+pkcs11YAML(m, tok, "ec-p256"))
 	assertTokenKeyIsTheCertificates(t, m, tok, creds)
+	// After a reprovision the identity handed over before is kept, key
+	// and all, for a consumer still using it (store.State.Retired).
+	st, err := store.LoadState(store.ReadOnlyDir(cfg.StateDirectory))
+	if err != nil {
+		t.Fatal(err)
+	}
+	retired := ""
+	if st.Retired > 0 {
+		retired = p11key.DefaultLabel + ":" + store.IdentityDir(st.Retired)
+	}
 	objs := tokenObjects(t, m, tok)
 	// softhsm2 creates an object's file before it writes the attributes: a
 	// kill inside C_GenerateKeyPair can leave an object with neither label
@@ -148,6 +159,7 @@ func TestSIGKILLWithTheKeyInAToken(t *testing.T) {
 		switch {
 		case o.Label == creds.PKCS11KeyLabel:
 			pair++
+		case retired != "" && o.Label == retired:
 		case o.Label == "" && len(o.ID) == 0:
 			unnamed++
 		default:
