@@ -5,19 +5,25 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/zap/zaptest"
 
 	"github.com/provisiond/provisiond/internal/fleetsim"
 	"github.com/provisiond/provisiond/internal/keypair"
 	"github.com/provisiond/provisiond/internal/keypair/p11key"
 	"github.com/provisiond/provisiond/internal/keypair/p11key/p11test"
+	"github.com/provisiond/provisiond/internal/statemachine"
 	"github.com/provisiond/provisiond/internal/store"
 	"github.com/provisiond/provisiond/internal/testtool"
 )
@@ -125,22 +131,25 @@ func openSSLEngineClient(t *testing.T, m *p11test.Module, creds store.Credential
 
 // The SIGKILL test with the key in softhsm2 (its token folder on disk,
 // like the state): the device ends registered with the token's key, and
-// the token holds no named object but the handed-over pair: every pair a
-// kill cut short, or an identity reprovisioning replaced, was destroyed.
+// the token holds no named object but the handed-over pair (and the
+// retired identity's, kept after a reprovision): every pair a kill cut
+// short, or an abandoned identity's, was destroyed.
 func TestSIGKILLWithTheKeyInAToken(t *testing.T) {
 	m := p11test.SoftHSM(t)
 	tok := m.InitToken("gateway")
-	creds, _ := killWhileProvisioning(t, fastRetry+pkcs11YAML(m, tok, "ec-p256"))
+	creds, cfg := killWhileProvisioning(t, fastRetry+pkcs11YAML(m, tok, "ec-p256"))
 	assertTokenKeyIsTheCertificates(t, m, tok, creds)
-	token, err := p11key.OpenToken(p11key.Settings{Module: m.Path, Token: "pkcs11:token=gateway", PIN: tok.PIN})
+	// After a reprovision the identity handed over before is kept, key
+	// and all, for a consumer still using it (store.State.Retired).
+	st, err := store.LoadState(store.ReadOnlyDir(cfg.StateDirectory))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer token.Close()
-	objs, err := token.List()
-	if err != nil {
-		t.Fatal(err)
+	retired := ""
+	if st.Retired > 0 {
+		retired = p11key.DefaultLabel + ":" + store.IdentityDir(st.Retired)
 	}
+	objs := tokenObjects(t, m, tok)
 	// softhsm2 creates an object's file before it writes the attributes: a
 	// kill inside C_GenerateKeyPair can leave an object with neither label
 	// nor id, which nothing can name and provisiond leaves alone (it may
@@ -150,6 +159,7 @@ func TestSIGKILLWithTheKeyInAToken(t *testing.T) {
 		switch {
 		case o.Label == creds.PKCS11KeyLabel:
 			pair++
+		case retired != "" && o.Label == retired:
 		case o.Label == "" && len(o.ID) == 0:
 			unnamed++
 		default:
@@ -271,4 +281,160 @@ func mqttConnectWithTokenKey(t *testing.T, m *p11test.Module, tok p11test.Token,
 	if _, err := io.ReadFull(conn, got); err != nil || !bytes.Equal(got, []byte{0x20, 0x02, 0x00, 0x00}) {
 		t.Fatalf("CONNACK % x, %v; want accepted", got, err)
 	}
+}
+
+// Rotation with the key in softhsm2 (credential: device, so the session
+// that asks for the new identity signs in the token too) makes a new pair
+// under a new id, and destroys the old pair once the old identity's files
+// are removed.
+func TestRotationDestroysTheOldPairInTheToken(t *testing.T) {
+	m := p11test.SoftHSM(t)
+	tok := m.InitToken("gateway")
+	yaml := fastRetry + "rotation:\n  before_expiry: 50%\n  credential: device\n  template: RotationTemplate\n" + pkcs11YAML(m, tok, "ec-p256")
+	path, _ := startPreparedEmulator(t, fleetsim.Options{CertificateValidity: 3 * time.Second}, yaml, rotationTemplate(t))
+	cfg := runDaemonWrapped(t, path, func(real statemachine.Dialer) statemachine.Dialer { return real })
+	first := registered(t, cfg.StateDirectory)
+	next := waitForNewIdentity(t, cfg.StateDirectory, first.CertificateID)
+	if next.PKCS11KeyLabel == first.PKCS11KeyLabel || next.PrivateKeyURI == first.PrivateKeyURI {
+		t.Fatalf("the new identity names the old key: %s", next.PrivateKeyURI)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	firstDir := filepath.Dir(first.CertificateFile)
+	if firstDir == filepath.Dir(next.CertificateFile) {
+		t.Fatalf("both identities in %s", firstDir)
+	}
+	if err := awaitInDir(ctx, cfg.StateDirectory, func() bool {
+		_, err := os.Stat(firstDir)
+		return errors.Is(err, fs.ErrNotExist)
+	}); err != nil {
+		t.Fatalf("the old identity's folder %s stays: %v", firstDir, err)
+	}
+	objs := tokenObjects(t, m, tok)
+	// The store destroys the pair before it removes the folder. The
+	// rotation after this one (3-second certificates) may be under way:
+	// the token holds at most the current pair and the one being made.
+	for _, o := range objs {
+		if o.Label == first.PKCS11KeyLabel {
+			t.Errorf("the old identity's %s key is still in the token", o.Class)
+		}
+	}
+	if len(objs) > 4 {
+		t.Fatalf("the token holds %d objects after the rotation, want at most the current pair and the next", len(objs))
+	}
+	t.Logf("%d objects in the token after the rotation", len(objs))
+}
+
+// tokenObjects lists the key objects in tok.
+func tokenObjects(t *testing.T, m *p11test.Module, tok p11test.Token) []p11key.Object {
+	t.Helper()
+	token, err := p11key.OpenToken(p11key.Settings{Module: m.Path, Token: "pkcs11:token=" + tok.Label, PIN: tok.PIN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer token.Close()
+	objs, err := token.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return objs
+}
+
+// A wrong PIN at run time is sent to the token once: the daemon waits and
+// retries (status names pkcs11.pin and the token's answer, never the PIN),
+// but no retry logs in with that PIN again (OpenSC's pkcs11-spy, between
+// the daemon and softhsm2, logs every call). A corrected PIN file is tried,
+// and the device registers.
+func TestWrongPINAtRunTimeIsTriedOnce(t *testing.T) {
+	m := p11test.SoftHSM(t)
+	tok := m.InitToken("gateway")
+	spy := p11test.Library(t, "pkcs11-spy.so", "opensc")
+	spyLog := filepath.Join(t.TempDir(), "spy.log")
+	t.Setenv("PKCS11SPY", m.Path)
+	t.Setenv("PKCS11SPY_OUTPUT", spyLog)
+	if err := os.WriteFile(tok.PINFile, []byte("wrong-pin\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	spied := *m
+	spied.Path = spy
+	path, _ := startEmulator(t, fleetsim.Options{}, fastRetry+pkcs11YAML(&spied, tok, "ec-p256"))
+	cfg, _, _ := runningDaemon(t, path)
+	first := waitState(t, cfg.StateDirectory, func(s store.State) bool { return strings.Contains(s.LastError, "CKR_PIN_INCORRECT") })
+	// Two more waits out, each a new attempt at the token.
+	next := first
+	for range 2 {
+		prev := next.NextAttemptAt
+		next = waitState(t, cfg.StateDirectory, func(s store.State) bool { return !s.NextAttemptAt.Equal(prev) })
+	}
+	for _, st := range []store.State{first, next} {
+		if !strings.Contains(st.LastError, "pkcs11.pin") || strings.Contains(st.LastError, "wrong-pin") {
+			t.Fatalf("lastError %q: want pkcs11.pin named, the PIN never", st.LastError)
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	runCLI([]string{"status", "--config", path}, &stdout, &stderr)
+	if !strings.Contains(stdout.String(), "pkcs11.pin") || strings.Contains(stdout.String(), "wrong-pin") {
+		t.Fatalf("status: %s", stdout.String())
+	}
+	log, err := os.ReadFile(spyLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(log), "C_Login"); n != 1 {
+		t.Fatalf("C_Login was called %d times across the retries, want 1", n)
+	}
+	t.Logf("lastErrorKind %q after the retries: %s", next.LastErrorKind, next.LastError)
+	if err := os.WriteFile(tok.PINFile, []byte(p11test.UserPIN+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if creds := registered(t, cfg.StateDirectory); creds.PrivateKeyType != "pkcs11" {
+		t.Fatalf("privateKeyType %q", creds.PrivateKeyType)
+	}
+}
+
+// The proving connection signs in the token: with softhsm2's token folder
+// taken away just before the proof, the handshake fails (a software key
+// would pass), the failure names the token, and the device registers once
+// the folder is back.
+func TestProofFailsWhileTheTokenIsAway(t *testing.T) {
+	m := p11test.SoftHSM(t)
+	tok := m.InitToken("gateway")
+	path, _ := startEmulator(t, fleetsim.Options{}, fastRetry+pkcs11YAML(m, tok, "ec-p256"))
+	tokens, away := filepath.Join(m.Dir, "tokens"), filepath.Join(m.Dir, "tokens.away")
+	var mu sync.Mutex
+	var outcomes []error
+	d := &testDaemon{logger: zaptest.NewLogger(t), wrapDialer: func(inner statemachine.Dialer) statemachine.Dialer {
+		return &proveHook{Dialer: inner, prove: func(ctx context.Context, thing string, cert tls.Certificate) error {
+			mu.Lock()
+			first := len(outcomes) == 0
+			mu.Unlock()
+			if first {
+				if err := os.Rename(tokens, away); err != nil {
+					t.Error(err)
+				}
+			}
+			err := inner.Prove(ctx, thing, cert)
+			if first {
+				if err := os.Rename(away, tokens); err != nil {
+					t.Error(err)
+				}
+			}
+			mu.Lock()
+			outcomes = append(outcomes, err)
+			mu.Unlock()
+			return err
+		}}
+	}}
+	cfg := provisionWith(t, path, d)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(outcomes) < 2 || outcomes[0] == nil || !strings.Contains(outcomes[0].Error(), "pkcs11") || outcomes[len(outcomes)-1] != nil {
+		t.Fatalf("proofs %v: want a failure with the token away, then a success", outcomes)
+	}
+	t.Logf("the proof with the token away: %v", outcomes[0])
+	creds, err := store.ReadCredentials(filepath.Join(cfg.StateDirectory, store.CredentialsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertTokenKeyIsTheCertificates(t, m, tok, creds)
 }

@@ -339,15 +339,7 @@ func TestRotationWithTheDeviceCertificate(t *testing.T) {
 			if tpm {
 				yaml += tpmYAML(tpmtest.Start(t), "ec-p256", "")
 			}
-			path, _ := startPreparedEmulator(t, fleetsim.Options{CertificateValidity: 3 * time.Second}, yaml, func(dir string) {
-				body, err := os.ReadFile(filepath.Join(dir, "templates", "GatewayTemplate.json"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(filepath.Join(dir, "templates", "RotationTemplate.json"), body, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			})
+			path, _ := startPreparedEmulator(t, fleetsim.Options{CertificateValidity: 3 * time.Second}, yaml, rotationTemplate(t))
 			spy := &deviceSpy{}
 			cfg := runDaemonWrapped(t, path, func(real statemachine.Dialer) statemachine.Dialer {
 				spy.Dialer = real
@@ -362,5 +354,19 @@ func TestRotationWithTheDeviceCertificate(t *testing.T) {
 				t.Errorf("%d of %d device sessions signed in the TPM", spy.inTPM.Load(), spy.device.Load())
 			}
 		})
+	}
+}
+
+// rotationTemplate prepares an emulator folder with RotationTemplate, a
+// copy of the provisioning template, for rotation.template.
+func rotationTemplate(t *testing.T) func(dir string) {
+	return func(dir string) {
+		body, err := os.ReadFile(filepath.Join(dir, "templates", "GatewayTemplate.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "templates", "RotationTemplate.json"), body, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -47,6 +47,18 @@ func (p *PKCS11) open() (*p11key.Token, error) {
 	return t, nil
 }
 
+// dropOnLoss lets go of the token when err says the module lost it (it
+// was removed, or the device failed): the next use loads the module
+// afresh, as a module such as softhsm2 finds a token again only when it
+// is initialized. It returns err.
+func (p *PKCS11) dropOnLoss(err error) error {
+	var pe *p11key.Error
+	if errors.As(err, &pe) && (pe.Kind == p11key.KindMissing || pe.Kind == p11key.KindTransient) {
+		_ = p.Close()
+	}
+	return err
+}
+
 // Close lets go of the token.
 func (p *PKCS11) Close() error {
 	p.mu.Lock()
@@ -90,7 +102,11 @@ func (p *PKCS11) Make(ref store.KeyRef, keyType string, record Record) (Key, err
 	if err := record(nil); err != nil {
 		return nil, err
 	}
-	return t.Generate(keyType, id, ref.KeyLabel)
+	key, err := t.Generate(keyType, id, ref.KeyLabel)
+	if err != nil {
+		return nil, p.dropOnLoss(err)
+	}
+	return key, nil
 }
 
 // Import records ref, then puts the service's key into the token, which
@@ -135,7 +151,7 @@ func (p *PKCS11) Load(ref store.KeyRef) (Key, error) {
 		return nil, unusable(err)
 	}
 	if err != nil {
-		return nil, err
+		return nil, p.dropOnLoss(err)
 	}
 	return key, nil
 }
@@ -152,19 +168,17 @@ func (p *PKCS11) Public(ref store.KeyRef) (crypto.PublicKey, error) {
 // Keep does nothing: token objects are permanent.
 func (p *PKCS11) Keep(store.KeyRef) error { return nil }
 
-// Forget destroys the objects with the identity's label, and any key
-// file an earlier store left in dir.
+// Forget destroys the objects with the identity's label, then removes
+// any key file an earlier store left in dir: in that order, so that a
+// crash in between leaves the folder, and the next Forget finishes.
 func (p *PKCS11) Forget(dir string) error {
-	if err := NewFiles(p.files, nil).Forget(dir); err != nil {
-		return err
-	}
 	t, err := p.open()
 	if err != nil {
 		return err
 	}
 	objs, err := t.List()
 	if err != nil {
-		return err
+		return p.dropOnLoss(err)
 	}
 	done := map[string]bool{}
 	for _, o := range objs {
@@ -173,10 +187,10 @@ func (p *PKCS11) Forget(dir string) error {
 		}
 		done[string(o.ID)] = true
 		if _, err := t.Destroy(o.ID); err != nil {
-			return err
+			return p.dropOnLoss(err)
 		}
 	}
-	return nil
+	return NewFiles(p.files, nil).Forget(dir)
 }
 
 // Handoff names the key by URI and by parts, and where the PIN is.

@@ -86,8 +86,7 @@ var rvWords = map[rv]struct {
 	setting string
 	words   string
 }{
-	ckrPinIncorrect: {KindPIN, SettingPIN, "the token refused the PIN (CKR_PIN_INCORRECT); provisiond does not try it again, " +
-		"so that retries cannot lock the token: correct the PIN that pkcs11.pin names"},
+	ckrPinIncorrect: {KindPIN, SettingPIN, "wrong PIN (CKR_PIN_INCORRECT); not tried again, so that retries cannot lock the token: correct the file"},
 	ckrPinLocked: {KindPIN, SettingPIN, "the token's user PIN is locked after too many wrong tries (CKR_PIN_LOCKED); " +
 		"its security officer must unlock or reset it"},
 	ckrPinExpired:  {KindPIN, SettingPIN, "the token's user PIN has expired (CKR_PIN_EXPIRED); set a new one on the token and in the file pkcs11.pin names"},

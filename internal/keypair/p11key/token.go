@@ -192,11 +192,11 @@ func (t *Token) login() error {
 	case ckrOK, ckrUserAlreadyLoggedIn:
 		return nil
 	case ckrPinIncorrect, ckrPinLocked, ckrPinExpired, ckrPinInvalid, ckrPinLenRange:
-		err := rvError("log in to "+t.info.String()+" with the PIN from "+t.src.String(), r)
+		err := rvError("log in to token "+t.info.Label+" with the PIN in "+t.src.String(), r)
 		badPINs.Store(key, err)
 		return err
 	}
-	return rvError("log in to "+t.info.String(), r)
+	return rvError("log in to token "+t.info.Label, r)
 }
 
 // pinKey identifies the token and PIN for badPINs by a digest: the PIN
