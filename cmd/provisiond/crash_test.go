@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -98,6 +99,9 @@ func killWhileProvisioning(t *testing.T, yaml string) (store.Credentials, *confi
 	notify := listenNotify(t)
 	cmd := exec.Command(bin, "run", "--config", path)
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+notify.LocalAddr().String())
+	// Read only once Wait has returned, when exec has copied all of it.
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +110,7 @@ func killWhileProvisioning(t *testing.T, yaml string) (store.Credentials, *confi
 	awaitNotify(t, notify, "READY=1")
 	creds, err := waitForRegistered(ctx, cfg.StateDirectory, "")
 	_ = cmd.Process.Signal(syscall.SIGTERM)
-	if werr := cmd.Wait(); werr != nil {
+	if werr := waitStopped(t, cmd, &stderr); werr != nil {
 		t.Errorf("daemon did not stop cleanly on SIGTERM: %v", werr)
 	}
 	awaitNotify(t, notify, "STOPPING=1")
@@ -239,4 +243,22 @@ func awaitInDir(ctx context.Context, dir string, done func() bool) error {
 		}
 	}
 	return nil
+}
+
+// waitStopped waits for the daemon asked to stop. One that has not stopped
+// after 20 s is a failure: SIGQUIT makes it print its goroutines, which the
+// test log keeps, instead of the test hanging until its deadline.
+func waitStopped(t *testing.T, cmd *exec.Cmd, stderr *bytes.Buffer) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(20 * time.Second):
+		_ = cmd.Process.Signal(syscall.SIGQUIT)
+		err := <-done
+		t.Errorf("the daemon did not stop within 20 s of SIGTERM; its goroutines:\n%s", stderr.String())
+		return err
+	}
 }

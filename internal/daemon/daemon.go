@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -90,7 +91,7 @@ func (d *Daemon) runOnce(ctx context.Context, cfg *config.Config, reload chan<- 
 	// A key store that holds a device open (a PKCS#11 token's session and
 	// module) lets go of it with the state machine.
 	if c, ok := keys.(io.Closer); ok {
-		defer c.Close()
+		defer closeWithin(c, keyStoreCloseTimeout, d.Logger)
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -187,4 +188,25 @@ func (d *Daemon) newRunner(cfg *config.Config, files *store.Dir, tpm *tpmkey.Sha
 	}
 	runner, err := statemachine.New(settings, deps)
 	return runner, keys, err
+}
+
+// keyStoreCloseTimeout bounds the key store's release at stop: a module
+// that does not return from C_Finalize must not keep the daemon from
+// stopping (the process's exit releases the token all the same).
+const keyStoreCloseTimeout = 5 * time.Second
+
+// closeWithin closes c, giving up after timeout with a warning.
+func closeWithin(c io.Closer, timeout time.Duration, logger *zap.Logger) {
+	done := make(chan error, 1)
+	go func() { done <- c.Close() }()
+	select {
+	case err := <-done:
+		if err != nil && logger != nil {
+			logger.Warn("cannot release the key store", zap.Error(err))
+		}
+	case <-time.After(timeout):
+		if logger != nil {
+			logger.Warn("the key store did not let go of its device in time: stopping anyway", zap.Duration("waited", timeout))
+		}
+	}
 }
