@@ -163,32 +163,57 @@ func TestSIGKILLWithTheKeyInTheTPM(t *testing.T) {
 	assertKeyAtHandle(t, sw, handle, creds)
 }
 
-// listenNotify is a fake NOTIFY_SOCKET.
-func listenNotify(t *testing.T) *net.UnixConn {
+// notifySocket is a service manager's notify socket for a test. It reads
+// every notification as it comes, as systemd does: a socket nobody reads
+// fills after a few datagrams, and the daemon's next notify then blocks.
+type notifySocket struct {
+	conn *net.UnixConn
+	msgs chan string
+}
+
+func listenNotify(t *testing.T) *notifySocket {
 	t.Helper()
 	addr := &net.UnixAddr{Name: filepath.Join(t.TempDir(), "notify"), Net: "unixgram"}
 	conn, err := net.ListenUnixgram("unixgram", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
+	n := &notifySocket{conn: conn, msgs: make(chan string, 100000)}
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			size, err := conn.Read(buf)
+			if err != nil {
+				close(n.msgs)
+				return
+			}
+			for _, line := range strings.Split(string(buf[:size]), "\n") {
+				n.msgs <- line
+			}
+		}
+	}()
 	t.Cleanup(func() { conn.Close() })
-	return conn
+	return n
 }
 
-// awaitNotify reads notifications until one holds want, for at most 30 s.
-func awaitNotify(t *testing.T, conn *net.UnixConn, want string) {
+// LocalAddr is the socket's address, for NOTIFY_SOCKET.
+func (n *notifySocket) LocalAddr() net.Addr { return n.conn.LocalAddr() }
+
+// awaitNotify waits until a notification holds want, for at most 30 s.
+func awaitNotify(t *testing.T, n *notifySocket, want string) {
 	t.Helper()
-	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
-	buf := make([]byte, 4096)
+	deadline := time.After(30 * time.Second)
 	for {
-		n, err := conn.Read(buf)
-		if err != nil {
-			t.Fatalf("no %s from the daemon: %v", want, err)
-		}
-		for _, line := range strings.Split(string(buf[:n]), "\n") {
+		select {
+		case line, ok := <-n.msgs:
+			if !ok {
+				t.Fatalf("no %s from the daemon: the socket closed", want)
+			}
 			if line == want {
 				return
 			}
+		case <-deadline:
+			t.Fatalf("no %s from the daemon within 30 s", want)
 		}
 	}
 }

@@ -122,6 +122,11 @@ func (d *Daemon) runOnce(ctx context.Context, cfg *config.Config, reload chan<- 
 		return err
 	}
 	defer stopWatch()
+	// A change written after cfg was read and before the watch began made
+	// no event: look once.
+	if next, err := config.LoadValid(d.Path); err == nil && !next.Equal(cfg) {
+		onConfigChange()
+	}
 	return runner.Run(runCtx)
 }
 
