@@ -26,11 +26,10 @@ func waitLog(t *testing.T, s *fleetsimproc.Server, want string) {
 	}
 }
 
-// Out of descriptors (a limit of 300 set with prlimit on the running real
-// emulator, and 400 bare connections), the emulator logs the failed accepts,
-// and once the connections are gone it provisions the next device and says
-// it accepts again.
-func TestHostileDescriptorExhaustionDoesNotStopMQTT(t *testing.T) {
+// serveWithFewDescriptors runs the real emulator on a fresh folder, then
+// limits it to 300 descriptors with prlimit.
+func serveWithFewDescriptors(t *testing.T) (string, *fleetsimproc.Server) {
+	t.Helper()
 	prlimit := testtool.Need(t, "prlimit", "util-linux")
 	bin := fleetsimproc.Binary(t)
 	dir := filepath.Join(t.TempDir(), "sim")
@@ -41,6 +40,15 @@ func TestHostileDescriptorExhaustionDoesNotStopMQTT(t *testing.T) {
 	if out, err := exec.Command(prlimit, "--pid", strconv.Itoa(s.PID()), "--nofile=300").CombinedOutput(); err != nil {
 		t.Fatalf("prlimit: %v: %s", err, out)
 	}
+	return dir, s
+}
+
+// Out of descriptors (a limit of 300 set with prlimit on the running real
+// emulator, and 400 bare connections), the emulator logs the failed accepts,
+// and once the connections are gone it provisions the next device and says
+// it accepts again.
+func TestHostileDescriptorExhaustionDoesNotStopMQTT(t *testing.T) {
+	dir, s := serveWithFewDescriptors(t)
 	var bare []net.Conn
 	defer func() {
 		for _, c := range bare {
@@ -72,16 +80,7 @@ func TestHostileDescriptorExhaustionDoesNotStopMQTT(t *testing.T) {
 // against the real emulator limited to 300 descriptors: the API holds at
 // most its cap of them, so a device still provisions over MQTT meanwhile.
 func TestHostileIdleAPIClientsDoNotStarveMQTT(t *testing.T) {
-	prlimit := testtool.Need(t, "prlimit", "util-linux")
-	bin := fleetsimproc.Binary(t)
-	dir := filepath.Join(t.TempDir(), "sim")
-	if err := fleetsimproc.Init(bin, dir); err != nil {
-		t.Fatal(err)
-	}
-	s := fleetsimproc.Serve(t, bin, dir, "--log-level", "info")
-	if out, err := exec.Command(prlimit, "--pid", strconv.Itoa(s.PID()), "--nofile=300").CombinedOutput(); err != nil {
-		t.Fatalf("prlimit: %v: %s", err, out)
-	}
+	dir, s := serveWithFewDescriptors(t)
 	api := strings.TrimPrefix(s.API, "http://")
 	var held []net.Conn
 	defer func() {

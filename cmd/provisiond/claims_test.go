@@ -275,15 +275,7 @@ func startClaimsEmulator(t *testing.T, init fleetsim.InitOptions, opts fleetsim.
 
 func certificateIDOf(t *testing.T, file string) string {
 	t.Helper()
-	data, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := keypair.Certificate(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return keypair.ID(cert)
+	return keypair.ID(readCert(t, file))
 }
 
 // api calls fleetsim's control-plane API without signing (it was started

@@ -1,15 +1,13 @@
 package check
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/provisiond/provisiond/internal/claims"
 	"github.com/provisiond/provisiond/internal/config"
-	"github.com/provisiond/provisiond/internal/keypair"
+	"github.com/provisiond/provisiond/internal/connect"
 )
 
 // claimChoice is the config's file claims judged as the daemon judges them
@@ -23,35 +21,12 @@ type claimChoice struct {
 
 func chooseClaim(c *config.Config, now time.Time) claimChoice {
 	files := c.FileClaims()
-	ch := claimChoice{list: make([]claims.Claim, len(files))}
-	for i, cl := range files {
-		ch.list[i] = describeClaim(c, cl)
-	}
+	ch := claimChoice{list: connect.New(c, connect.Options{}).FileClaims()}
 	ch.decision = claims.Choose(ch.list, nil, now, true)
 	if ch.decision.Use >= 0 {
 		ch.use = &files[ch.decision.Use]
 	}
 	return ch
-}
-
-// describeClaim reads what the choice needs of one file claim.
-func describeClaim(c *config.Config, cl config.Claim) claims.Claim {
-	out := claims.Claim{Name: cl.Name()}
-	if probs := c.ClaimProblems(cl); len(probs) > 0 {
-		out.ReadError = errors.Join(probs...)
-		return out
-	}
-	data, err := os.ReadFile(cl.Certificate)
-	if err == nil {
-		cert, perr := keypair.Certificate(data)
-		if perr == nil {
-			out.CertificateID = keypair.ID(cert)
-			out.NotBefore, out.NotAfter = cert.NotBefore, cert.NotAfter
-		}
-		err = perr
-	}
-	out.ReadError = err
-	return out
 }
 
 // passedOver words the claims passed over before the one in use, or "".

@@ -32,6 +32,16 @@ func (d *Dialer) Claims() []claims.Claim {
 	return out
 }
 
+// FileClaims lists the installed claims alone, in the config's order, as
+// Claims reads them: what `provisiond check` judges.
+func (d *Dialer) FileClaims() []claims.Claim {
+	var out []claims.Claim
+	for _, cl := range d.cfg.FileClaims() {
+		out = append(out, d.fileClaim(cl))
+	}
+	return out
+}
+
 // fileClaim reads what the choice needs of an installed claim. The key is
 // loaded too (ClaimProblems), so that a claim whose key is gone is passed
 // over rather than failing every attempt.
