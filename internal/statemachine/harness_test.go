@@ -41,6 +41,10 @@ type harness struct {
 
 	runner *Runner
 	saves  chan store.State // every state the running Runner saved
+	// idles has the kicks the running Runner had taken each time it
+	// started to wait, registered; kicks is how many the test sent it.
+	idles  chan int
+	kicks  int
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -98,6 +102,8 @@ func (h *harness) newRunner() *Runner {
 		saves <- st
 	}
 	h.saves = saves
+	idles := make(chan int, 10000)
+	h.idles, h.kicks = idles, 0
 	keys := h.keyStore
 	if keys == nil {
 		keys = keystore.NewFiles(h.files, h.generate)
@@ -117,7 +123,7 @@ func (h *harness) newRunner() *Runner {
 			}
 			saves <- s
 		},
-	}.WithCrash(h.crash))
+	}.WithCrash(h.crash).WithIdling(func(n int) { idles <- n }))
 	if err != nil {
 		h.t.Fatalf("New: %v", err)
 	}

@@ -61,17 +61,23 @@ func armedAtLeast(t *testing.T, c *fakeClock, min time.Duration) time.Duration {
 }
 
 // kickAndSettle kicks the runner and returns once it has decided on the
-// kick and waits again, whatever it armed recorded by the clock. The kick
-// channel holds one signal: a second send completes only once the runner
-// took the first, and a third once it had finished with the first and
-// took the second.
-func kickAndSettle(t *testing.T, r *Runner) {
+// kick and waits again, whatever it armed recorded by the clock.
+func kickAndSettle(t *testing.T, h *harness) {
 	t.Helper()
-	for range 3 {
+	select {
+	case h.runner.kick <- struct{}{}:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the runner takes no kick")
+	}
+	h.kicks++
+	for {
 		select {
-		case r.kick <- struct{}{}:
+		case n := <-h.idles:
+			if n >= h.kicks {
+				return
+			}
 		case <-time.After(10 * time.Second):
-			t.Fatal("the runner takes no kick")
+			t.Fatalf("the runner did not wait again after kick %d", h.kicks)
 		}
 	}
 }
@@ -147,13 +153,13 @@ func TestRotationDueRecomputedAtStart(t *testing.T) {
 // recurrence in the window, at most an hour. A clock before the
 // certificate's start arms no timer at all.
 func TestClockJumpDoesNotRotateEarly(t *testing.T) {
-	h, r := rotatingHarness(t, func(s *Settings) { s.Rotation = rotation.Policy{After: 30 * day} })
+	h, _ := rotatingHarness(t, func(s *Settings) { s.Rotation = rotation.Policy{After: 30 * day} })
 	first := h.state()
 	armedAtLeast(t, h.clock, time.Hour)
 
 	armed := len(h.clock.Waits())
 	h.clock.Jump(-20 * 365 * day) // before the certificate's start (2020)
-	kickAndSettle(t, r)           // what the clock-set watch does
+	kickAndSettle(t, h)           // what the clock-set watch does
 	if waits := h.clock.Waits(); len(waits) != armed {
 		t.Fatalf("a timer of %s armed at an implausible clock", waits[armed])
 	}
@@ -164,7 +170,7 @@ func TestClockJumpDoesNotRotateEarly(t *testing.T) {
 	}
 
 	h.clock.Jump(20*365*day + 40*day) // synced: 40 days on, ten past due
-	r.Kick()
+	kickAndSettle(t, h)
 	d := waitArmed(t, h.clock)
 	if d <= 0 || d > rotation.MaxRespread {
 		t.Fatalf("after the jump, a timer of %s, want within the hour's respread", d)

@@ -28,6 +28,7 @@ type Runner struct {
 	log     *zap.Logger
 	boot    clock.Boot
 	crash   func(string)
+	idling  func(int)
 	onSave  func(store.State)
 	backoff *backoff
 
@@ -55,6 +56,8 @@ type Runner struct {
 	restoreFailures int
 	// planned: when idle planned to wake for a rotation or verification.
 	planned plans
+	// kicksTaken counts the kicks idle took, for the idling hook.
+	kicksTaken int
 
 	// elapsed reads a monotonic clock, which a wall-clock step (NTP at first
 	// boot) does not move.
@@ -87,6 +90,7 @@ func New(s Settings, d Deps) (*Runner, error) {
 		log:     d.Logger,
 		boot:    d.Boot,
 		crash:   d.crash,
+		idling:  d.idling,
 		onSave:  d.OnSave,
 		backoff: newBackoff(s.Retry.Initial, s.Retry.Max, d.Rand),
 		kick:    make(chan struct{}, 1),
@@ -202,6 +206,9 @@ func (r *Runner) idle(ctx context.Context) {
 		fire, stop = r.clock.NewTimer(d)
 		defer stop()
 	}
+	if r.idling != nil {
+		r.idling(r.kicksTaken)
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -209,6 +216,7 @@ func (r *Runner) idle(ctx context.Context) {
 		case <-fire:
 			return
 		case <-r.kick:
+			r.kicksTaken++
 			// The clock may have been set: decide again. Config or claim
 			// changes do not otherwise concern a registered device.
 			return

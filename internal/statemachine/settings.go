@@ -77,6 +77,10 @@ type Deps struct {
 	// crash is called after each persisted step with the name of that
 	// point; tests set it (export_test.go) to stop a runner there.
 	crash func(point string)
+	// idling is called each time the registered loop starts to wait, with
+	// the number of kicks it has taken; tests set it (export_test.go) to
+	// know the runner has finished with their kicks.
+	idling func(kicksTaken int)
 }
 
 func (s *Settings) check() error {
