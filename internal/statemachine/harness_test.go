@@ -139,7 +139,9 @@ func (h *harness) start() *Runner {
 	done := make(chan error, 1)
 	h.done = done
 	r := h.runner
+	exited := make(chan struct{})
 	go func() {
+		defer close(exited)
 		// A crash hook ends this goroutine with runtime.Goexit: Run never
 		// returns, like a killed process.
 		crashed := true
@@ -152,7 +154,15 @@ func (h *harness) start() *Runner {
 		crashed = false
 		done <- err
 	}()
-	h.t.Cleanup(func() { cancel() })
+	// The runner logs to the test: it must be gone before the test ends.
+	h.t.Cleanup(func() {
+		cancel()
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			h.t.Error("Run did not return after the test")
+		}
+	})
 	return r
 }
 
