@@ -25,6 +25,9 @@ func main() {
 	flag.StringVar(&o.SWTPM, "swtpm", "swtpm", "the swtpm binary (for the TPM flows)")
 	flag.StringVar(&o.AttestHook, "attest-hook", "bin/attest-hook", "the attest-hook binary (for the attestation flows)")
 	flag.StringVar(&o.FactoryScript, "factory-script", "scripts/factory-attestation.sh", "the factory script (for the attestation flows)")
+	flag.StringVar(&o.SoftHSM2Util, "softhsm2-util", "softhsm2-util", "the softhsm2-util binary (for the PKCS#11 flows)")
+	flag.StringVar(&o.PKCS11Tool, "pkcs11-tool", "pkcs11-tool", "the pkcs11-tool binary (for the PKCS#11 flows)")
+	flag.StringVar(&o.PKCS11Module, "pkcs11-module", "/usr/lib/softhsm/libsofthsm2.so", "softhsm2's PKCS#11 module (for the PKCS#11 flows)")
 	flows := flag.String("flows", "", "comma-separated flows (default all but the named-only ones: rotation, csr-short-lived)")
 	models := flag.String("models", "", "comma-separated models: ext4-ordered, posix-minimum (default both)")
 	flag.IntVar(&o.Limit, "limit", 64, "crash states checked per point of a recording, at most (a seeded sample beyond)")
@@ -59,6 +62,12 @@ func main() {
 		tools = append(tools, &o.AttestHook)
 		if o.FactoryScript, err = filepath.Abs(o.FactoryScript); err != nil {
 			fail(err)
+		}
+	}
+	if slices.ContainsFunc(o.Flows, func(f crashstate.Flow) bool { return f.PKCS11 }) {
+		tools = append(tools, &o.SoftHSM2Util, &o.PKCS11Tool)
+		if _, err := os.Stat(o.PKCS11Module); err != nil {
+			fail(fmt.Errorf("-pkcs11-module: %w (apt-get install softhsm2)", err))
 		}
 	}
 	for _, p := range tools {

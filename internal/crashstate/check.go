@@ -27,6 +27,10 @@ type handoff struct {
 	PrivateKeyFile  string `json:"privateKeyFile"`
 	// PrivateKeyHandle is where the TPM holds the key, when persistent.
 	PrivateKeyHandle string `json:"privateKeyHandle,omitempty"`
+	// PrivateKeyURI names a key in a PKCS#11 token instead of a file;
+	// PKCS11KeyLabel is its label there.
+	PrivateKeyURI  string `json:"privateKeyUri,omitempty"`
+	PKCS11KeyLabel string `json:"pkcs11KeyLabel,omitempty"`
 }
 
 // parseHandoff parses credentials.json; an error means a consumer could
@@ -36,8 +40,8 @@ func parseHandoff(data []byte) (handoff, error) {
 	if err := json.Unmarshal(data, &h); err != nil {
 		return h, fmt.Errorf("credentials.json is not JSON (%d bytes)", len(data))
 	}
-	if h.CertificateID == "" || h.CertificateFile == "" || h.PrivateKeyFile == "" {
-		return h, errors.New("credentials.json lacks certificateId, certificateFile or privateKeyFile")
+	if h.CertificateID == "" || h.CertificateFile == "" || h.PrivateKeyFile == "" && h.PrivateKeyURI == "" {
+		return h, errors.New("credentials.json lacks certificateId, certificateFile or privateKeyFile (privateKeyUri)")
 	}
 	return h, nil
 }
@@ -47,6 +51,14 @@ func (h handoff) usable() error {
 	certPEM, err := os.ReadFile(h.CertificateFile)
 	if err != nil {
 		return fmt.Errorf("certificate of %s: %w", short(h.CertificateID), err)
+	}
+	if h.PrivateKeyFile == "" {
+		// A token's key is judged once the daemon has stopped (readToken).
+		cert, err := parseCert(certPEM)
+		if err != nil {
+			return fmt.Errorf("%s: %v", h.CertificateFile, err)
+		}
+		return sameCertificate(cert.Raw, h)
 	}
 	keyPEM, err := os.ReadFile(h.PrivateKeyFile)
 	if err != nil {
@@ -68,6 +80,11 @@ func (h handoff) usable() error {
 	if err != nil {
 		return fmt.Errorf("%s and %s do not form a pair: %v", h.CertificateFile, h.PrivateKeyFile, err)
 	}
+	return sameCertificate(der, h)
+}
+
+// sameCertificate reports whether der is the certificate h names.
+func sameCertificate(der []byte, h handoff) error {
 	sum := sha256.Sum256(der)
 	if !strings.EqualFold(hex.EncodeToString(sum[:]), h.CertificateID) {
 		return fmt.Errorf("%s is not certificate %s", h.CertificateFile, short(h.CertificateID))
@@ -179,7 +196,10 @@ func (w *watcher) finish() string {
 // Result is a check's verdict.
 type Result struct {
 	Recovered bool
-	Refused   bool   // exit 65 on a state file the model made unreadable
+	Refused   bool // exit 65 on a state file the model made unreadable
+	// TokenTorn: not recovered, in a state where the cut tore softhsm2's
+	// own files (see tornTokenFile).
+	TokenTorn bool
 	Fault     string // why it did not recover
 	Orphans   int
 	Took      time.Duration
@@ -192,7 +212,7 @@ type Result struct {
 // registered with a usable handoff naming its certificate, then stops it.
 // It returns the handed-over certificate id, or the exit code when the
 // daemon stopped on its own.
-func runDaemon(ctx context.Context, provisiond, config, stateDir string) (certID string, exit int, log string, err error) {
+func runDaemon(ctx context.Context, provisiond, config, stateDir string, env []string) (certID string, exit int, log string, err error) {
 	changes, err := watchTree(stateDir)
 	if err != nil {
 		return "", 0, "", err
@@ -200,6 +220,7 @@ func runDaemon(ctx context.Context, provisiond, config, stateDir string) (certID
 	defer changes.Close()
 	var out bytes.Buffer
 	cmd := exec.Command(provisiond, "run", "--config", config)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	daemon, err := proc.Start(cmd)
 	if err != nil {

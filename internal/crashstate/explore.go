@@ -41,7 +41,10 @@ type Tally struct {
 	// HandleUnchecked counts the recovered states whose key at tpm.handle
 	// was not judged (see worker.check).
 	HandleUnchecked int
-	Took            time.Duration
+	// TokenTorn counts the states not recovered in which the cut tore
+	// softhsm2's own token files; neither recovered nor failed.
+	TokenTorn int
+	Took      time.Duration
 }
 
 // Explore records every flow, generates its crash states under every
@@ -91,6 +94,9 @@ func Explore(o Options) (map[string]*Tally, error) {
 	return tallies, nil
 }
 
+// tornTokenTimeout bounds a check on a state whose token softhsm2 tore.
+const tornTokenTimeout = 5 * time.Second
+
 // stateDir names state directories so that a recording's and a check's
 // have the same length: paths in credentials.json are rewritten in place.
 func stateDir(base, kind string, n int) string {
@@ -137,6 +143,8 @@ func checkAll(o Options, rec *Recording, states []*State, tallies map[string]*Ta
 				t.Checked++
 				t.Took += c.res.Took
 				switch {
+				case c.res.TokenTorn:
+					t.TokenTorn++
 				case c.res.Fault != "":
 					t.Failed++
 					fmt.Fprintf(o.Out, "FAIL %s (seed %d): %s\n", c.state.ID(), o.Seed, c.res.Fault)
@@ -187,6 +195,8 @@ type checked struct {
 	res        Result
 	id, log    string
 	start, end time.Time
+	// tornFile is a token file the cut tore (PKCS#11 flows).
+	tornFile string
 }
 
 func newWorker(o Options, rec *Recording, n int) (*worker, error) {
@@ -231,10 +241,16 @@ func (w *worker) check(s *State) (*checked, error) {
 		defer tpm.Stop()
 	}
 	cfg := filepath.Join(w.rec.Base, fmt.Sprintf("c%06d.yaml", n))
-	if err := os.WriteFile(cfg, []byte(w.rec.config(w.srv.Addr, dir, deviceOrNone(tpm))), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(w.rec.config(w.srv.Addr, dir, deviceOrNone(tpm), w.o.PKCS11Module)), 0o644); err != nil {
 		return nil, err
 	}
 	defer os.Remove(cfg)
+	tokenConf := filepath.Join(w.rec.Base, fmt.Sprintf("c%06d.softhsm2.conf", n))
+	tokenEnv, err := w.rec.softHSMEnv(tokenConf, dir)
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(tokenConf)
 	// The identity that must stay usable is the one the cut left handed
 	// over on disk: after a power cut every consumer starts again from
 	// credentials.json as it is, so a handoff the cut lost was never one.
@@ -254,10 +270,20 @@ func (w *worker) check(s *State) (*checked, error) {
 	if s.Reimport {
 		importErr = importClaim(w.o.Provisiond, cfg, w.rec.Fleet)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), w.o.Timeout)
-	id, exit, log, runErr := runDaemon(ctx, w.o.Provisiond, cfg, dir)
+	tornFile := ""
+	if w.rec.Flow.PKCS11 {
+		tornFile = tornTokenFile(s.Tree, w.rec.TokenWhole)
+	}
+	timeout := w.o.Timeout
+	if tornFile != "" {
+		// softhsm2 no longer has the token or the key: a daemon that
+		// recovers does so at once, one that cannot retries for ever.
+		timeout = min(timeout, tornTokenTimeout)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	id, exit, log, runErr := runDaemon(ctx, w.o.Provisiond, cfg, dir, tokenEnv)
 	cancel()
-	c := &checked{state: s, id: id, log: log, start: t0}
+	c := &checked{state: s, id: id, log: log, start: t0, tornFile: tornFile}
 	fault := watch.finish()
 	stateData, hadState := s.Tree.Files[store.StateFile]
 	torn := hadState && !json.Valid(stateData)
@@ -287,6 +313,9 @@ func (w *worker) check(s *State) (*checked, error) {
 	}
 	if fault == "" && w.rec.Flow.ClaimImport {
 		fault = tempDropsLeft(dir)
+	}
+	if fault == "" && id != "" && w.rec.Flow.PKCS11 {
+		fault = w.checkToken(tokenEnv, dir)
 	}
 	if fault == "" && w.rec.Attestation != nil {
 		fault = w.rec.Attestation.checkAK(tpm)
@@ -342,6 +371,24 @@ func (w *worker) checkHandle(tpm *swtpm.TPM, stateDir string) string {
 	return ""
 }
 
+// checkToken reports, once the daemon has stopped, why the token is not
+// as the identity credentials.json names leaves it.
+func (w *worker) checkToken(env []string, stateDir string) string {
+	data, err := os.ReadFile(filepath.Join(stateDir, store.CredentialsFile))
+	if err != nil {
+		return err.Error()
+	}
+	h, err := parseHandoff(data)
+	if err != nil {
+		return err.Error()
+	}
+	keys, err := readToken(w.o.Tools, env)
+	if err != nil {
+		return "reading the token: " + err.Error()
+	}
+	return keys.judge(h)
+}
+
 // finish stops the worker's fleetsim, counts each check's orphans (the
 // certificates issued before the cut and those created in its window,
 // less the one handed over at the end and those handed over before the
@@ -367,8 +414,12 @@ func (w *worker) finish(done []*checked) error {
 		if c.res.Fault == "" && c.res.Orphans > 1 {
 			c.res.Fault = fmt.Sprintf("%d orphaned certificates for one crash", c.res.Orphans)
 		}
+		c.res.TokenTorn = c.res.Fault != "" && c.tornFile != ""
+		if c.res.TokenTorn {
+			c.res.Fault = "softhsm2 left " + c.tornFile + " torn: " + c.res.Fault
+		}
 		c.res.Recovered = c.res.Fault == "" && !c.res.Refused
-		if c.res.Fault != "" {
+		if c.res.Fault != "" && !c.res.TokenTorn {
 			if err := w.saveFixture(c.state, c.res, c.log); err != nil {
 				return err
 			}
@@ -409,6 +460,9 @@ func printTallies(out io.Writer, tallies map[string]*Tally, took time.Duration) 
 	}
 	fmt.Fprintf(out, "%-40s %7d %8d %7d %9d %7d %6d %8s\n", "total", sum.Drawn, sum.Distinct, sum.Checked, sum.Recovered, sum.Refused, sum.Failed, perCheck(&sum))
 	for _, k := range keys {
+		if n := tallies[k].TokenTorn; n > 0 {
+			fmt.Fprintf(out, "%s: %d states not recovered in which the cut tore softhsm2's own token files (it never syncs them): neither recovered nor failed\n", k, n)
+		}
 		if n := tallies[k].HandleUnchecked; n > 0 {
 			fmt.Fprintf(out, "%s: tpm.handle not judged in %d recovered states (the daemon kept an identity handed over before the cut; the TPM is from the recording's end)\n", k, n)
 		}

@@ -33,6 +33,11 @@ type Flow struct {
 	// stands in for one). A state cut before the import's drop was durable
 	// is one whose installer never saw success: the check imports again.
 	ClaimImport bool `json:"claimImport,omitempty"`
+	// PKCS11 runs the flow with key_store: pkcs11 on a softhsm2 token
+	// whose token folder is in the state directory (see tokenFolder): the
+	// token's files are cut with the daemon's, and every check also asks
+	// that the token holds the identity's pair and no other key.
+	PKCS11 bool `json:"pkcs11,omitempty"`
 }
 
 // revokeHandedOver revokes the certificate credentials.json names, as an
@@ -96,6 +101,9 @@ var Flows = []Flow{
 	{Name: "reprovision-tpm-attest", Method: "csr", TPM: true, Attest: true, Setup: true, Script: startDaemon + reprovision + stopDaemon},
 	{Name: "reprovision-tpm-handle-twice", Method: "csr", TPM: true, TPMHandle: tpmHandle, Setup: true,
 		Script: startDaemon + reprovision + reprovision + stopDaemon},
+	// A key made in a PKCS#11 token: its CKA_ID is saved before the
+	// token makes the pair, and a cut token is part of the disk.
+	{Name: "csr-pkcs11", Method: "csr", PKCS11: true, Script: startDaemon + stopDaemon},
 	// The daemon rotates by itself: certificates valid for 5 s, a new one
 	// 2 s before expiry, no jitter (fleetsim backdates notBefore, so a
 	// share of the lifetime would make every new certificate due at once).

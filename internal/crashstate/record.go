@@ -21,6 +21,9 @@ type Tools struct {
 	// AttestHook and FactoryScript are cmd/attest-hook and
 	// scripts/factory-attestation.sh, for the attestation flows only.
 	AttestHook, FactoryScript string
+	// SoftHSM2Util, PKCS11Tool and PKCS11Module (softhsm2's module) are
+	// for the PKCS#11 flows only.
+	SoftHSM2Util, PKCS11Tool, PKCS11Module string
 }
 
 // Recording is one flow as the daemon ran it under strace.
@@ -48,6 +51,9 @@ type Recording struct {
 	// DropDurableAt is, for a claim-import flow, the first point at which
 	// the imported claim's drop is durable (see dropDurableAt).
 	DropDurableAt int
+	// TokenWhole is, for a PKCS#11 flow, each token file's untorn
+	// contents (see wholeTokenFiles).
+	TokenWhole map[string]map[string]bool
 	// Attestation runs an attestation flow (Flow.Attest); Stop it when the
 	// flow's checks are done.
 	Attestation *attestation
@@ -55,9 +61,10 @@ type Recording struct {
 
 // config is the daemon's config: short retries so that a check takes
 // ~100 ms, absolute paths so that the same bytes serve every copy; then
-// the flow's own keys and its TPM, reached at tpmDevice.
-func (r *Recording) config(endpoint, stateDir, tpmDevice string) string {
-	c := r.baseConfig(endpoint, stateDir) + r.Flow.Config + r.Flow.tpmConfig(tpmDevice)
+// the flow's own keys and its TPM, reached at tpmDevice, or its token
+// through module.
+func (r *Recording) config(endpoint, stateDir, tpmDevice, module string) string {
+	c := r.baseConfig(endpoint, stateDir) + r.Flow.Config + r.Flow.tpmConfig(tpmDevice) + r.pkcs11Config(module)
 	if r.Attestation != nil {
 		c += r.Attestation.config()
 	}
@@ -145,10 +152,19 @@ func Record(t Tools, flow Flow, base, stateDir string) (_ *Recording, err error)
 		}
 	}
 	cfg := filepath.Join(r.Base, "record.yaml")
-	if err := os.WriteFile(cfg, []byte(r.config(srv.Addr, stateDir, deviceOrNone(tpm))), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(r.config(srv.Addr, stateDir, deviceOrNone(tpm), t.PKCS11Module)), 0o644); err != nil {
 		return nil, err
 	}
-	env := append(os.Environ(), "P="+t.Provisiond, "C="+cfg, "S="+stateDir, "A="+srv.API, "F="+r.Fleet)
+	tokenEnv, err := r.softHSMEnv(filepath.Join(r.Base, "record.softhsm2.conf"), stateDir)
+	if err != nil {
+		return nil, err
+	}
+	if flow.PKCS11 {
+		if err := initToken(t, tokenEnv, stateDir); err != nil {
+			return nil, fmt.Errorf("flow %s: %w", flow.Name, err)
+		}
+	}
+	env := append(append(os.Environ(), "P="+t.Provisiond, "C="+cfg, "S="+stateDir, "A="+srv.API, "F="+r.Fleet), tokenEnv...)
 	if flow.Setup {
 		setup := exec.Command("sh", "-c", startDaemon+stopDaemon)
 		setup.Env = env
@@ -204,6 +220,13 @@ func Record(t Tools, flow Flow, base, stateDir string) (_ *Recording, err error)
 		if h, err := parseHandoff(data); err == nil {
 			r.Final = h.CertificateID
 		}
+	}
+	if flow.PKCS11 {
+		final, err := ReadTree(stateDir)
+		if err != nil {
+			return nil, err
+		}
+		r.TokenWhole = wholeTokenFiles(r.Initial, final, r.Ops)
 	}
 	r.IssuedAt = issuedAt(r.Ops, certs, recordStart)
 	return r, nil
