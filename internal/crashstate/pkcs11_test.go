@@ -1,0 +1,105 @@
+package crashstate
+
+import (
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/provisiond/provisiond/internal/keypair/p11key/p11test"
+	"github.com/provisiond/provisiond/internal/testtool"
+)
+
+// The token is judged from pkcs11-tool's listing: the identity's pair
+// alone, named as credentials.json names it, the certificate's key.
+func TestTokenHoldsTheIdentitysPairAlone(t *testing.T) {
+	mine, other := newKey(t), newKey(t)
+	dir := t.TempDir()
+	certFile := filepath.Join(dir, "cert.pem")
+	if err := os.WriteFile(certFile, certFor(t, mine), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := handoff{CertificateID: "c0ffee", CertificateFile: certFile, PKCS11KeyLabel: "provisiond-1"}
+	point := func(k []byte) string { return "0441" + hex.EncodeToString(k) }
+	minePoint, _ := mine.PublicKey.Bytes()
+	otherPoint, _ := other.PublicKey.Bytes()
+	pair := func(label, id, ec string) string {
+		return "Private Key Object; EC\n  label:      " + label + "\n  ID:         " + id + "\n  Usage:      sign\n" +
+			"Public Key Object; EC  EC_POINT 256 bits\n  EC_POINT:   " + ec + "\n  label:      " + label + "\n  ID:         " + id + "\n"
+	}
+	for _, tc := range []struct {
+		name, listing, fault string
+	}{
+		{"its pair", pair("provisiond-1", "b720", point(minePoint)), ""},
+		{"another key as well", pair("provisiond-1", "b720", point(minePoint)) + "Private Key Object; EC\n  Usage: sign\n", "2 private and 1 public"},
+		{"no key", "", "0 private"},
+		{"another label", pair("provisiond-2", "b720", point(minePoint)), `credentials.json names "provisiond-1"`},
+		{"another key", pair("provisiond-1", "b720", point(otherPoint)), "not certificate c0ffee's"},
+		{"half another pair", strings.Replace(pair("provisiond-1", "b720", point(minePoint)), "ID:         b720\n  Usage", "ID:         01\n  Usage", 1), "has id b720"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := parseObjects(tc.listing).judge(h)
+			if tc.fault == "" && got != "" || !strings.Contains(got, tc.fault) {
+				t.Errorf("got %q, want %q", got, tc.fault)
+			}
+		})
+	}
+}
+
+// A token file is torn when a cut left it as softhsm2 never meant it to
+// be read: an object between two of its attribute rewrites, or the
+// token's own file emptied. Lock files and other folders are not judged.
+func TestTornTokenFileIsSofthsm2sOwnLoss(t *testing.T) {
+	obj, tok := tokenFolder+"/t/k.object", tokenFolder+"/t/token.object"
+	initial := &Tree{Files: map[string][]byte{tok: []byte("token-v1")}, Dirs: map[string]bool{"": true}}
+	final := &Tree{Files: map[string][]byte{tok: []byte("token-v3"), obj: []byte("object-whole")}, Dirs: map[string]bool{"": true}}
+	ops := []Op{
+		{Kind: Write, Path: tok, Off: 0, Data: []byte("token-v2")},
+		{Kind: Write, Path: obj, Off: 0, Data: []byte("object-half")},
+		{Kind: Write, Path: tok, Off: 0, Data: []byte("token-v3")},
+	}
+	whole := wholeTokenFiles(initial, final, ops)
+	for _, tc := range []struct {
+		files map[string][]byte
+		torn  string
+	}{
+		{map[string][]byte{tok: []byte("token-v2"), obj: []byte("object-whole")}, ""},
+		{map[string][]byte{tok: []byte("token-v1")}, ""},
+		{map[string][]byte{tok: []byte("token-v3"), obj: []byte("object-half")}, obj},
+		{map[string][]byte{tok: nil}, tok},
+		{map[string][]byte{tok: []byte("token-v1"), tokenFolder + "/t/k.lock": nil, "state.json": []byte("{")}, ""},
+	} {
+		if got := tornTokenFile(&Tree{Files: tc.files}, whole); got != tc.torn {
+			t.Errorf("%v: torn %q, want %q", tc.files, got, tc.torn)
+		}
+	}
+}
+
+// The daemon with key_store: pkcs11 on softhsm2, the token's folder cut
+// with the state directory: no sampled state fails, and every state not
+// recovered is one whose token softhsm2 itself tore.
+func TestRealDaemonRecoversFromASampleOfPKCS11CrashStates(t *testing.T) {
+	tools := buildTools(t)
+	tools.SoftHSM2Util = testtool.Need(t, "softhsm2-util", "softhsm2")
+	tools.PKCS11Tool = testtool.Need(t, "pkcs11-tool", "opensc")
+	tools.PKCS11Module = p11test.Library(t, "softhsm/libsofthsm2.so", "softhsm2")
+	flow, _ := FlowByName("csr-pkcs11")
+	var log strings.Builder
+	const sample = 8
+	tallies, err := Explore(Options{Tools: tools, Base: t.TempDir(), Flows: []Flow{flow}, Models: Models, Limit: 8,
+		Seed: 1, Sample: sample, Parallel: 2, Fixtures: t.TempDir(), Timeout: 30 * time.Second, Out: &log})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	var sum Tally
+	for _, tl := range tallies {
+		add(&sum, tl)
+		sum.TokenTorn += tl.TokenTorn
+	}
+	if sum.Checked != sample || sum.Failed != 0 || sum.Recovered == 0 || sum.Recovered+sum.TokenTorn != sum.Checked {
+		t.Fatalf("%d checked, %d recovered, %d torn by softhsm2, %d failed:\n%s", sum.Checked, sum.Recovered, sum.TokenTorn, sum.Failed, log.String())
+	}
+	t.Log(log.String())
+}
