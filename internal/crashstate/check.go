@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -46,6 +47,19 @@ func parseHandoff(data []byte) (handoff, error) {
 	return h, nil
 }
 
+// certificate reads the certificate the handoff names.
+func (h handoff) certificate() (*x509.Certificate, error) {
+	certPEM, err := os.ReadFile(h.CertificateFile)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := parseCert(certPEM)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", h.CertificateFile, err)
+	}
+	return cert, nil
+}
+
 // usable reports why the pair a handoff names cannot be used, or nil.
 func (h handoff) usable() error {
 	certPEM, err := os.ReadFile(h.CertificateFile)
@@ -54,9 +68,9 @@ func (h handoff) usable() error {
 	}
 	if h.PrivateKeyFile == "" {
 		// A token's key is judged once the daemon has stopped (readToken).
-		cert, err := parseCert(certPEM)
+		cert, err := h.certificate()
 		if err != nil {
-			return fmt.Errorf("%s: %v", h.CertificateFile, err)
+			return err
 		}
 		return sameCertificate(cert.Raw, h)
 	}

@@ -353,11 +353,7 @@ func (w *worker) checkHandle(tpm *swtpm.TPM, stateDir string) string {
 	if err != nil || h.PrivateKeyHandle == "" {
 		return ""
 	}
-	certPEM, err := os.ReadFile(h.CertificateFile)
-	if err != nil {
-		return err.Error()
-	}
-	cert, err := parseCert(certPEM)
+	cert, err := h.certificate()
 	if err != nil {
 		return err.Error()
 	}

@@ -126,11 +126,7 @@ func (k tokenKeys) judge(h handoff) string {
 	if pub := k.public[0]; pub.id != k.private[0].id {
 		return fmt.Sprintf("the token's public key has id %s, its private key %s", pub.id, k.private[0].id)
 	}
-	certPEM, err := os.ReadFile(h.CertificateFile)
-	if err != nil {
-		return err.Error()
-	}
-	cert, err := parseCert(certPEM)
+	cert, err := h.certificate()
 	if err != nil {
 		return err.Error()
 	}
