@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/provisiond/provisiond/internal/check"
 	"github.com/provisiond/provisiond/internal/fleetsim"
 	"github.com/provisiond/provisiond/internal/keypair"
 	"github.com/provisiond/provisiond/internal/keypair/p11key/p11test"
@@ -49,6 +51,7 @@ func TestEndToEndProvisionsWithTheClaimKeyInAToken(t *testing.T) {
 			yaml := "claim:\n  certificate: claim.pem.crt\n  private_key: \"pkcs11:token=gateway;object=factory-claim\"\n" +
 				"key_store: " + tc.keyStore + "\npkcs11:\n  module: " + m.Path + "\n  token: \"pkcs11:token=gateway\"\n  pin: " + tok.PIN + "\n"
 			path, srv := startPreparedEmulator(t, fleetsim.Options{}, yaml, factory)
+			assertCheckSaysTheClaimKeyIsInTheToken(t, path)
 
 			cfg := provision(t, path)
 			creds, err := store.ReadCredentials(filepath.Join(cfg.StateDirectory, store.CredentialsFile))
@@ -107,6 +110,30 @@ func TestCheckNamesTheClaimKeyInATokensSettings(t *testing.T) {
 	if all := out.String() + errOut.String(); strings.Contains(all, "not-the-pin-4321") || strings.Contains(all, p11test.UserPIN) {
 		t.Fatalf("check shows the PIN:\n%s", all)
 	}
+}
+
+// assertCheckSaysTheClaimKeyIsInTheToken runs check and check --online:
+// both pass and say where the claim key is.
+func assertCheckSaysTheClaimKeyIsInTheToken(t *testing.T, path string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	if code := cmdCheck([]string{"--config", path}, &out, &errOut); code != exitOK ||
+		!strings.Contains(out.String(), "its key is in the PKCS#11 token (pkcs11:token=gateway;object=factory-claim") {
+		t.Fatalf("check: exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+	results, code, text := checkOnline(t, path, time.Now)
+	if code != exitOK {
+		t.Fatalf("check --online: exit %d\n%s", code, text)
+	}
+	for _, r := range results {
+		if r.Name == "claim" {
+			if r.Status != check.OK || !strings.Contains(r.Message, "its key is in the PKCS#11 token") {
+				t.Fatalf("check --online's claim: %+v", r)
+			}
+			return
+		}
+	}
+	t.Fatalf("check --online has no claim result: %s", text)
 }
 
 // fileHolding is the first file under dir that holds secret (DER) as it is

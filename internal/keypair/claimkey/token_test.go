@@ -1,6 +1,7 @@
 package claimkey_test
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -50,6 +51,10 @@ func TestClaimKeyInAToken(t *testing.T) {
 		handshake(t, ca, cert)
 		if err := closeKey(); err != nil {
 			t.Fatal(err)
+		}
+		// closeKey closed the token's session: the key signs no more.
+		if _, err := cert.PrivateKey.(crypto.Signer).Sign(nil, make([]byte, 32), crypto.SHA256); err == nil {
+			t.Fatalf("%s: the key still signs after closeKey", spec)
 		}
 	}
 }
