@@ -125,9 +125,9 @@ func (p *parser) claimKey(claim map[string]*yaml.Node, claimNode *yaml.Node, pre
 	return p.resolve(v), nil
 }
 
-// ClaimDevices are where the claim keys kept in hardware are reached: the
+// claimDevices are where the claim keys kept in hardware are reached: the
 // TPM (opened for each use) and the pkcs11 section's module and PIN.
-func (c *Config) ClaimDevices() claimkey.Devices {
+func (c *Config) claimDevices() claimkey.Devices {
 	return claimkey.Devices{TPM: claimkey.Dial(c.TPM), PKCS11: c.PKCS11}
 }
 
@@ -137,7 +137,7 @@ func (c *Config) checkClaimKey(claim Claim, cert *x509.Certificate) error {
 	if claimkey.InToken(claim.PrivateKey) {
 		return c.checkClaimKeyInToken(claim, cert)
 	}
-	pub, err := claimkey.Public(claim.PrivateKey, c.ClaimDevices())
+	pub, err := claimkey.Public(claim.PrivateKey, c.claimDevices())
 	if err != nil {
 		var ce *claimkey.Error
 		if errors.As(err, &ce) {

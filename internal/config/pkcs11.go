@@ -133,7 +133,7 @@ func (c *Config) checkClaimKeyInToken(claim Claim, cert *x509.Certificate) error
 	if cert == nil {
 		return nil // the certificate's own problem is reported
 	}
-	_, closeKey, err := claimkey.Certificate(claim.Certificate, claim.PrivateKey, c.ClaimDevices())
+	_, closeKey, err := claimkey.Certificate(claim.Certificate, claim.PrivateKey, c.claimDevices())
 	closeKey() //nolint:errcheck // closing a token's session reports nothing
 	if err == nil || p11key.IsTransient(err) {
 		return nil
