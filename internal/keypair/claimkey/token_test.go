@@ -88,6 +88,8 @@ func TestClaimKeyInATokenErrors(t *testing.T) {
 	dup, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	m.WriteKey(tok, dup, "dup", []byte{3})
 	m.WriteKey(tok, dup, "dup", []byte{4})
+	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	p384Cert := writeFile(t, t.TempDir(), "p384.crt", ca.Issue("claim", p384.Public()))
 	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
 	rsaCert := writeFile(t, t.TempDir(), "rsa.crt", ca.Issue("claim", rsaKey.Public()))
 	wrongPIN := filepath.Join(t.TempDir(), "wrong.pin")
@@ -106,6 +108,7 @@ func TestClaimKeyInATokenErrors(t *testing.T) {
 		kind             p11key.Kind
 	}{
 		{"not the certificate's", otherCert, "pkcs11:token=claims;object=claim", dev, claimkey.Setting, "is not the certificate's", p11key.ErrNotPair, p11key.KindConfig},
+		{"another curve", p384Cert, "pkcs11:token=claims;object=claim", dev, claimkey.Setting, "is not the certificate's", p11key.ErrNotPair, p11key.KindConfig},
 		{"another key type", rsaCert, "pkcs11:token=claims;object=claim", dev, claimkey.Setting, "not of the certificate's key type", nil, p11key.KindConfig},
 		{"no such key", certFile, "pkcs11:token=claims;object=nope", dev, claimkey.Setting, "no private key with pkcs11:object=nope", p11key.ErrNoKey, p11key.KindMissing},
 		{"two keys", certFile, "pkcs11:token=claims;object=dup", dev, claimkey.Setting, "selects 2 private keys", nil, p11key.KindConfig},

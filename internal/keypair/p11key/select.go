@@ -92,9 +92,15 @@ func (k *Key) provePair() error {
 	if _, err := rand.Read(digest); err != nil {
 		return err
 	}
+	notPair := &Error{Kind: KindConfig, Msg: "the private key " + k.label + " in " + k.t.Info().String() +
+		" is not the certificate's: its signature does not verify with the certificate's public key", Err: ErrNotPair}
 	sig, err := k.Sign(nil, digest, crypto.SHA256)
+	var pe *Error
+	if err != nil && errors.As(err, &pe) {
+		return err // the token's failure, with its kind
+	}
 	if err != nil {
-		return err
+		return notPair // a signature of another size: a key on another curve
 	}
 	ok := false
 	switch pub := k.public.(type) {
@@ -104,8 +110,7 @@ func (k *Key) provePair() error {
 		ok = rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest, sig) == nil
 	}
 	if !ok {
-		return &Error{Kind: KindConfig, Msg: "the private key " + k.label + " in " + k.t.Info().String() +
-			" is not the certificate's: its signature does not verify with the certificate's public key", Err: ErrNotPair}
+		return notPair
 	}
 	return nil
 }
