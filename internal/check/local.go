@@ -97,6 +97,9 @@ func (r *run) checkClaim(context.Context) Result {
 	if res.Status == Fail {
 		return res
 	}
+	if spec := r.claims.use.PrivateKey; connect.ClaimKeyInToken(spec) && res.Status == OK {
+		res.Message += "; its key is in the PKCS#11 token (" + spec + ")"
+	}
 	if open := ClaimKeyOpenToOthers(r.claims.use.PrivateKey); open != "" {
 		return warn(FixClaimKeyMode(r.claims.use.PrivateKey), "%s; %s", res.Message, open)
 	}

@@ -88,6 +88,9 @@ func (p *parser) attestation(top map[string]*yaml.Node, c *Config) error {
 		}
 		return p.errorf(line("key"), "attestation.key", "%v", err)
 	}
+	if src.Token != nil {
+		return p.errorf(line("key"), "attestation.key", "is a pkcs11: URI; the attestation key is a key file, credential:NAME or handle:0x81xxxxxx (a PKCS#11 token holds the claim key only)")
+	}
 	if a.Format == attest.FormatTPM2Certify && src.Handle == 0 {
 		return p.errorf(line("key"), "attestation.key",
 			"tpm2-certify needs the attestation key's persistent handle, %s0x81xxxxxx (where the factory put it), got %q", claimkey.HandlePrefix, a.Key)
@@ -133,7 +136,7 @@ func (c *Config) checkAttestation() error {
 	if !claimkey.IsPath(a.Key) {
 		return nil
 	}
-	pub, err := claimkey.Public(a.Key, claimkey.Dial(c.TPM))
+	pub, err := claimkey.Public(a.Key, claimkey.Devices{TPM: claimkey.Dial(c.TPM)})
 	if err != nil {
 		var ce *claimkey.Error
 		if errors.As(err, &ce) {

@@ -51,6 +51,7 @@ func TestParseAttestationErrors(t *testing.T) {
 		{"no certificate", "attestation: {format: signature, key: k}\n", 14, "attestation.certificate", "required"},
 		{"key without format", "attestation: {key: k}\n", 14, "attestation.key", "attestation.format is not"},
 		{"bad handle", "attestation: {format: signature, key: \"handle:1\", certificate: c}\n", 14, "attestation.key", "0x81xxxxxx"},
+		{"key in a token", "attestation: {format: signature, key: \"pkcs11:token=t;object=ak\", certificate: c}\n", 14, "attestation.key", "a PKCS#11 token holds the claim key only"},
 		{"unknown key", "attestation:\n  format: signature\n  certifcate: c\n", 16, "attestation.certifcate", `did you mean "certificate"`},
 		{"bad names", "attestation: {format: signature, key: k, certificate: c, parameter_names: \"Colour=X\"}\n", 14,
 			"attestation.parameter_names", `"Colour" is not one of Format`},

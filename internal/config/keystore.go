@@ -37,6 +37,9 @@ func (p *parser) keyStore(top map[string]*yaml.Node, c *Config) error {
 	if err := p.pkcs11Section(top, c); err != nil {
 		return err
 	}
+	if err := p.claimKeysInToken(c); err != nil {
+		return err
+	}
 	m, err := p.mapping(top["tpm"], "tpm.", tpmKeys)
 	if err != nil {
 		return err
@@ -103,7 +106,7 @@ func checkTPMDevice(dev string) error {
 }
 
 // claimKey reads claim.private_key: a path (resolved against the config's
-// folder), credential:NAME or handle:0x81xxxxxx.
+// folder), credential:NAME, handle:0x81xxxxxx or a pkcs11: URI.
 func (p *parser) claimKey(claim map[string]*yaml.Node, claimNode *yaml.Node, prefix string) (string, error) {
 	v, err := p.required(claim, claimNode, prefix, "private_key")
 	if err != nil {
@@ -122,10 +125,19 @@ func (p *parser) claimKey(claim map[string]*yaml.Node, claimNode *yaml.Node, pre
 	return p.resolve(v), nil
 }
 
+// claimDevices are where the claim keys kept in hardware are reached: the
+// TPM (opened for each use) and the pkcs11 section's module and PIN.
+func (c *Config) claimDevices() claimkey.Devices {
+	return claimkey.Devices{TPM: claimkey.Dial(c.TPM), PKCS11: c.PKCS11}
+}
+
 // checkClaimKey checks that the claim key can be read (a TSS2 file needs no
 // TPM for that; a handle does) and matches cert when cert is known.
 func (c *Config) checkClaimKey(claim Claim, cert *x509.Certificate) error {
-	pub, err := claimkey.Public(claim.PrivateKey, claimkey.Dial(c.TPM))
+	if claimkey.InToken(claim.PrivateKey) {
+		return c.checkClaimKeyInToken(claim, cert)
+	}
+	pub, err := claimkey.Public(claim.PrivateKey, c.claimDevices())
 	if err != nil {
 		var ce *claimkey.Error
 		if errors.As(err, &ce) {

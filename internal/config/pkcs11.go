@@ -1,12 +1,15 @@
 package config
 
 import (
+	"crypto/x509"
+	"errors"
 	"path/filepath"
 	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/provisiond/provisiond/internal/keypair/claimkey"
 	"github.com/provisiond/provisiond/internal/keypair/p11key"
 )
 
@@ -97,4 +100,51 @@ func (p *parser) pkcs11Section(top map[string]*yaml.Node, c *Config) error {
 		return p.errorf(line, "key_type", "must be %s with key_store: pkcs11, got %q", orList(p11key.KeyTypes()), c.KeyType)
 	}
 	return nil
+}
+
+// claimKeysInToken checks that a claim key in a token (claim.private_key:
+// pkcs11:...) has the pkcs11 section's module and PIN, whatever key_store
+// is: the URI selects the token and the key, not how to reach them.
+func (p *parser) claimKeysInToken(c *Config) error {
+	for _, cl := range c.FileClaims() {
+		if !claimkey.InToken(cl.PrivateKey) {
+			continue
+		}
+		field := cl.Field + ".private_key"
+		for _, f := range []struct{ key, value string }{{"module", c.PKCS11.Module}, {"pin", c.PKCS11.PIN}} {
+			if f.value != "" {
+				continue
+			}
+			line := p.lines["pkcs11"]
+			if line == 0 {
+				line = p.lines[field]
+			}
+			return p.errorf(line, "pkcs11."+f.key, "required: %s is a key in a PKCS#11 token, which provisiond reaches with pkcs11.module and pkcs11.pin (also when key_store is not pkcs11)", field)
+		}
+	}
+	return nil
+}
+
+// checkClaimKeyInToken opens the token the claim's pkcs11: URI selects,
+// finds its one private key and proves it pairs with cert, then closes the
+// token. A token failing for a moment is not the config's fault: the
+// daemon waits it out where it uses the key.
+func (c *Config) checkClaimKeyInToken(claim Claim, cert *x509.Certificate) error {
+	if cert == nil {
+		return nil // the certificate's own problem is reported
+	}
+	_, closeKey, err := claimkey.Certificate(claim.Certificate, claim.PrivateKey, c.claimDevices())
+	closeKey() //nolint:errcheck // closing a token's session reports nothing
+	if err == nil || p11key.IsTransient(err) {
+		return nil
+	}
+	var ce *claimkey.Error
+	if errors.As(err, &ce) {
+		return errors.New(ce.Msg)
+	}
+	var pe *p11key.Error
+	if errors.As(err, &pe) && pe.Setting == claimkey.Setting {
+		return errors.New(pe.Msg) // the field names the setting
+	}
+	return err
 }

@@ -119,10 +119,11 @@ func (d *Dialer) ProvePEM(ctx context.Context, thingName string, certPEM, keyPEM
 }
 
 // ClaimFiles reads a claim certificate and its key, which privateKey names
-// as claim.private_key does: a file, a systemd credential or a key in the
-// TPM. closeKey releases the key; it is never nil.
+// as claim.private_key does: a file, a systemd credential, a key in the
+// TPM or in a PKCS#11 token. closeKey releases the key (and closes the
+// token's session); it is never nil.
 func (d *Dialer) ClaimFiles(certificate, privateKey string) (_ tls.Certificate, closeKey func() error, _ error) {
-	cert, closeKey, err := claimkey.Certificate(certificate, privateKey, d.claimTPM())
+	cert, closeKey, err := claimkey.Certificate(certificate, privateKey, claimkey.Devices{TPM: d.claimTPM(), PKCS11: d.cfg.PKCS11})
 	if err != nil {
 		// claimkey's errors name the setting and no key material.
 		return cert, closeKey, fmt.Errorf("claim certificate %s: %w", certificate, err)

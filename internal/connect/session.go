@@ -9,7 +9,7 @@ import (
 
 // session is a provisioning session that opens the proving connection's
 // TCP beside RegisterThing, explains its calls' failures, and releases the
-// claim key (a TPM's) when it closes.
+// claim key (a TPM, or a token's session) when it closes.
 type session struct {
 	*fleet.Client
 	d        *Dialer

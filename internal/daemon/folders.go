@@ -7,6 +7,7 @@ import (
 
 	"github.com/provisiond/provisiond/internal/atomicfile"
 	"github.com/provisiond/provisiond/internal/config"
+	"github.com/provisiond/provisiond/internal/connect"
 	"github.com/provisiond/provisiond/internal/watch"
 )
 
@@ -44,11 +45,15 @@ func WatchFolders(ctx context.Context, cfg *config.Config, logger *zap.Logger,
 }
 
 // inputPaths are the files whose change makes the daemon look again: the
-// config, the root CA and every claim's certificate and key.
+// config, the root CA and every claim's certificate and key file (a key in
+// a token, in the TPM or in a credential is no file of the config's).
 func inputPaths(cfg *config.Config) []string {
 	paths := []string{cfg.Path, cfg.RootCA}
 	for _, c := range cfg.FileClaims() {
-		paths = append(paths, c.Certificate, c.PrivateKey)
+		paths = append(paths, c.Certificate)
+		if connect.ClaimKeyIsFile(c.PrivateKey) {
+			paths = append(paths, c.PrivateKey)
+		}
 	}
 	return paths
 }

@@ -70,7 +70,7 @@ func (h *brokerHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 		return refuse(packets.ErrImplementationSpecificError, packets.ErrBadUsernameOrPassword,
 			fmt.Sprintf("keepalive %ds is above the limit of %ds", ka, maxKeepalive))
 	}
-	cert, known, err := s.reg.Certificate(p.certID)
+	cert, known, err := s.reg.Access(p.certID)
 	switch {
 	case err != nil:
 		return refuse(packets.ErrServerUnavailable, packets.ErrServerUnavailable,

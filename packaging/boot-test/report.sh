@@ -48,6 +48,14 @@ APT_INSTALL=
 		echo "apt_install=$?"
 		echo "installed=$(dpkg-query -W -f '${Version}' provisiond)"
 		echo "after.InvocationID=$(systemctl show -P InvocationID provisiond.service)"
+		# The package restarts provisiond-wait-online.service, a oneshot: read
+		# its state once it has settled, for at most a minute.
+		for _ in $(seq 600); do
+			case $(systemctl show -P ActiveState provisiond-wait-online.service) in
+			activating | deactivating | reloading) sleep 0.1 ;;
+			*) break ;;
+			esac
+		done
 	fi
 	echo "version=$(provisiond version 2>&1)"
 	if [ "$REPROVISION" = 1 ]; then

@@ -84,10 +84,10 @@ func (p *Prover) chain() ([][]byte, error) {
 }
 
 func (p *Prover) sign(chain [][]byte, m attest.Message) (attest.Statement, error) {
-	signer, closeKey, err := claimkey.Open(p.set.Key, func() (*tpmkey.TPM, func() error, error) {
+	signer, closeKey, err := claimkey.Open(p.set.Key, claimkey.Devices{TPM: func() (*tpmkey.TPM, func() error, error) {
 		t, err := p.tpm()
 		return t, func() error { return nil }, err
-	})
+	}})
 	if err != nil {
 		return attest.Statement{}, keyError(err)
 	}

@@ -5,7 +5,10 @@
 //   - handle:0x81xxxxxx, a key put at a persistent TPM handle at the factory;
 //   - credential:NAME, a systemd credential: $CREDENTIALS_DIRECTORY/NAME,
 //     which systemd decrypts from LoadCredentialEncrypted= for the service
-//     only (its content is a PEM or TSS2 key).
+//     only (its content is a PEM or TSS2 key);
+//   - pkcs11:token=...;object=... (or id=), an RFC 7512 URI of a key put
+//     into a PKCS#11 token (a secure element) at the factory, reached with
+//     the pkcs11 section's module and PIN.
 //
 // Errors name claim.private_key and never quote key material.
 package claimkey
@@ -14,6 +17,7 @@ import (
 	"crypto"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,6 +25,7 @@ import (
 	"github.com/google/go-tpm/tpm2"
 
 	"github.com/provisiond/provisiond/internal/keypair"
+	"github.com/provisiond/provisiond/internal/keypair/p11key"
 	"github.com/provisiond/provisiond/internal/keypair/tpmkey"
 )
 
@@ -31,6 +36,7 @@ const Setting = "claim.private_key"
 const (
 	CredentialPrefix = "credential:"
 	HandlePrefix     = "handle:"
+	PKCS11Prefix     = "pkcs11:"
 )
 
 // Error is a claim key that cannot be used, in words for the user.
@@ -50,13 +56,27 @@ type Source struct {
 	Credential string
 	// Handle is the persistent handle of handle:0x81xxxxxx.
 	Handle tpm2.TPMHandle
+	// Token is the pkcs11: URI of a key in a PKCS#11 token.
+	Token *p11key.URI
+}
+
+// Devices are where claim keys kept in hardware are reached.
+type Devices struct {
+	// TPM is for a TSS2 key file or a handle.
+	TPM TPMSource
+	// PKCS11 are the pkcs11 section's module and PIN, for a pkcs11: URI,
+	// which selects the token itself.
+	PKCS11 p11key.Settings
 }
 
 // IsPath reports whether spec is a file path, which a config resolves
 // against its folder, rather than credential: or handle:.
 func IsPath(spec string) bool {
-	return !strings.HasPrefix(spec, CredentialPrefix) && !strings.HasPrefix(spec, HandlePrefix)
+	return !strings.HasPrefix(spec, CredentialPrefix) && !strings.HasPrefix(spec, HandlePrefix) && !InToken(spec)
 }
+
+// InToken reports whether spec names a key in a PKCS#11 token.
+func InToken(spec string) bool { return strings.HasPrefix(spec, PKCS11Prefix) }
 
 // Parse checks the form of a claim.private_key value. The message of its
 // error does not repeat the setting's name.
@@ -74,6 +94,12 @@ func Parse(spec string) (Source, error) {
 			return Source{}, &Error{Msg: "handle: " + err.Error()}
 		}
 		return Source{Handle: h}, nil
+	case InToken(spec):
+		u, err := parseTokenURI(spec)
+		if err != nil {
+			return Source{}, err
+		}
+		return Source{Token: &u}, nil
 	case spec == "":
 		return Source{}, &Error{Msg: "not set"}
 	}
@@ -137,13 +163,16 @@ func Dial(s tpmkey.Settings) TPMSource {
 
 // Public returns the claim key's public half, for checks. A TSS2 file
 // needs no TPM for it; a handle does.
-func Public(spec string, tpm TPMSource) (crypto.PublicKey, error) {
+func Public(spec string, dev Devices) (crypto.PublicKey, error) {
 	src, err := Parse(spec)
 	if err != nil {
 		return nil, err
 	}
+	if src.Token != nil {
+		return nil, &Error{Msg: "a key in a PKCS#11 token is read with its certificate (Certificate)"}
+	}
 	if src.Handle != 0 {
-		key, closeTPM, err := Open(spec, tpm)
+		key, closeTPM, err := Open(spec, dev)
 		if err != nil {
 			return nil, err
 		}
@@ -170,12 +199,25 @@ func Public(spec string, tpm TPMSource) (crypto.PublicKey, error) {
 
 // Open returns the claim key as a crypto.Signer. A key in the TPM needs
 // the TPM until closeKey is called (after the session that signs with it
-// ends); for a software key closeKey does nothing.
-func Open(spec string, tpm TPMSource) (key crypto.Signer, closeKey func() error, err error) {
+// ends); for a software key closeKey does nothing. A key in a PKCS#11
+// token is opened with its certificate (Certificate).
+func Open(spec string, dev Devices) (key crypto.Signer, closeKey func() error, err error) {
+	return open(spec, nil, dev)
+}
+
+// open is Open; pub is the public key of the key's certificate, which a
+// key in a PKCS#11 token needs.
+func open(spec string, pub crypto.PublicKey, dev Devices) (key crypto.Signer, closeKey func() error, err error) {
 	nothing := func() error { return nil }
 	src, err := Parse(spec)
 	if err != nil {
 		return nil, nothing, err
+	}
+	if src.Token != nil {
+		if pub == nil {
+			return nil, nothing, &Error{Msg: "a key in a PKCS#11 token is opened with its certificate (Certificate)"}
+		}
+		return openInToken(*src.Token, pub, dev.PKCS11)
 	}
 	var data []byte
 	var from string
@@ -191,7 +233,7 @@ func Open(spec string, tpm TPMSource) (key crypto.Signer, closeKey func() error,
 			return k, nothing, nil
 		}
 	}
-	t, release, err := tpm()
+	t, release, err := dev.TPM()
 	if err != nil {
 		return nil, nothing, err
 	}
@@ -210,18 +252,30 @@ func Open(spec string, tpm TPMSource) (key crypto.Signer, closeKey func() error,
 
 // Certificate loads the claim certificate with its key for a TLS session,
 // in place of tls.LoadX509KeyPair. Call closeKey when the session ends.
-func Certificate(certFile, keySpec string, tpm TPMSource) (cert tls.Certificate, closeKey func() error, err error) {
+func Certificate(certFile, keySpec string, dev Devices) (cert tls.Certificate, closeKey func() error, err error) {
+	nothing := func() error { return nil }
 	certPEM, err := os.ReadFile(certFile)
 	if err != nil {
-		return tls.Certificate{}, func() error { return nil }, err
+		return tls.Certificate{}, nothing, err
 	}
-	key, closeKey, err := Open(keySpec, tpm)
+	var pub crypto.PublicKey
+	if InToken(keySpec) {
+		leaf, err := keypair.Certificate(certPEM)
+		if err != nil {
+			return tls.Certificate{}, nothing, fmt.Errorf("%s: %w", certFile, err)
+		}
+		pub = leaf.PublicKey
+	}
+	key, closeKey, err := open(keySpec, pub, dev)
 	if err != nil {
 		return tls.Certificate{}, closeKey, err
 	}
-	if tk, ok := key.(*tpmkey.Key); ok {
-		cert, err = tk.TLSCertificate(certPEM)
-	} else {
+	switch k := key.(type) {
+	case *tpmkey.Key:
+		cert, err = k.TLSCertificate(certPEM)
+	case *p11key.Key:
+		cert, err = k.TLSCertificate(certPEM)
+	default:
 		cert, err = keypair.TLSCertificate(certPEM, key)
 	}
 	if err != nil {

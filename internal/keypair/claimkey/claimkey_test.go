@@ -62,13 +62,13 @@ func TestPEMFileAndCredential(t *testing.T) {
 	t.Setenv("CREDENTIALS_DIRECTORY", creds)
 
 	for _, spec := range []string{keyFile, "credential:provisiond-claim"} {
-		cert, closeKey, err := claimkey.Certificate(certFile, spec, claimkey.Dial(tpmkey.Settings{}))
+		cert, closeKey, err := claimkey.Certificate(certFile, spec, claimkey.Devices{TPM: claimkey.Dial(tpmkey.Settings{})})
 		if err != nil {
 			t.Fatalf("%s: %v", spec, err)
 		}
 		handshake(t, ca, cert)
 		closeKey()
-		pub, err := claimkey.Public(spec, claimkey.Dial(tpmkey.Settings{}))
+		pub, err := claimkey.Public(spec, claimkey.Devices{TPM: claimkey.Dial(tpmkey.Settings{})})
 		if err != nil || !key.Public().(*ecdsa.PublicKey).Equal(pub) {
 			t.Fatalf("%s: public %v", spec, err)
 		}
@@ -78,11 +78,11 @@ func TestPEMFileAndCredential(t *testing.T) {
 func TestCredentialErrorsNameTheSetting(t *testing.T) {
 	t.Setenv("CREDENTIALS_DIRECTORY", "")
 	os.Unsetenv("CREDENTIALS_DIRECTORY")
-	_, _, err := claimkey.Open("credential:claim", claimkey.Dial(tpmkey.Settings{}))
+	_, _, err := claimkey.Open("credential:claim", claimkey.Devices{TPM: claimkey.Dial(tpmkey.Settings{})})
 	assertError(t, err, "CREDENTIALS_DIRECTORY")
 
 	t.Setenv("CREDENTIALS_DIRECTORY", t.TempDir())
-	_, _, err = claimkey.Open("credential:claim", claimkey.Dial(tpmkey.Settings{}))
+	_, _, err = claimkey.Open("credential:claim", claimkey.Devices{TPM: claimkey.Dial(tpmkey.Settings{})})
 	assertError(t, err, "credential claim is missing")
 
 	for _, bad := range []string{"credential:", "credential:a/b", "handle:0x01000000", "handle:81000001"} {
@@ -122,11 +122,11 @@ func TestClaimKeyInTPM(t *testing.T) {
 	tss2Cert := writeFile(t, dir, "tss2.crt", ca.Issue("claim", made.Public()))
 
 	for _, c := range []struct{ cert, spec string }{{handleCert, "handle:0x81000002"}, {tss2Cert, tss2}} {
-		pub, err := claimkey.Public(c.spec, claimkey.Dial(settings))
+		pub, err := claimkey.Public(c.spec, claimkey.Devices{TPM: claimkey.Dial(settings)})
 		if err != nil {
 			t.Fatalf("%s: %v", c.spec, err)
 		}
-		cert, closeKey, err := claimkey.Certificate(c.cert, c.spec, claimkey.Dial(settings))
+		cert, closeKey, err := claimkey.Certificate(c.cert, c.spec, claimkey.Devices{TPM: claimkey.Dial(settings)})
 		if err != nil {
 			t.Fatalf("%s: %v", c.spec, err)
 		}
@@ -146,7 +146,7 @@ func TestClaimKeyInTPM(t *testing.T) {
 	if _, err := shared.CreateKey("ec-p256"); err != nil {
 		t.Fatal(err)
 	}
-	cert, closeKey, err := claimkey.Certificate(handleCert, "handle:0x81000002", claimkey.Shared(shared))
+	cert, closeKey, err := claimkey.Certificate(handleCert, "handle:0x81000002", claimkey.Devices{TPM: claimkey.Shared(shared)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,8 +157,8 @@ func TestClaimKeyInTPM(t *testing.T) {
 	}
 	shared.Close()
 
-	_, _, err = claimkey.Certificate(handleCert, tss2, claimkey.Dial(settings))
+	_, _, err = claimkey.Certificate(handleCert, tss2, claimkey.Devices{TPM: claimkey.Dial(settings)})
 	assertError(t, err, "does not pair")
-	_, _, err = claimkey.Open("handle:0x81000003", claimkey.Dial(settings))
+	_, _, err = claimkey.Open("handle:0x81000003", claimkey.Devices{TPM: claimkey.Dial(settings)})
 	assertError(t, err, "no key at 0x81000003")
 }

@@ -53,7 +53,7 @@ func TestFactoryStepsFromTheManual(t *testing.T) {
 	run("tpm2_import", "-C", "srk.ctx", "-G", "ecc", "-i", "claim.pem.key", "-u", "claim.pub", "-r", "claim.priv")
 	run("tpm2_load", "-C", "srk.ctx", "-u", "claim.pub", "-r", "claim.priv", "-c", "claim.ctx")
 	run("tpm2_evictcontrol", "-C", "o", "-c", "claim.ctx", "0x81000002")
-	pub, err := claimkey.Public("handle:0x81000002", claimkey.Dial(tpmkey.Settings{Device: sw.Device}))
+	pub, err := claimkey.Public("handle:0x81000002", claimkey.Devices{TPM: claimkey.Dial(tpmkey.Settings{Device: sw.Device})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestFactoryStepsFromTheManual(t *testing.T) {
 	}
 	ca := tpmtest.NewCA(t)
 	certFile := writeFile(t, dir, "claim.pem.crt", ca.Issue("claim", csr.PublicKey))
-	cert, closeKey, err := claimkey.Certificate(certFile, filepath.Join(dir, "claim.tss2.pem"), claimkey.Dial(tpmkey.Settings{Device: sw.Device}))
+	cert, closeKey, err := claimkey.Certificate(certFile, filepath.Join(dir, "claim.tss2.pem"), claimkey.Devices{TPM: claimkey.Dial(tpmkey.Settings{Device: sw.Device})})
 	if err != nil {
 		t.Fatalf("a claim key made by openssl genpkey -provider tpm2: %v", err)
 	}

@@ -24,6 +24,9 @@ type Key struct {
 	// by t.mu.
 	handle ulong
 	gen    uint64
+	// find is the template that finds the private key again in a new
+	// session; nil is its class and CKA_ID.
+	find []attr
 
 	lastErr atomic.Pointer[error]
 }
@@ -146,7 +149,11 @@ func (k *Key) sign(digest []byte, opts crypto.SignerOpts) ([]byte, error) {
 
 // refind looks the private key's handle up again in a new session.
 func (k *Key) refind(s ulong) rv {
-	objs, r := k.t.findObjects(s, []attr{attrUlong(ckaClass, ckoPrivateKey), attrBytes(ckaID, k.id)})
+	find := k.find
+	if find == nil {
+		find = []attr{attrUlong(ckaClass, ckoPrivateKey), attrBytes(ckaID, k.id)}
+	}
+	objs, r := k.t.findObjects(s, find)
 	if r != ckrOK {
 		return r
 	}

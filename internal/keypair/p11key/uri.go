@@ -30,11 +30,15 @@ func ParseURI(s string) (URI, error) {
 	var u URI
 	rest, ok := strings.CutPrefix(s, "pkcs11:")
 	if !ok {
-		return u, fmt.Errorf("must be a pkcs11: URI (RFC 7512), as in pkcs11:token=NAME, got %q", s)
+		return u, fmt.Errorf("must be a pkcs11: URI (RFC 7512), as in pkcs11:token=NAME, got %q", withoutPIN(s))
 	}
-	if _, query, hasQuery := strings.Cut(rest, "?"); hasQuery {
+	// Errors quote the URI without its query and without any pin-value:
+	// the PIN is never in a message.
+	path, query, hasQuery := strings.Cut(rest, "?")
+	s = "pkcs11:" + withoutPIN(path)
+	if hasQuery {
 		name, _, _ := strings.Cut(query, "=")
-		return u, fmt.Errorf("%q: query attributes such as %s are not taken here: the PIN is pkcs11.pin and the module pkcs11.module", s, name)
+		return u, fmt.Errorf("%q: query attributes such as %s are not taken here: the PIN is pkcs11.pin and the module pkcs11.module", s+"?…", withoutPIN(name))
 	}
 	seen := map[string]bool{}
 	for _, attr := range strings.Split(rest, ";") {
@@ -134,6 +138,17 @@ func unreserved(c byte) bool {
 		return true
 	}
 	return strings.IndexByte("-._~:[]@!$'()*+,&", c) >= 0
+}
+
+// withoutPIN is path with the value of any pin-value attribute elided.
+func withoutPIN(path string) string {
+	attrs := strings.Split(path, ";")
+	for i, a := range attrs {
+		if name, _, ok := strings.Cut(a, "="); ok && name == "pin-value" {
+			attrs[i] = name + "=…"
+		}
+	}
+	return strings.Join(attrs, ";")
 }
 
 func percentDecode(s string) ([]byte, error) {

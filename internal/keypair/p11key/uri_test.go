@@ -21,6 +21,7 @@ func TestParseURI(t *testing.T) {
 		{in: "pkcs11:slot-id=0", err: "slot-id does not select a token reliably"},
 		{in: "pkcs11:token=t?pin-value=1234", err: "query attributes such as pin-value are not taken here"},
 		{in: "pkcs11:token=t;module-path=/x", err: "unknown attribute module-path"},
+		{in: "pkcs11:token=t;pin-value=1234", err: "unknown attribute pin-value"},
 		{in: "pkcs11:token=a;token=b", err: "token is given twice"},
 		{in: "pkcs11:token", err: "has no value"},
 		{in: "pkcs11:id=%0", err: "two hex digits"},
@@ -28,6 +29,9 @@ func TestParseURI(t *testing.T) {
 		{in: "pkcs11:type=key", err: "type must be private"},
 	} {
 		got, err := ParseURI(c.in)
+		if err != nil && strings.Contains(err.Error(), "1234") {
+			t.Errorf("ParseURI(%q): %v quotes the PIN", c.in, err)
+		}
 		if c.err != "" {
 			if err == nil || !strings.Contains(err.Error(), c.err) {
 				t.Errorf("ParseURI(%q) = %v, want an error with %q", c.in, err, c.err)

@@ -7,6 +7,9 @@ package p11test
 
 import (
 	"context"
+	"crypto"
+	"crypto/x509"
+	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -148,4 +151,22 @@ func Library(tb testing.TB, name, debianPackage string) string {
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+// WriteKey puts key into tok as a factory does with pkcs11-tool: the
+// private key alone (no public object), with label and id, for signing.
+// The key file it writes for the tool is removed again.
+func (m *Module) WriteKey(tok Token, key crypto.Signer, label string, id []byte) {
+	m.tb.Helper()
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		m.tb.Fatal(err)
+	}
+	file := filepath.Join(m.tb.TempDir(), "factory.key.der")
+	if err := os.WriteFile(file, der, 0o600); err != nil {
+		m.tb.Fatal(err)
+	}
+	defer os.Remove(file)
+	m.Tool("--token-label", tok.Label, "--login", "--pin", UserPIN, "--write-object", file, "--type", "privkey",
+		"--label", label, "--id", hex.EncodeToString(id), "--usage-sign")
 }

@@ -1,0 +1,37 @@
+package registry
+
+import (
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// Access is what a CONNECT needs of a certificate: whether it may connect and what it
+// is granted. It is read without the PEM and the counts that Certificate joins in.
+type Access struct {
+	Status   string
+	Kind     string
+	Policies []string
+}
+
+// Access reads the certificate's status, kind and policies; false when it is not
+// registered.
+func (g *Store) Access(id string) (Access, bool, error) {
+	var a Access
+	var pol string
+	err := g.read().QueryRow(`SELECT status, kind, policies FROM certificates WHERE id = ?`, id).Scan(&a.Status, &a.Kind, &pol)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Access{}, false, nil
+	}
+	if err != nil {
+		return Access{}, false, err
+	}
+	if err := json.Unmarshal([]byte(pol), &a.Policies); err != nil {
+		return Access{}, false, fmt.Errorf("certificate %s: policies: %w", id, err)
+	}
+	if len(a.Policies) == 0 {
+		a.Policies = nil
+	}
+	return a, true, nil
+}
