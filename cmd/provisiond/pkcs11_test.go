@@ -348,10 +348,7 @@ func tokenObjects(t *testing.T, m *p11test.Module, tok p11test.Token) []p11key.O
 func TestWrongPINAtRunTimeIsTriedOnce(t *testing.T) {
 	m := p11test.SoftHSM(t)
 	tok := m.InitToken("gateway")
-	spy := p11test.Library(t, "pkcs11-spy.so", "opensc")
-	spyLog := filepath.Join(t.TempDir(), "spy.log")
-	t.Setenv("PKCS11SPY", m.Path)
-	t.Setenv("PKCS11SPY_OUTPUT", spyLog)
+	spy, spyLog := m.Spy(t)
 	if err := os.WriteFile(tok.PINFile, []byte("wrong-pin\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}

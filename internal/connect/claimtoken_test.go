@@ -2,7 +2,6 @@ package connect
 
 import (
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -17,10 +16,7 @@ import (
 func TestClaimKeyInATokenWithAWrongPINIsSentOnce(t *testing.T) {
 	m := p11test.SoftHSM(t)
 	tok := m.InitToken("claims")
-	spy := p11test.Library(t, "pkcs11-spy.so", "opensc")
-	spyLog := filepath.Join(t.TempDir(), "spy.log")
-	t.Setenv("PKCS11SPY", m.Path)
-	t.Setenv("PKCS11SPY_OUTPUT", spyLog)
+	spy, spyLog := m.Spy(t)
 
 	cfg := testConfig(t, "127.0.0.1:8883")
 	keyPEM, err := os.ReadFile(cfg.Claims[0].PrivateKey)

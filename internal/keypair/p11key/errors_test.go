@@ -39,10 +39,7 @@ func wantError(t *testing.T, err error, kind p11key.Kind, setting, want string) 
 func TestWrongPINIsTriedOnce(t *testing.T) {
 	m := p11test.SoftHSM(t)
 	tok := m.InitToken("device")
-	spy := p11test.Library(t, "pkcs11-spy.so", "opensc")
-	spyLog := filepath.Join(t.TempDir(), "spy.log")
-	t.Setenv("PKCS11SPY", m.Path)
-	t.Setenv("PKCS11SPY_OUTPUT", spyLog)
+	spy, spyLog := m.Spy(t)
 	wrong := filepath.Join(t.TempDir(), "wrong.pin")
 	os.WriteFile(wrong, []byte("wrong-pin\n"), 0o600)
 	s := p11key.Settings{Module: spy, Token: "pkcs11:token=device", PIN: "file:" + wrong}

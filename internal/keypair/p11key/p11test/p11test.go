@@ -170,3 +170,14 @@ func (m *Module) WriteKey(tok Token, key crypto.Signer, label string, id []byte)
 	m.Tool("--token-label", tok.Label, "--login", "--pin", UserPIN, "--write-object", file, "--type", "privkey",
 		"--label", label, "--id", hex.EncodeToString(id), "--usage-sign")
 }
+
+// Spy puts OpenSC's pkcs11-spy module in front of m: it returns the spy's
+// path, to load instead of m's, and the file in which it logs every call.
+func (m *Module) Spy(tb testing.TB) (module, log string) {
+	tb.Helper()
+	module = Library(tb, "pkcs11-spy.so", "opensc")
+	log = filepath.Join(tb.TempDir(), "spy.log")
+	tb.Setenv("PKCS11SPY", m.Path)
+	tb.Setenv("PKCS11SPY_OUTPUT", log)
+	return module, log
+}
