@@ -173,10 +173,20 @@ func (m *Module) WriteKey(tok Token, key crypto.Signer, label string, id []byte)
 
 // Spy puts OpenSC's pkcs11-spy module in front of m: it returns the spy's
 // path, to load instead of m's, and the file in which it logs every call.
+// The spy reads its settings once, when it is loaded, and a process loads
+// a path once: each test gets its own copy, so that it logs to this log.
 func (m *Module) Spy(tb testing.TB) (module, log string) {
 	tb.Helper()
-	module = Library(tb, "pkcs11-spy.so", "opensc")
-	log = filepath.Join(tb.TempDir(), "spy.log")
+	data, err := os.ReadFile(Library(tb, "pkcs11-spy.so", "opensc"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dir := tb.TempDir()
+	module = filepath.Join(dir, "pkcs11-spy.so")
+	if err := os.WriteFile(module, data, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	log = filepath.Join(dir, "spy.log")
 	tb.Setenv("PKCS11SPY", m.Path)
 	tb.Setenv("PKCS11SPY_OUTPUT", log)
 	return module, log
