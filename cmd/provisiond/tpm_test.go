@@ -70,6 +70,16 @@ func TestEndToEndProvisionsWithTheKeyInTheTPM(t *testing.T) {
 func TestProofFailsWhileTheTPMIsStopped(t *testing.T) {
 	sw := tpmtest.Start(t)
 	path, _ := startEmulator(t, fleetsim.Options{}, fastRetry+tpmYAML(sw, "ec-p256", ""))
+	cfg := provisionWithTheFirstProofWithout(t, path, "tpm.device", sw.Stop, sw.Restart)
+	assertTPMKeyIsTheCertificates(t, sw, tpmCredentials(t, cfg))
+}
+
+// provisionWithTheFirstProofWithout provisions the device at path with the
+// key's device taken away (away) during the first proof and given back
+// (back) after it: that proof must fail naming word, and a later one
+// succeed.
+func provisionWithTheFirstProofWithout(t *testing.T, path, word string, away, back func()) *config.Config {
+	t.Helper()
 	var mu sync.Mutex
 	var outcomes []error
 	d := &testDaemon{logger: zaptest.NewLogger(t), wrapDialer: func(inner statemachine.Dialer) statemachine.Dialer {
@@ -78,11 +88,11 @@ func TestProofFailsWhileTheTPMIsStopped(t *testing.T) {
 			first := len(outcomes) == 0
 			mu.Unlock()
 			if first {
-				sw.Stop()
+				away()
 			}
 			err := inner.Prove(ctx, thing, cert)
 			if first {
-				sw.Restart()
+				back()
 			}
 			mu.Lock()
 			outcomes = append(outcomes, err)
@@ -93,11 +103,11 @@ func TestProofFailsWhileTheTPMIsStopped(t *testing.T) {
 	cfg := provisionWith(t, path, d)
 	mu.Lock()
 	defer mu.Unlock()
-	if len(outcomes) < 2 || outcomes[0] == nil || !strings.Contains(outcomes[0].Error(), "tpm.device") || outcomes[len(outcomes)-1] != nil {
-		t.Fatalf("proofs %v: want a failure with the TPM stopped, then a success", outcomes)
+	if len(outcomes) < 2 || outcomes[0] == nil || !strings.Contains(outcomes[0].Error(), word) || outcomes[len(outcomes)-1] != nil {
+		t.Fatalf("proofs %v: want a failure with the key's device away, then a success", outcomes)
 	}
-	t.Logf("the proof with the TPM stopped: %v", outcomes[0])
-	assertTPMKeyIsTheCertificates(t, sw, tpmCredentials(t, cfg))
+	t.Logf("the proof with the key's device away: %v", outcomes[0])
+	return cfg
 }
 
 // proveHook wraps a dialer's Prove.
