@@ -1,15 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/provisiond/provisiond/internal/fleetsim"
+	"github.com/provisiond/provisiond/internal/fleetsim/tracecheck"
 	"github.com/provisiond/provisiond/internal/store"
 )
 
@@ -42,7 +41,7 @@ func TestHalfOpenLinkIsFoundClosedAndRetried(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var matched atomic.Int64
 			var stalled atomic.Bool
-			trace := &lockedBuffer{}
+			trace := &tracecheck.Recorder{}
 			stallIf := func(ev fleetsim.TraceEvent) bool {
 				if stalled.Load() {
 					return false
@@ -70,7 +69,7 @@ func TestHalfOpenLinkIsFoundClosedAndRetried(t *testing.T) {
 				t.Fatal("the link never stalled the step under test")
 			}
 			// The device, not the emulator, closed the silent connection.
-			events, err := fleetsim.ReadTrace(bytes.NewReader(trace.bytes()))
+			events, err := trace.Events()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -109,22 +108,4 @@ func awaitState(t *testing.T, dir string, done func(store.State) bool) store.Sta
 		t.Fatalf("the state in %s never got there; last: %+v", dir, st)
 	}
 	return st
-}
-
-// lockedBuffer lets the test read the trace the emulator's goroutines write.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) bytes() []byte {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]byte(nil), l.b.Bytes()...)
 }
