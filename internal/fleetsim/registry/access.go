@@ -2,9 +2,7 @@ package registry
 
 import (
 	"database/sql"
-	"encoding/json"
 	"errors"
-	"fmt"
 )
 
 // Access is what a CONNECT needs of a certificate: whether it may connect and what it
@@ -27,11 +25,8 @@ func (g *Store) Access(id string) (Access, bool, error) {
 	if err != nil {
 		return Access{}, false, err
 	}
-	if err := json.Unmarshal([]byte(pol), &a.Policies); err != nil {
-		return Access{}, false, fmt.Errorf("certificate %s: policies: %w", id, err)
-	}
-	if len(a.Policies) == 0 {
-		a.Policies = nil
+	if a.Policies, err = decodePolicies(id, pol); err != nil {
+		return Access{}, false, err
 	}
 	return a, true, nil
 }

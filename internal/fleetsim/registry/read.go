@@ -219,14 +219,24 @@ func scanCertificate(s scanner) (Certificate, error) {
 	if IsClaim(c.Kind) {
 		c.ThingsRegistered = &things
 	}
-	if err := json.Unmarshal([]byte(pol), &c.Policies); err != nil {
-		return c, fmt.Errorf("certificate %s: policies: %w", c.CertificateID, err)
-	}
-	if len(c.Policies) == 0 {
-		c.Policies = nil
+	var err error
+	if c.Policies, err = decodePolicies(c.CertificateID, pol); err != nil {
+		return c, err
 	}
 	c.CreatedAt = time.Unix(0, created).UTC()
 	return c, nil
+}
+
+// decodePolicies reads a certificate's policies column; none is nil.
+func decodePolicies(id, column string) ([]string, error) {
+	var p []string
+	if err := json.Unmarshal([]byte(column), &p); err != nil {
+		return nil, fmt.Errorf("certificate %s: policies: %w", id, err)
+	}
+	if len(p) == 0 {
+		return nil, nil
+	}
+	return p, nil
 }
 
 func readCertificate(q querier, id string) (Certificate, bool, error) {
