@@ -136,7 +136,7 @@ func (s *Server) provision(claimID, certID string, res *template.Result, now tim
 	var refusal *mqttError
 	name := ""
 	err := s.reg.Write(func(tx *registry.Tx) error {
-		c, ok, err := tx.Certificate(certID)
+		c, ok, err := tx.Access(certID)
 		if err != nil {
 			return err
 		}

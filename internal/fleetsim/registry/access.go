@@ -15,10 +15,15 @@ type Access struct {
 
 // Access reads the certificate's status, kind and policies; false when it is not
 // registered.
-func (g *Store) Access(id string) (Access, bool, error) {
+func (g *Store) Access(id string) (Access, bool, error) { return readAccess(g.read(), id) }
+
+// Access reads, inside the change, what Store.Access reads.
+func (t *Tx) Access(id string) (Access, bool, error) { return readAccess(t.q, id) }
+
+func readAccess(q querier, id string) (Access, bool, error) {
 	var a Access
 	var pol string
-	err := g.read().QueryRow(`SELECT status, kind, policies FROM certificates WHERE id = ?`, id).Scan(&a.Status, &a.Kind, &pol)
+	err := q.QueryRow(`SELECT status, kind, policies FROM certificates WHERE id = ?`, id).Scan(&a.Status, &a.Kind, &pol)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Access{}, false, nil
 	}

@@ -187,9 +187,14 @@ func (g *Store) Sweep(now time.Time, ttl time.Duration) (int, error) {
 // Reserve marks a pending certificate as being registered, and returns it with its
 // subject's certificate parameters when AddPending was given them. It fails if the
 // certificate is not pending (unknown, deleted, already used) or another request holds it.
+// The Certificate holds what RegisterThing uses (ID, status, creation, PEM), read without
+// the joins that readCertificate makes for the API.
 func (g *Store) Reserve(id string, now time.Time, ttl time.Duration) (Certificate, *template.CertificateInfo, bool) {
-	c, ok, err := readCertificate(g.read(), id)
-	if err != nil || !ok || c.Status != StatusPendingActivation || !now.Before(c.CreatedAt.Add(ttl)) {
+	c := Certificate{CertificateID: id}
+	var created int64
+	err := g.read().QueryRow(`SELECT status, created_at, pem FROM certificates WHERE id = ?`, id).Scan(&c.Status, &created, &c.CertificatePEM)
+	c.CreatedAt = time.Unix(0, created).UTC()
+	if err != nil || c.Status != StatusPendingActivation || !now.Before(c.CreatedAt.Add(ttl)) {
 		return Certificate{}, nil, false
 	}
 	g.mu.Lock()

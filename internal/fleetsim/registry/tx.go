@@ -162,7 +162,7 @@ func attachPrincipal(tx dbtx, thing, certID string) error {
 
 func upsertPolicy(tx dbtx, p Policy, now time.Time) error {
 	_, err := tx.Exec(`INSERT INTO policies(name, document, created_at) VALUES(?,?,?)
-		ON CONFLICT(name) DO UPDATE SET document = CASE WHEN excluded.document != '' THEN excluded.document ELSE document END`,
+		ON CONFLICT(name) DO UPDATE SET document = excluded.document WHERE excluded.document NOT IN ('', document)`,
 		p.PolicyName, p.PolicyDocument, now.UnixNano())
 	return err
 }
