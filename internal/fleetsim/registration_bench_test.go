@@ -14,9 +14,9 @@ import (
 func BenchmarkRecordRegistration(b *testing.B) {
 	s := start(b, newDir(b), nil)
 	key, _ := newCSR(b)
-	tpl, ok := s.templates.get("GatewayTemplate", s.now())
+	tpl, ok := s.templates.get(DemoTemplate, s.now())
 	if !ok {
-		b.Fatal("no GatewayTemplate in the initialised folder")
+		b.Fatal("no " + DemoTemplate + " in the initialised folder")
 	}
 	b.ReportAllocs()
 	i := 0
