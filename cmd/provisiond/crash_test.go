@@ -39,12 +39,13 @@ func buildDaemon(t *testing.T) string {
 // slow emulator: every restart resumes from a readable state, and the device
 // ends registered with a matching pair and at most one orphan per kill.
 func TestSIGKILLAtRandomInstantsNeverLosesTheIdentity(t *testing.T) {
-	killWhileProvisioning(t, fastRetry)
+	killWhileProvisioning(t, fastRetry, nil)
 }
 
 // killWhileProvisioning is the SIGKILL test with extra config; it returns
-// the identity the device ends registered with, its pair checked.
-func killWhileProvisioning(t *testing.T, yaml string) (store.Credentials, *config.Config) {
+// the identity the device ends registered with, its pair checked. afterKill,
+// when set, runs after each killed run has exited.
+func killWhileProvisioning(t *testing.T, yaml string, afterKill func()) (store.Credentials, *config.Config) {
 	t.Helper()
 	const kills = 20
 	bin := buildDaemon(t)
@@ -58,9 +59,13 @@ func killWhileProvisioning(t *testing.T, yaml string) (store.Credentials, *confi
 		t.Fatal(err)
 	}
 	rng := killInstants(t)
+	// The log of the last killed run, shown with the final run's when the
+	// test fails: what a kill left is in the one, what came of it in the other.
+	var killedLog bytes.Buffer
 	start := func() *exec.Cmd {
 		cmd := exec.Command(bin, "run", "--config", path)
-		cmd.Stdout, cmd.Stderr = nil, nil
+		killedLog.Reset()
+		cmd.Stdout, cmd.Stderr = nil, &killedLog
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -85,6 +90,9 @@ func killWhileProvisioning(t *testing.T, yaml string) (store.Credentials, *confi
 		time.Sleep(time.Duration(rng.IntN(150)) * time.Millisecond)
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		_ = cmd.Wait()
+		if afterKill != nil {
+			afterKill()
+		}
 		st, err := store.LoadState(files)
 		if err != nil {
 			t.Fatalf("run %d: state unreadable after SIGKILL: %v", runs, err)
@@ -105,12 +113,25 @@ func killWhileProvisioning(t *testing.T, yaml string) (store.Credentials, *confi
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	stopped := false
+	defer func() {
+		if !t.Failed() {
+			return
+		}
+		if !stopped {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+		t.Logf("the last killed run's log:\n%s\nthe final run's log:\n%s", killedLog.String(), stderr.String())
+	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	awaitNotify(t, notify, "READY=1")
 	creds, err := waitForRegistered(ctx, cfg.StateDirectory, "")
 	_ = cmd.Process.Signal(syscall.SIGTERM)
-	if werr := waitStopped(t, cmd, &stderr); werr != nil {
+	werr := waitStopped(t, cmd, &stderr)
+	stopped = true
+	if werr != nil {
 		t.Errorf("daemon did not stop cleanly on SIGTERM: %v", werr)
 	}
 	awaitNotify(t, notify, "STOPPING=1")
@@ -153,7 +174,7 @@ func killWhileProvisioning(t *testing.T, yaml string) (store.Credentials, *confi
 func TestSIGKILLWithTheKeyInTheTPM(t *testing.T) {
 	sw := tpmtest.Start(t)
 	const handle = "0x81000020"
-	_, cfg := killWhileProvisioning(t, fastRetry+tpmYAML(sw, "ec-p256", handle))
+	_, cfg := killWhileProvisioning(t, fastRetry+tpmYAML(sw, "ec-p256", handle), nil)
 	creds := tpmCredentials(t, cfg)
 	if creds.PrivateKeyHandle != handle {
 		t.Fatalf("privateKeyHandle %q, want %s", creds.PrivateKeyHandle, handle)
