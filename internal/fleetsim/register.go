@@ -37,9 +37,12 @@ func (s *Server) registerThing(cl *mqtt.Client, ci *clientInfo, req requestTopic
 	if !ok {
 		return nil, errorf(400, codeInvalidToken, "Certificate ownership token is not valid.")
 	}
-	cert, subject, ok := s.reg.Reserve(certID, s.now(), s.ttl)
-	if !ok {
+	cert, subject, err := s.reg.Reserve(certID, s.now(), s.ttl)
+	if errors.Is(err, registry.ErrNotReservable) {
 		return nil, errorf(400, codeInvalidToken, "Certificate ownership token is expired, already used, or its certificate no longer exists.")
+	}
+	if err != nil {
+		return nil, errorf(500, codeInternalFailure, "the registry cannot be read: %v", err)
 	}
 	done := false
 	defer func() {

@@ -26,9 +26,9 @@ func BenchmarkRecordRegistration(b *testing.B) {
 		if aerr != nil {
 			b.Fatal(aerr.msg)
 		}
-		_, subject, ok := s.reg.Reserve(id, s.now(), s.ttl)
-		if !ok || subject == nil {
-			b.Fatal("the issued certificate cannot be reserved with its subject")
+		_, subject, err := s.reg.Reserve(id, s.now(), s.ttl)
+		if err != nil || subject == nil {
+			b.Fatalf("the issued certificate cannot be reserved with its subject: %v", err)
 		}
 		res, err := tpl.tpl.Evaluate(template.Input{Parameters: map[string]string{"SerialNumber": fmt.Sprint(i)}, Certificate: *subject})
 		if err != nil {

@@ -24,9 +24,9 @@ func TestIssuedSubjectMatchesCertificate(t *testing.T) {
 			if aerr != nil {
 				t.Fatal(aerr.msg)
 			}
-			_, known, ok := s.reg.Reserve(id, s.now(), s.ttl)
-			if !ok {
-				t.Fatal("the issued certificate cannot be reserved")
+			_, known, err := s.reg.Reserve(id, s.now(), s.ttl)
+			if err != nil {
+				t.Fatalf("the issued certificate cannot be reserved: %v", err)
 			}
 			if (known != nil) != tt.known {
 				t.Fatalf("subject parameters known: %v, want %v", known != nil, tt.known)

@@ -184,30 +184,41 @@ func (g *Store) Sweep(now time.Time, ttl time.Duration) (int, error) {
 	return len(swept), nil
 }
 
+// ErrNotReservable is Reserve's refusal: the certificate is not pending (unknown,
+// deleted, already used), its token's hour has passed, or another request holds it.
+var ErrNotReservable = errors.New("the certificate cannot be registered")
+
 // Reserve marks a pending certificate as being registered, and returns it with its
-// subject's certificate parameters when AddPending was given them. It fails if the
-// certificate is not pending (unknown, deleted, already used) or another request holds it.
+// subject's certificate parameters when AddPending was given them. It fails with
+// ErrNotReservable when the certificate cannot be registered, and with another error
+// when the registry cannot be read, which is the service's fault, not the device's.
 // The Certificate holds what RegisterThing uses (ID, status, creation, PEM), read without
 // the joins that readCertificate makes for the API.
-func (g *Store) Reserve(id string, now time.Time, ttl time.Duration) (Certificate, *template.CertificateInfo, bool) {
+func (g *Store) Reserve(id string, now time.Time, ttl time.Duration) (Certificate, *template.CertificateInfo, error) {
 	c := Certificate{CertificateID: id}
 	var created int64
 	err := g.read().QueryRow(`SELECT status, created_at, pem FROM certificates WHERE id = ?`, id).Scan(&c.Status, &created, &c.CertificatePEM)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Certificate{}, nil, ErrNotReservable
+	}
+	if err != nil {
+		return Certificate{}, nil, fmt.Errorf("read certificate %s: %w", id, err)
+	}
 	c.CreatedAt = time.Unix(0, created).UTC()
-	if err != nil || c.Status != StatusPendingActivation || !now.Before(c.CreatedAt.Add(ttl)) {
-		return Certificate{}, nil, false
+	if c.Status != StatusPendingActivation || !now.Before(c.CreatedAt.Add(ttl)) {
+		return Certificate{}, nil, ErrNotReservable
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.busy[id] {
-		return Certificate{}, nil, false
+		return Certificate{}, nil, ErrNotReservable
 	}
 	g.busy[id] = true
 	var subject *template.CertificateInfo
 	if info, ok := g.subjects[id]; ok {
 		subject = &info
 	}
-	return c, subject, true
+	return c, subject, nil
 }
 
 // Held says whether a reservation is still held (the sweep has not taken it back).
