@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // maxBatch bounds the changes one transaction commits (see the package documentation).
@@ -28,14 +29,26 @@ type writer struct {
 	// the batch as a failed COMMIT would (SetBeforeCommit).
 	beforeCommit func(batch int) error
 	hookChanged  bool // SetBeforeCommit ran in this batch, which is spared the hook
+	// delay and busy are SetCommitDelay's: how long a batch may wait for more changes,
+	// and whether enough writers are about for it to be worth it.
+	delay time.Duration
+	busy  func() bool
 }
 
 // run commits the changes sent on queue, in batches, until queue is closed.
 func (w *writer) run(queue <-chan *change) {
 	batch := make([]*change, 0, maxBatch)
 	results := make([]error, 0, maxBatch)
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
+	var lastCommit time.Time
 	for c := range queue {
 		batch = append(batch[:0], c)
+		var wait <-chan time.Time
+		if w.lingers(lastCommit) {
+			linger.Reset(w.delay)
+			wait = linger.C
+		}
 	fill:
 		for len(batch) < maxBatch {
 			select {
@@ -44,11 +57,25 @@ func (w *writer) run(queue <-chan *change) {
 					break fill
 				}
 				batch = append(batch, c)
+				continue
 			default:
+			}
+			if wait == nil {
+				break
+			}
+			select {
+			case c, ok := <-queue:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, c)
+			case <-wait:
 				break fill
 			}
 		}
+		linger.Stop()
 		results = w.commit(batch, results[:0])
+		lastCommit = time.Now()
 		for i, c := range batch {
 			c.done <- results[i]
 			batch[i] = nil
@@ -58,6 +85,13 @@ func (w *writer) run(queue <-chan *change) {
 		_ = s.Close()
 	}
 	_ = w.conn.Close()
+}
+
+// lingers says whether a batch waits for more changes before it commits: only while
+// changes stream in (the last commit ended less than the delay ago) and busy says other
+// writers are about, so that a lone change never waits.
+func (w *writer) lingers(lastCommit time.Time) bool {
+	return w.delay > 0 && time.Since(lastCommit) < w.delay && w.busy != nil && w.busy()
 }
 
 // commit runs a batch in one transaction, each change inside a savepoint of its own so
@@ -166,6 +200,16 @@ func (w *writer) QueryRow(query string, args ...any) *sql.Row {
 		return w.conn.QueryRowContext(context.Background(), query, args...) // reports the same error
 	}
 	return s.QueryRow(args...)
+}
+
+// SetCommitDelay makes a batch wait up to d for more changes before it commits, while
+// busy says that enough writers are about (as PostgreSQL's commit_delay waits only with
+// commit_siblings open transactions) and changes stream in. d of 0 commits at once.
+func (g *Store) SetCommitDelay(d time.Duration, busy func() bool) error {
+	return g.Write(func(*Tx) error {
+		g.writer.delay, g.writer.busy = d, busy
+		return nil
+	})
 }
 
 // SetBeforeCommit makes f run on the writer before each batch's COMMIT, with the number of
