@@ -28,7 +28,11 @@ func main() {
 	flag.StringVar(&o.SoftHSM2Util, "softhsm2-util", "softhsm2-util", "the softhsm2-util binary (for the PKCS#11 flows)")
 	flag.StringVar(&o.PKCS11Tool, "pkcs11-tool", "pkcs11-tool", "the pkcs11-tool binary (for the PKCS#11 flows)")
 	flag.StringVar(&o.PKCS11Module, "pkcs11-module", "/usr/lib/softhsm/libsofthsm2.so", "softhsm2's PKCS#11 module (for the PKCS#11 flows)")
-	flows := flag.String("flows", "", "comma-separated flows (default all but the named-only ones: csr-pkcs11)")
+	var namedOnly []string
+	for _, f := range crashstate.NamedOnlyFlows {
+		namedOnly = append(namedOnly, f.Name)
+	}
+	flows := flag.String("flows", "", "comma-separated flows (default all but the named-only ones: "+strings.Join(namedOnly, ", ")+")")
 	models := flag.String("models", "", "comma-separated models: ext4-ordered, posix-minimum (default both)")
 	flag.IntVar(&o.Limit, "limit", 64, "crash states checked per point of a recording, at most (a seeded sample beyond)")
 	flag.Uint64Var(&o.Seed, "seed", 1, "seed of every sample")

@@ -382,7 +382,7 @@ func (w *worker) checkToken(env []string, stateDir string) string {
 	if err != nil {
 		return "reading the token: " + err.Error()
 	}
-	return keys.judge(h)
+	return keys.judge(h, retiredLabel(stateDir, h))
 }
 
 // finish stops the worker's fleetsim, counts each check's orphans (the

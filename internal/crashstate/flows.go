@@ -143,6 +143,10 @@ var NamedOnlyFlows = []Flow{
 	// A key made in a PKCS#11 token: its CKA_ID is saved before the
 	// token makes the pair, and the token's folder is part of the disk.
 	{Name: "csr-pkcs11", Method: "csr", PKCS11: true, Script: startDaemon + stopDaemon},
+	// A reprovision with the key in the token: the new pair is made while
+	// the handed-over one is in use, which is kept once retired, and the
+	// identity before it is destroyed in the token.
+	{Name: "reprovision-pkcs11", Method: "csr", PKCS11: true, Setup: true, Script: startDaemon + reprovision + reprovision + stopDaemon},
 }
 
 // FlowByName returns the named flow.

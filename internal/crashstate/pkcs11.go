@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/provisiond/provisiond/internal/store"
 )
 
 // A PKCS#11 flow keeps the device key in a softhsm2 token whose token
@@ -112,8 +114,19 @@ func parseObjects(out string) tokenKeys {
 
 // judge reports why the token is not as a registered identity leaves it:
 // exactly one pair, the one credentials.json names, and (EC) its public
-// key the certificate's.
-func (k tokenKeys) judge(h handoff) string {
+// key the certificate's. retired, when set, is the label of the identity
+// handed over before a reprovision, whose pair is kept for a consumer
+// still using it (store.State.Retired): at most one pair of it may stay.
+func (k tokenKeys) judge(h handoff, retired string) string {
+	if retired != "" {
+		var kept int
+		if k.private, kept = without(k.private, retired); kept > 1 {
+			return fmt.Sprintf("the token holds %d private keys labelled %q, the retired identity's", kept, retired)
+		}
+		if k.public, kept = without(k.public, retired); kept > 1 {
+			return fmt.Sprintf("the token holds %d public keys labelled %q, the retired identity's", kept, retired)
+		}
+	}
 	if len(k.private) != 1 || len(k.public) > 1 {
 		return fmt.Sprintf("the token holds %d private and %d public keys, want the identity's pair alone", len(k.private), len(k.public))
 	}
@@ -140,6 +153,32 @@ func (k tokenKeys) judge(h handoff) string {
 		}
 	}
 	return ""
+}
+
+// without returns objs less those labelled label, and how many those were.
+func without(objs []tokenObject, label string) ([]tokenObject, int) {
+	var rest []tokenObject
+	for _, o := range objs {
+		if o.label != label {
+			rest = append(rest, o)
+		}
+	}
+	return rest, len(objs) - len(rest)
+}
+
+// retiredLabel is the token label of the identity a reprovision retired
+// (state.json's retired), named as the handed-over identity's label is:
+// the pkcs11.label setting, then the identity's folder. "" when none is.
+func retiredLabel(stateDir string, h handoff) string {
+	st, err := store.LoadState(store.ReadOnlyDir(stateDir))
+	if err != nil || st.Retired == 0 {
+		return ""
+	}
+	prefix, ok := strings.CutSuffix(h.PKCS11KeyLabel, ":"+store.IdentityDir(st.HandedOver))
+	if !ok {
+		return ""
+	}
+	return prefix + ":" + store.IdentityDir(st.Retired)
 }
 
 // runTool runs a token tool with env, bounded in time; its output names

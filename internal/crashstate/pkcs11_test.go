@@ -29,18 +29,23 @@ func TestTokenHoldsTheIdentitysPairAlone(t *testing.T) {
 		return "Private Key Object; EC\n  label:      " + label + "\n  ID:         " + id + "\n  Usage:      sign\n" +
 			"Public Key Object; EC  EC_POINT 256 bits\n  EC_POINT:   " + ec + "\n  label:      " + label + "\n  ID:         " + id + "\n"
 	}
+	retiredPair := pair("provisiond-0", "a1", point(otherPoint))
 	for _, tc := range []struct {
-		name, listing, fault string
+		name, listing, retired, fault string
 	}{
-		{"its pair", pair("provisiond-1", "b720", point(minePoint)), ""},
-		{"another key as well", pair("provisiond-1", "b720", point(minePoint)) + "Private Key Object; EC\n  Usage: sign\n", "2 private and 1 public"},
-		{"no key", "", "0 private"},
-		{"another label", pair("provisiond-2", "b720", point(minePoint)), `credentials.json names "provisiond-1"`},
-		{"another key", pair("provisiond-1", "b720", point(otherPoint)), "not certificate c0ffee's"},
-		{"half another pair", strings.Replace(pair("provisiond-1", "b720", point(minePoint)), "ID:         b720\n  Usage", "ID:         01\n  Usage", 1), "has id b720"},
+		{"its pair", pair("provisiond-1", "b720", point(minePoint)), "", ""},
+		{"another key as well", pair("provisiond-1", "b720", point(minePoint)) + "Private Key Object; EC\n  Usage: sign\n", "", "2 private and 1 public"},
+		{"no key", "", "", "0 private"},
+		{"another label", pair("provisiond-2", "b720", point(minePoint)), "", `credentials.json names "provisiond-1"`},
+		{"another key", pair("provisiond-1", "b720", point(otherPoint)), "", "not certificate c0ffee's"},
+		{"half another pair", strings.Replace(pair("provisiond-1", "b720", point(minePoint)), "ID:         b720\n  Usage", "ID:         01\n  Usage", 1), "", "has id b720"},
+		{"its pair and the retired identity's", pair("provisiond-1", "b720", point(minePoint)) + retiredPair, "provisiond-0", ""},
+		{"the retired identity's pair, not retired", pair("provisiond-1", "b720", point(minePoint)) + retiredPair, "", "2 private and 2 public"},
+		{"the retired identity's key twice", pair("provisiond-1", "b720", point(minePoint)) + retiredPair + retiredPair, "provisiond-0", `2 private keys labelled "provisiond-0"`},
+		{"the retired identity's pair alone", retiredPair, "provisiond-0", "0 private"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := parseObjects(tc.listing).judge(h)
+			got := parseObjects(tc.listing).judge(h, tc.retired)
 			if tc.fault == "" && got != "" || !strings.Contains(got, tc.fault) {
 				t.Errorf("got %q, want %q", got, tc.fault)
 			}
@@ -78,28 +83,33 @@ func TestTornTokenFileIsSofthsm2sOwnLoss(t *testing.T) {
 }
 
 // The daemon with key_store: pkcs11 on softhsm2, the token's folder cut
-// with the state directory: no sampled state fails, and every state not
-// recovered is one whose token softhsm2 itself tore.
+// with the state directory, for each PKCS#11 flow (a first provisioning,
+// and reprovisions that retire a pair in the token and destroy the one
+// before it): no sampled state fails, and every state not recovered is
+// one whose token softhsm2 itself tore.
 func TestRealDaemonRecoversFromASampleOfPKCS11CrashStates(t *testing.T) {
 	tools := buildTools(t)
 	tools.SoftHSM2Util = testtool.Need(t, "softhsm2-util", "softhsm2")
 	tools.PKCS11Tool = testtool.Need(t, "pkcs11-tool", "opensc")
 	tools.PKCS11Module = p11test.Library(t, "softhsm/libsofthsm2.so", "softhsm2")
-	flow, _ := FlowByName("csr-pkcs11")
-	var log strings.Builder
-	const sample = 8
-	tallies, err := Explore(Options{Tools: tools, Base: t.TempDir(), Flows: []Flow{flow}, Models: Models, Limit: 8,
-		Seed: 1, Sample: sample, Parallel: 2, Fixtures: t.TempDir(), Timeout: 30 * time.Second, Out: &log})
-	if err != nil {
-		t.Fatalf("%v\n%s", err, log.String())
+	for _, flow := range NamedOnlyFlows {
+		t.Run(flow.Name, func(t *testing.T) {
+			var log strings.Builder
+			const sample = 8
+			tallies, err := Explore(Options{Tools: tools, Base: t.TempDir(), Flows: []Flow{flow}, Models: Models, Limit: 8,
+				Seed: 1, Sample: sample, Parallel: 2, Fixtures: t.TempDir(), Timeout: 30 * time.Second, Out: &log})
+			if err != nil {
+				t.Fatalf("%v\n%s", err, log.String())
+			}
+			var sum Tally
+			for _, tl := range tallies {
+				add(&sum, tl)
+				sum.TokenTorn += tl.TokenTorn
+			}
+			if sum.Checked != sample || sum.Failed != 0 || sum.Recovered == 0 || sum.Recovered+sum.TokenTorn != sum.Checked {
+				t.Fatalf("%d checked, %d recovered, %d torn by softhsm2, %d failed:\n%s", sum.Checked, sum.Recovered, sum.TokenTorn, sum.Failed, log.String())
+			}
+			t.Log(log.String())
+		})
 	}
-	var sum Tally
-	for _, tl := range tallies {
-		add(&sum, tl)
-		sum.TokenTorn += tl.TokenTorn
-	}
-	if sum.Checked != sample || sum.Failed != 0 || sum.Recovered == 0 || sum.Recovered+sum.TokenTorn != sum.Checked {
-		t.Fatalf("%d checked, %d recovered, %d torn by softhsm2, %d failed:\n%s", sum.Checked, sum.Recovered, sum.TokenTorn, sum.Failed, log.String())
-	}
-	t.Log(log.String())
 }
