@@ -319,7 +319,7 @@ const maxIdleWorkers = 512
 // A registry batch waits up to commitDelay for more changes while at least
 // commitSiblings devices are connected and changes stream in: in a storm a batch then
 // shares one commit (its WAL frames, its page writes) among a few devices instead of
-// one, which cut the emulator's CPU a device by about a tenth (docs/PERFORMANCE.md),
+// one, which cut the emulator's CPU a device by 4 to 9% (docs/PERFORMANCE.md),
 // while a lone device, or a few, never waits. 0.5 to 5 ms measured alike; 1 ms adds the
 // least to a storm's answers.
 const (

@@ -61,7 +61,7 @@ func (w *writer) run(queue <-chan *change) {
 			default:
 			}
 			if wait == nil {
-				break
+				break fill
 			}
 			select {
 			case c, ok := <-queue:
