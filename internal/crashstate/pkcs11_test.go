@@ -85,17 +85,21 @@ func TestTornTokenFileIsSofthsm2sOwnLoss(t *testing.T) {
 // The daemon with key_store: pkcs11 on softhsm2, the token's folder cut
 // with the state directory, for each PKCS#11 flow (a first provisioning,
 // and reprovisions that retire a pair in the token and destroy the one
-// before it): no sampled state fails, and every state not recovered is
-// one whose token softhsm2 itself tore.
+// before it): no sampled state fails, every state not recovered is one
+// whose token softhsm2 itself tore, and some state recovers. About two
+// states in three are torn, so the last is asked of all the samples
+// together: 24 states all torn is a chance of about 1 in 60,000, where 8
+// of one flow all torn is 1 in 40.
 func TestRealDaemonRecoversFromASampleOfPKCS11CrashStates(t *testing.T) {
 	tools := buildTools(t)
 	tools.SoftHSM2Util = testtool.Need(t, "softhsm2-util", "softhsm2")
 	tools.PKCS11Tool = testtool.Need(t, "pkcs11-tool", "opensc")
 	tools.PKCS11Module = p11test.Library(t, "softhsm/libsofthsm2.so", "softhsm2")
+	const sample = 12
+	recovered := 0
 	for _, flow := range NamedOnlyFlows {
 		t.Run(flow.Name, func(t *testing.T) {
 			var log strings.Builder
-			const sample = 8
 			tallies, err := Explore(Options{Tools: tools, Base: t.TempDir(), Flows: []Flow{flow}, Models: Models, Limit: 8,
 				Seed: 1, Sample: sample, Parallel: 2, Fixtures: t.TempDir(), Timeout: 30 * time.Second, Out: &log})
 			if err != nil {
@@ -106,10 +110,14 @@ func TestRealDaemonRecoversFromASampleOfPKCS11CrashStates(t *testing.T) {
 				add(&sum, tl)
 				sum.TokenTorn += tl.TokenTorn
 			}
-			if sum.Checked != sample || sum.Failed != 0 || sum.Recovered == 0 || sum.Recovered+sum.TokenTorn != sum.Checked {
+			if sum.Checked != sample || sum.Failed != 0 || sum.Recovered+sum.TokenTorn != sum.Checked {
 				t.Fatalf("%d checked, %d recovered, %d torn by softhsm2, %d failed:\n%s", sum.Checked, sum.Recovered, sum.TokenTorn, sum.Failed, log.String())
 			}
+			recovered += sum.Recovered
 			t.Log(log.String())
 		})
+	}
+	if recovered == 0 {
+		t.Fatalf("none of the %d states of %d flows recovered: every one was torn by softhsm2, so the sample judged nothing", sample*len(NamedOnlyFlows), len(NamedOnlyFlows))
 	}
 }
