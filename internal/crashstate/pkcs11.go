@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/provisiond/provisiond/internal/store"
+	"github.com/provisiond/provisiond/internal/testtool/softhsm"
 )
 
 // A PKCS#11 flow keeps the device key in a softhsm2 token whose token
@@ -47,9 +48,7 @@ func (r *Recording) softHSMEnv(conf, stateDir string) ([]string, error) {
 	if err := os.WriteFile(r.pinFile(), []byte(tokenPIN), 0o600); err != nil {
 		return nil, err
 	}
-	text := "directories.tokendir = " + filepath.Join(stateDir, tokenFolder) +
-		"\nobjectstore.backend = file\nlog.level = ERROR\n"
-	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+	if err := os.WriteFile(conf, []byte(softhsm.Config(filepath.Join(stateDir, tokenFolder), "")), 0o600); err != nil {
 		return nil, err
 	}
 	return []string{"SOFTHSM2_CONF=" + conf}, nil
@@ -200,7 +199,7 @@ func runTool(env []string, tool string, args ...string) (string, error) {
 
 // wholeTokenFiles lists, for each file in the token folder, the contents
 // softhsm2 leaves when it is not cut: as the recording began and ended,
-// and for the token's own files (token.object, generation) each complete
+// and for the token's own files (softhsm.TokenFiles) each complete
 // rewrite, since each is a token softhsm2 reads. softhsm2 never syncs
 // and rewrites a file in place (truncate, write) for each attribute it
 // sets, so a cut may leave a file that is none of these: its own tear.
@@ -221,7 +220,7 @@ func wholeTokenFiles(initial, final *Tree, ops []Op) map[string]map[string]bool 
 		}
 	}
 	for _, o := range ops {
-		if base := filepath.Base(o.Path); o.Kind == Write && o.Off == 0 && (base == "token.object" || base == "generation") {
+		if o.Kind == Write && o.Off == 0 && softhsm.IsTokenFile(o.Path) {
 			keep(o.Path, o.Data)
 		}
 	}

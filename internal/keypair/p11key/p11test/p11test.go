@@ -19,6 +19,7 @@ import (
 
 	"github.com/provisiond/provisiond/internal/keypair/tpmkey/tpmtest"
 	"github.com/provisiond/provisiond/internal/testtool"
+	"github.com/provisiond/provisiond/internal/testtool/softhsm"
 )
 
 // The PINs of the tokens this package makes.
@@ -67,12 +68,8 @@ func SoftHSMWith(tb testing.TB, mechanisms string) *Module {
 	if err := os.Mkdir(tokens, 0o700); err != nil {
 		tb.Fatal(err)
 	}
-	if mechanisms == "" {
-		mechanisms = "ALL"
-	}
 	conf := filepath.Join(dir, "softhsm2.conf")
-	text := "directories.tokendir = " + tokens + "\nobjectstore.backend = file\nlog.level = ERROR\nslots.mechanisms = " + mechanisms + "\n"
-	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+	if err := os.WriteFile(conf, []byte(softhsm.Config(tokens, mechanisms)), 0o600); err != nil {
 		tb.Fatal(err)
 	}
 	tb.Setenv("SOFTHSM2_CONF", conf)

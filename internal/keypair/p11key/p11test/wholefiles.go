@@ -3,16 +3,11 @@ package p11test
 import (
 	"os"
 	"path/filepath"
+
+	"github.com/provisiond/provisiond/internal/testtool/softhsm"
 )
 
-// softHSMTokenFiles are the files of a softhsm2 token folder that describe
-// the token itself. softhsm2 rewrites each in place (truncate, then write)
-// and never syncs: token.object at every C_Login, generation whenever an
-// object is made. A process killed between the two calls leaves the file
-// empty, and the token then reads as uninitialized (label "") for good.
-var softHSMTokenFiles = []string{"token.object", "generation"}
-
-// TokenFileKeeper gives softhsm2's token files the atomic rewrite that a
+// TokenFileKeeper gives softhsm2's token files (softhsm.TokenFiles) the atomic rewrite that a
 // secure element's own storage has, for tests that SIGKILL a process while
 // it uses the token: after each kill, Mend puts back the last whole copy of
 // a file that the kill cut short, as an atomic write would have left it.
@@ -43,7 +38,7 @@ func (m *Module) KeepTokenFilesWhole() *TokenFileKeeper {
 // the paths it put back.
 func (k *TokenFileKeeper) Mend() []string {
 	var mended []string
-	for _, name := range softHSMTokenFiles {
+	for _, name := range softhsm.TokenFiles {
 		paths, _ := filepath.Glob(filepath.Join(k.tokens, "*", name))
 		for _, p := range paths {
 			data, err := os.ReadFile(p)
