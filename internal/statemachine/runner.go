@@ -48,6 +48,9 @@ type Runner struct {
 	chosen *chosenClaim
 	// oldIdentitiesChecked: removeOldIdentities ran for this identity.
 	oldIdentitiesChecked bool
+	// madeKey is the CSR key this Runner made: a key an earlier run made may
+	// be a pair a crash cut short inside the token (csr).
+	madeKey store.KeyRef
 	// keyKept: the key store made the registered identity's key permanent
 	// since this process started (a TPM cleared of tpm.handle gets it back).
 	keyKept bool

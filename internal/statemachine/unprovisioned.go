@@ -109,11 +109,8 @@ func (r *Runner) prepareRequest() (op string, key crypto.Signer, csrPEM []byte, 
 		r.beginCall()
 		return string(fleet.OpCreateKeys), nil, nil, nil
 	}
-	if key, err = r.csrKey(); err != nil {
+	if key, csrPEM, err = r.csr(); err != nil {
 		return "", nil, nil, err
-	}
-	if csrPEM, err = keypair.CSR(key, r.set.CommonName); err != nil {
-		return "", nil, nil, localErr("create CSR", err)
 	}
 	r.beginCall()
 	return string(fleet.OpCreateFromCSR), key, csrPEM, nil
@@ -173,6 +170,34 @@ func (r *Runner) exists(name string) bool {
 	return !errors.Is(err, fs.ErrNotExist)
 }
 
+// csr returns this identity's CSR key (csrKey) and a CSR signed with it.
+// A recorded key that an earlier run made and that the key store's device
+// now refuses to sign with, for good, is replaced as an unusable one is:
+// a kill inside the token's key generation can leave a pair that is found
+// by its id but whose private half was never completed (softhsm2 writes an
+// object's attributes one rewrite at a time), and no certificate this
+// device kept was issued for it. A key this run made is never replaced
+// here, so that a device that cannot sign does not churn keys.
+func (r *Runner) csr() (crypto.Signer, []byte, error) {
+	key, err := r.csrKey()
+	if err != nil {
+		return nil, nil, err
+	}
+	csrPEM, err := keypair.CSR(key, r.set.CommonName)
+	if transient, device := keystore.Device(err); err != nil && device && !transient && r.st.KeyRef != r.madeKey {
+		r.log.Warn("the saved CSR key does not sign: making a new one", append(r.fields(), zap.Error(err))...)
+		_ = r.forgetKey(r.st.Identity)
+		if key, err = r.madeCSRKey(); err != nil {
+			return nil, nil, err
+		}
+		csrPEM, err = keypair.CSR(key, r.set.CommonName)
+	}
+	if err != nil {
+		return nil, nil, localErr("create CSR", err)
+	}
+	return key, csrPEM, nil
+}
+
 // csrKey returns this identity's CSR key, making it in the key store the
 // first time (see newKey), so that every retry sends a CSR for the same
 // key. A recorded key the store calls unusable (lost in a power cut,
@@ -191,10 +216,17 @@ func (r *Runner) csrKey() (crypto.Signer, error) {
 		r.log.Warn("the saved CSR key is unusable: making a new one", append(r.fields(), zap.Error(err))...)
 		_ = r.forgetKey(r.st.Identity)
 	}
+	return r.madeCSRKey()
+}
+
+// madeCSRKey makes this identity's CSR key (newKey) and remembers that
+// this run made it.
+func (r *Runner) madeCSRKey() (crypto.Signer, error) {
 	key, err := r.newKey()
 	if err != nil {
 		return nil, err
 	}
+	r.madeKey = r.st.KeyRef
 	r.log.Info("made the private key", append(r.fields(), zap.String("keyType", r.set.KeyType))...)
 	return key, nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 
 	"github.com/provisiond/provisiond/internal/keypair"
@@ -22,7 +23,8 @@ type Memory struct {
 	keys map[string]memKey // by KeyID
 	kept map[string]bool
 	// Fail, when set, is called before each operation on the "device"
-	// (make, load, keep, forget); an error it returns is that operation's.
+	// (make, load, keep, forget, and each signature: sign); an error it
+	// returns is that operation's.
 	Fail func(op string) error
 }
 
@@ -66,7 +68,7 @@ func (m *Memory) Make(ref store.KeyRef, keyType string, record Record) (Key, err
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.keys[ref.KeyID] = memKey{label: ref.KeyLabel, key: key}
-	return softKey{key}, nil
+	return softKey{memSigner{key, m}}, nil
 }
 
 // Import keeps the service's key after recording it.
@@ -95,7 +97,20 @@ func (m *Memory) Load(ref store.KeyRef) (Key, error) {
 	if !ok || ref.KeyID == "" {
 		return nil, unusable(fmt.Errorf("no key with id %q in memory", ref.KeyID))
 	}
-	return softKey{k.key}, nil
+	return softKey{memSigner{k.key, m}}, nil
+}
+
+// memSigner signs as a token does: through the device, Fail("sign") first.
+type memSigner struct {
+	crypto.Signer
+	m *Memory
+}
+
+func (k memSigner) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	if err := k.m.fail("sign"); err != nil {
+		return nil, err
+	}
+	return k.Signer.Sign(r, digest, opts)
 }
 
 // Public is the loaded key's.
